@@ -1,0 +1,303 @@
+//! Adapter selection and device creation.
+
+use std::sync::{Arc, Mutex};
+
+use super::kernel::KernelCache;
+use super::pool::BufferPool;
+use super::stream::Stream;
+use crate::error::{Error, Result};
+
+/// Which kernel variants suit the adapter: CPU rasterisers (lavapipe, SwiftShader) prefer register-blocked
+/// kernels without workgroup memory; real GPUs prefer shared-memory tiling.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KernelProfile {
+    /// Register-blocked, no workgroup memory (fastest measured on lavapipe).
+    RegisterBlocked,
+    /// Workgroup-memory tiles (for discrete and integrated GPUs).
+    Tiled,
+}
+
+/// What the selected adapter is and what was requested from it.
+#[derive(Clone, Debug)]
+pub struct AdapterReport {
+    /// Adapter name, e.g. "llvmpipe (LLVM 15.0.6, 256 bits)".
+    pub name: String,
+    /// Backend, e.g. "Vulkan".
+    pub backend: String,
+    /// Device type, e.g. "Cpu" or "DiscreteGpu".
+    pub device_type: String,
+    /// Driver name and version string.
+    pub driver: String,
+    /// Largest storage buffer binding, bytes.
+    pub max_storage_binding: u64,
+    /// Largest buffer, bytes.
+    pub max_buffer: u64,
+    /// Storage buffers per shader stage.
+    pub max_storage_buffers_per_stage: u32,
+    /// Workgroup memory, bytes.
+    pub max_workgroup_storage: u32,
+    /// Optional features enabled on the device (SHADER_F16, SUBGROUP, TIMESTAMP_QUERY).
+    pub features: Vec<&'static str>,
+    /// Kernel variants chosen for this adapter.
+    pub profile: KernelProfile,
+}
+
+impl std::fmt::Display for AdapterReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} ({}, {}, driver {}); max storage binding {} MiB, max buffer {} MiB, {} storage buffers/stage, \
+             {} KiB workgroup memory; features [{}]; kernels {:?}",
+            self.name,
+            self.backend,
+            self.device_type,
+            self.driver,
+            self.max_storage_binding >> 20,
+            self.max_buffer >> 20,
+            self.max_storage_buffers_per_stage,
+            self.max_workgroup_storage >> 10,
+            self.features.join(", "),
+            self.profile
+        )
+    }
+}
+
+/// Adapter selection options. [`GpuOptions::from_env`] reads `REDDIFF_BACKEND` (vulkan|metal|dx12|gl) and
+/// `REDDIFF_ADAPTER` (case-insensitive substring of the adapter name).
+#[derive(Clone, Debug, Default)]
+pub struct GpuOptions {
+    /// Restrict to one backend: "vulkan", "metal", "dx12" or "gl".
+    pub backend: Option<String>,
+    /// Choose the first adapter whose name contains this (case-insensitive).
+    pub adapter: Option<String>,
+    /// Force kernel variants instead of choosing by device type.
+    pub profile: Option<KernelProfile>,
+}
+
+impl GpuOptions {
+    /// Options from the environment variables `REDDIFF_BACKEND` and `REDDIFF_ADAPTER`.
+    pub fn from_env() -> Self {
+        let get = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+        GpuOptions { backend: get("REDDIFF_BACKEND"), adapter: get("REDDIFF_ADAPTER"), profile: None }
+    }
+}
+
+/// The GPU context: device, queue, kernel cache, buffer pool and the open command stream.
+/// Cheap to share (`&Gpu` everywhere); all interior state is behind mutexes.
+pub struct Gpu {
+    pub(crate) device: wgpu::Device,
+    pub(crate) queue: wgpu::Queue,
+    pub(crate) limits: wgpu::Limits,
+    pub(crate) report: AdapterReport,
+    pub(crate) kernels: Mutex<KernelCache>,
+    pub(crate) pool: Arc<Mutex<BufferPool>>,
+    pub(crate) stream: Mutex<Stream>,
+    pub(crate) errors: Arc<Mutex<Vec<String>>>,
+    /// A 4-element tensor bound where a kernel's binding is unused.
+    pub(crate) dummy: super::tensor::Tensor,
+}
+
+const NO_ADAPTER_HINT: &str = "Install a Vulkan, Metal or DX12 driver. On CPU-only Linux: \
+    `apt-get install mesa-vulkan-drivers libvulkan1` (lavapipe). In a browser, enable WebGPU.";
+
+fn parse_backend(name: &str) -> Result<wgpu::Backends> {
+    Ok(match name.to_ascii_lowercase().as_str() {
+        "vulkan" | "vk" => wgpu::Backends::VULKAN,
+        "metal" | "mtl" => wgpu::Backends::METAL,
+        "dx12" | "d3d12" => wgpu::Backends::DX12,
+        "gl" | "gles" | "opengl" => wgpu::Backends::GL,
+        "webgpu" | "browser" => wgpu::Backends::BROWSER_WEBGPU,
+        other => {
+            return Err(Error::Invalid {
+                op: "REDDIFF_BACKEND",
+                msg: format!("unknown backend '{other}' (use vulkan, metal, dx12 or gl)"),
+            })
+        }
+    })
+}
+
+fn type_rank(t: wgpu::DeviceType) -> u32 {
+    match t {
+        wgpu::DeviceType::DiscreteGpu => 0,
+        wgpu::DeviceType::IntegratedGpu => 1,
+        wgpu::DeviceType::VirtualGpu => 2,
+        wgpu::DeviceType::Cpu => 3,
+        wgpu::DeviceType::Other => 4,
+    }
+}
+
+impl Gpu {
+    /// Opens the best adapter allowed by the environment (see [`GpuOptions::from_env`]). Blocks (native only).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn new() -> Result<Gpu> {
+        pollster::block_on(Self::with_options(GpuOptions::from_env()))
+    }
+
+    /// Opens an adapter: high-performance first, filtered by backend and name.
+    pub async fn with_options(opts: GpuOptions) -> Result<Gpu> {
+        let backends = match &opts.backend {
+            Some(b) => parse_backend(b)?,
+            None => wgpu::Backends::all(),
+        };
+        let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
+        desc.backends = backends;
+        let instance = wgpu::Instance::new(desc);
+        let detail = match (&opts.backend, &opts.adapter) {
+            (None, None) => String::new(),
+            (b, a) => format!(" (backend {:?}, adapter name containing {:?})", b, a),
+        };
+        let adapter = Self::pick_adapter(&instance, backends, opts.adapter.as_deref())
+            .await
+            .ok_or(Error::NoAdapter { detail, hint: NO_ADAPTER_HINT })?;
+        Self::from_adapter(adapter, opts.profile).await
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    async fn pick_adapter(
+        instance: &wgpu::Instance,
+        backends: wgpu::Backends,
+        name: Option<&str>,
+    ) -> Option<wgpu::Adapter> {
+        let mut adapters: Vec<wgpu::Adapter> = instance
+            .enumerate_adapters(backends)
+            .await
+            .into_iter()
+            .filter(|a| a.get_downlevel_capabilities().flags.contains(wgpu::DownlevelFlags::COMPUTE_SHADERS))
+            .filter(|a| match name {
+                Some(n) => a.get_info().name.to_lowercase().contains(&n.to_lowercase()),
+                None => true,
+            })
+            .collect();
+        adapters.sort_by_key(|a| type_rank(a.get_info().device_type));
+        adapters.into_iter().next()
+    }
+
+    #[cfg(target_arch = "wasm32")]
+    async fn pick_adapter(
+        instance: &wgpu::Instance,
+        _backends: wgpu::Backends,
+        name: Option<&str>,
+    ) -> Option<wgpu::Adapter> {
+        let opts = wgpu::RequestAdapterOptions {
+            power_preference: wgpu::PowerPreference::HighPerformance,
+            force_fallback_adapter: false,
+            compatible_surface: None,
+            apply_limit_buckets: false,
+        };
+        let a = instance.request_adapter(&opts).await.ok()?;
+        match name {
+            Some(n) if !a.get_info().name.to_lowercase().contains(&n.to_lowercase()) => None,
+            _ => Some(a),
+        }
+    }
+
+    async fn from_adapter(adapter: wgpu::Adapter, profile: Option<KernelProfile>) -> Result<Gpu> {
+        let info = adapter.get_info();
+        let wanted = wgpu::Features::SHADER_F16 | wgpu::Features::SUBGROUP | wgpu::Features::TIMESTAMP_QUERY;
+        let features = adapter.features() & wanted;
+        // Ask for everything the adapter offers: large storage bindings and buffers matter for 256x256 models.
+        let limits = adapter.limits();
+        if limits.max_storage_buffers_per_shader_stage < 4 || limits.max_compute_invocations_per_workgroup < 256 {
+            return Err(Error::RequestDevice {
+                adapter: info.name.clone(),
+                reason: format!(
+                    "adapter offers {} storage buffers per stage and {} invocations per workgroup; \
+                     reddiff needs at least 4 and 256",
+                    limits.max_storage_buffers_per_shader_stage, limits.max_compute_invocations_per_workgroup
+                ),
+            });
+        }
+        let (device, queue) = adapter
+            .request_device(&wgpu::DeviceDescriptor {
+                label: Some("reddiff"),
+                required_features: features,
+                required_limits: limits.clone(),
+                experimental_features: wgpu::ExperimentalFeatures::disabled(),
+                memory_hints: wgpu::MemoryHints::Performance,
+                trace: wgpu::Trace::Off,
+            })
+            .await
+            .map_err(|e| Error::RequestDevice { adapter: info.name.clone(), reason: e.to_string() })?;
+        // Validation errors must never abort the process: collect them and surface them as Error::Gpu.
+        let errors = Arc::new(Mutex::new(Vec::new()));
+        let sink = errors.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            if let Ok(mut v) = sink.lock() {
+                v.push(e.to_string());
+            }
+        }));
+        let mut names = Vec::new();
+        for (f, n) in [
+            (wgpu::Features::SHADER_F16, "SHADER_F16"),
+            (wgpu::Features::SUBGROUP, "SUBGROUP"),
+            (wgpu::Features::TIMESTAMP_QUERY, "TIMESTAMP_QUERY"),
+        ] {
+            if features.contains(f) {
+                names.push(n);
+            }
+        }
+        let profile = profile.unwrap_or(match info.device_type {
+            wgpu::DeviceType::Cpu => KernelProfile::RegisterBlocked,
+            _ => KernelProfile::Tiled,
+        });
+        let report = AdapterReport {
+            name: info.name.clone(),
+            backend: format!("{:?}", info.backend),
+            device_type: format!("{:?}", info.device_type),
+            driver: format!("{} {}", info.driver, info.driver_info).trim().to_string(),
+            max_storage_binding: limits.max_storage_buffer_binding_size,
+            max_buffer: limits.max_buffer_size,
+            max_storage_buffers_per_stage: limits.max_storage_buffers_per_shader_stage,
+            max_workgroup_storage: limits.max_compute_workgroup_storage_size,
+            features: names,
+            profile,
+        };
+        let stream = Stream::new(&device);
+        let pool = Arc::new(Mutex::new(BufferPool::default()));
+        // New buffers are zero-filled by wgpu.
+        let dummy = super::tensor::Tensor::from_pooled(super::pool::take(&pool, &device, 256), vec![4]);
+        Ok(Gpu {
+            device,
+            queue,
+            limits,
+            report,
+            kernels: Mutex::new(KernelCache::default()),
+            pool,
+            stream: Mutex::new(stream),
+            errors,
+            dummy,
+        })
+    }
+
+    /// A small tensor to bind where a kernel ignores a binding.
+    pub(crate) fn dummy(&self) -> &super::tensor::Tensor {
+        &self.dummy
+    }
+
+    /// The adapter's name, backend, limits and features, and the kernel variants in use.
+    pub fn adapter(&self) -> &AdapterReport {
+        &self.report
+    }
+
+    /// Kernel variant family used by ops (register-blocked on CPU adapters, tiled on GPUs).
+    pub fn profile(&self) -> KernelProfile {
+        self.report.profile
+    }
+
+    /// Largest storage-buffer binding in bytes.
+    pub fn max_binding_bytes(&self) -> u64 {
+        self.limits.max_storage_buffer_binding_size
+    }
+
+    /// Returns (and clears) validation errors wgpu reported since the last call.
+    pub(crate) fn take_errors(&self) -> Result<()> {
+        let mut v = self.errors.lock().map_err(|_| Error::Gpu("error sink poisoned".into()))?;
+        if v.is_empty() {
+            Ok(())
+        } else {
+            let msg = v.join("; ");
+            v.clear();
+            Err(Error::Gpu(msg))
+        }
+    }
+}

@@ -1,0 +1,12 @@
+//! GPU plumbing: adapter selection and limits ([`Gpu`]), tensors and their pool, the pipeline cache and
+//! kernel launch, and the command stream (one encoder per batch of dispatches).
+
+mod context;
+mod kernel;
+mod pool;
+mod stream;
+mod tensor;
+
+pub use context::{AdapterReport, Gpu, GpuOptions, KernelProfile};
+pub use kernel::{Access, Kernel, Params, Shader};
+pub use tensor::{numel, Tensor};

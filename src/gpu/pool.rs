@@ -1,0 +1,79 @@
+//! A buffer pool: tensors return their storage buffer here on drop, so an iterative loop that allocates the
+//! same shapes every iteration reuses buffers instead of creating new ones.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
+
+/// Storage buffers are rounded up to this many bytes so that near-equal sizes share buckets.
+pub(crate) const ALIGN: u64 = 256;
+
+/// Free buffers keyed by their byte size.
+#[derive(Default)]
+pub(crate) struct BufferPool {
+    free: HashMap<u64, Vec<wgpu::Buffer>>,
+    /// Bytes in all live pooled buffers (in use or free).
+    pub(crate) allocated: u64,
+    /// Highest value `allocated` reached.
+    pub(crate) peak: u64,
+    /// Buffers created since the pool was made (a loop that allocates nothing leaves this unchanged).
+    pub(crate) created: u64,
+}
+
+/// A storage buffer that goes back to its pool when the last tensor using it is dropped.
+pub(crate) struct PooledBuffer {
+    pub(crate) buffer: wgpu::Buffer,
+    pub(crate) bytes: u64,
+    pool: Weak<Mutex<BufferPool>>,
+}
+
+impl Drop for PooledBuffer {
+    fn drop(&mut self) {
+        if let Some(pool) = self.pool.upgrade() {
+            if let Ok(mut p) = pool.lock() {
+                p.free.entry(self.bytes).or_default().push(self.buffer.clone());
+            }
+        }
+    }
+}
+
+/// Rounds a byte count up to the pool's granularity.
+pub(crate) fn bucket(bytes: u64) -> u64 {
+    bytes.div_ceil(ALIGN) * ALIGN
+}
+
+/// Takes a free buffer of `bytes` (already bucketed) or creates one.
+pub(crate) fn take(pool: &Arc<Mutex<BufferPool>>, device: &wgpu::Device, bytes: u64) -> PooledBuffer {
+    let reused = pool.lock().ok().and_then(|mut p| p.free.get_mut(&bytes).and_then(|v| v.pop()));
+    let buffer = match reused {
+        Some(b) => b,
+        None => {
+            if let Ok(mut p) = pool.lock() {
+                p.allocated += bytes;
+                p.peak = p.peak.max(p.allocated);
+                p.created += 1;
+            }
+            device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("tensor"),
+                size: bytes,
+                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            })
+        }
+    };
+    PooledBuffer { buffer, bytes, pool: Arc::downgrade(pool) }
+}
+
+impl BufferPool {
+    /// Destroys all free buffers; returns the bytes released.
+    pub(crate) fn trim(&mut self) -> u64 {
+        let mut released = 0;
+        for (bytes, v) in self.free.drain() {
+            for b in v {
+                b.destroy();
+                released += bytes;
+            }
+        }
+        self.allocated -= released;
+        released
+    }
+}

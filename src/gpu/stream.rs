@@ -1,0 +1,85 @@
+//! The open command stream: one encoder collects every dispatch until [`Gpu::flush`] submits it.
+//! Kernel parameters go into a CPU-side arena that is written to one uniform buffer right before the submit,
+//! so recording a dispatch costs no queue operation.
+
+use crate::error::Result;
+use crate::gpu::Gpu;
+
+/// Bytes per dispatch's parameter block (the uniform-offset alignment every adapter accepts).
+pub(crate) const PARAM_SLOT: u64 = 256;
+/// Dispatches per submit; the stream flushes itself when the arena is full.
+pub(crate) const SLOTS: u64 = 1024;
+
+pub(crate) struct Stream {
+    pub(crate) encoder: Option<wgpu::CommandEncoder>,
+    pub(crate) params: Vec<u8>,
+    pub(crate) params_buf: wgpu::Buffer,
+    /// Submits made so far (for tests and statistics).
+    pub(crate) submits: u64,
+}
+
+impl Stream {
+    pub(crate) fn new(device: &wgpu::Device) -> Stream {
+        let params_buf = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("kernel params"),
+            size: PARAM_SLOT * SLOTS,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        Stream { encoder: None, params: Vec::new(), params_buf, submits: 0 }
+    }
+
+    pub(crate) fn slots_used(&self) -> u64 {
+        self.params.len() as u64 / PARAM_SLOT
+    }
+
+    /// Submits the recorded work (if any).
+    pub(crate) fn submit(&mut self, device: &wgpu::Device, queue: &wgpu::Queue) {
+        let _ = device;
+        if let Some(enc) = self.encoder.take() {
+            if !self.params.is_empty() {
+                queue.write_buffer(&self.params_buf, 0, &self.params);
+            }
+            queue.submit(Some(enc.finish()));
+            self.params.clear();
+            self.submits += 1;
+        }
+    }
+}
+
+impl Gpu {
+    /// Submits all recorded GPU work. Ops only record; call this (or read a tensor) to make it run.
+    pub fn flush(&self) -> Result<()> {
+        if let Ok(mut s) = self.stream.lock() {
+            s.submit(&self.device, &self.queue);
+        }
+        self.take_errors()
+    }
+
+    /// Flushes and blocks until the GPU is idle (native). On the web this only flushes.
+    pub fn sync(&self) -> Result<()> {
+        self.flush()?;
+        #[cfg(not(target_arch = "wasm32"))]
+        self.device
+            .poll(wgpu::PollType::Wait { submission_index: None, timeout: None })
+            .map_err(|e| crate::error::Error::Gpu(e.to_string()))?;
+        self.take_errors()
+    }
+
+    /// Number of queue submits so far (a loop that records without flushing leaves it unchanged).
+    pub fn submits(&self) -> u64 {
+        self.stream.lock().map(|s| s.submits).unwrap_or(0)
+    }
+
+    /// Runs `f` with the stream's encoder, creating one if needed.
+    pub(crate) fn with_encoder<R>(&self, f: impl FnOnce(&mut wgpu::CommandEncoder) -> R) -> R {
+        let mut s = match self.stream.lock() {
+            Ok(s) => s,
+            Err(p) => p.into_inner(),
+        };
+        let enc = s
+            .encoder
+            .get_or_insert_with(|| self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor::default()));
+        f(enc)
+    }
+}

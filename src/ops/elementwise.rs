@@ -1,0 +1,150 @@
+//! Element-wise kernels (`wgsl/elementwise.wgsl`): add, mul, axpby, affine, clamp, SiLU, fill, per-channel
+//! broadcast, channel concat and slice. All take and return f32 tensors; outputs are new pooled tensors.
+
+use super::{groups256, same_shape};
+use crate::error::{Error, Result};
+use crate::gpu::{Access, Gpu, Kernel, Params, Tensor};
+use crate::shaders::ELEMENTWISE;
+
+#[derive(Default, Clone, Copy)]
+struct P {
+    alpha: f32,
+    beta: f32,
+    lo: f32,
+    hi: f32,
+    inner: usize,
+    bmod: usize,
+    c1: usize,
+    c2: usize,
+}
+
+fn run(gpu: &Gpu, op: &'static str, entry: &'static str, a: &Tensor, b: &Tensor, shape: &[usize], p: P) -> Result<Tensor> {
+    let out = gpu.empty(op, shape)?;
+    let n = out.numel();
+    let params = Params::new()
+        .n(n)
+        .f(p.alpha)
+        .f(p.beta)
+        .f(p.lo)
+        .f(p.hi)
+        .n(p.inner.max(1))
+        .n(p.bmod.max(1))
+        .n(p.c1)
+        .n(p.c2);
+    gpu.launch(
+        op,
+        &Kernel::new(&ELEMENTWISE, entry),
+        &params,
+        &[(a, Access::Read), (b, Access::Read), (&out, Access::ReadWrite)],
+        groups256(n),
+    )?;
+    Ok(out)
+}
+
+/// `a + b` (same shape).
+pub fn add(gpu: &Gpu, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    same_shape("add", a, b)?;
+    run(gpu, "add", "add", a, b, a.shape(), P::default())
+}
+
+/// `a * b` element-wise (same shape).
+pub fn mul(gpu: &Gpu, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    same_shape("mul", a, b)?;
+    run(gpu, "mul", "mul", a, b, a.shape(), P::default())
+}
+
+/// `alpha * a + beta * b` (same shape).
+pub fn axpby(gpu: &Gpu, alpha: f32, a: &Tensor, beta: f32, b: &Tensor) -> Result<Tensor> {
+    same_shape("axpby", a, b)?;
+    run(gpu, "axpby", "axpby", a, b, a.shape(), P { alpha, beta, ..P::default() })
+}
+
+/// `alpha * a + beta` (scale with `beta = 0`).
+pub fn affine(gpu: &Gpu, a: &Tensor, alpha: f32, beta: f32) -> Result<Tensor> {
+    run(gpu, "affine", "affine", a, a, a.shape(), P { alpha, beta, ..P::default() })
+}
+
+/// A copy of `a` in new storage.
+pub fn copy(gpu: &Gpu, a: &Tensor) -> Result<Tensor> {
+    affine(gpu, a, 1.0, 0.0)
+}
+
+/// `clamp(a, lo, hi)`.
+pub fn clamp(gpu: &Gpu, a: &Tensor, lo: f32, hi: f32) -> Result<Tensor> {
+    if !(lo <= hi) {
+        return Err(Error::Invalid { op: "clamp", msg: format!("lo {lo} > hi {hi}") });
+    }
+    run(gpu, "clamp", "clamp_", a, a, a.shape(), P { lo, hi, ..P::default() })
+}
+
+/// `a * sigmoid(a)`.
+pub fn silu(gpu: &Gpu, a: &Tensor) -> Result<Tensor> {
+    run(gpu, "silu", "silu", a, a, a.shape(), P::default())
+}
+
+/// A new tensor of `shape` filled with `value`.
+pub fn fill(gpu: &Gpu, shape: &[usize], value: f32) -> Result<Tensor> {
+    let out = gpu.empty("fill", shape)?;
+    let n = out.numel();
+    gpu.launch(
+        "fill",
+        &Kernel::new(&ELEMENTWISE, "fill"),
+        &Params::new().n(n).f(value),
+        &[(gpu.dummy(), Access::Read), (gpu.dummy(), Access::Read), (&out, Access::ReadWrite)],
+        groups256(n),
+    )
+    .map(|_| out)
+}
+
+fn bcast_check(op: &'static str, a: &Tensor, b: &Tensor) -> Result<(usize, usize)> {
+    // b's shape must be a prefix of a's (e.g. [N, C] for a [N, C, H, W]) or a's second dimension alone ([C]).
+    let sa = a.shape();
+    let sb = b.shape();
+    if sb.len() <= sa.len() && sa[..sb.len()] == *sb {
+        let inner: usize = sa[sb.len()..].iter().product();
+        return Ok((inner, b.numel()));
+    }
+    if sb.len() == 1 && sa.len() >= 2 && sa[1] == sb[0] {
+        return Ok((sa[2..].iter().product(), sb[0]));
+    }
+    Err(Error::Shape { op, msg: format!("cannot broadcast {:?} over {:?} (need a prefix like [N, C] or [C])", sb, sa) })
+}
+
+/// `a + b` with `b` broadcast over `a`'s trailing dimensions: `b` is [N, C] (or [C]) for `a` [N, C, H, W].
+pub fn add_bcast(gpu: &Gpu, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    let (inner, bmod) = bcast_check("add_bcast", a, b)?;
+    run(gpu, "add_bcast", "add_bcast", a, b, a.shape(), P { inner, bmod, ..P::default() })
+}
+
+/// `a * b` with `b` broadcast as in [`add_bcast`].
+pub fn mul_bcast(gpu: &Gpu, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    let (inner, bmod) = bcast_check("mul_bcast", a, b)?;
+    run(gpu, "mul_bcast", "mul_bcast", a, b, a.shape(), P { inner, bmod, ..P::default() })
+}
+
+/// Concatenates [N, Ca, ...] and [N, Cb, ...] along dimension 1 (trailing dimensions must match).
+pub fn concat_channels(gpu: &Gpu, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    let (sa, sb) = (a.shape(), b.shape());
+    if sa.len() < 2 || sa.len() != sb.len() || sa[0] != sb[0] || sa[2..] != sb[2..] {
+        return Err(Error::Shape { op: "concat_channels", msg: format!("cannot concatenate {:?} and {:?} along dim 1", sa, sb) });
+    }
+    let mut shape = sa.to_vec();
+    shape[1] = sa[1] + sb[1];
+    let inner = sa[2..].iter().product();
+    run(gpu, "concat_channels", "concat_channels", a, b, &shape, P { inner, bmod: sa[1], c1: sb[1], ..P::default() })
+}
+
+/// Channels `start .. start + count` of [N, C, ...] (e.g. dropping learned-sigma channels).
+pub fn slice_channels(gpu: &Gpu, a: &Tensor, start: usize, count: usize) -> Result<Tensor> {
+    let sa = a.shape();
+    if sa.len() < 2 || count == 0 || start + count > sa[1] {
+        return Err(Error::Shape {
+            op: "slice_channels",
+            msg: format!("channels {start}..{} out of range for {:?}", start + count, sa),
+        });
+    }
+    let mut shape = sa.to_vec();
+    shape[1] = count;
+    let inner = sa[2..].iter().product();
+    run(gpu, "slice_channels", "slice_channels", a, a, &shape, P { inner, bmod: sa[1], c1: start, c2: count, ..P::default() })
+}

@@ -1,0 +1,178 @@
+//! Batched strided matrix products (`wgsl/matmul.wgsl`) and `linear`.
+
+use crate::error::{Error, Result};
+use crate::gpu::{Access, Gpu, Kernel, KernelProfile, Params, Tensor};
+use crate::shaders::MATMUL;
+
+/// Where matrix element (b, i, j) of an operand lives in its tensor (element offsets):
+/// `offset + (b / inner) * batch_hi + (b % inner) * batch_lo + i * row + j * col`.
+/// A plain batch has `inner = 1` and `batch_hi` = the matrix stride; head-interleaved attention layouts
+/// use `inner = heads`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MatView {
+    /// First element.
+    pub offset: usize,
+    /// Batch elements per outer batch index (>= 1).
+    pub inner: usize,
+    /// Stride of the outer batch index `b / inner`.
+    pub batch_hi: usize,
+    /// Stride of the inner batch index `b % inner`.
+    pub batch_lo: usize,
+    /// Stride between rows.
+    pub row: usize,
+    /// Stride between columns.
+    pub col: usize,
+}
+
+impl MatView {
+    /// A contiguous row-major [batch, rows, cols] operand.
+    pub fn rows(rows: usize, cols: usize) -> MatView {
+        MatView { offset: 0, inner: 1, batch_hi: rows * cols, batch_lo: 0, row: cols, col: 1 }
+    }
+    /// The transpose of a contiguous row-major [batch, cols, rows] operand, seen as [batch, rows, cols].
+    pub fn transposed(rows: usize, cols: usize) -> MatView {
+        MatView { offset: 0, inner: 1, batch_hi: rows * cols, batch_lo: 0, row: 1, col: rows }
+    }
+    /// The same matrix for every batch element.
+    pub fn shared(mut self) -> MatView {
+        self.batch_hi = 0;
+        self.batch_lo = 0;
+        self
+    }
+    fn max_index(&self, batch: usize, rows: usize, cols: usize) -> usize {
+        let inner = self.inner;
+        // Strides are non-negative, so the largest index is at the last batch element or at the last inner
+        // element of the previous outer index.
+        let at = |b: usize| (b / inner) * self.batch_hi + (b % inner) * self.batch_lo;
+        let last = batch - 1;
+        let prev = (last / inner * inner).checked_sub(1).map(at).unwrap_or(0);
+        self.offset + at(last).max(prev) + (rows - 1) * self.row + (cols - 1) * self.col
+    }
+}
+
+/// Bias added after the product.
+#[derive(Clone, Copy, Debug)]
+pub enum Bias<'a> {
+    /// No bias.
+    None,
+    /// `bias[i]`, one per output row (length M).
+    Row(&'a Tensor),
+    /// `bias[j]`, one per output column (length N).
+    Col(&'a Tensor),
+}
+
+/// out[b, i, j] = alpha * Σ_k A[b, i, k] · B[b, k, j] + bias, for b < batch, i < m, j < n, k < k.
+/// `out` is a new contiguous [batch, m, n] tensor.
+#[derive(Clone, Copy, Debug)]
+pub struct Matmul {
+    /// Number of matrices.
+    pub batch: usize,
+    /// Rows of A and out.
+    pub m: usize,
+    /// Columns of B and out.
+    pub n: usize,
+    /// Shared dimension.
+    pub k: usize,
+    /// Layout of A [m, k].
+    pub a: MatView,
+    /// Layout of B [k, n].
+    pub b: MatView,
+    /// Output scale.
+    pub alpha: f32,
+}
+
+/// Runs `desc` on `a` and `b` (the tensors holding the operands described by the views). The kernel
+/// variant follows [`Gpu::profile`]; `force` picks one explicitly (tests and benchmarks compare both).
+pub fn matmul(gpu: &Gpu, a: &Tensor, b: &Tensor, bias: Bias, desc: &Matmul, force: Option<KernelProfile>) -> Result<Tensor> {
+    const OP: &str = "matmul";
+    let d = desc;
+    if d.batch == 0 || d.m == 0 || d.n == 0 || d.k == 0 {
+        return Err(Error::Empty { op: OP, shape: vec![d.batch, d.m, d.n, d.k] });
+    }
+    for (name, t, v, r, c) in [("A", a, &d.a, d.m, d.k), ("B", b, &d.b, d.k, d.n)] {
+        if v.inner == 0 {
+            return Err(Error::Invalid { op: OP, msg: format!("{name} view has inner = 0") });
+        }
+        let need = v.max_index(d.batch, r, c);
+        if need >= t.numel() {
+            return Err(Error::Shape {
+                op: OP,
+                msg: format!("{name} view {:?} of a [{}, {r}, {c}] operand reaches element {need}, tensor {:?} has {}", v, d.batch, t.shape(), t.numel()),
+            });
+        }
+    }
+    let (mode, bt) = match bias {
+        Bias::None => (0u32, a),
+        Bias::Row(t) => (1, t),
+        Bias::Col(t) => (2, t),
+    };
+    let want = match bias {
+        Bias::Row(_) => d.m,
+        Bias::Col(_) => d.n,
+        Bias::None => bt.numel(),
+    };
+    if bt.numel() != want {
+        return Err(Error::Shape { op: OP, msg: format!("bias has {} elements, expected {want}", bt.numel()) });
+    }
+    let out = gpu.empty(OP, &[d.batch, d.m, d.n])?;
+    let params = Params::new()
+        .n(d.m)
+        .n(d.n)
+        .n(d.k)
+        .n(d.batch)
+        .n(d.a.inner)
+        .n(d.a.offset)
+        .n(d.a.batch_hi)
+        .n(d.a.batch_lo)
+        .n(d.a.row)
+        .n(d.a.col)
+        .n(d.b.inner)
+        .n(d.b.offset)
+        .n(d.b.batch_hi)
+        .n(d.b.batch_lo)
+        .n(d.b.row)
+        .n(d.b.col)
+        .u(mode)
+        .f(d.alpha);
+    let (entry, groups) = match force.unwrap_or(gpu.profile()) {
+        KernelProfile::RegisterBlocked => ("matmul_rb", d.batch * d.m.div_ceil(64) * d.n.div_ceil(32)),
+        KernelProfile::Tiled => ("matmul_tiled", d.batch * d.m.div_ceil(64) * d.n.div_ceil(64)),
+    };
+    gpu.launch(
+        OP,
+        &Kernel::new(&MATMUL, entry),
+        &params,
+        &[(a, Access::Read), (b, Access::Read), (bt, Access::Read), (&out, Access::ReadWrite)],
+        groups as u64,
+    )?;
+    Ok(out)
+}
+
+/// `x` [..., in] · `w`ᵀ + `b`, with `w` [out, in] and `b` [out] (torch.nn.Linear). Returns [..., out].
+pub fn linear(gpu: &Gpu, x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Result<Tensor> {
+    let xs = x.shape();
+    let ws = w.shape();
+    if ws.len() != 2 || xs.is_empty() || xs[xs.len() - 1] != ws[1] {
+        return Err(Error::Shape { op: "linear", msg: format!("input {:?} does not fit weight {:?} ([out, in])", xs, ws) });
+    }
+    let (k, n) = (ws[1], ws[0]);
+    let m = x.numel() / k;
+    let desc = Matmul {
+        batch: 1,
+        m,
+        n,
+        k,
+        a: MatView::rows(m, k),
+        b: MatView::transposed(k, n),
+        alpha: 1.0,
+    };
+    let bias = match b {
+        Some(t) => Bias::Col(t),
+        None => Bias::None,
+    };
+    let out = matmul(gpu, x, w, bias, &desc, None)?;
+    let mut shape = xs.to_vec();
+    let last = shape.len() - 1;
+    shape[last] = n;
+    out.reshape(&shape)
+}

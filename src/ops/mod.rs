@@ -1,0 +1,54 @@
+//! One thin Rust function per WGSL kernel family. Every op validates shapes first (returning
+//! [`Error::Shape`](crate::Error::Shape) naming the op), allocates its output from the pool and records one or
+//! more dispatches into the open command stream; nothing runs until [`Gpu::flush`](crate::Gpu::flush) or a
+//! readback.
+
+mod adam;
+mod attention;
+mod conv;
+mod elementwise;
+mod embedding;
+mod fft;
+mod matmul;
+mod norm;
+mod reduce;
+mod resample;
+mod rng;
+
+pub use adam::{adam_step, AdamHyper};
+pub use attention::{attention, softmax_rows};
+pub use conv::{conv2d, Conv2d};
+pub use elementwise::{
+    add, add_bcast, affine, axpby, clamp, concat_channels, copy, fill, mul, mul_bcast, silu, slice_channels,
+};
+pub use embedding::{embedding_freqs, timestep_embedding};
+pub use fft::{fft2, FftDirection};
+pub use matmul::{linear, matmul, Bias, MatView, Matmul};
+pub use norm::{group_norm, GroupNorm};
+pub use reduce::{stats, Stats};
+pub use resample::{avg_pool2, upsample_nearest2};
+pub use rng::normal;
+
+use crate::error::{Error, Result};
+use crate::gpu::Tensor;
+
+/// Workgroups for `n` elements at 256 per group.
+pub(crate) fn groups256(n: usize) -> u64 {
+    (n as u64).div_ceil(256)
+}
+
+/// Errors unless `t` has exactly `rank` dimensions; returns them.
+pub(crate) fn dims<const R: usize>(op: &'static str, name: &str, t: &Tensor) -> Result<[usize; R]> {
+    t.shape().try_into().map_err(|_| Error::Shape {
+        op,
+        msg: format!("{name} must have {R} dimensions, got shape {:?}", t.shape()),
+    })
+}
+
+/// Errors unless the shapes are equal.
+pub(crate) fn same_shape(op: &'static str, a: &Tensor, b: &Tensor) -> Result<()> {
+    if a.shape() != b.shape() {
+        return Err(Error::Shape { op, msg: format!("shapes differ: {:?} vs {:?}", a.shape(), b.shape()) });
+    }
+    Ok(())
+}

@@ -1,0 +1,34 @@
+//! Nearest 2× upsampling and 2×2 average pooling (`wgsl/resample.wgsl`).
+
+use super::{dims, groups256};
+use crate::error::{Error, Result};
+use crate::gpu::{Access, Gpu, Kernel, Params, Tensor};
+use crate::shaders::RESAMPLE;
+
+fn run(gpu: &Gpu, op: &'static str, x: &Tensor, out_hw: (usize, usize)) -> Result<Tensor> {
+    let [n, c, h, w] = dims::<4>(op, "input", x)?;
+    let out = gpu.empty(op, &[n, c, out_hw.0, out_hw.1])?;
+    gpu.launch(
+        op,
+        &Kernel::new(&RESAMPLE, op),
+        &Params::new().n(out.numel()).n(h).n(w),
+        &[(x, Access::Read), (&out, Access::ReadWrite)],
+        groups256(out.numel()),
+    )?;
+    Ok(out)
+}
+
+/// [N, C, H, W] → [N, C, 2H, 2W], each pixel repeated 2×2 (`F.interpolate(scale_factor=2, mode="nearest")`).
+pub fn upsample_nearest2(gpu: &Gpu, x: &Tensor) -> Result<Tensor> {
+    let [_, _, h, w] = dims::<4>("upsample_nearest2", "input", x)?;
+    run(gpu, "upsample_nearest2", x, (2 * h, 2 * w))
+}
+
+/// [N, C, H, W] → [N, C, H/2, W/2] (floor), the mean of each 2×2 block (`F.avg_pool2d(x, 2)`).
+pub fn avg_pool2(gpu: &Gpu, x: &Tensor) -> Result<Tensor> {
+    let [_, _, h, w] = dims::<4>("avg_pool2", "input", x)?;
+    if h < 2 || w < 2 {
+        return Err(Error::Shape { op: "avg_pool2", msg: format!("input {:?} is smaller than 2x2", x.shape()) });
+    }
+    run(gpu, "avg_pool2", x, (h / 2, w / 2))
+}

@@ -1,0 +1,25 @@
+//! Every WGSL file of the crate, embedded with `include_str!`.
+
+use crate::gpu::Shader;
+
+macro_rules! shader {
+    ($id:ident, $name:literal) => {
+        #[doc = concat!("`wgsl/", $name, ".wgsl`")]
+        pub static $id: Shader = Shader { name: $name, source: include_str!(concat!("../wgsl/", $name, ".wgsl")) };
+    };
+}
+
+shader!(ELEMENTWISE, "elementwise");
+shader!(CONV, "conv");
+shader!(MATMUL, "matmul");
+shader!(NORM, "norm");
+shader!(ATTENTION, "attention");
+shader!(RESAMPLE, "resample");
+shader!(EMBEDDING, "embedding");
+shader!(REDUCE, "reduce");
+shader!(RNG, "rng");
+shader!(ADAM, "adam");
+shader!(FFT, "fft");
+
+/// All shaders, for validation.
+pub static ALL: &[&Shader] = &[&ELEMENTWISE, &CONV, &MATMUL, &NORM, &ATTENTION, &RESAMPLE, &EMBEDDING, &REDUCE, &RNG, &ADAM, &FFT];

@@ -1,0 +1,39 @@
+// Nearest-neighbour 2x upsampling and 2x2 average pooling on [N*C, H, W] planes.
+// Bindings: 1 x (read), 2 out (read_write). H, W are the INPUT plane size. 256 threads, one output each.
+
+struct P {
+    n: u32,   // output elements
+    h: u32,
+    w: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+
+@compute @workgroup_size(256)
+fn upsample_nearest2(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                     @builtin(local_invocation_index) li: u32) {
+    let i = (wid.x + wid.y * nwg.x) * 256u + li;
+    if (i >= p.n) { return; }
+    let wo = 2u * p.w;
+    let ox = i % wo;
+    let oy = (i / wo) % (2u * p.h);
+    let plane = i / (wo * 2u * p.h);
+    out[i] = x[(plane * p.h + oy / 2u) * p.w + ox / 2u];
+}
+
+// Output plane is (H/2) x (W/2) (floor), as torch's avg_pool2d(kernel 2, stride 2).
+@compute @workgroup_size(256)
+fn avg_pool2(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+             @builtin(local_invocation_index) li: u32) {
+    let i = (wid.x + wid.y * nwg.x) * 256u + li;
+    if (i >= p.n) { return; }
+    let wo = p.w / 2u;
+    let ho = p.h / 2u;
+    let ox = i % wo;
+    let oy = (i / wo) % ho;
+    let plane = i / (wo * ho);
+    let base = (plane * p.h + 2u * oy) * p.w + 2u * ox;
+    out[i] = 0.25 * (x[base] + x[base + 1u] + x[base + p.w] + x[base + p.w + 1u]);
+}
