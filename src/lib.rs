@@ -6,8 +6,11 @@
 
 pub mod error;
 pub mod gpu;
+pub mod image;
+pub mod model;
 pub mod ops;
 pub mod shaders;
+pub mod solvers;
 
 pub use error::{Error, Result};
 pub use gpu::{Gpu, GpuOptions, Tensor};

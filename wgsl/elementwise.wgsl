@@ -128,3 +128,21 @@ fn slice_channels(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
     let n = i / (p.inner * p.c2);
     out[i] = a[(n * p.bmod + p.c1 + c) * p.inner + s];
 }
+
+// out[i] = a[c1 + i] for i < n: a contiguous range of a (e.g. one chunk of a batch).
+@compute @workgroup_size(256)
+fn copy_range(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+              @builtin(local_invocation_index) li: u32) {
+    let i = index(wid, nwg, li);
+    if (i >= p.n) { return; }
+    out[i] = a[p.c1 + i];
+}
+
+// out[c1 + i] = a[i] for i < n, writing into an existing tensor.
+@compute @workgroup_size(256)
+fn copy_into(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+             @builtin(local_invocation_index) li: u32) {
+    let i = index(wid, nwg, li);
+    if (i >= p.n) { return; }
+    out[p.c1 + i] = a[i];
+}

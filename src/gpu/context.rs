@@ -72,13 +72,15 @@ pub struct GpuOptions {
     pub adapter: Option<String>,
     /// Force kernel variants instead of choosing by device type.
     pub profile: Option<KernelProfile>,
+    /// Cap the storage-binding size below the adapter's (bytes); models then split batches sooner.
+    pub max_binding_bytes: Option<u64>,
 }
 
 impl GpuOptions {
     /// Options from the environment variables `REDDIFF_BACKEND` and `REDDIFF_ADAPTER`.
     pub fn from_env() -> Self {
         let get = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
-        GpuOptions { backend: get("REDDIFF_BACKEND"), adapter: get("REDDIFF_ADAPTER"), profile: None }
+        GpuOptions { backend: get("REDDIFF_BACKEND"), adapter: get("REDDIFF_ADAPTER"), ..GpuOptions::default() }
     }
 }
 
@@ -149,7 +151,7 @@ impl Gpu {
         let adapter = Self::pick_adapter(&instance, backends, opts.adapter.as_deref())
             .await
             .ok_or(Error::NoAdapter { detail, hint: NO_ADAPTER_HINT })?;
-        Self::from_adapter(adapter, opts.profile).await
+        Self::from_adapter(adapter, &opts).await
     }
 
     #[cfg(not(target_arch = "wasm32"))]
@@ -191,12 +193,15 @@ impl Gpu {
         }
     }
 
-    async fn from_adapter(adapter: wgpu::Adapter, profile: Option<KernelProfile>) -> Result<Gpu> {
+    async fn from_adapter(adapter: wgpu::Adapter, opts: &GpuOptions) -> Result<Gpu> {
         let info = adapter.get_info();
         let wanted = wgpu::Features::SHADER_F16 | wgpu::Features::SUBGROUP | wgpu::Features::TIMESTAMP_QUERY;
         let features = adapter.features() & wanted;
         // Ask for everything the adapter offers: large storage bindings and buffers matter for 256x256 models.
-        let limits = adapter.limits();
+        let mut limits = adapter.limits();
+        if let Some(cap) = opts.max_binding_bytes {
+            limits.max_storage_buffer_binding_size = limits.max_storage_buffer_binding_size.min(cap.max(256));
+        }
         if limits.max_storage_buffers_per_shader_stage < 4 || limits.max_compute_invocations_per_workgroup < 256 {
             return Err(Error::RequestDevice {
                 adapter: info.name.clone(),
@@ -236,7 +241,7 @@ impl Gpu {
                 names.push(n);
             }
         }
-        let profile = profile.unwrap_or(match info.device_type {
+        let profile = opts.profile.unwrap_or(match info.device_type {
             wgpu::DeviceType::Cpu => KernelProfile::RegisterBlocked,
             _ => KernelProfile::Tiled,
         });

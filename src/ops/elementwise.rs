@@ -148,3 +148,31 @@ pub fn slice_channels(gpu: &Gpu, a: &Tensor, start: usize, count: usize) -> Resu
     let inner = sa[2..].iter().product();
     run(gpu, "slice_channels", "slice_channels", a, a, &shape, P { inner, bmod: sa[1], c1: start, c2: count, ..P::default() })
 }
+
+/// A new tensor of `shape` holding `a`'s elements `offset .. offset + numel(shape)` (flat, row-major).
+pub fn copy_range(gpu: &Gpu, a: &Tensor, offset: usize, shape: &[usize]) -> Result<Tensor> {
+    let n: usize = shape.iter().product();
+    if offset + n > a.numel() {
+        return Err(Error::Shape { op: "copy_range", msg: format!("elements {offset}..{} out of range for {:?}", offset + n, a.shape()) });
+    }
+    run(gpu, "copy_range", "copy_range", a, a, shape, P { c1: offset, ..P::default() })
+}
+
+/// Writes all of `src` into `dst` at flat element `offset` (in stream order; `dst` must not be `src`).
+pub fn copy_into(gpu: &Gpu, dst: &Tensor, offset: usize, src: &Tensor) -> Result<()> {
+    let n = src.numel();
+    if offset + n > dst.numel() || dst.same_storage(src) {
+        return Err(Error::Shape {
+            op: "copy_into",
+            msg: format!("cannot write {:?} at element {offset} of {:?}", src.shape(), dst.shape()),
+        });
+    }
+    let params = Params::new().n(n).f(0.0).f(0.0).f(0.0).f(0.0).n(1).n(1).n(offset).n(0);
+    gpu.launch(
+        "copy_into",
+        &Kernel::new(&ELEMENTWISE, "copy_into"),
+        &params,
+        &[(src, Access::Read), (gpu.dummy(), Access::Read), (dst, Access::ReadWrite)],
+        groups256(n),
+    )
+}

@@ -19,7 +19,8 @@ pub use adam::{adam_step, AdamHyper};
 pub use attention::{attention, softmax_rows};
 pub use conv::{conv2d, Conv2d};
 pub use elementwise::{
-    add, add_bcast, affine, axpby, clamp, concat_channels, copy, fill, mul, mul_bcast, silu, slice_channels,
+    add, add_bcast, affine, axpby, clamp, concat_channels, copy, copy_into, copy_range, fill, mul, mul_bcast, silu,
+    slice_channels,
 };
 pub use embedding::{embedding_freqs, timestep_embedding};
 pub use fft::{fft2, FftDirection};

@@ -1,0 +1,80 @@
+//! Diffusion models: UNets in the ADM (guided-diffusion) and diffusers `UNet2DModel` layouts, loaded from a
+//! model directory (config.json + safetensors), and the noise schedule.
+
+mod adm;
+mod blocks;
+mod config;
+mod diffusers;
+mod loader;
+pub mod schedule;
+mod unet;
+pub mod weights;
+
+use std::path::Path;
+
+pub use schedule::Schedule;
+pub use unet::{ModelFormat, ModelInfo, Unet};
+pub use weights::{HostTensor, TensorFile};
+
+use crate::error::{Error, Result};
+use crate::gpu::Gpu;
+
+/// Weight file names per format.
+const ADM_WEIGHTS: &str = "model.safetensors";
+const DIFFUSERS_WEIGHTS: &str = "diffusion_pytorch_model.safetensors";
+
+/// Which format a config.json describes: diffusers configs carry `_class_name` or `block_out_channels`.
+fn detect(cfg: &config::Config) -> Result<ModelFormat> {
+    if cfg.has("_class_name") {
+        let name = cfg.string("_class_name", None)?;
+        if name != "UNet2DModel" {
+            return Err(cfg.err("_class_name", format!("'{name}' is not supported (only UNet2DModel)")));
+        }
+        return Ok(ModelFormat::Diffusers);
+    }
+    if cfg.has("block_out_channels") {
+        return Ok(ModelFormat::Diffusers);
+    }
+    if cfg.has("num_channels") {
+        return Ok(ModelFormat::Adm);
+    }
+    Err(cfg.err("_class_name", "cannot tell the model format: expected a diffusers UNet2DModel config or guided-diffusion create_model arguments (num_channels, ...)"))
+}
+
+impl Unet {
+    /// Loads a model directory: `config.json` plus `model.safetensors` (ADM) or
+    /// `diffusion_pytorch_model.safetensors` (diffusers). Every key and shape is validated before anything is
+    /// uploaded.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn load(gpu: &Gpu, dir: &Path) -> Result<Unet> {
+        let cfg_path = dir.join("config.json");
+        let text = std::fs::read_to_string(&cfg_path).map_err(|source| Error::Io { path: cfg_path.clone(), source })?;
+        let cfg = config::Config::parse(&cfg_path, &text)?;
+        let wname = match detect(&cfg)? {
+            ModelFormat::Adm => ADM_WEIGHTS,
+            ModelFormat::Diffusers => DIFFUSERS_WEIGHTS,
+        };
+        let wpath = dir.join(wname);
+        let bytes = std::fs::read(&wpath).map_err(|source| Error::Io { path: wpath.clone(), source })?;
+        Self::from_bytes(gpu, &cfg_path, &text, &wpath, &bytes)
+    }
+
+    /// Loads a model from the contents of its config.json and weight file (paths only name them in errors).
+    pub fn from_bytes(gpu: &Gpu, cfg_name: &Path, config_json: &str, weights_name: &Path, weights: &[u8]) -> Result<Unet> {
+        let cfg = config::Config::parse(cfg_name, config_json)?;
+        let format = detect(&cfg)?;
+        let file = TensorFile::parse(weights_name, weights)?;
+        let build = |l: &mut loader::Loader| match format {
+            ModelFormat::Adm => adm::build(&cfg, l, file.dtypes.clone()),
+            ModelFormat::Diffusers => diffusers::build(&cfg, l, file.dtypes.clone()),
+        };
+        // Pass 1 validates every key and shape without touching the GPU; pass 2 uploads.
+        let mut dry = loader::Loader::new(gpu, &file, true);
+        build(&mut dry)?;
+        dry.finish()?;
+        let mut real = loader::Loader::new(gpu, &file, false);
+        let model = build(&mut real)?;
+        gpu.flush()?;
+        Ok(model)
+    }
+}

@@ -1,0 +1,8 @@
+//! Solvers: RED-diff (`red_diff`), and prior sampling with DDIM (`ddim`). Both use the network only through
+//! the [`Denoiser`] trait, so a UNet or an analytic prior plugs in.
+
+pub mod ddim;
+pub mod denoiser;
+
+pub use ddim::{ddim_sample, ddim_timesteps, DdimOptions};
+pub use denoiser::{Denoiser, GaussianPrior, UnetPrior};
