@@ -11,6 +11,7 @@ macro_rules! shader {
 
 shader!(ELEMENTWISE, "elementwise");
 shader!(CONV, "conv");
+shader!(CONV3X3, "conv3x3");
 shader!(MATMUL, "matmul");
 shader!(NORM, "norm");
 shader!(ATTENTION, "attention");
@@ -22,4 +23,4 @@ shader!(ADAM, "adam");
 shader!(FFT, "fft");
 
 /// All shaders, for validation.
-pub static ALL: &[&Shader] = &[&ELEMENTWISE, &CONV, &MATMUL, &NORM, &ATTENTION, &RESAMPLE, &EMBEDDING, &REDUCE, &RNG, &ADAM, &FFT];
+pub static ALL: &[&Shader] = &[&ELEMENTWISE, &CONV, &CONV3X3, &MATMUL, &NORM, &ATTENTION, &RESAMPLE, &EMBEDDING, &REDUCE, &RNG, &ADAM, &FFT];

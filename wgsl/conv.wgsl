@@ -90,3 +90,20 @@ fn conv2d(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
         }
     }
 }
+
+// Packs w [Cout, Cin, 3, 3] (binding 2) into out[(c*9 + k) * CoutP + oc] (binding 4), zero for oc >= Cout,
+// for conv3x3.wgsl. Parameters: cin, cout as above, k = CoutP, threads = Cin * 9 * CoutP.
+@compute @workgroup_size(64)
+fn pack3x3(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+           @builtin(local_invocation_index) li: u32) {
+    let i = (wid.x + wid.y * nwg.x) * 64u + li;
+    if (i >= p.threads) { return; }
+    let coutp = p.k;
+    let oc = i % coutp;
+    let ck = i / coutp;          // c * 9 + k
+    if (oc >= p.cout) {
+        out[i] = 0.0;
+    } else {
+        out[i] = wt[oc * p.cin * 9u + ck];
+    }
+}

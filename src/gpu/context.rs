@@ -95,6 +95,8 @@ pub struct Gpu {
     pub(crate) pool: Arc<Mutex<BufferPool>>,
     pub(crate) stream: Mutex<Stream>,
     pub(crate) errors: Arc<Mutex<Vec<String>>>,
+    /// Per-op wall time when profiling is on (each dispatch is then submitted and waited for alone).
+    pub(crate) profile: Mutex<Option<std::collections::BTreeMap<&'static str, (u64, f64)>>>,
     /// A 4-element tensor bound where a kernel's binding is unused.
     pub(crate) dummy: super::tensor::Tensor,
 }
@@ -271,6 +273,7 @@ impl Gpu {
             stream: Mutex::new(stream),
             errors,
             dummy,
+            profile: Mutex::new(None),
         })
     }
 
@@ -292,6 +295,24 @@ impl Gpu {
     /// Largest storage-buffer binding in bytes.
     pub fn max_binding_bytes(&self) -> u64 {
         self.limits.max_storage_buffer_binding_size
+    }
+
+    /// Turns per-op timing on or off. While on, every dispatch is submitted and waited for on its own (slow;
+    /// for finding hot spots, native only). [`Gpu::profile_report`] returns the totals.
+    pub fn set_profiling(&self, on: bool) {
+        if let Ok(mut p) = self.profile.lock() {
+            *p = if on { Some(Default::default()) } else { None };
+        }
+    }
+
+    /// (op, dispatches, seconds) per op since profiling was turned on, slowest first.
+    pub fn profile_report(&self) -> Vec<(&'static str, u64, f64)> {
+        let mut v: Vec<_> = match self.profile.lock() {
+            Ok(p) => p.as_ref().map(|m| m.iter().map(|(k, (n, s))| (*k, *n, *s)).collect()).unwrap_or_default(),
+            Err(_) => vec![],
+        };
+        v.sort_by(|a, b| b.2.total_cmp(&a.2));
+        v
     }
 
     /// Returns (and clears) validation errors wgpu reported since the last call.

@@ -244,6 +244,21 @@ impl Gpu {
         pass.set_pipeline(&pipe.pipeline);
         pass.set_bind_group(0, &bind, &[]);
         pass.dispatch_workgroups(gx as u32, gy as u32, 1);
+        drop(pass);
+        #[cfg(not(target_arch = "wasm32"))]
+        if self.profile.lock().map(|p| p.is_some()).unwrap_or(false) {
+            s.submit(&self.device, &self.queue);
+            drop(s);
+            let t0 = std::time::Instant::now();
+            let _ = self.device.poll(wgpu::PollType::Wait { submission_index: None, timeout: None });
+            if let Ok(mut p) = self.profile.lock() {
+                if let Some(m) = p.as_mut() {
+                    let e = m.entry(op).or_insert((0, 0.0));
+                    e.0 += 1;
+                    e.1 += t0.elapsed().as_secs_f64();
+                }
+            }
+        }
         Ok(())
     }
 }

@@ -6,23 +6,25 @@ use crate::error::Result;
 use crate::gpu::{Gpu, Tensor};
 use crate::ops::{self, Bias, Conv2d, GroupNorm, MatView, Matmul};
 
-/// A 2-D convolution layer.
+/// A 2-D convolution layer (3×3 stride-1 weights are packed once for the fast path).
 pub(crate) struct Conv {
     w: Tensor,
+    packed: Option<ops::Packed3x3>,
     b: Option<Tensor>,
     cfg: Conv2d,
 }
 
 impl Conv {
     pub(crate) fn load(l: &mut Loader, key: &str, cin: usize, cout: usize, k: usize, stride: usize) -> Result<Conv> {
-        Ok(Conv {
-            w: l.take(&format!("{key}.weight"), &[cout, cin, k, k])?,
-            b: Some(l.take(&format!("{key}.bias"), &[cout])?),
-            cfg: Conv2d { stride, padding: k / 2 },
-        })
+        let w = l.take(&format!("{key}.weight"), &[cout, cin, k, k])?;
+        let packed = if k == 3 && stride == 1 && !l.is_dry() { Some(ops::pack_conv3x3(l.gpu, &w)?) } else { None };
+        Ok(Conv { w, packed, b: Some(l.take(&format!("{key}.bias"), &[cout])?), cfg: Conv2d { stride, padding: k / 2 } })
     }
     pub(crate) fn run(&self, gpu: &Gpu, x: &Tensor) -> Result<Tensor> {
-        ops::conv2d(gpu, x, &self.w, self.b.as_ref(), self.cfg)
+        match &self.packed {
+            Some(p) => ops::conv3x3_packed(gpu, x, p, self.b.as_ref()),
+            None => ops::conv2d(gpu, x, &self.w, self.b.as_ref(), self.cfg),
+        }
     }
 }
 

@@ -40,6 +40,11 @@ impl<'a> Loader<'a> {
         self.gpu.upload(view, &t.data)
     }
 
+    /// True in the validating pass (tensors are dummies).
+    pub(crate) fn is_dry(&self) -> bool {
+        self.dry
+    }
+
     /// Uploads derived data (e.g. a frequency table); a dummy in the dry pass.
     pub(crate) fn upload(&mut self, shape: &[usize], data: &[f32]) -> Result<Tensor> {
         if self.dry {

@@ -17,7 +17,7 @@ mod rng;
 
 pub use adam::{adam_step, AdamHyper};
 pub use attention::{attention, softmax_rows};
-pub use conv::{conv2d, Conv2d};
+pub use conv::{conv2d, conv3x3_packed, pack_conv3x3, Conv2d, Packed3x3};
 pub use elementwise::{
     add, add_bcast, affine, axpby, clamp, concat_channels, copy, copy_into, copy_range, fill, mul, mul_bcast, silu,
     slice_channels,
