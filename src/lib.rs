@@ -8,6 +8,7 @@ pub mod error;
 pub mod gpu;
 pub mod image;
 pub mod model;
+pub mod operators;
 pub mod ops;
 pub mod shaders;
 pub mod solvers;

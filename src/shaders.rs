@@ -21,6 +21,7 @@ shader!(REDUCE, "reduce");
 shader!(RNG, "rng");
 shader!(ADAM, "adam");
 shader!(FFT, "fft");
+shader!(MEASURE, "measure");
 
 /// All shaders, for validation.
-pub static ALL: &[&Shader] = &[&ELEMENTWISE, &CONV, &CONV3X3, &MATMUL, &NORM, &ATTENTION, &RESAMPLE, &EMBEDDING, &REDUCE, &RNG, &ADAM, &FFT];
+pub static ALL: &[&Shader] = &[&ELEMENTWISE, &CONV, &CONV3X3, &MATMUL, &NORM, &ATTENTION, &RESAMPLE, &EMBEDDING, &REDUCE, &RNG, &ADAM, &FFT, &MEASURE];

@@ -1,0 +1,50 @@
+//! Degradation operators H, all on the GPU: forward H(x), the gradient of ½·mean((y − H(x))²) (through the
+//! adjoint for linear operators), and a pseudo-inverse H⁺ where one exists. Images are [N, C, H, W] in
+//! [-1, 1]. [`Task`] parses task names (`inpaint-box`, `sr4`, ...) into operators.
+
+mod linear;
+mod nonlinear;
+pub mod patterns;
+mod task;
+
+pub use linear::{Colorize, Convolution, Identity, Masked, Separable};
+pub use nonlinear::{Hdr, PhaseRetrieval};
+pub use task::{Task, TaskKind, TASK_NAMES};
+
+use crate::error::Result;
+use crate::gpu::{Gpu, Tensor};
+use crate::ops;
+
+/// A measurement operator y = H(x).
+pub trait Operator {
+    /// Short description, e.g. "sr4 (block average)".
+    fn name(&self) -> String;
+    /// Shape of H(x) for an image batch of shape `x`.
+    fn measurement_shape(&self, x: &[usize]) -> Vec<usize>;
+    /// H(x).
+    fn forward(&self, gpu: &Gpu, x: &Tensor) -> Result<Tensor>;
+    /// ∇ₓ ½·mean((y − H(x))²), the mean over all elements of y.
+    fn grad(&self, gpu: &Gpu, x: &Tensor, y: &Tensor) -> Result<Tensor>;
+    /// H⁺(y) in new storage, or `None` where the operator has no pseudo-inverse (phase retrieval).
+    fn pinv(&self, gpu: &Gpu, y: &Tensor) -> Result<Option<Tensor>>;
+    /// Hᵀ(y) for linear operators, `None` for nonlinear ones.
+    fn adjoint(&self, gpu: &Gpu, y: &Tensor) -> Result<Option<Tensor>>;
+}
+
+/// ∇ₓ ½·mean((y − Hx)²) = Hᵀ(Hx − y) / M for a linear H.
+pub(crate) fn linear_grad(gpu: &Gpu, h: &dyn Operator, x: &Tensor, y: &Tensor) -> Result<Tensor> {
+    let hx = h.forward(gpu, x)?;
+    let inv_m = 1.0 / y.numel() as f32;
+    let r = ops::axpby(gpu, inv_m, &hx, -inv_m, y)?;
+    h.adjoint(gpu, &r)?.ok_or(crate::Error::Invalid { op: "grad", msg: format!("{} has no adjoint", h.name()) })
+}
+
+/// y = H(x) + 2·σ_y·n with n ~ N(0, I) drawn from `seed` (σ_y in [0, 1] pixel units; images span 2).
+pub fn measure(gpu: &Gpu, h: &dyn Operator, x: &Tensor, sigma_y: f32, seed: u64) -> Result<Tensor> {
+    let y = h.forward(gpu, x)?;
+    if sigma_y <= 0.0 {
+        return Ok(y);
+    }
+    let n = ops::normal(gpu, y.shape(), seed, u64::MAX, 0.0, 2.0 * sigma_y)?;
+    ops::add(gpu, &y, &n)
+}

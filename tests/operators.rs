@@ -1,0 +1,120 @@
+//! Operators: adjoint identity ⟨Hx, y⟩ = ⟨x, Hᵀy⟩ for every linear one, finite-difference gradient checks for
+//! the nonlinear ones, and H(H⁺y) = y where the pseudo-inverse is exact.
+
+mod common;
+
+use common::gpu;
+use reddiff::operators::{measure, Operator, Task, TaskKind};
+use reddiff::{ops, Gpu, Tensor};
+
+fn dot(a: &[f32], b: &[f32]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| *x as f64 * *y as f64).sum()
+}
+
+fn op(g: &Gpu, kind: TaskKind, c: usize, s: usize) -> Box<dyn Operator> {
+    Task { kind, seed: 7 }.operator(g, c, s, s).unwrap()
+}
+
+const LINEAR: &[&str] = &["inpaint-box", "inpaint-random", "inpaint-freeform", "sr2", "sr4", "sr8", "bicubic4", "deblur-gauss", "deblur-uniform", "deblur-motion", "color", "denoise"];
+
+#[test]
+fn adjoint_identity_for_every_linear_operator() {
+    let g = gpu();
+    let (n, c, s) = (2, 3, 32);
+    for name in LINEAR {
+        let h = op(g, name.parse().unwrap(), c, s);
+        let x = ops::normal(g, &[n, c, s, s], 1, 0, 0.0, 1.0).unwrap();
+        let y = ops::normal(g, &h.measurement_shape(&[n, c, s, s]), 2, 0, 0.0, 1.0).unwrap();
+        let hx = h.forward(g, &x).unwrap();
+        assert_eq!(hx.shape(), y.shape(), "{name}: measurement shape");
+        let hty = h.adjoint(g, &y).unwrap().unwrap();
+        assert_eq!(hty.shape(), x.shape(), "{name}: adjoint shape");
+        let (l, r) = (dot(&hx.read(g).unwrap(), &y.read(g).unwrap()), dot(&x.read(g).unwrap(), &hty.read(g).unwrap()));
+        let rel = (l - r).abs() / l.abs().max(r.abs()).max(1e-9);
+        eprintln!("{name}: <Hx,y> = {l:.6}, <x,H^T y> = {r:.6}, relative gap {rel:.1e}");
+        assert!(rel < 1e-4, "{name}: adjoint identity fails: {l} vs {r}");
+    }
+}
+
+#[test]
+fn pseudo_inverse_is_exact_where_it_must_be() {
+    let g = gpu();
+    let (n, c, s) = (1, 3, 32);
+    for name in ["inpaint-box", "inpaint-random", "sr2", "sr4", "sr8", "bicubic4", "color", "denoise"] {
+        let h = op(g, name.parse().unwrap(), c, s);
+        let x = ops::normal(g, &[n, c, s, s], 3, 0, 0.0, 1.0).unwrap();
+        let y = h.forward(g, &x).unwrap();
+        let back = h.forward(g, &h.pinv(g, &y).unwrap().unwrap()).unwrap();
+        let (a, b) = (y.read(g).unwrap(), back.read(g).unwrap());
+        let err = a.iter().zip(&b).fold(0f32, |m, (p, q)| m.max((p - q).abs()));
+        eprintln!("{name}: max|H(H+ y) - y| = {err:.2e}");
+        assert!(err < 1e-4, "{name}: H(H+ y) != y (max error {err})");
+    }
+}
+
+fn loss(g: &Gpu, h: &dyn Operator, x: &Tensor, y: &[f32]) -> f64 {
+    let hx = h.forward(g, x).unwrap().read(g).unwrap();
+    hx.iter().zip(y).map(|(a, b)| ((*b - *a) as f64).powi(2)).sum::<f64>() / (2.0 * y.len() as f64)
+}
+
+fn fd_check(name: &str, h: &dyn Operator, x: Vec<f32>, shape: &[usize], truth: Vec<f32>, eps: f32) {
+    let g = gpu();
+    let y = h.forward(g, &g.upload(shape, &truth).unwrap()).unwrap();
+    let yh = y.read(g).unwrap();
+    let tx = g.upload(shape, &x).unwrap();
+    let grad = h.grad(g, &tx, &y).unwrap().read(g).unwrap();
+    let d = ops::normal(g, shape, 11, 0, 0.0, 1.0).unwrap().read(g).unwrap();
+    let plus: Vec<f32> = x.iter().zip(&d).map(|(a, b)| a + eps * b).collect();
+    let minus: Vec<f32> = x.iter().zip(&d).map(|(a, b)| a - eps * b).collect();
+    let fd = (loss(g, h, &g.upload(shape, &plus).unwrap(), &yh) - loss(g, h, &g.upload(shape, &minus).unwrap(), &yh)) / (2.0 * eps as f64);
+    let an = dot(&grad, &d);
+    let rel = (fd - an).abs() / fd.abs().max(an.abs()).max(1e-12);
+    eprintln!("{name}: finite difference {fd:.6e}, analytic {an:.6e}, relative gap {rel:.1e}");
+    assert!(rel < 2e-2, "{name}: gradient check fails: fd {fd} vs analytic {an}");
+}
+
+#[test]
+fn nonlinear_gradients_match_finite_differences() {
+    let g = gpu();
+    let shape = [1usize, 3, 16, 16];
+    let n: usize = shape.iter().product();
+    let truth = ops::normal(g, &shape, 21, 0, 0.0, 0.4).unwrap().read(g).unwrap();
+    // HDR: keep every |2x| away from the clipping kink by more than the step.
+    let x: Vec<f32> = ops::normal(g, &shape, 22, 0, 0.0, 0.4).unwrap().read(g).unwrap().iter().map(|v| if (2.0 * v).abs() > 0.9 && (2.0 * v).abs() < 1.1 { 0.0 } else { *v }).collect();
+    fd_check("hdr", &*op(g, TaskKind::Hdr, 3, 16), x, &shape, truth.clone(), 1e-3);
+    let x = ops::normal(g, &shape, 23, 0, 0.0, 0.5).unwrap().read(g).unwrap();
+    fd_check("phase", &*op(g, TaskKind::Phase, 3, 16), x, &shape, truth, 1e-2);
+    // The linear gradient too (through the adjoint), for one operator.
+    let x = ops::normal(g, &shape, 24, 0, 0.0, 0.5).unwrap().read(g).unwrap();
+    let t = ops::normal(g, &shape, 25, 0, 0.0, 0.5).unwrap().read(g).unwrap();
+    assert_eq!(x.len(), n);
+    fd_check("deblur-gauss", &*op(g, TaskKind::DeblurGauss, 3, 16), x, &shape, t, 1e-2);
+}
+
+#[test]
+fn measurement_noise_has_the_stated_level() {
+    let g = gpu();
+    let h = op(g, TaskKind::Denoise, 3, 32);
+    let x = g.zeros(&[4, 3, 32, 32]).unwrap();
+    let y = measure(g, &*h, &x, 0.05, 9).unwrap().read(g).unwrap();
+    let sd = (y.iter().map(|v| (*v as f64).powi(2)).sum::<f64>() / y.len() as f64).sqrt();
+    assert!((sd - 0.1).abs() < 0.005, "noise sd {sd}, expected 2 * 0.05");
+}
+
+#[test]
+fn task_names_and_bad_task_input() {
+    let g = gpu();
+    for name in reddiff::operators::TASK_NAMES {
+        if !name.ends_with("=FILE") {
+            let kind: TaskKind = name.parse().unwrap();
+            assert!(Task { kind, seed: 0 }.operator(g, 3, 32, 32).is_ok(), "{name}");
+        }
+    }
+    assert!("nope".parse::<TaskKind>().is_err());
+    assert!("inpaint-mask".parse::<TaskKind>().is_err(), "file required");
+    assert!(Task { kind: TaskKind::Color, seed: 0 }.operator(g, 1, 32, 32).is_err(), "color on a 1-channel model");
+    assert!(Task { kind: TaskKind::Sr(8), seed: 0 }.operator(g, 3, 36, 36).is_err(), "36 is not a multiple of 8");
+    assert!(Task { kind: TaskKind::Phase, seed: 0 }.operator(g, 3, 48, 48).is_err(), "48 is not a power of two");
+    let missing = Task { kind: TaskKind::InpaintMask("/nonexistent/mask.png".into()), seed: 0 }.operator(g, 3, 32, 32);
+    assert!(matches!(missing, Err(reddiff::Error::Io { .. })));
+}
