@@ -59,6 +59,22 @@ pub enum Error {
         /// Explanation.
         msg: String,
     },
+    /// The optimisation produced NaN or Inf.
+    #[error("RED-diff diverged at step {step}: {count} non-finite values in the estimate. {hint}")]
+    Diverged {
+        /// 1-based step at which it was detected.
+        step: usize,
+        /// Number of NaN / Inf values.
+        count: usize,
+        /// What to try.
+        hint: &'static str,
+    },
+    /// The caller asked to stop.
+    #[error("cancelled at step {step}")]
+    Cancelled {
+        /// 1-based step after which the run stopped.
+        step: usize,
+    },
     /// wgpu reported a validation or device error (a bug in reddiff if it happens).
     #[error("GPU error: {0}")]
     Gpu(String),

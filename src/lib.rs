@@ -7,9 +7,11 @@
 pub mod error;
 pub mod gpu;
 pub mod image;
+pub mod metrics;
 pub mod model;
 pub mod operators;
 pub mod ops;
+pub mod restore;
 pub mod shaders;
 pub mod solvers;
 

@@ -66,6 +66,32 @@ impl Gpu {
         self.take_errors()
     }
 
+    /// Lets the event loop run (browser): resolves when the submitted work is done. A no-op natively, where
+    /// submits run on their own.
+    pub async fn yield_now(&self) {
+        #[cfg(target_arch = "wasm32")]
+        {
+            let done = std::sync::Arc::new(std::sync::Mutex::new((false, None::<std::task::Waker>)));
+            let d = done.clone();
+            self.queue.on_submitted_work_done(move || {
+                if let Ok(mut s) = d.lock() {
+                    s.0 = true;
+                    if let Some(w) = s.1.take() {
+                        w.wake();
+                    }
+                }
+            });
+            std::future::poll_fn(|cx| match done.lock() {
+                Ok(mut s) if !s.0 => {
+                    s.1 = Some(cx.waker().clone());
+                    std::task::Poll::Pending
+                }
+                _ => std::task::Poll::Ready(()),
+            })
+            .await
+        }
+    }
+
     /// Number of queue submits so far (a loop that records without flushing leaves it unchanged).
     pub fn submits(&self) -> u64 {
         self.stream.lock().map(|s| s.submits).unwrap_or(0)

@@ -103,6 +103,26 @@ impl Task {
         if self.is_inpainting() { 0.25 } else { 0.5 }
     }
 
+    /// The task's name as the CLI spells it (files omitted).
+    pub fn kind_name(&self) -> String {
+        match &self.kind {
+            TaskKind::InpaintBox => "inpaint-box".into(),
+            TaskKind::InpaintRandom => "inpaint-random".into(),
+            TaskKind::InpaintFreeform => "inpaint-freeform".into(),
+            TaskKind::InpaintMask(_) => "inpaint-mask".into(),
+            TaskKind::Sr(f) => format!("sr{f}"),
+            TaskKind::Bicubic(f) => format!("bicubic{f}"),
+            TaskKind::DeblurGauss => "deblur-gauss".into(),
+            TaskKind::DeblurUniform => "deblur-uniform".into(),
+            TaskKind::DeblurMotion => "deblur-motion".into(),
+            TaskKind::DeblurKernel(_) => "deblur-kernel".into(),
+            TaskKind::Color => "color".into(),
+            TaskKind::Denoise => "denoise".into(),
+            TaskKind::Hdr => "hdr".into(),
+            TaskKind::Phase => "phase".into(),
+        }
+    }
+
     /// True for the inpainting tasks.
     pub fn is_inpainting(&self) -> bool {
         matches!(self.kind, TaskKind::InpaintBox | TaskKind::InpaintRandom | TaskKind::InpaintFreeform | TaskKind::InpaintMask(_))

@@ -2,7 +2,11 @@
 //! the [`Denoiser`] trait, so a UNet or an analytic prior plugs in.
 
 pub mod ddim;
+pub mod red_diff;
 pub mod denoiser;
 
 pub use ddim::{ddim_sample, ddim_timesteps, DdimOptions};
 pub use denoiser::{Denoiser, GaussianPrior, UnetPrior};
+#[cfg(not(target_arch = "wasm32"))]
+pub use red_diff::red_diff_blocking;
+pub use red_diff::{red_diff, Init, Order, RedDiffOptions, StepInfo, Weighting};

@@ -1,0 +1,140 @@
+//! Whole restorations for the CLI and the web page: images in, degrade (or take the measurement as given),
+//! RED-diff with a UNet prior, images out with the H⁺y baseline and a view of the measurement.
+
+use crate::error::{Error, Result};
+use crate::gpu::{Gpu, Tensor};
+use crate::image::Image;
+use crate::model::{Schedule, Unet};
+use crate::operators::{measure, Operator, Task, TaskKind};
+use crate::solvers::{red_diff, RedDiffOptions, StepInfo, UnetPrior};
+
+/// What to solve and how.
+#[derive(Clone, Debug)]
+pub struct Problem {
+    /// The degradation.
+    pub task: Task,
+    /// Measurement noise σ_y (pixel units in [0, 1]), added when degrading synthetically.
+    pub sigma_y: f32,
+    /// Solver settings (`lr` should already reflect the task: see [`Task::default_lr`]).
+    pub opts: RedDiffOptions,
+    /// Class label for class-conditional models.
+    pub class: Option<usize>,
+}
+
+/// Results, one entry per image.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    /// RED-diff's estimate, clamped to [-1, 1].
+    pub result: Vec<Image>,
+    /// The H⁺y baseline (None for phase retrieval).
+    pub pinv: Vec<Option<Image>>,
+    /// The measurement as a picture (upsampled for SR, gray for colorization, log-magnitude for phase).
+    pub measurement: Vec<Image>,
+}
+
+/// Stacks equally sized images into a [N, C, H, W] tensor.
+pub fn to_tensor(gpu: &Gpu, images: &[Image]) -> Result<Tensor> {
+    let first = images.first().ok_or(Error::Empty { op: "images", shape: vec![0] })?;
+    let mut data = Vec::with_capacity(images.len() * first.data.len());
+    for im in images {
+        if (im.channels, im.height, im.width) != (first.channels, first.height, first.width) {
+            return Err(Error::Shape { op: "images", msg: "images in one batch must have the same size".into() });
+        }
+        data.extend_from_slice(&im.data);
+    }
+    gpu.upload(&[images.len(), first.channels, first.height, first.width], &data)
+}
+
+/// Reads a [N, C, H, W] tensor back as N images.
+pub async fn to_images(gpu: &Gpu, t: &Tensor, clamp: bool) -> Result<Vec<Image>> {
+    let s = t.shape().to_vec();
+    let v = t.read_async(gpu).await?;
+    let per = s[1] * s[2] * s[3];
+    (0..s[0])
+        .map(|i| {
+            let d: Vec<f32> = v[i * per..(i + 1) * per].iter().map(|x| if clamp { x.clamp(-1.0, 1.0) } else { *x }).collect();
+            Image::new(s[1], s[2], s[3], d)
+        })
+        .collect()
+}
+
+fn measurement_view(task: &Task, y: &Image) -> Image {
+    if task.kind == TaskKind::Phase {
+        let logs: Vec<f32> = y.data.iter().map(|v| v.abs().ln_1p()).collect();
+        let max = logs.iter().cloned().fold(1e-6f32, f32::max);
+        return Image { data: logs.iter().map(|v| 2.0 * v / max - 1.0).collect(), ..y.clone() };
+    }
+    y.clone()
+}
+
+/// Checks the model fits the task and the images before any GPU work.
+fn check(unet: &Unet, problem: &Problem, images: &[Image]) -> Result<()> {
+    if images.is_empty() {
+        return Err(Error::Invalid { op: "restore", msg: "no images".into() });
+    }
+    if problem.opts.steps == 0 {
+        return Err(Error::Invalid { op: "restore", msg: "steps must be at least 1".into() });
+    }
+    if let Some(need) = problem.task.needs_channels() {
+        if unet.info().in_channels != need {
+            return Err(Error::Invalid { op: "restore", msg: format!("{:?} needs an RGB model; this one has {} channel(s)", problem.task.kind, unet.info().in_channels) });
+        }
+    }
+    Ok(())
+}
+
+async fn solve(gpu: &Gpu, unet: &Unet, problem: &Problem, op: &dyn Operator, y: &Tensor, shape: &[usize], cb: impl FnMut(&StepInfo) -> bool) -> Result<Outcome> {
+    let prior = UnetPrior { unet, class: problem.class };
+    let pinv = match op.pinv(gpu, y)? {
+        Some(p) => to_images(gpu, &p, true).await?.into_iter().map(Some).collect(),
+        None => vec![None; shape[0]],
+    };
+    let mu = red_diff(gpu, &prior, op, y, shape, &Schedule::ddpm(), &problem.opts, cb).await?;
+    let measurement = to_images(gpu, y, false).await?.iter().map(|m| measurement_view(&problem.task, m)).collect();
+    Ok(Outcome { result: to_images(gpu, &mu, true).await?, pinv, measurement })
+}
+
+/// Degrades clean images (already at the model's size) with the task's operator and noise σ_y, then restores.
+pub async fn restore_synthetic(gpu: &Gpu, unet: &Unet, problem: &Problem, truth: &[Image], cb: impl FnMut(&StepInfo) -> bool) -> Result<Outcome> {
+    check(unet, problem, truth)?;
+    let x = to_tensor(gpu, truth)?;
+    let s = x.shape().to_vec();
+    let op = problem.task.operator(gpu, s[1], s[2], s[3])?;
+    let y = measure(gpu, &*op, &x, problem.sigma_y, problem.opts.seed ^ 0xA5A5)?;
+    solve(gpu, unet, problem, &*op, &y, &s, cb).await
+}
+
+/// Restores from measurements given as images (e.g. a real low-resolution or masked photo): `y` images must
+/// already have the measurement's size for an image of `size`×`size` (size/f for SR, 1 channel for
+/// colorization — RGB input is converted to its mean).
+pub async fn restore_measured(gpu: &Gpu, unet: &Unet, problem: &Problem, y: &[Image], size: usize, cb: impl FnMut(&StepInfo) -> bool) -> Result<Outcome> {
+    check(unet, problem, y)?;
+    if problem.task.kind == TaskKind::Phase {
+        return Err(Error::Invalid { op: "restore", msg: "phase retrieval measurements are Fourier magnitudes, not images; use synthetic mode".into() });
+    }
+    let c = unet.info().in_channels;
+    let op = problem.task.operator(gpu, c, size, size)?;
+    let shape = [y.len(), c, size, size];
+    let want = op.measurement_shape(&shape);
+    let ys: Vec<Image> = y
+        .iter()
+        .map(|im| {
+            let im = if want[1] == 1 && im.channels == 3 {
+                let hw = im.height * im.width;
+                let gray: Vec<f32> = (0..hw).map(|p| (im.data[p] + im.data[hw + p] + im.data[2 * hw + p]) / 3.0).collect();
+                Image { channels: 1, data: gray, ..im.clone() }
+            } else {
+                im.clone()
+            };
+            if (im.channels, im.height, im.width) != (want[1], want[2], want[3]) {
+                return Err(Error::Shape {
+                    op: "restore",
+                    msg: format!("the measurement should be {}x{} with {} channel(s) for {}, got {}x{} with {}", want[3], want[2], want[1], op.name(), im.width, im.height, im.channels),
+                });
+            }
+            Ok(im)
+        })
+        .collect::<Result<_>>()?;
+    let yt = to_tensor(gpu, &ys)?;
+    solve(gpu, unet, problem, &*op, &yt, &shape, cb).await
+}
