@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use crate::error::{Error, Result};
+use crate::gpu::{Gpu, Tensor};
 
 /// A C×H×W image with values in [-1, 1] (C = 3 for RGB, 1 for gray).
 #[derive(Clone, Debug, PartialEq)]
@@ -245,4 +246,20 @@ impl Image {
         }
         Image::new(ch, gh, gw, data)
     }
+}
+
+/// Reads a [N, C, H, W] tensor back as N images (optionally clamped to [-1, 1]).
+pub async fn images_from_tensor(gpu: &Gpu, t: &Tensor, clamp: bool) -> Result<Vec<Image>> {
+    let s = t.shape().to_vec();
+    if s.len() != 4 {
+        return Err(Error::Shape { op: "images", msg: format!("expected [N, C, H, W], got {:?}", s) });
+    }
+    let v = t.read_async(gpu).await?;
+    let per = s[1] * s[2] * s[3];
+    (0..s[0])
+        .map(|i| {
+            let d: Vec<f32> = v[i * per..(i + 1) * per].iter().map(|x| if clamp { x.clamp(-1.0, 1.0) } else { *x }).collect();
+            Image::new(s[1], s[2], s[3], d)
+        })
+        .collect()
 }

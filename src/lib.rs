@@ -17,3 +17,6 @@ pub mod solvers;
 
 pub use error::{Error, Result};
 pub use gpu::{Gpu, GpuOptions, Tensor};
+
+#[cfg(target_arch = "wasm32")]
+pub mod web;

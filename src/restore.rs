@@ -47,15 +47,7 @@ pub fn to_tensor(gpu: &Gpu, images: &[Image]) -> Result<Tensor> {
 
 /// Reads a [N, C, H, W] tensor back as N images.
 pub async fn to_images(gpu: &Gpu, t: &Tensor, clamp: bool) -> Result<Vec<Image>> {
-    let s = t.shape().to_vec();
-    let v = t.read_async(gpu).await?;
-    let per = s[1] * s[2] * s[3];
-    (0..s[0])
-        .map(|i| {
-            let d: Vec<f32> = v[i * per..(i + 1) * per].iter().map(|x| if clamp { x.clamp(-1.0, 1.0) } else { *x }).collect();
-            Image::new(s[1], s[2], s[3], d)
-        })
-        .collect()
+    crate::image::images_from_tensor(gpu, t, clamp).await
 }
 
 fn measurement_view(task: &Task, y: &Image) -> Image {

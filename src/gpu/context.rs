@@ -120,6 +120,7 @@ fn parse_backend(name: &str) -> Result<wgpu::Backends> {
     })
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 fn type_rank(t: wgpu::DeviceType) -> u32 {
     match t {
         wgpu::DeviceType::DiscreteGpu => 0,

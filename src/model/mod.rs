@@ -16,11 +16,15 @@ pub use schedule::Schedule;
 pub use unet::{ModelFormat, ModelInfo, Unet};
 pub use weights::{HostTensor, TensorFile};
 
-use crate::error::{Error, Result};
+#[cfg(not(target_arch = "wasm32"))]
+use crate::error::Error;
+use crate::error::Result;
 use crate::gpu::Gpu;
 
 /// Weight file names per format.
+#[cfg(not(target_arch = "wasm32"))]
 const ADM_WEIGHTS: &str = "model.safetensors";
+#[cfg(not(target_arch = "wasm32"))]
 const DIFFUSERS_WEIGHTS: &str = "diffusion_pytorch_model.safetensors";
 
 /// Which format a config.json describes: diffusers configs carry `_class_name` or `block_out_channels`.

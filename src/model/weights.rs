@@ -1,7 +1,7 @@
 //! safetensors reading and writing: F32, F16, BF16 (and I64 / I32 / F64 for inputs like timesteps) are all
 //! converted to f32 on the CPU; errors name the file, the key and the expected vs found shape.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use safetensors::{Dtype, SafeTensors};
@@ -94,7 +94,7 @@ pub fn write_tensors(path: &Path, tensors: &[(&str, &HostTensor)]) -> Result<()>
                 .map_err(|e| format_err(path, e.to_string()))
         })
         .collect::<Result<_>>()?;
-    let out = safetensors::serialize(views, None::<HashMap<String, String>>).map_err(|e| format_err(path, e.to_string()))?;
+    let out = safetensors::serialize(views, None).map_err(|e| format_err(path, e.to_string()))?;
     write_atomic(path, &out)
 }
 

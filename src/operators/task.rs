@@ -22,6 +22,8 @@ pub enum TaskKind {
     InpaintFreeform,
     /// A user mask image (white = keep), same size as the image.
     InpaintMask(PathBuf),
+    /// A keep-mask given as values [H·W] (1 = keep, 0 = missing), e.g. painted in the web page.
+    InpaintMaskData(Vec<f32>),
     /// Block-average super-resolution ×2, ×4 or ×8.
     Sr(usize),
     /// Bicubic (a = −0.5) super-resolution.
@@ -109,7 +111,7 @@ impl Task {
             TaskKind::InpaintBox => "inpaint-box".into(),
             TaskKind::InpaintRandom => "inpaint-random".into(),
             TaskKind::InpaintFreeform => "inpaint-freeform".into(),
-            TaskKind::InpaintMask(_) => "inpaint-mask".into(),
+            TaskKind::InpaintMask(_) | TaskKind::InpaintMaskData(_) => "inpaint-mask".into(),
             TaskKind::Sr(f) => format!("sr{f}"),
             TaskKind::Bicubic(f) => format!("bicubic{f}"),
             TaskKind::DeblurGauss => "deblur-gauss".into(),
@@ -125,7 +127,7 @@ impl Task {
 
     /// True for the inpainting tasks.
     pub fn is_inpainting(&self) -> bool {
-        matches!(self.kind, TaskKind::InpaintBox | TaskKind::InpaintRandom | TaskKind::InpaintFreeform | TaskKind::InpaintMask(_))
+        matches!(self.kind, TaskKind::InpaintBox | TaskKind::InpaintRandom | TaskKind::InpaintFreeform | TaskKind::InpaintMask(_) | TaskKind::InpaintMaskData(_))
     }
 
     /// Channels the task needs (colorization needs RGB).
@@ -149,6 +151,7 @@ impl Task {
                 let m = patterns::mask_from_image(&Image::read_png(p)?, h, w)?;
                 Box::new(Masked::new(gpu, &m, h, w, &format!("inpaint-mask ({})", p.display()))?)
             }
+            TaskKind::InpaintMaskData(m) => Box::new(Masked::new(gpu, m, h, w, "inpaint-mask (painted)")?),
             TaskKind::Sr(f) => Box::new(Separable::new(gpu, &Matrix::block_average(h, *f)?, &Matrix::block_average(w, *f)?, 0.0, &format!("sr{f} (block average)"))?),
             TaskKind::Bicubic(f) => Box::new(Separable::new(gpu, &Matrix::bicubic(h, *f)?, &Matrix::bicubic(w, *f)?, 0.0, &format!("bicubic{f}"))?),
             TaskKind::DeblurGauss => {

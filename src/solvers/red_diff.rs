@@ -13,6 +13,7 @@ use std::str::FromStr;
 use super::denoiser::Denoiser;
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, Tensor};
+use crate::image::{images_from_tensor, Image};
 use crate::model::Schedule;
 use crate::operators::{patterns::SplitMix, Operator};
 use crate::ops::{self, AdamHyper, Stats};
@@ -176,8 +177,8 @@ pub struct StepInfo<'a> {
     pub t: usize,
     /// ½·mean((y − H(μ))²), on the steps where it was computed.
     pub loss: Option<f32>,
-    /// The current μ [N, C, H, W], on preview steps (do not keep it past the callback: Adam updates it in place).
-    pub preview: Option<&'a Tensor>,
+    /// The current μ as images (clamped to [-1, 1]), on preview steps.
+    pub preview: Option<&'a [Image]>,
 }
 
 /// The timesteps visited by each iteration.
@@ -294,8 +295,12 @@ pub async fn red_diff(
             }
         }
         gpu.yield_now().await;
-        let preview = (opts.preview_every > 0 && (step % opts.preview_every == 0 || step == ts.len())).then_some(&mu);
-        if !callback(&StepInfo { step, steps: ts.len(), t, loss, preview }) {
+        let preview = if opts.preview_every > 0 && (step % opts.preview_every == 0 || step == ts.len()) {
+            Some(images_from_tensor(gpu, &mu, true).await?)
+        } else {
+            None
+        };
+        if !callback(&StepInfo { step, steps: ts.len(), t, loss, preview: preview.as_deref() }) {
             return Err(Error::Cancelled { step });
         }
     }

@@ -1,0 +1,606 @@
+// reddiff browser demo: drives the wasm-bindgen API in ./pkg/reddiff.js (built by web/build.sh).
+//
+// Flow: check WebGPU → load the wasm → Reddiff.create() → fetch + load the built-in model → pick an image and a
+// task → restore() with live progress/preview → show input, measurement, H+y and result with PSNRs.
+// Every failure is shown in #error and leaves the buttons usable.
+
+const MODEL_URL = '../models/emoji32/';
+const SAMPLES_URL = '../assets/samples/';
+const PREVIEW_EVERY = 5;
+const BUILTIN_LABEL = 'the built-in model (emoji32)';
+const DEFAULT_LR = (task) => (task.startsWith('inpaint') ? 0.25 : 0.5); // mirrors Task::default_lr
+
+const $ = (id) => document.getElementById(id);
+
+// ---------------------------------------------------------------------------------------------------------
+// State
+
+const state = {
+  reddiff: null,      // the Reddiff instance once created
+  size: 32,           // model resolution (imageSize()); 32 until a model says otherwise
+  source: null,       // the picked image (ImageBitmap), kept to re-derive it when the model size changes
+  sourceName: '',     // sample file name or uploaded file name (for the download)
+  image: null,        // RGBA Uint8Array, size*size*4, what restore() gets
+  imageLoading: Promise.resolve(), // settles when the last image pick is done (run waits for it)
+  mask: null,         // Uint8Array size*size, 1 = missing (painted)
+  builtin: null,      // {config: string, weights: Uint8Array} of the built-in model, kept to reload it
+  busy: null,         // null | 'run' | 'model'
+  ready: false,       // a model is loaded and the GPU is up
+};
+
+// ---------------------------------------------------------------------------------------------------------
+// Messages
+
+function errorMessage(e) {
+  if (e instanceof Error) return e.message || String(e);
+  if (typeof e === 'string') return e;
+  if (e && typeof e.message === 'string') return e.message;
+  try { return JSON.stringify(e); } catch { return String(e); }
+}
+
+/** Shows a message in the page's #error box (and the console). */
+function showError(msg) {
+  console.error(msg);
+  const el = $('error');
+  el.textContent = msg;
+  el.hidden = false;
+}
+
+function clearError() {
+  const el = $('error');
+  el.textContent = '';
+  el.hidden = true;
+}
+
+function setStatus(text) {
+  $('status').textContent = text;
+}
+
+/** Lets the browser paint (status text) before a long synchronous call such as loadModel. */
+const nextFrame = () => new Promise((r) => requestAnimationFrame(() => setTimeout(r, 0)));
+
+// ---------------------------------------------------------------------------------------------------------
+// Buttons: one place decides what is enabled.
+
+function setBusy(what) {
+  state.busy = what;
+  const idle = what === null;
+  $('run').disabled = !(idle && state.ready);
+  $('cancel').disabled = what !== 'run';
+  $('load-model').disabled = !(idle && state.reddiff);
+  $('builtin-model').disabled = !(idle && state.reddiff);
+  $('upload').disabled = !idle;
+  $('sample').disabled = !idle;
+  $('task').disabled = !idle;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Canvases
+
+/** Draws size*size RGBA bytes into a canvas (its pixel size becomes size×size; CSS enlarges it, pixelated). */
+function drawRGBA(canvas, rgba, size) {
+  canvas.width = size;
+  canvas.height = size;
+  const data = new Uint8ClampedArray(rgba.buffer, rgba.byteOffset, size * size * 4);
+  canvas.getContext('2d').putImageData(new ImageData(data, size, size), 0, 0);
+}
+
+function clearCanvas(canvas, size) {
+  canvas.width = size;
+  canvas.height = size;
+  const ctx = canvas.getContext('2d');
+  ctx.fillStyle = '#eee';
+  ctx.fillRect(0, 0, size, size);
+}
+
+/**
+ * Centre-crops an image to a square, resizes it to size×size and composites it on white (as the model was
+ * trained). Returns RGBA bytes with alpha 255.
+ */
+function toModelSize(bitmap, size) {
+  const canvas = document.createElement('canvas');
+  canvas.width = size;
+  canvas.height = size;
+  const ctx = canvas.getContext('2d', { willReadFrequently: true });
+  ctx.fillStyle = '#fff';
+  ctx.fillRect(0, 0, size, size);
+  const side = Math.min(bitmap.width, bitmap.height);
+  const sx = Math.floor((bitmap.width - side) / 2);
+  const sy = Math.floor((bitmap.height - side) / 2);
+  // A same-size copy must be exact; anything else gets the browser's best filtering.
+  ctx.imageSmoothingEnabled = side !== size;
+  ctx.imageSmoothingQuality = 'high';
+  ctx.drawImage(bitmap, sx, sy, side, side, 0, 0, size, size);
+  const rgba = new Uint8Array(ctx.getImageData(0, 0, size, size).data.buffer);
+  for (let i = 3; i < rgba.length; i += 4) rgba[i] = 255;
+  return rgba;
+}
+
+/** Decodes an image Blob without colour-space conversion, so that PNG bytes arrive unchanged. */
+function decode(blob) {
+  return createImageBitmap(blob, { colorSpaceConversion: 'none', premultiplyAlpha: 'none' });
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Images: samples and uploads
+
+/** Makes state.image from state.source at the current model size and redraws everything that shows it. */
+function deriveImage() {
+  if (!state.source) return;
+  state.image = toModelSize(state.source, state.size);
+  drawRGBA($('input-canvas'), state.image, state.size);
+  if (!state.mask || state.mask.length !== state.size * state.size) state.mask = new Uint8Array(state.size * state.size);
+  drawMaskEditor();
+}
+
+/** Runs an image pick (async) and records it so that run() can wait for it. */
+function pickImage(load) {
+  const p = (async () => {
+    try {
+      const { bitmap, name } = await load();
+      if (state.source && state.source.close) state.source.close();
+      state.source = bitmap;
+      state.sourceName = name;
+      deriveImage();
+      document.body.dataset.image = name;
+    } catch (e) {
+      showError(`Could not load the image: ${errorMessage(e)}`);
+    }
+  })();
+  state.imageLoading = p;
+  return p;
+}
+
+async function fetchOk(url) {
+  let res;
+  try {
+    res = await fetch(url);
+  } catch (e) {
+    throw new Error(`could not fetch ${url}: ${errorMessage(e)}`);
+  }
+  if (!res.ok) throw new Error(`could not fetch ${url}: HTTP ${res.status} ${res.statusText}`);
+  return res;
+}
+
+function selectSample(name) {
+  $('sample').value = name;
+  for (const t of $('thumbs').children) t.classList.toggle('selected', t.dataset.name === name);
+  return pickImage(async () => {
+    const blob = await (await fetchOk(SAMPLES_URL + encodeURIComponent(name))).blob();
+    return { bitmap: await decode(blob), name };
+  });
+}
+
+async function loadSampleList() {
+  const names = await (await fetchOk('samples.json')).json();
+  if (!Array.isArray(names) || names.length === 0) throw new Error('samples.json lists no samples');
+  const select = $('sample');
+  const thumbs = $('thumbs');
+  for (const name of names) {
+    const opt = document.createElement('option');
+    opt.value = name;
+    opt.textContent = name.replace(/\.png$/, '');
+    select.append(opt);
+    const img = document.createElement('img');
+    img.src = SAMPLES_URL + encodeURIComponent(name);
+    img.alt = name;
+    img.title = name;
+    img.dataset.name = name;
+    img.loading = 'lazy';
+    img.addEventListener('click', () => { if (!state.busy) selectSample(name); });
+    thumbs.append(img);
+  }
+  return names;
+}
+
+function onUpload() {
+  const file = $('upload').files[0];
+  if (!file) return;
+  clearError();
+  pickImage(async () => {
+    let bitmap;
+    try {
+      bitmap = await decode(file);
+    } catch (e) {
+      throw new Error(`${file.name} is not an image the browser can decode (${errorMessage(e)})`);
+    }
+    // Show the upload in the sample picker as a pseudo-entry, so the select tells what is loaded.
+    let opt = $('sample').querySelector('option[value=""]');
+    if (!opt) {
+      opt = document.createElement('option');
+      opt.value = '';
+      $('sample').prepend(opt);
+    }
+    opt.textContent = `uploaded: ${file.name}`;
+    $('sample').value = '';
+    for (const t of $('thumbs').children) t.classList.remove('selected');
+    return { bitmap, name: file.name };
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Mask painting (task inpaint-mask). The mask is kept at model resolution; the canvas shows the image with
+// painted (missing) pixels tinted, enlarged by CSS.
+
+const paint = { down: false, last: null };
+
+function drawMaskEditor() {
+  const canvas = $('mask-canvas');
+  const n = state.size;
+  if (!state.image) { clearCanvas(canvas, n); return; }
+  const rgba = new Uint8Array(state.image);
+  for (let i = 0; i < n * n; i++) {
+    if (state.mask[i]) {
+      // Tint missing pixels magenta over a darkened image so the hole is obvious but the context stays visible.
+      rgba[4 * i] = 0.4 * rgba[4 * i] + 0.6 * 255;
+      rgba[4 * i + 1] = 0.4 * rgba[4 * i + 1];
+      rgba[4 * i + 2] = 0.4 * rgba[4 * i + 2] + 0.6 * 200;
+    }
+  }
+  drawRGBA(canvas, rgba, n);
+}
+
+/** Canvas pixel under a pointer event (fractional, in model pixels). */
+function pointerPixel(e) {
+  const r = e.currentTarget.getBoundingClientRect();
+  return { x: ((e.clientX - r.left) / r.width) * state.size, y: ((e.clientY - r.top) / r.height) * state.size };
+}
+
+/** Stamps a round brush of the chosen diameter (in model pixels) centred at (x, y). */
+function stamp(x, y) {
+  const n = state.size;
+  const d = Number($('brush').value);
+  const value = $('erase').checked ? 0 : 1;
+  if (d <= 1) {
+    const px = Math.floor(x);
+    const py = Math.floor(y);
+    if (px >= 0 && py >= 0 && px < n && py < n) state.mask[py * n + px] = value;
+    return;
+  }
+  const r = d / 2;
+  for (let py = Math.max(0, Math.floor(y - r)); py <= Math.min(n - 1, Math.ceil(y + r)); py++) {
+    for (let px = Math.max(0, Math.floor(x - r)); px <= Math.min(n - 1, Math.ceil(x + r)); px++) {
+      const dx = px + 0.5 - x;
+      const dy = py + 0.5 - y;
+      if (dx * dx + dy * dy <= r * r) state.mask[py * n + px] = value;
+    }
+  }
+}
+
+/** Paints along the segment from the last pointer position, so fast strokes have no gaps. */
+function strokeTo(p) {
+  const from = paint.last || p;
+  const steps = Math.max(1, Math.ceil(Math.hypot(p.x - from.x, p.y - from.y) * 2));
+  for (let i = 1; i <= steps; i++) stamp(from.x + ((p.x - from.x) * i) / steps, from.y + ((p.y - from.y) * i) / steps);
+  paint.last = p;
+  drawMaskEditor();
+}
+
+function setupMaskEditor() {
+  const canvas = $('mask-canvas');
+  canvas.addEventListener('pointerdown', (e) => {
+    if (!state.image || state.busy) return;
+    e.preventDefault();
+    canvas.setPointerCapture(e.pointerId);
+    paint.down = true;
+    paint.last = null;
+    strokeTo(pointerPixel(e));
+  });
+  canvas.addEventListener('pointermove', (e) => {
+    if (paint.down) strokeTo(pointerPixel(e));
+  });
+  const end = () => { paint.down = false; paint.last = null; };
+  canvas.addEventListener('pointerup', end);
+  canvas.addEventListener('pointercancel', end);
+  canvas.addEventListener('contextmenu', (e) => e.preventDefault());
+  $('mask-clear').addEventListener('click', () => { state.mask.fill(0); drawMaskEditor(); });
+  $('mask-invert').addEventListener('click', () => {
+    for (let i = 0; i < state.mask.length; i++) state.mask[i] ^= 1;
+    drawMaskEditor();
+  });
+  $('brush').addEventListener('input', () => { $('brush-text').textContent = $('brush').value; });
+}
+
+/** The mask as the API wants it: RGBA, white = keep, black = missing. */
+function maskRGBA() {
+  const n = state.size;
+  const out = new Uint8Array(n * n * 4);
+  for (let i = 0; i < n * n; i++) {
+    const v = state.mask[i] ? 0 : 255;
+    out[4 * i] = out[4 * i + 1] = out[4 * i + 2] = v;
+    out[4 * i + 3] = 255;
+  }
+  return out;
+}
+
+function onTaskChange() {
+  const task = $('task').value;
+  $('mask-editor').hidden = task !== 'inpaint-mask';
+  $('lr').placeholder = `default ${DEFAULT_LR(task)}`;
+  if (task === 'denoise' && Number($('sigma-y').value) === 0) $('sigma-y').value = '0.1';
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Models
+
+function modelLoaded(info, label) {
+  state.size = state.reddiff.imageSize();
+  document.body.dataset.modelSize = String(state.size);
+  state.ready = state.size > 0;
+  $('model-info').textContent = `${label}\n${info}`;
+  $('size-text').textContent = $('size-text2').textContent = String(state.size);
+  state.mask = new Uint8Array(state.size * state.size);
+  for (const id of ['preview', 'measurement-canvas', 'pinv-canvas', 'result-canvas']) clearCanvas($(id), state.size);
+  $('result-psnr').textContent = '';
+  $('measurement-psnr').textContent = '';
+  $('download').disabled = true;
+  deriveImage();
+}
+
+/** loadModel with the page's error handling; afterwards the page still has a usable model if it had one. */
+async function loadModel(config, weights, label) {
+  setBusy('model');
+  setStatus(`Loading ${label}…`);
+  await nextFrame();
+  try {
+    const info = state.reddiff.loadModel(config, weights);
+    modelLoaded(info, label);
+    setStatus(`Ready: ${label}, ${state.size}×${state.size}.`);
+    return true;
+  } catch (e) {
+    showError(`Could not load ${label}: ${errorMessage(e)}`);
+    // If the failed load left no model behind, fall back to the built-in one so the page stays usable.
+    let size = 0;
+    try { size = state.reddiff.imageSize(); } catch { /* treat as none */ }
+    if (size === 0 && state.builtin && label !== BUILTIN_LABEL) {
+      try {
+        modelLoaded(state.reddiff.loadModel(state.builtin.config, state.builtin.weights), BUILTIN_LABEL);
+      } catch (e2) {
+        showError(`Could not load ${label}: ${errorMessage(e)}; reloading the built-in model failed too: ${errorMessage(e2)}`);
+        state.ready = false;
+      }
+    } else {
+      state.ready = size > 0;
+      document.body.dataset.modelSize = String(size);
+    }
+    setStatus(state.ready ? `Ready (model unchanged: ${state.size}×${state.size}).` : 'No model loaded.');
+    return false;
+  } finally {
+    setBusy(null);
+  }
+}
+
+async function loadUserModel() {
+  clearError();
+  const cfgFile = $('model-config').files[0];
+  const wFile = $('model-weights').files[0];
+  if (!cfgFile || !wFile) {
+    showError('Choose both files of your model: its config.json and its .safetensors weights.');
+    return;
+  }
+  let config, weights;
+  try {
+    config = await cfgFile.text();
+    weights = new Uint8Array(await wFile.arrayBuffer());
+  } catch (e) {
+    showError(`Could not read the model files: ${errorMessage(e)}`);
+    return;
+  }
+  await loadModel(config, weights, `${wFile.name} (${(weights.length / 1e6).toFixed(1)} MB)`);
+}
+
+async function loadBuiltinModel() {
+  clearError();
+  if (!state.builtin) {
+    setBusy('model');
+    setStatus('Downloading the built-in model…');
+    try {
+      const [config, weights] = await Promise.all([
+        fetchOk(MODEL_URL + 'config.json').then((r) => r.text()),
+        fetchOk(MODEL_URL + 'model.safetensors').then((r) => r.arrayBuffer()),
+      ]);
+      state.builtin = { config, weights: new Uint8Array(weights) };
+    } finally {
+      setBusy(null);
+    }
+  }
+  return loadModel(state.builtin.config, state.builtin.weights, BUILTIN_LABEL);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Running a restoration
+
+/** A problem with what the user chose (shown as is, not as a failed restoration). */
+class InputError extends Error {}
+
+function readParams() {
+  const num = (id, name, { int = false, min = -Infinity, max = Infinity } = {}) => {
+    const raw = $(id).value.trim();
+    const v = Number(raw);
+    if (raw === '' || !Number.isFinite(v) || (int && !Number.isInteger(v)) || v < min || v > max) {
+      throw new Error(`${name} must be ${int ? 'an integer' : 'a number'}${min > -Infinity ? ` ≥ ${min}` : ''}${max < Infinity ? ` and ≤ ${max}` : ''} (got "${raw}")`);
+    }
+    return v;
+  };
+  const lrRaw = $('lr').value.trim();
+  let lr = null;
+  if (lrRaw !== '') {
+    lr = Number(lrRaw);
+    if (!Number.isFinite(lr) || lr <= 0) throw new Error(`lr must be a positive number or empty (got "${lrRaw}")`);
+  }
+  return {
+    steps: num('steps', 'Steps', { int: true, min: 1, max: 1000 }),
+    lambda: num('lambda', 'λ', { min: 0 }),
+    lr,
+    seed: num('seed', 'Seed', { int: true, min: 0, max: Number.MAX_SAFE_INTEGER }),
+    sigmaY: num('sigma-y', 'σy', { min: 0 }),
+    previewEvery: PREVIEW_EVERY,
+  };
+}
+
+async function run() {
+  if (state.busy || !state.ready) return;
+  clearError();
+  let opts;
+  try {
+    opts = readParams();
+  } catch (e) {
+    showError(errorMessage(e));
+    return;
+  }
+  const task = $('task').value;
+  setBusy('run');
+  try {
+    await state.imageLoading;
+    if (!state.image) throw new InputError('No image: pick a sample or upload an image first.');
+    let mask = null;
+    if (task === 'inpaint-mask') {
+      if (!state.mask.some((v) => v)) throw new InputError('Paint the region to fill in on the image first (task "paint your own mask").');
+      mask = maskRGBA();
+    }
+    const size = state.size;
+    $('result-psnr').textContent = '';
+    $('measurement-psnr').textContent = '';
+    $('ms-per-step').textContent = '';
+    $('download').disabled = true;
+    $('progress').max = opts.steps;
+    $('progress').value = 0;
+    $('progress-text').textContent = '';
+    clearCanvas($('preview'), size);
+    setStatus(`Running ${task}, ${opts.steps} steps…`);
+
+    const onProgress = (step, steps, t) => {
+      $('progress').max = steps;
+      $('progress').value = step;
+      const tt = Number.isInteger(t) ? String(t) : Number(t).toFixed(3);
+      $('progress-text').textContent = `step ${step} / ${steps} · t = ${tt}`;
+    };
+    const onPreview = (rgba) => drawRGBA($('preview'), rgba, size);
+
+    const t0 = performance.now();
+    const out = await state.reddiff.restore(task, state.image, mask, opts, onProgress, onPreview);
+    const secs = (performance.now() - t0) / 1000;
+
+    drawRGBA($('measurement-canvas'), out.measurement, size);
+    drawRGBA($('pinv-canvas'), out.pinv, size);
+    drawRGBA($('result-canvas'), out.result, size);
+    drawRGBA($('preview'), out.result, size);
+    $('measurement-psnr').textContent = Number(out.psnrMeasurement).toFixed(2);
+    $('result-psnr').textContent = Number(out.psnrResult).toFixed(2);
+    $('ms-per-step').textContent = Number(out.msPerStep).toFixed(1);
+    $('download').disabled = false;
+    window.__lastResult = { result: out.result, size, task, ...opts, out };
+    setStatus(`Done: ${task}, ${opts.steps} steps in ${secs.toFixed(1)} s. ` +
+      `PSNR ${Number(out.psnrMeasurement).toFixed(2)} dB → ${Number(out.psnrResult).toFixed(2)} dB.`);
+  } catch (e) {
+    const msg = errorMessage(e);
+    if (msg.startsWith('cancelled')) {
+      setStatus(`Cancelled (${msg}).`);
+    } else if (e instanceof InputError) {
+      showError(msg);
+    } else {
+      showError(`Restoration failed: ${msg}`);
+      setStatus('Restoration failed.');
+    }
+  } finally {
+    setBusy(null);
+  }
+}
+
+function cancel() {
+  if (state.busy !== 'run') return;
+  try {
+    state.reddiff.cancel();
+    setStatus('Cancelling…');
+  } catch (e) {
+    showError(`Cancel failed: ${errorMessage(e)}`);
+  }
+}
+
+function download() {
+  const canvas = $('result-canvas');
+  canvas.toBlob((blob) => {
+    if (!blob) { showError('Could not encode the result as PNG.'); return; }
+    const a = document.createElement('a');
+    const base = state.sourceName.replace(/\.[^.]*$/, '') || 'image';
+    a.href = URL.createObjectURL(blob);
+    a.download = `reddiff-${$('task').value}-${base}.png`;
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
+  }, 'image/png');
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Start-up
+
+async function start() {
+  // Wire the UI first so that the page works as far as it can even without WebGPU.
+  $('sample').addEventListener('change', () => { clearError(); if ($('sample').value) selectSample($('sample').value); });
+  $('upload').addEventListener('change', onUpload);
+  $('task').addEventListener('change', onTaskChange);
+  $('run').addEventListener('click', run);
+  $('cancel').addEventListener('click', cancel);
+  $('download').addEventListener('click', download);
+  $('load-model').addEventListener('click', loadUserModel);
+  $('builtin-model').addEventListener('click', () => loadBuiltinModel().catch((e) => showError(errorMessage(e))));
+  setupMaskEditor();
+  onTaskChange();
+  setBusy(null);
+  for (const id of ['input-canvas', 'mask-canvas', 'preview', 'measurement-canvas', 'pinv-canvas', 'result-canvas']) clearCanvas($(id), state.size);
+
+  // Samples do not need the GPU: show them right away.
+  try {
+    const names = await loadSampleList();
+    selectSample(names[0]);
+  } catch (e) {
+    showError(`Could not load the samples: ${errorMessage(e)}`);
+  }
+
+  if (!navigator.gpu) {
+    $('webgpu-help').hidden = false;
+    setStatus('WebGPU is not available in this browser.');
+    showError(window.isSecureContext
+      ? 'WebGPU is not available in this browser (navigator.gpu is missing). See below for how to enable it.'
+      : 'WebGPU needs a secure context: open the page via http://127.0.0.1 / http://localhost or https.');
+    return;
+  }
+
+  let wasm;
+  setStatus('Loading the wasm module…');
+  try {
+    wasm = await import('./pkg/reddiff.js');
+    await wasm.default();
+  } catch (e) {
+    setStatus('The wasm module is missing.');
+    showError(`Could not load the wasm module web/pkg/reddiff.js (build it with: bash web/build.sh): ${errorMessage(e)}`);
+    return;
+  }
+
+  setStatus('Starting the GPU…');
+  try {
+    state.reddiff = await wasm.Reddiff.create();
+  } catch (e) {
+    $('webgpu-help').hidden = false;
+    setStatus('No WebGPU device.');
+    showError(`Could not start WebGPU: ${errorMessage(e)}`);
+    return;
+  }
+  window.__reddiff = state.reddiff; // for the console
+  $('adapter-info').textContent = state.reddiff.adapterInfo();
+  setBusy(null);
+
+  try {
+    if (await loadBuiltinModel()) document.body.dataset.ready = '1';
+  } catch (e) {
+    showError(`Could not load the built-in model: ${errorMessage(e)}`);
+    setStatus('No model loaded.');
+    setBusy(null);
+  }
+}
+
+start().catch((e) => {
+  showError(`Start-up failed: ${errorMessage(e)}`);
+  setBusy(null);
+});

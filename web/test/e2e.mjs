@@ -1,0 +1,318 @@
+// End-to-end test of the browser demo in headless Chromium (WebGPU on SwiftShader where no GPU is present).
+//
+//   node web/test/e2e.mjs            (needs: web/pkg built by web/build.sh, `npm install` in web/, chromium)
+//
+// Environment:
+//   E2E_SAMPLE        sample file name (default twitter-1f467-1f3fc.png)
+//   E2E_STEPS         RED-diff steps (default 20)
+//   E2E_NATIVE_PNG    the native CLI's result PNG for the same sample/task/steps/seed: compared to the browser's
+//   E2E_NATIVE_MIN_PSNR  the PSNR the browser result must reach against it (default 30 dB)
+//   E2E_SCREENSHOT    screenshot path (default web/test/screenshot.png)
+//   E2E_CHROMIUM      browser executable (default /usr/bin/chromium)
+//   E2E_CHROMIUM_ARGS extra flags, space-separated, appended to the defaults
+//
+// Checks: (a) result PSNR > measurement PSNR; (b) browser result ≈ native result (if E2E_NATIVE_PNG);
+// (c) a corrupt model shows an error in #error and leaves the page usable. Exits non-zero on any failure.
+
+import { spawn } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const SAMPLE = process.env.E2E_SAMPLE || 'twitter-1f467-1f3fc.png';
+const STEPS = Number(process.env.E2E_STEPS || 20);
+const NATIVE_PNG = process.env.E2E_NATIVE_PNG || '';
+const NATIVE_MIN_PSNR = Number(process.env.E2E_NATIVE_MIN_PSNR || 30);
+const SCREENSHOT = path.resolve(process.env.E2E_SCREENSHOT || path.join(ROOT, 'web', 'test', 'screenshot.png'));
+const CHROMIUM = process.env.E2E_CHROMIUM || '/usr/bin/chromium';
+const TASK = 'inpaint-box';
+
+// --enable-unsafe-webgpu is what gives an adapter on a machine without a GPU (SwiftShader: without it
+// navigator.gpu exists but requestAdapter() returns null); --enable-webgpu-developer-features unmasks the
+// adapter's name. The ANGLE/Vulkan flags are harmless where SwiftShader is used and help on real GPUs.
+const BASE_ARGS = [
+  '--enable-unsafe-webgpu', '--enable-webgpu-developer-features', '--no-sandbox',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run',
+];
+const FLAG_SETS = [
+  [...BASE_ARGS, '--use-angle=swiftshader', '--enable-features=Vulkan'],
+  BASE_ARGS, // fallback if the first set gives no adapter
+];
+const EXTRA_ARGS = (process.env.E2E_CHROMIUM_ARGS || '').split(/\s+/).filter(Boolean);
+
+const t0 = Date.now();
+const log = (...a) => console.log(`[${((Date.now() - t0) / 1000).toFixed(1).padStart(6)}s]`, ...a);
+
+class Fatal extends Error {}
+
+// ---------------------------------------------------------------------------------------------------------
+// HTTP server (python3 -m http.server from the repo root)
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+async function startServer() {
+  const port = await freePort();
+  const child = spawn('python3', ['-m', 'http.server', String(port), '--bind', '127.0.0.1'], {
+    cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  const tail = [];
+  child.stderr.on('data', (d) => {
+    tail.push(...String(d).split('\n').filter(Boolean));
+    tail.splice(0, Math.max(0, tail.length - 40));
+  });
+  let exited = null;
+  child.on('exit', (code) => { exited = code; });
+  const base = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 100; i++) {
+    if (exited !== null) throw new Fatal(`http.server exited (${exited}):\n${tail.join('\n')}`);
+    try {
+      const res = await fetch(`${base}/web/`);
+      if (res.ok) return { child, base, tail };
+    } catch { /* not up yet */ }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  child.kill();
+  throw new Fatal(`http.server on port ${port} did not answer within 10 s:\n${tail.join('\n')}`);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Browser
+
+/** Launches Chromium with a fresh profile; returns the first flag set that gives a WebGPU adapter. */
+async function launch(base) {
+  let lastErr = '';
+  for (const flags of FLAG_SETS) {
+    const args = [...flags, ...EXTRA_ARGS];
+    const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'reddiff-e2e-'));
+    let context;
+    try {
+      context = await chromium.launchPersistentContext(userDataDir, {
+        executablePath: CHROMIUM, headless: true, args, viewport: { width: 1200, height: 1100 },
+      });
+    } catch (e) {
+      fs.rmSync(userDataDir, { recursive: true, force: true });
+      throw new Fatal(`could not launch ${CHROMIUM}: ${e.message.split('\n')[0]} (apt-get install -y chromium?)`);
+    }
+    // Probe on the served origin (WebGPU needs a secure context; http://127.0.0.1 is one, data: URLs are not).
+    const probe = context.pages()[0] || (await context.newPage());
+    await probe.goto(`${base}/web/samples.json`);
+    const adapter = await probe.evaluate(async () => {
+      if (!navigator.gpu) return { error: 'navigator.gpu missing' };
+      const a = await navigator.gpu.requestAdapter();
+      if (!a) return { error: 'requestAdapter() returned null' };
+      const i = a.info || {};
+      return { name: i.description || `${i.vendor} ${i.architecture}`, fallback: !!(i.isFallbackAdapter ?? a.isFallbackAdapter) };
+    });
+    if (!adapter.error) {
+      log(`chromium ${context.browser()?.version() ?? ''} flags: ${args.join(' ')}`);
+      log(`WebGPU adapter: ${adapter.name}${adapter.fallback ? ' (fallback adapter)' : ''}`);
+      return { context, page: probe, userDataDir };
+    }
+    lastErr = adapter.error;
+    log(`no WebGPU adapter with flags [${args.join(' ')}]: ${adapter.error}`);
+    await context.close();
+    fs.rmSync(userDataDir, { recursive: true, force: true });
+  }
+  throw new Fatal(`no WebGPU adapter in headless Chromium with any flag set (${lastErr})`);
+}
+
+const text = (page, sel) => page.$eval(sel, (el) => el.textContent.trim());
+
+/** Waits until `sel` has text, failing early with #error's text if that appears first. */
+async function waitForText(page, sel, timeoutMs, what) {
+  try {
+    const h = await page.waitForFunction((s) => {
+      const err = document.querySelector('#error')?.textContent.trim();
+      if (err) return { error: err };
+      const t = document.querySelector(s)?.textContent.trim();
+      return t ? { text: t } : false;
+    }, sel, { timeout: timeoutMs, polling: 250 });
+    const v = await h.jsonValue();
+    if (v.error) throw new Fatal(`${what}: the page shows an error: ${v.error}`);
+    return v.text;
+  } catch (e) {
+    if (e instanceof Fatal) throw e;
+    const status = await text(page, '#status').catch(() => '?');
+    throw new Fatal(`${what}: timed out after ${timeoutMs / 1000} s (status: "${status}"): ${e.message.split('\n')[0]}`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Checks
+
+const results = [];
+function check(name, ok, detail) {
+  results.push({ name, ok });
+  log(`${ok ? 'PASS' : 'FAIL'} ${name}${detail ? `: ${detail}` : ''}`);
+}
+
+/** Decodes a PNG in the page (no colour conversion) → {width, height, rgba: number[]}. */
+async function decodePngInPage(page, file) {
+  const b64 = fs.readFileSync(file).toString('base64');
+  return page.evaluate(async (b64) => {
+    const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+    const bmp = await createImageBitmap(new Blob([bytes], { type: 'image/png' }),
+      { colorSpaceConversion: 'none', premultiplyAlpha: 'none' });
+    const c = document.createElement('canvas');
+    c.width = bmp.width;
+    c.height = bmp.height;
+    const ctx = c.getContext('2d');
+    ctx.drawImage(bmp, 0, 0);
+    return { width: bmp.width, height: bmp.height, rgba: Array.from(ctx.getImageData(0, 0, bmp.width, bmp.height).data) };
+  }, b64);
+}
+
+async function compareWithNative(page) {
+  if (!fs.existsSync(NATIVE_PNG)) throw new Fatal(`E2E_NATIVE_PNG=${NATIVE_PNG} does not exist`);
+  const native = await decodePngInPage(page, NATIVE_PNG);
+  const browser = await page.evaluate(() => ({ size: window.__lastResult.size, rgba: Array.from(window.__lastResult.result) }));
+  if (native.width !== browser.size || native.height !== browser.size) {
+    check('browser result matches native', false, `native PNG is ${native.width}×${native.height}, browser result ${browser.size}×${browser.size}`);
+    return;
+  }
+  let max = 0, sum = 0, sq = 0, n = 0;
+  for (let i = 0; i < native.rgba.length; i++) {
+    if (i % 4 === 3) continue; // RGB only
+    const d = Math.abs(native.rgba[i] - browser.rgba[i]);
+    max = Math.max(max, d);
+    sum += d;
+    sq += d * d;
+    n++;
+  }
+  const mse = sq / n;
+  const psnr = mse === 0 ? Infinity : 10 * Math.log10((255 * 255) / mse);
+  check(`browser result matches native (PSNR ≥ ${NATIVE_MIN_PSNR} dB)`, psnr >= NATIVE_MIN_PSNR,
+    `max |diff| ${max}, mean |diff| ${(sum / n).toFixed(3)} (0..255), PSNR browser vs native ${psnr === Infinity ? 'inf' : psnr.toFixed(2)} dB`);
+}
+
+async function corruptModelShowsError(page, base) {
+  const config = await (await fetch(`${base}/models/emoji32/config.json`)).text();
+  await page.setInputFiles('#model-config', { name: 'config.json', mimeType: 'application/json', buffer: Buffer.from(config) });
+  await page.setInputFiles('#model-weights', { name: 'bad.safetensors', mimeType: 'application/octet-stream', buffer: crypto.randomBytes(100) });
+  // The input lives in a <details>; open it as a user would (the click works either way).
+  await page.$eval('#model-panel details', (d) => { d.open = true; });
+  await page.click('#load-model');
+  let msg = '';
+  try {
+    const h = await page.waitForFunction(() => document.querySelector('#error')?.textContent.trim() || false, null, { timeout: 10_000 });
+    msg = await h.jsonValue();
+  } catch {
+    check('corrupt model → error shown', false, '#error stayed empty for 10 s');
+    return;
+  }
+  check('corrupt model → error shown', true, JSON.stringify(msg));
+  let usable = true;
+  try {
+    await page.waitForFunction(() => !document.querySelector('#run').disabled && Number(document.body.dataset.modelSize) > 0,
+      null, { timeout: 10_000 });
+  } catch {
+    usable = false;
+  }
+  const state = await page.evaluate(() => ({ run: !document.querySelector('#run').disabled, modelSize: document.body.dataset.modelSize }));
+  check('page usable after the error', usable, `#run enabled: ${state.run}, model size: ${state.modelSize}`);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+
+async function main() {
+  log(`repo ${ROOT}; sample ${SAMPLE}, task ${TASK}, ${STEPS} steps, seed 0`);
+  if (!fs.existsSync(path.join(ROOT, 'web', 'pkg', 'reddiff.js'))) {
+    throw new Fatal('web/pkg/reddiff.js is missing: build it first with bash web/build.sh');
+  }
+  const server = await startServer();
+  cleanups.push(() => server.child.kill());
+  log(`serving ${ROOT} at ${server.base}`);
+
+  const { context, page, userDataDir } = await launch(server.base);
+  currentPage = page;
+  cleanups.push(async () => { await context.close().catch(() => {}); fs.rmSync(userDataDir, { recursive: true, force: true }); });
+  page.on('console', (m) => log(`[console.${m.type()}] ${m.text()}`));
+  page.on('pageerror', (e) => log(`[pageerror] ${e.message}`));
+  page.on('requestfailed', (r) => log(`[requestfailed] ${r.url()} ${r.failure()?.errorText ?? ''}`));
+
+  await page.goto(`${server.base}/web/`);
+  await page.waitForFunction(() => document.body.dataset.ready === '1' || document.querySelector('#error')?.textContent.trim(),
+    null, { timeout: 180_000, polling: 250 }).catch(() => {});
+  const err0 = await text(page, '#error');
+  if (err0) throw new Fatal(`page did not start: ${err0}`);
+  if ((await page.evaluate(() => document.body.dataset.ready)) !== '1') {
+    throw new Fatal(`page not ready after 180 s (status: "${await text(page, '#status')}")`);
+  }
+  log(`ready. adapter: ${await text(page, '#adapter-info')}`);
+  log(`model: ${(await text(page, '#model-info')).replace(/\n/g, ' | ')}`);
+
+  // The run.
+  const options = await page.$$eval('#sample option', (os) => os.map((o) => o.value));
+  if (!options.includes(SAMPLE)) throw new Fatal(`sample ${SAMPLE} is not in #sample (${options.length} options)`);
+  await page.selectOption('#sample', SAMPLE);
+  await page.waitForFunction((s) => document.body.dataset.image === s, SAMPLE, { timeout: 10_000 });
+  await page.selectOption('#task', TASK);
+  await page.fill('#steps', String(STEPS));
+  await page.fill('#seed', '0');
+  await page.fill('#lr', '');
+  await page.fill('#lambda', '0.25');
+  const runStart = Date.now();
+  await page.click('#run');
+  const resultPsnr = Number(await waitForText(page, '#result-psnr', 600_000, 'restore'));
+  const measPsnr = Number(await text(page, '#measurement-psnr'));
+  const msPerStep = await text(page, '#ms-per-step');
+  log(`run took ${((Date.now() - runStart) / 1000).toFixed(1)} s; ${msPerStep} ms per step (msPerStep)`);
+  check('result PSNR > measurement PSNR', resultPsnr > measPsnr, `measurement ${measPsnr.toFixed(2)} dB, result ${resultPsnr.toFixed(2)} dB`);
+
+  if (NATIVE_PNG) await compareWithNative(page);
+  else log('E2E_NATIVE_PNG not set: no comparison with the native CLI');
+
+  fs.mkdirSync(path.dirname(SCREENSHOT), { recursive: true });
+  await page.screenshot({ path: SCREENSHOT, fullPage: true });
+  log(`screenshot: ${SCREENSHOT}`);
+
+  await corruptModelShowsError(page, server.base);
+}
+
+const cleanups = [];
+let currentPage = null;
+async function cleanup() {
+  while (cleanups.length) {
+    try { await cleanups.pop()(); } catch { /* best effort */ }
+  }
+}
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.on(sig, async () => { await cleanup(); process.exit(130); });
+}
+
+let code = 0;
+try {
+  await main();
+} catch (e) {
+  check('e2e run', false, e instanceof Fatal ? e.message : e.stack || String(e));
+  if (currentPage) {
+    // A picture of the page as it failed (kept out of the repo).
+    const shot = path.join(os.tmpdir(), 'reddiff-e2e-failure.png');
+    await currentPage.screenshot({ path: shot, fullPage: true }).then(() => log(`failure screenshot: ${shot}`), () => {});
+  }
+}
+await cleanup();
+const failed = results.filter((r) => !r.ok).length;
+if (failed) {
+  code = 1;
+  console.log(`E2E FAILED: ${results.filter((r) => !r.ok).map((r) => r.name).join('; ')}`);
+} else {
+  console.log('E2E PASSED');
+}
+console.log(`e2e: ${results.length - failed} passed, ${failed} failed`);
+process.exit(code);
