@@ -24,6 +24,9 @@ fn builtin_model() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/emoji32")
 }
 
+/// The sample `reddiff restore` uses when no input is given (a held-out image).
+const DEFAULT_SAMPLE: &str = "twitter-1f467-1f3fc.png";
+
 /// The bundled held-out samples.
 fn samples_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("assets/samples")
@@ -134,7 +137,10 @@ fn restore(args: SolveArgs, input: Option<PathBuf>, output: PathBuf, measured: b
     let (problem, fit) = args.problem()?;
     let input = match input {
         Some(p) => p,
-        None => first_png(&samples_dir())?,
+        None => {
+            let default = samples_dir().join(DEFAULT_SAMPLE);
+            if default.exists() { default } else { first_png(&samples_dir())? }
+        }
     };
     if same_file(&input, &output) {
         return Err(Error::Invalid { op: "restore", msg: format!("--output {} would overwrite the input", output.display()) });
