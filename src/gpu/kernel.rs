@@ -208,7 +208,7 @@ impl Gpu {
         // Reserve a parameter slot and record under one lock, so concurrent callers cannot interleave a flush.
         let mut s = self.stream.lock().map_err(|_| Error::Gpu("stream poisoned".into()))?;
         if s.slots_used() >= SLOTS {
-            s.submit(&self.device, &self.queue);
+            s.submit(&self.queue);
         }
         let offset = s.params.len() as u64;
         s.params.extend_from_slice(bytemuck::cast_slice(&params.0));
@@ -247,7 +247,7 @@ impl Gpu {
         drop(pass);
         #[cfg(not(target_arch = "wasm32"))]
         if self.profile.lock().map(|p| p.is_some()).unwrap_or(false) {
-            s.submit(&self.device, &self.queue);
+            s.submit(&self.queue);
             drop(s);
             let t0 = std::time::Instant::now();
             let _ = self.device.poll(wgpu::PollType::Wait { submission_index: None, timeout: None });

@@ -34,8 +34,7 @@ impl Stream {
     }
 
     /// Submits the recorded work (if any).
-    pub(crate) fn submit(&mut self, device: &wgpu::Device, queue: &wgpu::Queue) {
-        let _ = device;
+    pub(crate) fn submit(&mut self, queue: &wgpu::Queue) {
         if let Some(enc) = self.encoder.take() {
             if !self.params.is_empty() {
                 queue.write_buffer(&self.params_buf, 0, &self.params);
@@ -51,7 +50,7 @@ impl Gpu {
     /// Submits all recorded GPU work. Ops only record; call this (or read a tensor) to make it run.
     pub fn flush(&self) -> Result<()> {
         if let Ok(mut s) = self.stream.lock() {
-            s.submit(&self.device, &self.queue);
+            s.submit(&self.queue);
         }
         self.take_errors()
     }
