@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use reddiff::image::{Fit, Image};
 use reddiff::metrics::psnr;
 use reddiff::model::{Schedule, Unet};
-use reddiff::operators::{measure, Operator, Task, TaskKind};
+use reddiff::operators::{measure, Task, TaskKind};
 use reddiff::restore::{to_images, to_tensor};
 use reddiff::solvers::{red_diff_blocking, RedDiffOptions, UnetPrior};
 use reddiff::{Gpu, Result};
