@@ -114,6 +114,9 @@ impl Operator for Separable {
         self.label.clone()
     }
     fn measurement_shape(&self, x: &[usize]) -> Vec<usize> {
+        if x.len() != 4 {
+            return x.to_vec();
+        }
         vec![x[0], x[1], self.shape[0], self.shape[2]]
     }
     fn forward(&self, gpu: &Gpu, x: &Tensor) -> Result<Tensor> {
@@ -216,6 +219,9 @@ impl Operator for Colorize {
         "color (gray = mean of RGB)".into()
     }
     fn measurement_shape(&self, x: &[usize]) -> Vec<usize> {
+        if x.len() != 4 {
+            return x.to_vec();
+        }
         vec![x[0], 1, x[2], x[3]]
     }
     fn forward(&self, gpu: &Gpu, x: &Tensor) -> Result<Tensor> {

@@ -19,7 +19,7 @@ use crate::ops;
 pub trait Operator {
     /// Short description, e.g. "sr4 (block average)".
     fn name(&self) -> String;
-    /// Shape of H(x) for an image batch of shape `x`.
+    /// Shape of H(x) for an image batch of shape `x` [N, C, H, W] (other ranks are returned unchanged).
     fn measurement_shape(&self, x: &[usize]) -> Vec<usize>;
     /// H(x).
     fn forward(&self, gpu: &Gpu, x: &Tensor) -> Result<Tensor>;

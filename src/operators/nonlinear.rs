@@ -67,6 +67,9 @@ impl Operator for PhaseRetrieval {
         "phase retrieval (|FFT|, 2x oversampling)".into()
     }
     fn measurement_shape(&self, x: &[usize]) -> Vec<usize> {
+        if x.len() != 4 {
+            return x.to_vec();
+        }
         vec![x[0], x[1], 2 * x[2], 2 * x[3]]
     }
     fn forward(&self, gpu: &Gpu, x: &Tensor) -> Result<Tensor> {

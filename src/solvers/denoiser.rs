@@ -67,7 +67,7 @@ impl Denoiser for GaussianPrior {
         ops::axpby(gpu, k as f32, x_t, (-k * a.sqrt()) as f32, &self.mean)
     }
     fn channels(&self) -> usize {
-        self.mean.shape()[1]
+        self.mean.shape().get(1).copied().unwrap_or(0)
     }
     fn image_size(&self) -> Option<usize> {
         None
