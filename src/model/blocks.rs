@@ -6,24 +6,30 @@ use crate::error::Result;
 use crate::gpu::{Gpu, Tensor};
 use crate::ops::{self, Bias, Conv2d, GroupNorm, MatView, Matmul};
 
-/// A 2-D convolution layer (3×3 stride-1 weights are packed once for the fast path).
+/// Convolution weights: packed once for the 3×3 stride-1 fast path, else as stored ([Cout, Cin, K, K]).
+enum ConvWeights {
+    Packed(ops::Packed3x3),
+    Plain(Tensor),
+}
+
+/// A 2-D convolution layer.
 pub(crate) struct Conv {
-    w: Tensor,
-    packed: Option<ops::Packed3x3>,
+    w: ConvWeights,
     b: Option<Tensor>,
     cfg: Conv2d,
 }
 
 impl Conv {
     pub(crate) fn load(l: &mut Loader, key: &str, cin: usize, cout: usize, k: usize, stride: usize) -> Result<Conv> {
-        let w = l.take(&format!("{key}.weight"), &[cout, cin, k, k])?;
-        let packed = if k == 3 && stride == 1 && !l.is_dry() { Some(ops::pack_conv3x3(l.gpu, &w)?) } else { None };
-        Ok(Conv { w, packed, b: Some(l.take(&format!("{key}.bias"), &[cout])?), cfg: Conv2d { stride, padding: k / 2 } })
+        let raw = l.take(&format!("{key}.weight"), &[cout, cin, k, k])?;
+        // The raw tensor is dropped after packing (back to the pool, reused by the next upload).
+        let w = if k == 3 && stride == 1 && !l.is_dry() { ConvWeights::Packed(ops::pack_conv3x3(l.gpu, &raw)?) } else { ConvWeights::Plain(raw) };
+        Ok(Conv { w, b: Some(l.take(&format!("{key}.bias"), &[cout])?), cfg: Conv2d { stride, padding: k / 2 } })
     }
     pub(crate) fn run(&self, gpu: &Gpu, x: &Tensor) -> Result<Tensor> {
-        match &self.packed {
-            Some(p) => ops::conv3x3_packed(gpu, x, p, self.b.as_ref()),
-            None => ops::conv2d(gpu, x, &self.w, self.b.as_ref(), self.cfg),
+        match &self.w {
+            ConvWeights::Packed(p) => ops::conv3x3_packed(gpu, x, p, self.b.as_ref()),
+            ConvWeights::Plain(w) => ops::conv2d(gpu, x, w, self.b.as_ref(), self.cfg),
         }
     }
 }

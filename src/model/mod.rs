@@ -60,7 +60,11 @@ impl Unet {
         };
         let wpath = dir.join(wname);
         let bytes = std::fs::read(&wpath).map_err(|source| Error::Io { path: wpath.clone(), source })?;
-        Self::from_bytes(gpu, &cfg_path, &text, &wpath, &bytes)
+        let model = Self::from_bytes(gpu, &cfg_path, &text, &wpath, &bytes)?;
+        // Raw 3x3 weights were packed and dropped: once the packing ran, give their buffers back.
+        gpu.sync()?;
+        gpu.trim_pool();
+        Ok(model)
     }
 
     /// Loads a model from the contents of its config.json and weight file (paths only name them in errors).
