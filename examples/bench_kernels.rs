@@ -45,7 +45,7 @@ fn main() -> Result<()> {
         let g = ops::fill(&gpu, &[c], 1.0)?;
         let ss = ops::normal(&gpu, &[1, 2 * c], 6, 0, 0.0, 0.1)?;
         let ms = time_ms(&gpu, 5, || {
-            ops::group_norm(&gpu, &x, &g, &g, Some(&ss), GroupNorm { groups: 32, eps: 1e-5, silu: true }).map(|_| ())
+            ops::group_norm(&gpu, &x, &g, &g, Some(ops::ScaleShift::rows(&ss)), GroupNorm { groups: 32, eps: 1e-5, silu: true }).map(|_| ())
         })?;
         println!("| group_norm+ss+silu | {c}×{hw}×{hw} | {ms:.2} | |");
     }

@@ -55,7 +55,7 @@ fn main() -> Result<()> {
             gpu.set_profiling(true);
             m.forward(&gpu, &x, &t, y.as_deref())?;
             for (op, n, s) in gpu.profile_report() {
-                eprintln!("  {op:<20} {n:>4} dispatches {:>8.1} ms", s * 1e3);
+                eprintln!("  {op:<48} {n:>4} dispatches {:>8.2} ms", s * 1e3);
             }
             gpu.set_profiling(false);
         }

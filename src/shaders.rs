@@ -12,9 +12,12 @@ macro_rules! shader {
 shader!(ELEMENTWISE, "elementwise");
 shader!(CONV, "conv");
 shader!(CONV3X3, "conv3x3");
+shader!(CONV_GEMM, "conv_gemm");
+shader!(CONV_PACK, "conv_pack");
 shader!(MATMUL, "matmul");
 shader!(NORM, "norm");
 shader!(ATTENTION, "attention");
+shader!(ATTENTION_FUSED, "attention_fused");
 shader!(RESAMPLE, "resample");
 shader!(EMBEDDING, "embedding");
 shader!(REDUCE, "reduce");
@@ -24,4 +27,4 @@ shader!(FFT, "fft");
 shader!(MEASURE, "measure");
 
 /// All shaders, for validation.
-pub static ALL: &[&Shader] = &[&ELEMENTWISE, &CONV, &CONV3X3, &MATMUL, &NORM, &ATTENTION, &RESAMPLE, &EMBEDDING, &REDUCE, &RNG, &ADAM, &FFT, &MEASURE];
+pub static ALL: &[&Shader] = &[&ELEMENTWISE, &CONV, &CONV3X3, &CONV_GEMM, &CONV_PACK, &MATMUL, &NORM, &ATTENTION, &ATTENTION_FUSED, &RESAMPLE, &EMBEDDING, &REDUCE, &RNG, &ADAM, &FFT, &MEASURE];

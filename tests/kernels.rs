@@ -2,9 +2,10 @@
 
 mod common;
 
-use common::{assert_close, gpu, Rng};
+use common::{assert_close, gpu, gpu_tiled, Rng};
 use reddiff::gpu::KernelProfile;
-use reddiff::ops::{self, Bias, Conv2d, GroupNorm, MatView, Matmul};
+use reddiff::gpu::TileConfig;
+use reddiff::ops::{self, AttentionKernel, Bias, ChannelTerm, Conv2d, Epilogue, GroupNorm, MatView, Matmul, ScaleShift};
 
 #[test]
 fn elementwise_ops_match_cpu() {
@@ -102,35 +103,83 @@ fn conv_cpu(x: &[f32], w: &[f32], b: Option<&[f32]>, n: usize, cin: usize, h: us
     (out, ho, wo)
 }
 
+/// f16 rounding on the CPU (what the GPU's f16 weight packing stores).
+fn to_f16(v: &[f32]) -> Vec<f32> {
+    v.iter().map(|x| half::f16::from_f32(*x).to_f32()).collect()
+}
+
 #[test]
-fn conv2d_matches_cpu() {
+fn conv2d_every_kernel_and_epilogue_matches_cpu() {
     let g = gpu();
     let mut r = Rng::new(3);
-    // (n, cin, h, w, cout, k, stride, pad, bias)
+    // (n, cin, h, w, cout, k, stride, pad)
     let cases = [
-        (2, 3, 7, 9, 5, 3, 1, 1, true),
-        (1, 8, 16, 16, 8, 3, 2, 1, true),
-        (2, 6, 5, 11, 7, 1, 1, 0, true),
-        (1, 4, 9, 9, 3, 5, 2, 2, false),
-        (1, 2, 6, 6, 1, 2, 1, 0, true),
-        (1, 33, 13, 13, 17, 3, 1, 1, true),
+        (2, 3, 7, 9, 5, 3, 1, 1),
+        (1, 8, 16, 16, 8, 3, 2, 1),
+        (2, 6, 5, 11, 7, 1, 1, 0),
+        (1, 4, 9, 9, 3, 5, 2, 2),
+        (1, 2, 6, 6, 1, 2, 1, 0),
+        (1, 33, 13, 13, 17, 3, 1, 1),
+        (2, 20, 1, 37, 70, 1, 1, 0),
     ];
-    for (n, cin, h, w, cout, k, s, p, has_b) in cases {
+    let families: Vec<(KernelProfile, TileConfig)> = std::iter::once((KernelProfile::RegisterBlocked, TileConfig::DEFAULT))
+        .chain(TileConfig::CANDIDATES.iter().map(|t| (KernelProfile::Tiled, *t)))
+        .collect();
+    for (ci, (n, cin, h, w, cout, k, s, p)) in cases.into_iter().enumerate() {
         let x = r.vec(n * cin * h * w);
-        let wt = r.vec(cout * cin * k * k);
         let b = r.vec(cout);
+        let ho = (h + 2 * p - k) / s + 1;
+        let wo = (w + 2 * p - k) / s + 1;
+        let term = r.vec(3 + n * (cout + 5));
+        let res = r.vec(n * cout * ho * wo);
+        let tx = g.upload(&[n, cin, h, w], &x).unwrap();
         let tb = g.upload(&[cout], &b).unwrap();
-        let out = ops::conv2d(
-            g,
-            &g.upload(&[n, cin, h, w], &x).unwrap(),
-            &g.upload(&[cout, cin, k, k], &wt).unwrap(),
-            if has_b { Some(&tb) } else { None },
-            Conv2d { stride: s, padding: p },
-        )
-        .unwrap();
-        let (want, ho, wo) = conv_cpu(&x, &wt, if has_b { Some(&b) } else { None }, n, cin, h, w, cout, k, s, p);
-        assert_eq!(out.shape(), &[n, cout, ho, wo]);
-        assert_close(&format!("conv2d {:?}", (n, cin, h, w, cout, k, s, p)), &out.read(g).unwrap(), &want, 1e-5);
+        let tterm = g.upload(&[term.len()], &term).unwrap();
+        let tres = g.upload(&[n, cout, ho, wo], &res).unwrap();
+        for f16 in [false, true] {
+            let raw = r.vec(cout * cin * k * k);
+            let wt = if f16 { to_f16(&raw) } else { raw.clone() };
+            let packed = ops::pack_conv(g, &g.upload(&[cout, cin, k, k], &raw).unwrap(), f16).unwrap();
+            assert_eq!(packed.is_f16(), f16);
+            let (base, bho, bwo) = conv_cpu(&x, &wt, None, n, cin, h, w, cout, k, s, p);
+            assert_eq!((bho, bwo), (ho, wo));
+            // Epilogue variants: plain; bias; bias + channel term + scaled residual.
+            for epi_kind in 0..3 {
+                let epi = match epi_kind {
+                    0 => Epilogue::bias(None),
+                    1 => Epilogue::bias(Some(&tb)),
+                    _ => Epilogue {
+                        bias: Some(&tb),
+                        term: Some(ChannelTerm { t: &tterm, offset: 3, stride: cout + 5 }),
+                        residual: Some(&tres),
+                        alpha: 0.7,
+                        beta: -1.3,
+                    },
+                };
+                let want: Vec<f32> = base
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| {
+                        let (m, ni) = ((i / (ho * wo)) % cout, i / (cout * ho * wo));
+                        match epi_kind {
+                            0 => *v,
+                            1 => v + b[m],
+                            _ => 0.7 * (v + b[m] + term[3 + ni * (cout + 5) + m]) - 1.3 * res[i],
+                        }
+                    })
+                    .collect();
+                for fam in &families {
+                    // Every tile on the first and last case; the default tile elsewhere (lavapipe compiles are slow).
+                    if fam.0 == KernelProfile::Tiled && fam.1 != TileConfig::DEFAULT && ci != 0 && ci != cases.len() - 1 {
+                        continue;
+                    }
+                    let out = ops::conv2d_with(g, &tx, &packed, Conv2d { stride: s, padding: p }, &epi, Some(*fam)).unwrap();
+                    assert_eq!(out.shape(), &[n, cout, ho, wo]);
+                    let what = format!("conv2d {fam:?} f16={f16} epilogue {epi_kind} {:?}", (n, cin, h, w, cout, k, s, p));
+                    assert_close(&what, &out.read(g).unwrap(), &want, 1e-5);
+                }
+            }
+        }
     }
 }
 
@@ -207,47 +256,60 @@ fn linear_matches_cpu() {
 }
 
 #[test]
-fn group_norm_variants_match_cpu() {
-    let g = gpu();
+fn group_norm_variants_match_cpu_on_both_kernel_families() {
     let mut r = Rng::new(6);
-    for (n, c, h, w, groups, silu, ss) in [(2, 8, 5, 3, 4, false, false), (1, 32, 9, 9, 32, true, false), (2, 64, 4, 4, 32, true, true), (1, 6, 1, 1, 1, false, true)] {
-        let x: Vec<f32> = r.vec(n * c * h * w).iter().map(|v| 3.0 * v + 1.5).collect();
-        let gamma = r.vec(c);
-        let beta = r.vec(c);
-        let sst = r.vec(n * 2 * c);
-        let s = h * w;
-        let cpg = c / groups;
-        let mut want = vec![0f32; x.len()];
-        for ni in 0..n {
-            for gi in 0..groups {
-                let base = (ni * c + gi * cpg) * s;
-                let vals = &x[base..base + cpg * s];
-                let mean = vals.iter().map(|v| *v as f64).sum::<f64>() / vals.len() as f64;
-                let var = vals.iter().map(|v| (*v as f64 - mean).powi(2)).sum::<f64>() / vals.len() as f64;
-                for (i, v) in vals.iter().enumerate() {
-                    let ch = gi * cpg + i / s;
-                    let mut y = (*v as f64 - mean) / (var + 1e-5).sqrt() * gamma[ch] as f64 + beta[ch] as f64;
-                    if ss {
-                        y = y * (1.0 + sst[ni * 2 * c + ch] as f64) + sst[ni * 2 * c + c + ch] as f64;
+    // The last two cases have groups of 4608 and 9216 elements: several statistics chunks on both families.
+    let cases = [
+        (2, 8, 5, 3, 4, false, false),
+        (1, 32, 9, 9, 32, true, false),
+        (2, 64, 4, 4, 32, true, true),
+        (1, 6, 1, 1, 1, false, true),
+        (1, 64, 24, 24, 8, true, true),
+        (2, 16, 24, 24, 1, false, false),
+    ];
+    for g in [gpu(), gpu_tiled()] {
+        for (n, c, h, w, groups, silu, ss) in cases {
+            let x: Vec<f32> = r.vec(n * c * h * w).iter().map(|v| 3.0 * v + 1.5).collect();
+            let gamma = r.vec(c);
+            let beta = r.vec(c);
+            // Scale-shift rows of 2C + 5 entries starting at element 2 (a slice of a stacked projection).
+            let stride = 2 * c + 5;
+            let sst = r.vec(2 + n * stride);
+            let s = h * w;
+            let cpg = c / groups;
+            let mut want = vec![0f32; x.len()];
+            for ni in 0..n {
+                for gi in 0..groups {
+                    let base = (ni * c + gi * cpg) * s;
+                    let vals = &x[base..base + cpg * s];
+                    let mean = vals.iter().map(|v| *v as f64).sum::<f64>() / vals.len() as f64;
+                    let var = vals.iter().map(|v| (*v as f64 - mean).powi(2)).sum::<f64>() / vals.len() as f64;
+                    for (i, v) in vals.iter().enumerate() {
+                        let ch = gi * cpg + i / s;
+                        let mut y = (*v as f64 - mean) / (var + 1e-5).sqrt() * gamma[ch] as f64 + beta[ch] as f64;
+                        if ss {
+                            y = y * (1.0 + sst[2 + ni * stride + ch] as f64) + sst[2 + ni * stride + c + ch] as f64;
+                        }
+                        if silu {
+                            y = y / (1.0 + (-y).exp());
+                        }
+                        want[base + i] = y as f32;
                     }
-                    if silu {
-                        y = y / (1.0 + (-y).exp());
-                    }
-                    want[base + i] = y as f32;
                 }
             }
+            let tss = g.upload(&[sst.len()], &sst).unwrap();
+            let got = ops::group_norm(
+                g,
+                &g.upload(&[n, c, h, w], &x).unwrap(),
+                &g.upload(&[c], &gamma).unwrap(),
+                &g.upload(&[c], &beta).unwrap(),
+                if ss { Some(ScaleShift { t: &tss, offset: 2, stride }) } else { None },
+                GroupNorm { groups, eps: 1e-5, silu },
+            )
+            .unwrap();
+            let what = format!("group_norm {:?} {:?}", g.profile(), (n, c, h, w, groups, silu, ss));
+            assert_close(&what, &got.read(g).unwrap(), &want, 2e-5);
         }
-        let tss = g.upload(&[n, 2 * c], &sst).unwrap();
-        let got = ops::group_norm(
-            g,
-            &g.upload(&[n, c, h, w], &x).unwrap(),
-            &g.upload(&[c], &gamma).unwrap(),
-            &g.upload(&[c], &beta).unwrap(),
-            if ss { Some(&tss) } else { None },
-            GroupNorm { groups, eps: 1e-5, silu },
-        )
-        .unwrap();
-        assert_close(&format!("group_norm {:?}", (n, c, h, w, groups, silu, ss)), &got.read(g).unwrap(), &want, 2e-5);
     }
 }
 
@@ -276,13 +338,13 @@ fn softmax_is_stable_and_matches_cpu() {
 fn attention_on_fused_qkv_matches_cpu() {
     let g = gpu();
     let mut r = Rng::new(8);
-    let (b, heads, ch, t) = (2, 3, 4, 13);
+    // T = 70 > 64 queries and > 32 keys: several query blocks and key tiles in the tiled kernel.
+    let (b, heads, ch, t) = (2, 3, 12, 70);
     // guided-diffusion's legacy layout: qkv [B, heads * 3 * ch, T]; head h holds q, k, v channel blocks.
     let qkv = r.vec(b * heads * 3 * ch * t);
     let tq = g.upload(&[b, heads * 3 * ch, t], &qkv).unwrap();
     let view = |part: usize| MatView { offset: part * ch * t, inner: 1, batch_hi: 3 * ch * t, batch_lo: 0, row: t, col: 1 };
     let scale = 1.0 / (ch as f32).sqrt();
-    let out = ops::attention(g, (&tq, view(0)), (&tq, view(1)), (&tq, view(2)), b, heads, ch, t, scale).unwrap();
     let mut want = vec![0f32; b * heads * ch * t];
     for bh in 0..b * heads {
         let at = |part: usize, c: usize, pos: usize| qkv[bh * 3 * ch * t + part * ch * t + c * t + pos] as f64;
@@ -296,7 +358,10 @@ fn attention_on_fused_qkv_matches_cpu() {
             }
         }
     }
-    assert_close("attention", &out.read(g).unwrap(), &want, 1e-5);
+    for kind in [AttentionKernel::Unfused, AttentionKernel::Rows, AttentionKernel::Tiled] {
+        let out = ops::attention_with(g, (&tq, view(0)), (&tq, view(1)), (&tq, view(2)), b, heads, ch, t, scale, kind).unwrap();
+        assert_close(&format!("attention {kind:?}"), &out.read(g).unwrap(), &want, 1e-5);
+    }
 }
 
 #[test]

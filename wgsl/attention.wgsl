@@ -44,3 +44,4 @@ fn softmax_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
     let inv = 1.0 / red[0];
     for (var j = li; j < p.cols; j += 64u) { x[base + j] *= inv; }
 }
+

@@ -130,3 +130,24 @@ fn matmul_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
         for (var c = 0u; c < 4u; c++) { store(bt, ti + ty * 4u + r, tj + tx * 4u + c, acc[r][c]); }
     }
 }
+
+// Few rows (M <= 8: linear layers on a handful of vectors, e.g. time embeddings). One invocation per output
+// column j of one batch element computes all M rows; A's loads are shared by neighbouring invocations.
+@compute @workgroup_size(64)
+fn matmul_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+               @builtin(local_invocation_index) li: u32) {
+    let g = (wid.x + wid.y * nwg.x) * 64u + li;
+    if (g >= p.n * p.batch) { return; }
+    let bt = g / p.n;
+    let j = g % p.n;
+    let ab = a_base(bt);
+    let bc = b_base(bt) + j * p.b_cs;
+    var acc: array<f32, 8>;
+    for (var r = 0u; r < 8u; r++) { acc[r] = 0.0; }
+    for (var kk = 0u; kk < p.k; kk++) {
+        let bv = b[bc + kk * p.b_rs];
+        let ka = ab + kk * p.a_cs;
+        for (var r = 0u; r < p.m; r++) { acc[r] += a[ka + r * p.a_rs] * bv; }
+    }
+    for (var r = 0u; r < p.m; r++) { store(bt, r, j, acc[r]); }
+}

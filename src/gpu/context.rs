@@ -62,8 +62,8 @@ impl std::fmt::Display for AdapterReport {
     }
 }
 
-/// Adapter selection options. [`GpuOptions::from_env`] reads `REDDIFF_BACKEND` (vulkan|metal|dx12|gl) and
-/// `REDDIFF_ADAPTER` (case-insensitive substring of the adapter name).
+/// Adapter selection options. [`GpuOptions::from_env`] reads `REDDIFF_BACKEND` (vulkan|metal|dx12|gl),
+/// `REDDIFF_ADAPTER` (case-insensitive substring of the adapter name) and `REDDIFF_KERNELS` (cpu|gpu).
 #[derive(Clone, Debug, Default)]
 pub struct GpuOptions {
     /// Restrict to one backend: "vulkan", "metal", "dx12" or "gl".
@@ -77,10 +77,16 @@ pub struct GpuOptions {
 }
 
 impl GpuOptions {
-    /// Options from the environment variables `REDDIFF_BACKEND` and `REDDIFF_ADAPTER`.
+    /// Options from the environment variables `REDDIFF_BACKEND`, `REDDIFF_ADAPTER` and `REDDIFF_KERNELS`
+    /// (`cpu` = register-blocked, `gpu` = workgroup-tiled; unset or anything else = by device type).
     pub fn from_env() -> Self {
         let get = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
-        GpuOptions { backend: get("REDDIFF_BACKEND"), adapter: get("REDDIFF_ADAPTER"), ..GpuOptions::default() }
+        let profile = match get("REDDIFF_KERNELS").map(|v| v.to_ascii_lowercase()).as_deref() {
+            Some("cpu") | Some("register-blocked") => Some(KernelProfile::RegisterBlocked),
+            Some("gpu") | Some("tiled") => Some(KernelProfile::Tiled),
+            _ => None,
+        };
+        GpuOptions { backend: get("REDDIFF_BACKEND"), adapter: get("REDDIFF_ADAPTER"), profile, ..GpuOptions::default() }
     }
 }
 
@@ -96,7 +102,9 @@ pub struct Gpu {
     pub(crate) stream: Mutex<Stream>,
     pub(crate) errors: Arc<Mutex<Vec<String>>>,
     /// Per-op wall time when profiling is on (each dispatch is then submitted and waited for alone).
-    pub(crate) profile: Mutex<Option<std::collections::BTreeMap<&'static str, (u64, f64)>>>,
+    pub(crate) profile: Mutex<Option<std::collections::BTreeMap<String, (u64, f64)>>>,
+    /// Tile choices of the tiled kernels (autotuned per model load on GPUs).
+    pub(crate) tune: Mutex<super::tune::TuneTable>,
     /// A 4-element tensor bound where a kernel's binding is unused.
     pub(crate) dummy: super::tensor::Tensor,
 }
@@ -274,6 +282,7 @@ impl Gpu {
             stream: Mutex::new(stream),
             errors,
             dummy,
+            tune: Mutex::new(Default::default()),
             profile: Mutex::new(None),
         })
     }
@@ -293,6 +302,23 @@ impl Gpu {
         self.report.profile
     }
 
+    /// The tile of the tiled convolution for an M (output channels) × N (pixels) × K (Cin·K·K) problem:
+    /// the autotuned choice for its size class, else [`TileConfig::DEFAULT`].
+    pub fn conv_tile(&self, m: usize, n: usize, k: usize) -> super::tune::TileConfig {
+        self.tune
+            .lock()
+            .ok()
+            .and_then(|t| t.conv.get(&super::tune::SizeClass::of(m, n, k)).copied())
+            .unwrap_or(super::tune::TileConfig::DEFAULT)
+    }
+
+    /// Records the tile to use for a size class (autotuning, or a caller's own choice).
+    pub fn set_conv_tile(&self, class: super::tune::SizeClass, tile: super::tune::TileConfig) {
+        if let Ok(mut t) = self.tune.lock() {
+            t.conv.insert(class, tile);
+        }
+    }
+
     /// Largest storage-buffer binding in bytes.
     pub fn max_binding_bytes(&self) -> u64 {
         self.limits.max_storage_buffer_binding_size
@@ -307,9 +333,9 @@ impl Gpu {
     }
 
     /// (op, dispatches, seconds) per op since profiling was turned on, slowest first.
-    pub fn profile_report(&self) -> Vec<(&'static str, u64, f64)> {
+    pub fn profile_report(&self) -> Vec<(String, u64, f64)> {
         let mut v: Vec<_> = match self.profile.lock() {
-            Ok(p) => p.as_ref().map(|m| m.iter().map(|(k, (n, s))| (*k, *n, *s)).collect()).unwrap_or_default(),
+            Ok(p) => p.as_ref().map(|m| m.iter().map(|(k, (n, s))| (k.clone(), *n, *s)).collect()).unwrap_or_default(),
             Err(_) => vec![],
         };
         v.sort_by(|a, b| b.2.total_cmp(&a.2));

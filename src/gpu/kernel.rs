@@ -253,7 +253,9 @@ impl Gpu {
             let _ = self.device.poll(wgpu::PollType::Wait { submission_index: None, timeout: None });
             if let Ok(mut p) = self.profile.lock() {
                 if let Some(m) = p.as_mut() {
-                    let e = m.entry(op).or_insert((0, 0.0));
+                    // Profiling only: keyed by op, entry point and output shape.
+                    let shape = args.iter().rev().find(|a| a.1 == Access::ReadWrite).map(|a| a.0.shape().to_vec()).unwrap_or_default();
+                    let e = m.entry(format!("{op} {} {shape:?}", k.entry)).or_insert((0, 0.0));
                     e.0 += 1;
                     e.1 += t0.elapsed().as_secs_f64();
                 }

@@ -6,7 +6,9 @@ mod kernel;
 mod pool;
 mod stream;
 mod tensor;
+mod tune;
 
 pub use context::{AdapterReport, Gpu, GpuOptions, KernelProfile};
 pub use kernel::{Access, Kernel, Params, Shader};
 pub use tensor::{numel, Tensor};
+pub use tune::{SizeClass, TileConfig};

@@ -1,7 +1,7 @@
 //! openai guided-diffusion `UNetModel` ("ADM") from `config.json` (`create_model` argument names) and a
 //! state_dict with guided-diffusion's own keys (`input_blocks.N.M...`, `middle_block`, `output_blocks`, `out`).
 
-use super::blocks::{Attention, Block, Conv, Linear, Norm, Pointwise, Qkv, ResBlock, Resample};
+use super::blocks::{Attention, Block, Conv, EmbStack, Linear, Norm, Pointwise, Qkv, ResBlock, Resample};
 use super::config::Config;
 use super::loader::Loader;
 use super::unet::{ModelFormat, ModelInfo, Unet};
@@ -32,11 +32,11 @@ struct Arch {
     heads_up: i64,
 }
 
-fn res(l: &mut Loader, a: &Arch, key: &str, cin: usize, cout: usize, resample: Resample) -> Result<ResBlock> {
+fn res(l: &mut Loader, e: &mut EmbStack, a: &Arch, key: &str, cin: usize, cout: usize, resample: Resample) -> Result<ResBlock> {
     Ok(ResBlock {
         norm1: Norm::load(l, &format!("{key}.in_layers.0"), cin, GROUPS, EPS)?,
         conv1: Conv::load(l, &format!("{key}.in_layers.2"), cin, cout, 3, 1)?,
-        emb: Linear::load(l, &format!("{key}.emb_layers.1"), a.emb, if a.scale_shift { 2 * cout } else { cout })?,
+        emb_off: e.push(l, &format!("{key}.emb_layers.1"), if a.scale_shift { 2 * cout } else { cout })?,
         norm2: Norm::load(l, &format!("{key}.out_layers.0"), cout, GROUPS, EPS)?,
         conv2: Conv::load(l, &format!("{key}.out_layers.3"), cout, cout, 3, 1)?,
         skip: if cin == cout { None } else { Some(Conv::load(l, &format!("{key}.skip_connection"), cin, cout, 1, 1)?) },
@@ -109,6 +109,7 @@ pub(crate) fn build(cfg: &Config, l: &mut Loader, dtypes: Vec<String>) -> Result
     }
     let chans = |m: f64| (m * mc as f64) as usize;
 
+    let mut embs = EmbStack::new(a.emb);
     let time1 = Linear::load(l, "time_embed.0", mc, a.emb)?;
     let time2 = Linear::load(l, "time_embed.2", a.emb, a.emb)?;
     let label = if class_cond {
@@ -128,7 +129,7 @@ pub(crate) fn build(cfg: &Config, l: &mut Loader, dtypes: Vec<String>) -> Result
     for (level, m) in mult.iter().enumerate() {
         for _ in 0..nrb {
             let out = chans(*m);
-            let mut entry = vec![Block::Res(res(l, &a, &format!("input_blocks.{idx}.0"), ch, out, Resample::None)?)];
+            let mut entry = vec![Block::Res(res(l, &mut embs, &a, &format!("input_blocks.{idx}.0"), ch, out, Resample::None)?)];
             ch = out;
             if attn_ds.contains(&ds) {
                 let at = attn(cfg, l, &a, &format!("input_blocks.{idx}.1"), ch, a.num_heads)?;
@@ -144,7 +145,7 @@ pub(crate) fn build(cfg: &Config, l: &mut Loader, dtypes: Vec<String>) -> Result
         if level + 1 != mult.len() {
             let key = format!("input_blocks.{idx}.0");
             let b = if a.updown {
-                Block::Res(res(l, &a, &key, ch, ch, Resample::Down)?)
+                Block::Res(res(l, &mut embs, &a, &key, ch, ch, Resample::Down)?)
             } else {
                 Block::Down(Some(Conv::load(l, &format!("{key}.op"), ch, ch, 3, 2)?))
             };
@@ -158,9 +159,9 @@ pub(crate) fn build(cfg: &Config, l: &mut Loader, dtypes: Vec<String>) -> Result
     let t = (image_size / ds).pow(2);
     track(3 * ch, ds, mid_attn.heads * t * t);
     let mid = vec![
-        Block::Res(res(l, &a, "middle_block.0", ch, ch, Resample::None)?),
+        Block::Res(res(l, &mut embs, &a, "middle_block.0", ch, ch, Resample::None)?),
         Block::Attn(mid_attn),
-        Block::Res(res(l, &a, "middle_block.2", ch, ch, Resample::None)?),
+        Block::Res(res(l, &mut embs, &a, "middle_block.2", ch, ch, Resample::None)?),
     ];
     let mut up = Vec::new();
     let mut idx = 0;
@@ -169,7 +170,7 @@ pub(crate) fn build(cfg: &Config, l: &mut Loader, dtypes: Vec<String>) -> Result
             let ich = skip_ch.pop().unwrap_or(0);
             let out = chans(*m);
             track(ch + ich, ds, 0);
-            let mut entry = vec![Block::Res(res(l, &a, &format!("output_blocks.{idx}.0"), ch + ich, out, Resample::None)?)];
+            let mut entry = vec![Block::Res(res(l, &mut embs, &a, &format!("output_blocks.{idx}.0"), ch + ich, out, Resample::None)?)];
             ch = out;
             let mut sub = 1;
             if attn_ds.contains(&ds) {
@@ -182,7 +183,7 @@ pub(crate) fn build(cfg: &Config, l: &mut Loader, dtypes: Vec<String>) -> Result
             if level > 0 && i == nrb {
                 let key = format!("output_blocks.{idx}.{sub}");
                 entry.push(if a.updown {
-                    Block::Res(res(l, &a, &key, ch, ch, Resample::Up)?)
+                    Block::Res(res(l, &mut embs, &a, &key, ch, ch, Resample::Up)?)
                 } else {
                     Block::Up(Some(Conv::load(l, &format!("{key}.conv"), ch, ch, 3, 1)?))
                 });
@@ -193,6 +194,7 @@ pub(crate) fn build(cfg: &Config, l: &mut Loader, dtypes: Vec<String>) -> Result
             idx += 1;
         }
     }
+    let (emb_proj, emb_total) = embs.finish(l)?;
     let out_norm = Norm::load(l, "out.0", ch, GROUPS, EPS)?;
     let out_conv = Conv::load(l, "out.2", ch, out_ch, 3, 1)?;
     let freqs_host = ops::embedding_freqs(mc, 0.0, 10000.0)?;
@@ -223,6 +225,8 @@ pub(crate) fn build(cfg: &Config, l: &mut Loader, dtypes: Vec<String>) -> Result
         flip_sin_to_cos: true,
         time1,
         time2,
+        emb_proj,
+        emb_total,
         label,
         center_input: false,
         down,

@@ -1,36 +1,42 @@
 //! UNet building blocks shared by the ADM and diffusers layouts: convolution, GroupNorm, linear, pointwise
-//! (1×1) projections, residual blocks with time embedding, and self-attention.
+//! (1×1) projections, residual blocks with time embedding, and self-attention. Additions are fused into the
+//! convolutions' epilogues (time-embedding terms, residual connections and their rescaling), and every
+//! ResBlock's time-embedding projection runs as one batched product per forward ([`EmbStack`]).
 
 use super::loader::Loader;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::gpu::{Gpu, Tensor};
-use crate::ops::{self, Bias, Conv2d, GroupNorm, MatView, Matmul};
+use crate::ops::{self, ChannelTerm, Conv2d, ConvWeights, Epilogue, GroupNorm, MatView, ScaleShift};
 
-/// Convolution weights: packed once for the 3×3 stride-1 fast path, else as stored ([Cout, Cin, K, K]).
-enum ConvWeights {
-    Packed(ops::Packed3x3),
-    Plain(Tensor),
-}
-
-/// A 2-D convolution layer.
+/// A 2-D convolution layer with packed weights (f16 when the file stored them as F16, else f32).
 pub(crate) struct Conv {
-    w: ConvWeights,
+    /// `None` only in the validating (dry) load pass.
+    w: Option<ConvWeights>,
     b: Option<Tensor>,
     cfg: Conv2d,
 }
 
 impl Conv {
     pub(crate) fn load(l: &mut Loader, key: &str, cin: usize, cout: usize, k: usize, stride: usize) -> Result<Conv> {
-        let raw = l.take(&format!("{key}.weight"), &[cout, cin, k, k])?;
-        // The raw tensor is dropped after packing (back to the pool, reused by the next upload).
-        let w = if k == 3 && stride == 1 && !l.is_dry() { ConvWeights::Packed(ops::pack_conv3x3(l.gpu, &raw)?) } else { ConvWeights::Plain(raw) };
-        Ok(Conv { w, b: Some(l.take(&format!("{key}.bias"), &[cout])?), cfg: Conv2d { stride, padding: k / 2 } })
+        let wkey = format!("{key}.weight");
+        let raw = l.take(&wkey, &[cout, cin, k, k])?;
+        Self::from_raw(l, &wkey, &raw, &format!("{key}.bias"), cout, Conv2d { stride, padding: k / 2 })
     }
+
+    fn from_raw(l: &mut Loader, wkey: &str, raw: &Tensor, bkey: &str, cout: usize, cfg: Conv2d) -> Result<Conv> {
+        // The raw tensor is dropped after packing (back to the pool, reused by the next upload).
+        let w = if l.is_dry() { None } else { Some(ops::pack_conv(l.gpu, raw, l.is_f16(wkey))?) };
+        Ok(Conv { w, b: Some(l.take(bkey, &[cout])?), cfg })
+    }
+
+    /// The convolution plus bias, then `alpha · (· + term) + beta · residual`.
+    pub(crate) fn run_with(&self, gpu: &Gpu, x: &Tensor, term: Option<ChannelTerm>, residual: Option<&Tensor>, alpha: f32, beta: f32) -> Result<Tensor> {
+        let w = self.w.as_ref().ok_or_else(|| Error::Invalid { op: "conv2d", msg: "layer was loaded without weights".into() })?;
+        ops::conv2d_packed(gpu, x, w, self.cfg, &Epilogue { bias: self.b.as_ref(), term, residual, alpha, beta })
+    }
+
     pub(crate) fn run(&self, gpu: &Gpu, x: &Tensor) -> Result<Tensor> {
-        match &self.w {
-            ConvWeights::Packed(p) => ops::conv3x3_packed(gpu, x, p, self.b.as_ref()),
-            ConvWeights::Plain(w) => ops::conv2d(gpu, x, w, self.b.as_ref(), self.cfg),
-        }
+        self.run_with(gpu, x, None, None, 1.0, 1.0)
     }
 }
 
@@ -46,7 +52,7 @@ impl Norm {
     pub(crate) fn load(l: &mut Loader, key: &str, c: usize, groups: usize, eps: f32) -> Result<Norm> {
         Ok(Norm { g: l.take(&format!("{key}.weight"), &[c])?, b: l.take(&format!("{key}.bias"), &[c])?, groups, eps })
     }
-    pub(crate) fn run(&self, gpu: &Gpu, x: &Tensor, ss: Option<&Tensor>, silu: bool) -> Result<Tensor> {
+    pub(crate) fn run(&self, gpu: &Gpu, x: &Tensor, ss: Option<ScaleShift>, silu: bool) -> Result<Tensor> {
         ops::group_norm(gpu, x, &self.g, &self.b, ss, GroupNorm { groups: self.groups, eps: self.eps, silu })
     }
 }
@@ -66,36 +72,79 @@ impl Linear {
     }
 }
 
-/// A 1×1 projection on channel-major [N, Cin, T] → [N, Cout, T] (ADM's conv1d k=1, diffusers' to_q etc.).
+/// The time-embedding projections of all ResBlocks, stacked into one [Σ out, E] layer at load time so a
+/// forward computes them in one product; each block keeps the offset of its slice.
+pub(crate) struct EmbStack {
+    emb: usize,
+    w: Vec<f32>,
+    b: Vec<f32>,
+}
+
+/// The stacked projections' output for one forward: [N, total] and the row length.
+#[derive(Clone, Copy)]
+pub(crate) struct EmbOut<'a> {
+    pub(crate) t: &'a Tensor,
+    pub(crate) total: usize,
+}
+
+impl EmbStack {
+    pub(crate) fn new(emb: usize) -> EmbStack {
+        EmbStack { emb, w: Vec::new(), b: Vec::new() }
+    }
+
+    /// Appends the projection `key` (weight [out, E], bias [out]); returns its slice offset.
+    pub(crate) fn push(&mut self, l: &mut Loader, key: &str, out: usize) -> Result<usize> {
+        let offset = self.b.len();
+        let w = l.take_host(&format!("{key}.weight"), &[out, self.emb])?;
+        let b = l.take_host(&format!("{key}.bias"), &[out])?;
+        if !l.is_dry() {
+            self.w.extend_from_slice(w);
+        }
+        self.b.extend_from_slice(b);
+        Ok(offset)
+    }
+
+    /// Uploads the stack as one layer; returns it and the total output width.
+    pub(crate) fn finish(self, l: &mut Loader) -> Result<(Linear, usize)> {
+        let total = self.b.len();
+        if total == 0 {
+            return Err(Error::Invalid { op: "unet", msg: "the model has no residual blocks".into() });
+        }
+        let w = l.upload(&[total, self.emb], &self.w)?;
+        let b = l.upload(&[total], &self.b)?;
+        Ok((Linear { w, b }, total))
+    }
+}
+
+/// A 1×1 projection on channel-major [N, Cin, T] → [N, Cout, T] (ADM's conv1d k=1, diffusers' to_q etc.),
+/// run as a 1×1 convolution (so it shares the convolution kernels and their residual epilogue).
 pub(crate) struct Pointwise {
-    w: Tensor,
-    b: Tensor,
-    cin: usize,
+    conv: Conv,
     cout: usize,
 }
 
 impl Pointwise {
-    /// `stored` is the weight's shape in the file ([out, in, 1] for conv1d, [out, in] for linear).
+    /// `conv1d`: the weight is stored as [out, in, 1] (conv1d) rather than [out, in] (linear).
     pub(crate) fn load(l: &mut Loader, key: &str, cin: usize, cout: usize, conv1d: bool) -> Result<Pointwise> {
         let stored: Vec<usize> = if conv1d { vec![cout, cin, 1] } else { vec![cout, cin] };
-        Ok(Pointwise {
-            w: l.take_as(&format!("{key}.weight"), &stored, &[cout, cin])?,
-            b: l.take(&format!("{key}.bias"), &[cout])?,
-            cin,
-            cout,
-        })
+        let wkey = format!("{key}.weight");
+        let raw = l.take_as(&wkey, &stored, &[cout, cin, 1, 1])?;
+        Ok(Pointwise { conv: Conv::from_raw(l, &wkey, &raw, &format!("{key}.bias"), cout, Conv2d::same(1))?, cout })
     }
-    pub(crate) fn run(&self, gpu: &Gpu, x: &Tensor, n: usize, t: usize) -> Result<Tensor> {
-        let d = Matmul {
-            batch: n,
-            m: self.cout,
-            n: t,
-            k: self.cin,
-            a: MatView::rows(self.cout, self.cin).shared(),
-            b: MatView::rows(self.cin, t),
-            alpha: 1.0,
+    /// `x` [N, Cin, T] → [N, Cout, T], plus `scale · (· + residual)` when a residual is given.
+    pub(crate) fn run(&self, gpu: &Gpu, x: &Tensor, residual: Option<(&Tensor, f32)>) -> Result<Tensor> {
+        let s = x.shape();
+        let (n, t) = (s[0], s[2..].iter().product::<usize>());
+        // [N, C, 1, T]: the convolution kernels block along the last (width) axis.
+        let x4 = x.reshape(&[n, s[1], 1, t])?;
+        let out = match residual {
+            Some((r, scale)) => {
+                let r4 = r.reshape(&[n, self.cout, 1, t])?;
+                self.conv.run_with(gpu, &x4, None, Some(&r4), scale, scale)?
+            }
+            None => self.conv.run(gpu, &x4)?,
         };
-        ops::matmul(gpu, &self.w, x, Bias::Row(&self.b), &d, None)
+        out.reshape(&[n, self.cout, t])
     }
 }
 
@@ -111,7 +160,8 @@ pub(crate) enum Resample {
 pub(crate) struct ResBlock {
     pub(crate) norm1: Norm,
     pub(crate) conv1: Conv,
-    pub(crate) emb: Linear,
+    /// Offset of this block's slice in the stacked time-embedding projections (C, or 2C with scale-shift).
+    pub(crate) emb_off: usize,
     pub(crate) norm2: Norm,
     pub(crate) conv2: Conv,
     pub(crate) skip: Option<Conv>,
@@ -121,31 +171,28 @@ pub(crate) struct ResBlock {
 }
 
 impl ResBlock {
-    /// `x` [N, C, H, W], `emb_silu` = SiLU(time embedding) [N, E].
-    pub(crate) fn run(&self, gpu: &Gpu, x: &Tensor, emb_silu: &Tensor) -> Result<Tensor> {
+    /// `x` [N, C, H, W]; `emb` the stacked projections of SiLU(time embedding).
+    pub(crate) fn run(&self, gpu: &Gpu, x: &Tensor, emb: EmbOut) -> Result<Tensor> {
         let h = self.norm1.run(gpu, x, None, true)?;
         let (x, h) = match self.resample {
             Resample::None => (x.clone(), h),
             Resample::Up => (ops::upsample_nearest2(gpu, x)?, ops::upsample_nearest2(gpu, &h)?),
             Resample::Down => (ops::avg_pool2(gpu, x)?, ops::avg_pool2(gpu, &h)?),
         };
-        let h = self.conv1.run(gpu, &h)?;
-        let e = self.emb.run(gpu, emb_silu)?;
         let h = if self.scale_shift {
-            self.norm2.run(gpu, &h, Some(&e), true)?
+            let h = self.conv1.run(gpu, &h)?;
+            self.norm2.run(gpu, &h, Some(ScaleShift { t: emb.t, offset: self.emb_off, stride: emb.total }), true)?
         } else {
-            self.norm2.run(gpu, &ops::add_bcast(gpu, &h, &e)?, None, true)?
+            let term = ChannelTerm { t: emb.t, offset: self.emb_off, stride: emb.total };
+            let h = self.conv1.run_with(gpu, &h, Some(term), None, 1.0, 1.0)?;
+            self.norm2.run(gpu, &h, None, true)?
         };
-        let h = self.conv2.run(gpu, &h)?;
         let skip = match &self.skip {
             Some(c) => c.run(gpu, &x)?,
             None => x,
         };
-        if self.out_scale == 1.0 {
-            ops::add(gpu, &skip, &h)
-        } else {
-            ops::axpby(gpu, 1.0 / self.out_scale, &skip, 1.0 / self.out_scale, &h)
-        }
+        let s = 1.0 / self.out_scale;
+        self.conv2.run_with(gpu, &h, None, Some(&skip), s, s)
     }
 }
 
@@ -174,20 +221,20 @@ impl Attention {
         let (n, c) = (s[0], s[1]);
         let t: usize = s[2..].iter().product();
         let ch = c / self.heads;
+        let x3 = x.reshape(&[n, c, t])?;
         let h = match &self.norm {
-            Some(norm) => norm.run(gpu, x, None, false)?,
-            None => x.clone(),
+            Some(norm) => norm.run(gpu, &x3, None, false)?,
+            None => x3.clone(),
         };
         let scale = 1.0 / (ch as f32).sqrt();
-        let bh = n * self.heads;
         let a = match &self.qkv {
             Qkv::AdmLegacy(p) => {
-                let qkv = p.run(gpu, &h, n, t)?;
+                let qkv = p.run(gpu, &h, None)?;
                 let v = |part: usize| MatView { offset: part * ch * t, inner: 1, batch_hi: 3 * ch * t, batch_lo: 0, row: t, col: 1 };
                 ops::attention(gpu, (&qkv, v(0)), (&qkv, v(1)), (&qkv, v(2)), n, self.heads, ch, t, scale)?
             }
             Qkv::AdmNew(p) => {
-                let qkv = p.run(gpu, &h, n, t)?;
+                let qkv = p.run(gpu, &h, None)?;
                 let v = |part: usize| MatView {
                     offset: part * c * t,
                     inner: self.heads,
@@ -199,18 +246,13 @@ impl Attention {
                 ops::attention(gpu, (&qkv, v(0)), (&qkv, v(1)), (&qkv, v(2)), n, self.heads, ch, t, scale)?
             }
             Qkv::Separate(pq, pk, pv) => {
-                let (q, k, vv) = (pq.run(gpu, &h, n, t)?, pk.run(gpu, &h, n, t)?, pv.run(gpu, &h, n, t)?);
+                let (q, k, vv) = (pq.run(gpu, &h, None)?, pk.run(gpu, &h, None)?, pv.run(gpu, &h, None)?);
                 let v = MatView { offset: 0, inner: self.heads, batch_hi: c * t, batch_lo: ch * t, row: t, col: 1 };
                 ops::attention(gpu, (&q, v), (&k, v), (&vv, v), n, self.heads, ch, t, scale)?
             }
         };
-        debug_assert_eq!(a.numel(), bh * ch * t);
-        let out = self.proj.run(gpu, &a, n, t)?.reshape(s)?;
-        if self.rescale == 1.0 {
-            ops::add(gpu, x, &out)
-        } else {
-            ops::axpby(gpu, 1.0 / self.rescale, x, 1.0 / self.rescale, &out)
-        }
+        let a = a.reshape(&[n, c, t])?;
+        self.proj.run(gpu, &a, Some((&x3, 1.0 / self.rescale)))?.reshape(s)
     }
 }
 
@@ -226,10 +268,10 @@ pub(crate) enum Block {
 }
 
 impl Block {
-    pub(crate) fn run(&self, gpu: &Gpu, x: &Tensor, emb_silu: &Tensor) -> Result<Tensor> {
+    pub(crate) fn run(&self, gpu: &Gpu, x: &Tensor, emb: EmbOut) -> Result<Tensor> {
         match self {
             Block::Conv(c) => c.run(gpu, x),
-            Block::Res(r) => r.run(gpu, x, emb_silu),
+            Block::Res(r) => r.run(gpu, x, emb),
             Block::Attn(a) => a.run(gpu, x),
             Block::Up(conv) => {
                 let u = ops::upsample_nearest2(gpu, x)?;

@@ -1,7 +1,7 @@
 //! diffusers `UNet2DModel` from `config.json` (as `save_pretrained` writes it) and
 //! `diffusion_pytorch_model.safetensors` with diffusers' key names.
 
-use super::blocks::{Attention, Block, Conv, Linear, Norm, Pointwise, Qkv, ResBlock, Resample};
+use super::blocks::{Attention, Block, Conv, EmbStack, Linear, Norm, Pointwise, Qkv, ResBlock, Resample};
 use super::config::Config;
 use super::loader::Loader;
 use super::unet::{ModelFormat, ModelInfo, Unet};
@@ -9,17 +9,16 @@ use crate::error::Result;
 use crate::ops;
 
 struct Arch {
-    temb: usize,
     groups: usize,
     eps: f32,
     scale_shift: bool,
 }
 
-fn resnet(l: &mut Loader, a: &Arch, key: &str, cin: usize, cout: usize, resample: Resample, out_scale: f32) -> Result<ResBlock> {
+fn resnet(l: &mut Loader, e: &mut EmbStack, a: &Arch, key: &str, cin: usize, cout: usize, resample: Resample, out_scale: f32) -> Result<ResBlock> {
     Ok(ResBlock {
         norm1: Norm::load(l, &format!("{key}.norm1"), cin, a.groups, a.eps)?,
         conv1: Conv::load(l, &format!("{key}.conv1"), cin, cout, 3, 1)?,
-        emb: Linear::load(l, &format!("{key}.time_emb_proj"), a.temb, if a.scale_shift { 2 * cout } else { cout })?,
+        emb_off: e.push(l, &format!("{key}.time_emb_proj"), if a.scale_shift { 2 * cout } else { cout })?,
         norm2: Norm::load(l, &format!("{key}.norm2"), cout, a.groups, a.eps)?,
         conv2: Conv::load(l, &format!("{key}.conv2"), cout, cout, 3, 1)?,
         skip: if cin == cout { None } else { Some(Conv::load(l, &format!("{key}.conv_shortcut"), cin, cout, 1, 1)?) },
@@ -90,9 +89,10 @@ pub(crate) fn build(cfg: &Config, l: &mut Loader, dtypes: Vec<String>) -> Result
     let groups = cfg.usize("norm_num_groups", Some(32))?;
     let attn_groups = if cfg.has("attn_norm_num_groups") { Some(cfg.usize("attn_norm_num_groups", None)?) } else { None };
     let temb = if cfg.has("time_embedding_dim") { cfg.usize("time_embedding_dim", None)? } else { 4 * boc[0] };
-    let a = Arch { temb, groups, eps: cfg.float("norm_eps", Some(1e-5))? as f32, scale_shift };
+    let a = Arch { groups, eps: cfg.float("norm_eps", Some(1e-5))? as f32, scale_shift };
     let mid_scale = cfg.float("mid_block_scale_factor", Some(1.0))? as f32;
 
+    let mut embs = EmbStack::new(temb);
     let time1 = Linear::load(l, "time_embedding.linear_1", boc[0], temb)?;
     let time2 = Linear::load(l, "time_embedding.linear_2", temb, temb)?;
     let mut max_act = boc[0] * size * size;
@@ -111,7 +111,7 @@ pub(crate) fn build(cfg: &Config, l: &mut Loader, dtypes: Vec<String>) -> Result
         let head_dim = head_dim_cfg.unwrap_or(out_c);
         for j in 0..lpb {
             let key = format!("down_blocks.{i}");
-            let mut entry = vec![Block::Res(resnet(l, &a, &format!("{key}.resnets.{j}"), if j == 0 { in_c } else { out_c }, out_c, Resample::None, 1.0)?)];
+            let mut entry = vec![Block::Res(resnet(l, &mut embs, &a, &format!("{key}.resnets.{j}"), if j == 0 { in_c } else { out_c }, out_c, Resample::None, 1.0)?)];
             if with_attn {
                 let at = attention(cfg, l, &a, &format!("{key}.attentions.{j}"), out_c, head_dim, Some(groups), 1.0)?;
                 max_act = max_act.max(at.heads * res_px * res_px);
@@ -124,7 +124,7 @@ pub(crate) fn build(cfg: &Config, l: &mut Loader, dtypes: Vec<String>) -> Result
             let key = format!("down_blocks.{i}.downsamplers.0");
             let resnet_down = ty == "ResnetDownsampleBlock2D" || (with_attn && down_type == "resnet");
             down.push(vec![if resnet_down {
-                Block::Res(resnet(l, &a, &key, out_c, out_c, Resample::Down, 1.0)?)
+                Block::Res(resnet(l, &mut embs, &a, &key, out_c, out_c, Resample::Down, 1.0)?)
             } else {
                 Block::Down(Some(Conv::load(l, &format!("{key}.conv"), out_c, out_c, 3, 2)?))
             }]);
@@ -132,14 +132,14 @@ pub(crate) fn build(cfg: &Config, l: &mut Loader, dtypes: Vec<String>) -> Result
         }
     }
     let c = *boc.last().unwrap_or(&boc[0]);
-    let mut mid = vec![Block::Res(resnet(l, &a, "mid_block.resnets.0", c, c, Resample::None, mid_scale)?)];
+    let mut mid = vec![Block::Res(resnet(l, &mut embs, &a, "mid_block.resnets.0", c, c, Resample::None, mid_scale)?)];
     if cfg.bool("add_attention", true)? {
         let g = attn_groups.or(if scale_shift { None } else { Some(groups) });
         let at = attention(cfg, l, &a, "mid_block.attentions.0", c, head_dim_cfg.unwrap_or(c), g, mid_scale)?;
         max_act = max_act.max(at.heads * res_px * res_px).max(3 * c * res_px);
         mid.push(Block::Attn(at));
     }
-    mid.push(Block::Res(resnet(l, &a, "mid_block.resnets.1", c, c, Resample::None, mid_scale)?));
+    mid.push(Block::Res(resnet(l, &mut embs, &a, "mid_block.resnets.1", c, c, Resample::None, mid_scale)?));
 
     let rev: Vec<usize> = boc.iter().rev().cloned().collect();
     let mut up = Vec::new();
@@ -161,7 +161,7 @@ pub(crate) fn build(cfg: &Config, l: &mut Loader, dtypes: Vec<String>) -> Result
             let rin = if j == 0 { prev } else { out_c };
             let key = format!("up_blocks.{i}");
             max_act = max_act.max((rin + skip) * res_px);
-            let mut entry = vec![Block::Res(resnet(l, &a, &format!("{key}.resnets.{j}"), rin + skip, out_c, Resample::None, 1.0)?)];
+            let mut entry = vec![Block::Res(resnet(l, &mut embs, &a, &format!("{key}.resnets.{j}"), rin + skip, out_c, Resample::None, 1.0)?)];
             if with_attn {
                 let at = attention(cfg, l, &a, &format!("{key}.attentions.{j}"), out_c, head_dim, Some(groups), 1.0)?;
                 max_act = max_act.max(at.heads * res_px * res_px);
@@ -171,7 +171,7 @@ pub(crate) fn build(cfg: &Config, l: &mut Loader, dtypes: Vec<String>) -> Result
                 let ukey = format!("{key}.upsamplers.0");
                 let resnet_up = ty == "ResnetUpsampleBlock2D" || (with_attn && up_type == "resnet");
                 entry.push(if resnet_up {
-                    Block::Res(resnet(l, &a, &ukey, out_c, out_c, Resample::Up, 1.0)?)
+                    Block::Res(resnet(l, &mut embs, &a, &ukey, out_c, out_c, Resample::Up, 1.0)?)
                 } else {
                     Block::Up(Some(Conv::load(l, &format!("{ukey}.conv"), out_c, out_c, 3, 1)?))
                 });
@@ -181,6 +181,7 @@ pub(crate) fn build(cfg: &Config, l: &mut Loader, dtypes: Vec<String>) -> Result
             up.push(entry);
         }
     }
+    let (emb_proj, emb_total) = embs.finish(l)?;
     let out_norm = Norm::load(l, "conv_norm_out", boc[0], groups, a.eps)?;
     let out_conv = Conv::load(l, "conv_out", boc[0], out_ch, 3, 1)?;
     let shift = cfg.float("freq_shift", Some(0.0))? as f32;
@@ -206,6 +207,8 @@ pub(crate) fn build(cfg: &Config, l: &mut Loader, dtypes: Vec<String>) -> Result
         flip_sin_to_cos: cfg.bool("flip_sin_to_cos", true)?,
         time1,
         time2,
+        emb_proj,
+        emb_total,
         label: None,
         center_input: cfg.bool("center_input_sample", false)?,
         down,

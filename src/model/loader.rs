@@ -40,6 +40,27 @@ impl<'a> Loader<'a> {
         self.gpu.upload(view, &t.data)
     }
 
+    /// True when the tensor `key` was stored as F16 in the file (an f16 copy is then exact).
+    pub(crate) fn is_f16(&self, key: &str) -> bool {
+        self.file.f16_keys.contains(key)
+    }
+
+    /// The tensor `key` (exactly `shape`) as host values, for weights the builder combines before upload
+    /// (counted and marked used like [`Loader::take`]).
+    pub(crate) fn take_host(&mut self, key: &str, shape: &[usize]) -> Result<&'a [f32]> {
+        let file: &'a TensorFile = self.file;
+        let t = file.get(key)?;
+        if t.shape != shape {
+            return Err(Error::Format {
+                path: file.path.clone(),
+                msg: format!("tensor '{key}' has shape {:?}, the config expects {:?}", t.shape, shape),
+            });
+        }
+        self.used.insert(key.to_string());
+        self.params += t.data.len();
+        Ok(&t.data)
+    }
+
     /// True in the validating pass (tensors are dummies).
     pub(crate) fn is_dry(&self) -> bool {
         self.dry

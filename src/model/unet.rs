@@ -1,7 +1,7 @@
 //! The UNet: time embedding, a down path whose every entry leaves a skip tensor, a middle, and an up path
 //! whose every entry first concatenates the latest skip. Both layouts (ADM, diffusers) build into this.
 
-use super::blocks::{Block, Conv, Linear, Norm};
+use super::blocks::{Block, Conv, EmbOut, Linear, Norm};
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, Tensor};
 use crate::ops;
@@ -69,6 +69,10 @@ pub struct Unet {
     pub(crate) flip_sin_to_cos: bool,
     pub(crate) time1: Linear,
     pub(crate) time2: Linear,
+    /// Every ResBlock's time-embedding projection, stacked: [Σ out, E].
+    pub(crate) emb_proj: Linear,
+    /// Σ out of `emb_proj`.
+    pub(crate) emb_total: usize,
     /// Label embedding table [classes, E] kept on the CPU rows are gathered per call.
     pub(crate) label: Option<(Tensor, usize)>,
     pub(crate) center_input: bool,
@@ -182,22 +186,24 @@ impl Unet {
             _ => e,
         };
         let emb_silu = ops::silu(gpu, &e)?;
+        let emb_all = self.emb_proj.run(gpu, &emb_silu)?;
+        let emb = EmbOut { t: &emb_all, total: self.emb_total };
         let mut h = if self.center_input { ops::affine(gpu, x, 2.0, -1.0)? } else { x.clone() };
         let mut skips = Vec::with_capacity(self.down.len());
         for entry in &self.down {
             for b in entry {
-                h = b.run(gpu, &h, &emb_silu)?;
+                h = b.run(gpu, &h, emb)?;
             }
             skips.push(h.clone());
         }
         for b in &self.mid {
-            h = b.run(gpu, &h, &emb_silu)?;
+            h = b.run(gpu, &h, emb)?;
         }
         for entry in &self.up {
             let skip = skips.pop().ok_or(Error::Invalid { op: "unet", msg: "more up blocks than skips".into() })?;
             h = ops::concat_channels(gpu, &h, &skip)?;
             for b in entry {
-                h = b.run(gpu, &h, &emb_silu)?;
+                h = b.run(gpu, &h, emb)?;
             }
         }
         let h = self.out_norm.run(gpu, &h, None, true)?;

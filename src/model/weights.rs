@@ -26,6 +26,8 @@ pub struct TensorFile {
     pub tensors: BTreeMap<String, HostTensor>,
     /// Storage dtypes seen, e.g. {"F16"}.
     pub dtypes: Vec<String>,
+    /// Keys whose values were stored as F16 (so f16 copies of them are exact).
+    pub f16_keys: std::collections::BTreeSet<String>,
 }
 
 fn format_err(path: &Path, msg: impl Into<String>) -> Error {
@@ -54,7 +56,11 @@ impl TensorFile {
         let st = SafeTensors::deserialize(bytes).map_err(|e| format_err(path, format!("invalid safetensors: {e}")))?;
         let mut tensors = BTreeMap::new();
         let mut dtypes = Vec::new();
+        let mut f16_keys = std::collections::BTreeSet::new();
         for (name, view) in st.iter() {
+            if view.dtype() == Dtype::F16 {
+                f16_keys.insert(name.to_string());
+            }
             let data = view.data();
             let vals: Vec<f32> = match view.dtype() {
                 Dtype::F32 => data.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
@@ -71,7 +77,7 @@ impl TensorFile {
             }
             tensors.insert(name.to_string(), HostTensor { shape: view.shape().to_vec(), data: vals });
         }
-        Ok(TensorFile { path: path.to_path_buf(), tensors, dtypes })
+        Ok(TensorFile { path: path.to_path_buf(), tensors, dtypes, f16_keys })
     }
 
     /// The tensor `key`, or an error naming the file and key.

@@ -1,9 +1,25 @@
-//! Softmax rows (`wgsl/attention.wgsl`) and multi-head self-attention built from two strided matmuls.
+//! Multi-head self-attention: fused with an online softmax (`wgsl/attention_fused.wgsl`, the T×T scores are
+//! never stored) for up to 64 channels per head, else two strided matmuls around softmax rows
+//! (`wgsl/attention.wgsl`).
 
 use super::matmul::{matmul, Bias, MatView, Matmul};
 use crate::error::{Error, Result};
-use crate::gpu::{Access, Gpu, Kernel, Params, Tensor};
-use crate::shaders::ATTENTION;
+use crate::gpu::{Access, Gpu, Kernel, KernelProfile, Params, Tensor};
+use crate::shaders::{ATTENTION, ATTENTION_FUSED};
+
+/// Which attention implementation runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AttentionKernel {
+    /// Scores matmul, softmax rows, values matmul (stores the [BH, T, T] scores).
+    Unfused,
+    /// Fused, one invocation per query reading keys from memory (CPU adapters).
+    Rows,
+    /// Fused, 64 queries per workgroup with keys staged in workgroup memory (GPUs).
+    Tiled,
+}
+
+/// Largest channels-per-head the fused kernels take.
+pub const FUSED_MAX_CH: usize = 64;
 
 /// In place: every row of `x` (last dimension) becomes softmax(scale · row), computed stably.
 pub fn softmax_rows(gpu: &Gpu, x: &Tensor, scale: f32) -> Result<()> {
@@ -26,8 +42,33 @@ pub fn softmax_rows(gpu: &Gpu, x: &Tensor, scale: f32) -> Result<()> {
 /// channel c and position t, `q` element (b·heads + h, c, t) is at `q_view` with rows = channels and
 /// columns = positions (see [`MatView`]). Returns [B·heads, ch, T] contiguous
 /// = [B, heads·ch, T]: out[c, t] = Σ_s softmax_s(scale · Σ_c' q[c', t] k[c', s]) v[c, s].
+/// The kernel follows the adapter profile: fused and tiled on GPUs for `ch` <= [`FUSED_MAX_CH`], unfused on
+/// CPU adapters and for wider heads.
 #[allow(clippy::too_many_arguments)]
 pub fn attention(
+    gpu: &Gpu,
+    q: (&Tensor, MatView),
+    k: (&Tensor, MatView),
+    v: (&Tensor, MatView),
+    batch: usize,
+    heads: usize,
+    ch: usize,
+    len: usize,
+    scale: f32,
+) -> Result<Tensor> {
+    // On lavapipe the per-query arrays of the fused kernels spill to per-lane memory, which measured 2-3x
+    // slower than the unfused path; GPUs keep them in registers.
+    let kind = match gpu.profile() {
+        _ if ch > FUSED_MAX_CH => AttentionKernel::Unfused,
+        KernelProfile::RegisterBlocked => AttentionKernel::Unfused,
+        KernelProfile::Tiled => AttentionKernel::Tiled,
+    };
+    attention_with(gpu, q, k, v, batch, heads, ch, len, scale, kind)
+}
+
+/// [`attention`] with the implementation chosen by the caller (tests compare them).
+#[allow(clippy::too_many_arguments)]
+pub fn attention_with(
     gpu: &Gpu,
     (q, qv): (&Tensor, MatView),
     (k, kv): (&Tensor, MatView),
@@ -37,8 +78,39 @@ pub fn attention(
     ch: usize,
     len: usize,
     scale: f32,
+    kind: AttentionKernel,
 ) -> Result<Tensor> {
+    const OP: &str = "attention";
     let bh = batch * heads;
+    if bh == 0 || ch == 0 || len == 0 {
+        return Err(Error::Empty { op: OP, shape: vec![bh, ch, len] });
+    }
+    if kind != AttentionKernel::Unfused {
+        if ch > FUSED_MAX_CH {
+            return Err(Error::Invalid { op: OP, msg: format!("{ch} channels per head; the fused kernels take at most {FUSED_MAX_CH}") });
+        }
+        for (name, t, view) in [("q", q, &qv), ("k", k, &kv), ("v", v, &vv)] {
+            if view.inner == 0 {
+                return Err(Error::Invalid { op: OP, msg: format!("{name} view has inner = 0") });
+            }
+            let need = view.max_index(bh, ch, len);
+            if need >= t.numel() {
+                return Err(Error::Shape { op: OP, msg: format!("{name} view {view:?} of [{bh}, {ch}, {len}] reaches element {need}, tensor {:?}", t.shape()) });
+            }
+        }
+        let out = gpu.empty(OP, &[bh, ch, len])?;
+        let mut params = Params::new().n(bh).n(len).f(scale).u(0);
+        for view in [&qv, &kv, &vv] {
+            params = params.n(view.offset).n(view.inner).n(view.batch_hi).n(view.batch_lo).n(view.row).n(view.col);
+        }
+        let (entry, groups) = match kind {
+            AttentionKernel::Rows => ("attn_rows", (bh * len).div_ceil(64)),
+            _ => ("attn_tiled", bh * len.div_ceil(64)),
+        };
+        let kernel = Kernel::new(&ATTENTION_FUSED, entry).with("CH", ch as f64);
+        gpu.launch(OP, &kernel, &params, &[(q, Access::Read), (k, Access::Read), (v, Access::Read), (&out, Access::ReadWrite)], groups as u64)?;
+        return Ok(out);
+    }
     // scores[bh, t, s] = Σ_c q[c, t] k[c, s]: A = qᵀ (rows t, cols c), B = k (rows c, cols s).
     let qt = MatView { row: qv.col, col: qv.row, ..qv };
     let scores = matmul(gpu, q, k, Bias::None, &Matmul { batch: bh, m: len, n: len, k: ch, a: qt, b: kv, alpha: 1.0 }, None)?;

@@ -1,9 +1,13 @@
-//! 2-D convolution (`wgsl/conv.wgsl`), as `torch.nn.Conv2d` with groups 1 and dilation 1.
+//! 2-D convolution, as `torch.nn.Conv2d` with groups 1 and dilation 1: weights packed once
+//! (`wgsl/conv_pack.wgsl`, f32 or f16), then one of three kernels by adapter profile — the register-blocked
+//! 3×3 fast path (`wgsl/conv3x3.wgsl`) and generic kernel (`wgsl/conv.wgsl`) on CPU adapters, the
+//! workgroup-tiled implicit GEMM (`wgsl/conv_gemm.wgsl`) on GPUs — each with a fused epilogue (bias, a per
+//! (image, channel) term, a scaled residual).
 
 use super::dims;
 use crate::error::{Error, Result};
-use crate::gpu::{Access, Gpu, Kernel, Params, Tensor};
-use crate::shaders::{CONV, CONV3X3};
+use crate::gpu::{Access, Gpu, Kernel, KernelProfile, Params, Tensor, TileConfig};
+use crate::shaders::{CONV, CONV3X3, CONV_GEMM, CONV_PACK};
 
 /// Stride and zero padding of a convolution (square kernel).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -21,113 +25,250 @@ impl Conv2d {
     }
 }
 
+/// Convolution weights packed for the kernels: `A[k][m]` with `k = (c·K + ky)·K + kx`, rows of `Mp` (Cout
+/// rounded up to 8) entries, stored as f32 or as f16 (half the memory; exact for weights that came as F16).
+#[derive(Clone, Debug)]
+pub struct ConvWeights {
+    packed: Tensor,
+    cin: usize,
+    cout: usize,
+    k: usize,
+    mp: usize,
+    f16: bool,
+}
+
+impl ConvWeights {
+    /// [Cout, Cin, K, K] of the original weights.
+    pub fn shape(&self) -> [usize; 4] {
+        [self.cout, self.cin, self.k, self.k]
+    }
+    /// True when stored as f16.
+    pub fn is_f16(&self) -> bool {
+        self.f16
+    }
+    /// Bytes of GPU memory the packed weights take.
+    pub fn bytes(&self) -> u64 {
+        self.packed.bytes()
+    }
+}
+
+/// Packs `w` [Cout, Cin, K, K] (one dispatch). With `f16` the weights are rounded to f16 (exact when they
+/// were stored as F16).
+pub fn pack_conv(gpu: &Gpu, w: &Tensor, f16: bool) -> Result<ConvWeights> {
+    const OP: &str = "pack_conv";
+    let [cout, cin, kh, kw] = dims::<4>(OP, "weight", w)?;
+    if kh != kw || kh == 0 {
+        return Err(Error::Shape { op: OP, msg: format!("weight {:?} is not [Cout, Cin, K, K]", w.shape()) });
+    }
+    let mp = cout.div_ceil(8) * 8;
+    let entries = cin * kh * kh * mp;
+    let words = if f16 { entries / 2 } else { entries };
+    let packed = gpu.empty(OP, &[words])?;
+    let params = Params::new().n(cin).n(cout).n(kh).n(mp).n(words);
+    gpu.launch(
+        OP,
+        &Kernel::new(&CONV_PACK, if f16 { "pack_f16" } else { "pack_f32" }),
+        &params,
+        &[(w, Access::Read), (&packed, Access::ReadWrite)],
+        (words as u64).div_ceil(64),
+    )?;
+    Ok(ConvWeights { packed, cin, cout, k: kh, mp, f16 })
+}
+
+/// A per-(image, channel) term added before scaling: element (n, m) is `t[offset + n·stride + m]`
+/// (e.g. one ResBlock's slice of the batched time-embedding projections).
+#[derive(Clone, Copy, Debug)]
+pub struct ChannelTerm<'a> {
+    /// The tensor holding the terms.
+    pub t: &'a Tensor,
+    /// Element offset of (0, 0).
+    pub offset: usize,
+    /// Elements between images.
+    pub stride: usize,
+}
+
+/// What a convolution does after the sum: `out = alpha · (acc + bias[m] + term(n, m)) + beta · residual`.
+#[derive(Clone, Copy, Debug)]
+pub struct Epilogue<'a> {
+    /// Per-output-channel bias [Cout].
+    pub bias: Option<&'a Tensor>,
+    /// Per-(image, channel) term.
+    pub term: Option<ChannelTerm<'a>>,
+    /// Tensor of the output's shape, added as `beta · residual`.
+    pub residual: Option<&'a Tensor>,
+    /// Scale of the convolution result.
+    pub alpha: f32,
+    /// Scale of the residual.
+    pub beta: f32,
+}
+
+impl<'a> Epilogue<'a> {
+    /// Only a bias (or nothing).
+    pub fn bias(bias: Option<&'a Tensor>) -> Epilogue<'a> {
+        Epilogue { bias, term: None, residual: None, alpha: 1.0, beta: 1.0 }
+    }
+}
+
 /// `x` [N, Cin, H, W] * `w` [Cout, Cin, K, K] + `bias` [Cout] → [N, Cout, Ho, Wo] with
-/// Ho = (H + 2p - K) / s + 1. Kernel sizes 3 and 1 use specialised (unrolled) pipelines.
+/// Ho = (H + 2p − K) / s + 1. Packs the weights on every call; layers keep a [`ConvWeights`] instead.
 pub fn conv2d(gpu: &Gpu, x: &Tensor, w: &Tensor, bias: Option<&Tensor>, cfg: Conv2d) -> Result<Tensor> {
+    let [_, cin, _, _] = dims::<4>("conv2d", "input", x)?;
+    let [_, wcin, kh, kw] = dims::<4>("conv2d", "weight", w)?;
+    if wcin != cin || kh != kw {
+        return Err(Error::Shape {
+            op: "conv2d",
+            msg: format!("weight {:?} does not fit input {:?} (need [Cout, {cin}, K, K])", w.shape(), x.shape()),
+        });
+    }
+    conv2d_packed(gpu, x, &pack_conv(gpu, w, false)?, cfg, &Epilogue::bias(bias))
+}
+
+/// `x` [N, Cin, H, W] convolved with packed weights, then the epilogue → [N, Cout, Ho, Wo]. The kernel
+/// follows [`Gpu::profile`]: register-blocked on CPU adapters, tiled implicit GEMM on GPUs.
+pub fn conv2d_packed(gpu: &Gpu, x: &Tensor, w: &ConvWeights, cfg: Conv2d, epi: &Epilogue) -> Result<Tensor> {
+    conv2d_with(gpu, x, w, cfg, epi, None)
+}
+
+/// [`conv2d_packed`] with the kernel family (and tile) forced; tests and benchmarks compare them.
+pub fn conv2d_with(
+    gpu: &Gpu,
+    x: &Tensor,
+    w: &ConvWeights,
+    cfg: Conv2d,
+    epi: &Epilogue,
+    force: Option<(KernelProfile, TileConfig)>,
+) -> Result<Tensor> {
     const OP: &str = "conv2d";
     let [n, cin, h, wd] = dims::<4>(OP, "input", x)?;
-    let [cout, wcin, kh, kw] = dims::<4>(OP, "weight", w)?;
-    if wcin != cin || kh != kw {
+    let k = w.k;
+    if cin != w.cin {
         return Err(Error::Shape {
             op: OP,
             msg: format!("weight {:?} does not fit input {:?} (need [Cout, {cin}, K, K])", w.shape(), x.shape()),
         });
     }
-    if let Some(b) = bias {
+    if cfg.stride == 0 || h + 2 * cfg.padding < k || wd + 2 * cfg.padding < k {
+        return Err(Error::Shape {
+            op: OP,
+            msg: format!("kernel {k}x{k}, stride {}, padding {} do not fit a {h}x{wd} input", cfg.stride, cfg.padding),
+        });
+    }
+    let cout = w.cout;
+    if let Some(b) = epi.bias {
         if b.shape() != [cout] {
             return Err(Error::Shape { op: OP, msg: format!("bias {:?} should be [{cout}]", b.shape()) });
         }
     }
-    if cfg.stride == 0 || h + 2 * cfg.padding < kh || wd + 2 * cfg.padding < kw {
-        return Err(Error::Shape {
-            op: OP,
-            msg: format!("kernel {kh}x{kw}, stride {}, padding {} do not fit a {h}x{wd} input", cfg.stride, cfg.padding),
-        });
-    }
-    if kh == 3 && cfg.stride == 1 && cfg.padding == 1 {
-        return conv3x3_packed(gpu, x, &pack_conv3x3(gpu, w)?, bias);
-    }
-    let ho = (h + 2 * cfg.padding - kh) / cfg.stride + 1;
-    let wo = (wd + 2 * cfg.padding - kw) / cfg.stride + 1;
-    let out = gpu.empty(OP, &[n, cout, ho, wo])?;
-    let threads = n * cout.div_ceil(4) * ho * wo.div_ceil(4);
-    let ks = if kh == 3 || kh == 1 { kh } else { 0 };
-    let kernel = Kernel::new(&CONV, "conv2d").with("KS", ks as f64);
-    let params = Params::new()
-        .n(n)
-        .n(cin)
-        .n(h)
-        .n(wd)
-        .n(cout)
-        .n(ho)
-        .n(wo)
-        .n(kh)
-        .n(cfg.stride)
-        .n(cfg.padding)
-        .u(bias.is_some() as u32)
-        .n(threads);
-    let b = bias.unwrap_or(w);
-    gpu.launch(
-        OP,
-        &kernel,
-        &params,
-        &[(x, Access::Read), (w, Access::Read), (b, Access::Read), (&out, Access::ReadWrite)],
-        (threads as u64).div_ceil(64),
-    )?;
-    Ok(out)
-}
-
-/// Weights of a 3×3 convolution packed for the fast path: [Cin·9, CoutP] with CoutP = Cout rounded up to 8.
-#[derive(Clone, Debug)]
-pub struct Packed3x3 {
-    packed: Tensor,
-    cin: usize,
-    cout: usize,
-}
-
-/// Packs `w` [Cout, Cin, 3, 3] once (one dispatch), for repeated [`conv3x3_packed`] calls.
-pub fn pack_conv3x3(gpu: &Gpu, w: &Tensor) -> Result<Packed3x3> {
-    const OP: &str = "pack_conv3x3";
-    let [cout, cin, kh, kw] = dims::<4>(OP, "weight", w)?;
-    if kh != 3 || kw != 3 {
-        return Err(Error::Shape { op: OP, msg: format!("weight {:?} is not 3x3", w.shape()) });
-    }
-    let coutp = cout.div_ceil(8) * 8;
-    let packed = gpu.empty(OP, &[cin * 9, coutp])?;
-    let threads = cin * 9 * coutp;
-    let params = Params::new().n(0).n(cin).n(0).n(0).n(cout).n(0).n(0).n(coutp).n(0).n(0).n(0).n(threads);
-    gpu.launch(
-        OP,
-        &Kernel::new(&CONV, "pack3x3"),
-        &params,
-        &[(gpu.dummy(), Access::Read), (w, Access::Read), (gpu.dummy(), Access::Read), (&packed, Access::ReadWrite)],
-        (threads as u64).div_ceil(64),
-    )?;
-    Ok(Packed3x3 { packed, cin, cout })
-}
-
-/// 3×3 convolution, stride 1, padding 1, with packed weights: `x` [N, Cin, H, W] → [N, Cout, H, W].
-pub fn conv3x3_packed(gpu: &Gpu, x: &Tensor, w: &Packed3x3, bias: Option<&Tensor>) -> Result<Tensor> {
-    const OP: &str = "conv2d";
-    let [n, cin, h, wd] = dims::<4>(OP, "input", x)?;
-    if cin != w.cin {
-        return Err(Error::Shape { op: OP, msg: format!("input {:?} has {cin} channels, the packed weights {}", x.shape(), w.cin) });
-    }
-    if let Some(b) = bias {
-        if b.shape() != [w.cout] {
-            return Err(Error::Shape { op: OP, msg: format!("bias {:?} should be [{}]", b.shape(), w.cout) });
+    let ho = (h + 2 * cfg.padding - k) / cfg.stride + 1;
+    let wo = (wd + 2 * cfg.padding - k) / cfg.stride + 1;
+    if let Some(tm) = &epi.term {
+        let last = tm.offset + (n - 1) * tm.stride + cout;
+        if last > tm.t.numel() {
+            return Err(Error::Shape {
+                op: OP,
+                msg: format!("channel term at offset {} stride {} reaches {last}, tensor {:?}", tm.offset, tm.stride, tm.t.shape()),
+            });
         }
     }
-    let coutp = w.packed.shape()[1];
-    let out = gpu.empty(OP, &[n, w.cout, h, wd])?;
-    let threads = n * (coutp / 8) * h * wd.div_ceil(4);
-    let params = Params::new().n(n).n(cin).n(h).n(wd).n(w.cout).n(coutp).u(bias.is_some() as u32).n(threads);
-    gpu.launch(
-        OP,
-        &Kernel::new(&CONV3X3, "conv3x3"),
-        &params,
-        &[(x, Access::Read), (&w.packed, Access::Read), (bias.unwrap_or(&w.packed), Access::Read), (&out, Access::ReadWrite)],
-        (threads as u64).div_ceil(64),
-    )?;
+    if let Some(r) = epi.residual {
+        if r.shape() != [n, cout, ho, wo] {
+            return Err(Error::Shape { op: OP, msg: format!("residual {:?} should be {:?}", r.shape(), [n, cout, ho, wo]) });
+        }
+    }
+    let out = gpu.empty(OP, &[n, cout, ho, wo])?;
+    let flags = epi.bias.is_some() as u32 | (epi.term.is_some() as u32) << 1 | (epi.residual.is_some() as u32) << 2;
+    let (add_t, add_off, add_stride) = match &epi.term {
+        Some(t) => (t.t, t.offset, t.stride),
+        None => (gpu.dummy(), 0, 0),
+    };
+    let dummy = gpu.dummy();
+    let args = [
+        (x, Access::Read),
+        (&w.packed, Access::Read),
+        (epi.bias.unwrap_or(dummy), Access::Read),
+        (add_t, Access::Read),
+        (epi.residual.unwrap_or(dummy), Access::Read),
+        (&out, Access::ReadWrite),
+    ];
+    let (profile, tile) = match force {
+        Some(f) => f,
+        None => (gpu.profile(), gpu.conv_tile(cout, n * ho * wo, cin * k * k)),
+    };
+    let wf16 = w.f16 as u32 as f64;
+    match profile {
+        KernelProfile::RegisterBlocked if k == 3 && cfg.stride == 1 && cfg.padding == 1 => {
+            let threads = n * (w.mp / 8) * h * wd.div_ceil(4);
+            let params = Params::new()
+                .n(n)
+                .n(cin)
+                .n(h)
+                .n(wd)
+                .n(cout)
+                .n(w.mp)
+                .n(threads)
+                .u(flags)
+                .n(add_off)
+                .n(add_stride)
+                .f(epi.alpha)
+                .f(epi.beta);
+            gpu.launch(OP, &Kernel::new(&CONV3X3, "conv3x3").with("WF16", wf16), &params, &args, (threads as u64).div_ceil(64))?;
+        }
+        KernelProfile::RegisterBlocked => {
+            let threads = n * cout.div_ceil(4) * ho * wo.div_ceil(4);
+            let ks = if k == 3 || k == 1 { k } else { 0 };
+            let params = Params::new()
+                .n(n)
+                .n(cin)
+                .n(h)
+                .n(wd)
+                .n(cout)
+                .n(ho)
+                .n(wo)
+                .n(k)
+                .n(cfg.stride)
+                .n(cfg.padding)
+                .n(w.mp)
+                .n(threads)
+                .u(flags)
+                .n(add_off)
+                .n(add_stride)
+                .f(epi.alpha)
+                .f(epi.beta);
+            let kernel = Kernel::new(&CONV, "conv2d").with("KS", ks as f64).with("WF16", wf16);
+            gpu.launch(OP, &kernel, &params, &args, (threads as u64).div_ceil(64))?;
+        }
+        KernelProfile::Tiled => {
+            let npix = n * ho * wo;
+            let (bm, bn) = (16 * tile.tm, 16 * tile.tn);
+            let tiles_m = w.mp.div_ceil(bm);
+            let tiles = tiles_m * npix.div_ceil(bn);
+            let params = Params::new()
+                .n(n)
+                .n(cin)
+                .n(h)
+                .n(wd)
+                .n(cout)
+                .n(ho)
+                .n(wo)
+                .n(cfg.stride)
+                .n(cfg.padding)
+                .n(w.mp)
+                .n(cin * k * k)
+                .n(npix)
+                .n(tiles_m)
+                .n(tiles)
+                .u(flags)
+                .n(add_off)
+                .n(add_stride)
+                .f(epi.alpha)
+                .f(epi.beta);
+            let kernel = Kernel::new(&CONV_GEMM, "conv_gemm")
+                .with("KS", k as f64)
+                .with("TM", tile.tm as f64)
+                .with("TN", tile.tn as f64)
+                .with("WF16", wf16);
+            gpu.launch(OP, &kernel, &params, &args, tiles as u64)?;
+        }
+    }
     Ok(out)
 }

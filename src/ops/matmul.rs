@@ -39,7 +39,7 @@ impl MatView {
         self.batch_lo = 0;
         self
     }
-    fn max_index(&self, batch: usize, rows: usize, cols: usize) -> usize {
+    pub(crate) fn max_index(&self, batch: usize, rows: usize, cols: usize) -> usize {
         let inner = self.inner;
         // Strides are non-negative, so the largest index is at the last batch element or at the last inner
         // element of the previous outer index.
@@ -82,7 +82,8 @@ pub struct Matmul {
 }
 
 /// Runs `desc` on `a` and `b` (the tensors holding the operands described by the views). The kernel
-/// variant follows [`Gpu::profile`]; `force` picks one explicitly (tests and benchmarks compare both).
+/// variant follows [`Gpu::profile`] (products with at most 8 rows use a row-vector kernel); `force` picks
+/// the register-blocked or tiled variant explicitly (tests and benchmarks compare them).
 pub fn matmul(gpu: &Gpu, a: &Tensor, b: &Tensor, bias: Bias, desc: &Matmul, force: Option<KernelProfile>) -> Result<Tensor> {
     const OP: &str = "matmul";
     let d = desc;
@@ -135,6 +136,7 @@ pub fn matmul(gpu: &Gpu, a: &Tensor, b: &Tensor, bias: Bias, desc: &Matmul, forc
         .u(mode)
         .f(d.alpha);
     let (entry, groups) = match force.unwrap_or(gpu.profile()) {
+        _ if d.m <= 8 && force.is_none() => ("matmul_rows", (d.batch * d.n).div_ceil(64)),
         KernelProfile::RegisterBlocked => ("matmul_rb", d.batch * d.m.div_ceil(64) * d.n.div_ceil(32)),
         KernelProfile::Tiled => ("matmul_tiled", d.batch * d.m.div_ceil(64) * d.n.div_ceil(64)),
     };

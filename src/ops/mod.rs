@@ -16,8 +16,8 @@ mod resample;
 mod rng;
 
 pub use adam::{adam_step, AdamHyper};
-pub use attention::{attention, softmax_rows};
-pub use conv::{conv2d, conv3x3_packed, pack_conv3x3, Conv2d, Packed3x3};
+pub use attention::{attention, attention_with, softmax_rows, AttentionKernel, FUSED_MAX_CH};
+pub use conv::{conv2d, conv2d_packed, conv2d_with, pack_conv, ChannelTerm, Conv2d, ConvWeights, Epilogue};
 pub use elementwise::{
     add, add_bcast, affine, axpby, clamp, concat_channels, copy, copy_into, copy_range, fill, mul, mul_bcast, silu,
     slice_channels,
@@ -25,7 +25,7 @@ pub use elementwise::{
 pub use embedding::{embedding_freqs, timestep_embedding};
 pub use fft::{fft2, FftDirection};
 pub use matmul::{linear, matmul, Bias, MatView, Matmul};
-pub use norm::{group_norm, GroupNorm};
+pub use norm::{group_norm, GroupNorm, ScaleShift};
 pub use reduce::{stats, Stats};
 pub use resample::{avg_pool2, upsample_nearest2};
 pub use rng::normal;

@@ -1,7 +1,8 @@
-//! GroupNorm with fused scale-shift and SiLU (`wgsl/norm.wgsl`).
+//! GroupNorm with fused scale-shift and SiLU (`wgsl/norm.wgsl`): chunk statistics spread over many
+//! invocations (one per chunk on CPU adapters, one workgroup per chunk on GPUs), then one normalising pass.
 
 use crate::error::{Error, Result};
-use crate::gpu::{Access, Gpu, Kernel, Params, Tensor};
+use crate::gpu::{Access, Gpu, Kernel, KernelProfile, Params, Tensor};
 use crate::shaders::NORM;
 
 /// GroupNorm settings.
@@ -15,9 +16,29 @@ pub struct GroupNorm {
     pub silu: bool,
 }
 
+/// Scale-shift terms for a GroupNorm: for image n, `scale[c]` is at `t[offset + n·stride + c]` and
+/// `shift[c]` C entries later (a plain [N, 2C] tensor has offset 0 and stride 2C).
+#[derive(Clone, Copy, Debug)]
+pub struct ScaleShift<'a> {
+    /// The tensor holding the terms.
+    pub t: &'a Tensor,
+    /// Element offset of image 0's scale[0].
+    pub offset: usize,
+    /// Elements between images.
+    pub stride: usize,
+}
+
+impl<'a> ScaleShift<'a> {
+    /// A contiguous [N, 2C] tensor (scale in the first C columns, shift in the last C).
+    pub fn rows(t: &'a Tensor) -> ScaleShift<'a> {
+        let stride = t.shape().last().copied().unwrap_or(0);
+        ScaleShift { t, offset: 0, stride }
+    }
+}
+
 /// `x` [N, C, ...] normalised per (n, group) over C/G channels × spatial, then `* gamma[c] + beta[c]`; with
-/// `scale_shift` [N, 2C] (scale first, shift second) then `y * (1 + scale) + shift`; then optional SiLU.
-pub fn group_norm(gpu: &Gpu, x: &Tensor, gamma: &Tensor, beta: &Tensor, scale_shift: Option<&Tensor>, cfg: GroupNorm) -> Result<Tensor> {
+/// scale-shift then `y * (1 + scale) + shift`; then optional SiLU.
+pub fn group_norm(gpu: &Gpu, x: &Tensor, gamma: &Tensor, beta: &Tensor, scale_shift: Option<ScaleShift>, cfg: GroupNorm) -> Result<Tensor> {
     const OP: &str = "group_norm";
     let xs = x.shape();
     if xs.len() < 2 {
@@ -31,32 +52,59 @@ pub fn group_norm(gpu: &Gpu, x: &Tensor, gamma: &Tensor, beta: &Tensor, scale_sh
     if gamma.shape() != [c] || beta.shape() != [c] {
         return Err(Error::Shape { op: OP, msg: format!("gamma {:?} / beta {:?} should be [{c}]", gamma.shape(), beta.shape()) });
     }
-    if let Some(ss) = scale_shift {
-        if ss.numel() != n * 2 * c {
-            return Err(Error::Shape { op: OP, msg: format!("scale-shift {:?} should be [{n}, {}]", ss.shape(), 2 * c) });
+    if let Some(ss) = &scale_shift {
+        if ss.stride < 2 * c || ss.offset + (n - 1) * ss.stride + 2 * c > ss.t.numel() {
+            return Err(Error::Shape {
+                op: OP,
+                msg: format!("scale-shift at offset {} stride {} does not hold [{n}, {}] in {:?}", ss.offset, ss.stride, 2 * c, ss.t.shape()),
+            });
         }
     }
+    let count = (c / cfg.groups) * s;
+    let tiled = gpu.profile() == KernelProfile::Tiled;
+    let chunk = if tiled { 4096 } else { 512 }.min(count);
+    let chunks = count.div_ceil(chunk);
+    let nchunks = n * cfg.groups * chunks;
+    let stats = gpu.empty(OP, &[nchunks, 2])?;
     let out = gpu.empty(OP, xs)?;
-    let params = Params::new()
-        .n(n)
-        .n(c)
-        .n(s)
-        .n(cfg.groups)
-        .f(cfg.eps)
-        .u(cfg.silu as u32)
-        .u(scale_shift.is_some() as u32);
-    gpu.launch(
-        OP,
-        &Kernel::new(&NORM, "group_norm"),
-        &params,
-        &[
-            (x, Access::Read),
-            (gamma, Access::Read),
-            (beta, Access::Read),
-            (scale_shift.unwrap_or(gamma), Access::Read),
-            (&out, Access::ReadWrite),
-        ],
-        (n * cfg.groups) as u64,
-    )?;
+    // Elements per normalising invocation: runs stay inside one channel (S % run == 0); long runs amortise
+    // the per-invocation set-up on CPU adapters, short ones keep GPU threads' accesses adjacent.
+    let runs: &[usize] = if tiled { &[4, 1] } else { &[64, 16, 4, 1] };
+    let run = runs.iter().copied().find(|r| s % r == 0).unwrap_or(1);
+    let (sst, ss_off, ss_stride) = match &scale_shift {
+        Some(ss) => (ss.t, ss.offset, ss.stride),
+        None => (gamma, 0, 0),
+    };
+    let params = |threads: usize| {
+        Params::new()
+            .n(n)
+            .n(c)
+            .n(s)
+            .n(cfg.groups)
+            .f(cfg.eps)
+            .u(cfg.silu as u32)
+            .u(scale_shift.is_some() as u32)
+            .n(chunks)
+            .n(chunk)
+            .n(threads)
+            .n(ss_off)
+            .n(ss_stride)
+    };
+    let args = [
+        (x, Access::Read),
+        (gamma, Access::Read),
+        (beta, Access::Read),
+        (sst, Access::Read),
+        (&stats, Access::ReadWrite),
+        (&out, Access::ReadWrite),
+    ];
+    if tiled {
+        gpu.launch(OP, &Kernel::new(&NORM, "gn_stats_wg"), &params(nchunks), &args, nchunks as u64)?;
+    } else {
+        gpu.launch(OP, &Kernel::new(&NORM, "gn_stats"), &params(nchunks), &args, (nchunks as u64).div_ceil(64))?;
+    }
+    let threads = x.numel() / run;
+    let kernel = Kernel::new(&NORM, "gn_apply").with("RUN", run as f64);
+    gpu.launch(OP, &kernel, &params(threads), &args, (threads as u64).div_ceil(64))?;
     Ok(out)
 }

@@ -18,6 +18,19 @@ pub fn gpu() -> &'static Gpu {
     })
 }
 
+/// A second device on the same adapter with the GPU (workgroup-tiled) kernel family forced, so those
+/// kernels are tested on CPU adapters too.
+pub fn gpu_tiled() -> &'static Gpu {
+    static GPU: OnceLock<Gpu> = OnceLock::new();
+    GPU.get_or_init(|| {
+        let opts = reddiff::GpuOptions { profile: Some(reddiff::gpu::KernelProfile::Tiled), ..reddiff::GpuOptions::from_env() };
+        match pollster::block_on(Gpu::with_options(opts)) {
+            Ok(g) => g,
+            Err(e) => panic!("tests need a GPU adapter: {e}"),
+        }
+    })
+}
+
 /// xorshift64* → uniform floats in [-1, 1), deterministic per seed.
 pub struct Rng(u64);
 
