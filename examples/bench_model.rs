@@ -1,5 +1,8 @@
-//! ms per UNet forward (batch 1 by default) for model directories given as arguments (default: the
-//! built-in prior). Compare with `tools/bench_torch.py --model DIR` on the same weights.
+//! UNet forward benchmark for model directories given as arguments (default: the built-in prior): ms per
+//! forward (median), the host's share (recording a replay of the captured graph), dispatches per forward and
+//! GPU memory. Compare with `tools/bench_torch.py --model DIR` on the same weights, or run both interleaved
+//! with `tools/bench_side_by_side.py`. `REDDIFF_KERNELS=gpu|cpu` forces a kernel family, `REDDIFF_PROFILE=1`
+//! adds a per-kernel breakdown.
 //! `cargo run --release --example bench_model -- models/emoji32 .data/full/ffhq256 [--batch N] [--reps N]`
 
 use std::path::PathBuf;
@@ -8,6 +11,11 @@ use std::time::Instant;
 use reddiff::model::Unet;
 use reddiff::{ops, Gpu, Result};
 
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
 fn main() -> Result<()> {
     let mut dirs = Vec::new();
     let (mut batch, mut reps) = (1usize, 5usize);
@@ -15,7 +23,7 @@ fn main() -> Result<()> {
     while let Some(a) = args.next() {
         match a.as_str() {
             "--batch" => batch = args.next().and_then(|v| v.parse().ok()).unwrap_or(1),
-            "--reps" => reps = args.next().and_then(|v| v.parse().ok()).unwrap_or(5),
+            "--reps" => reps = args.next().and_then(|v| v.parse().ok()).unwrap_or(5).max(1),
             _ => dirs.push(PathBuf::from(a)),
         }
     }
@@ -23,8 +31,11 @@ fn main() -> Result<()> {
         dirs.push(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/emoji32"));
     }
     let gpu = Gpu::new()?;
-    println!("adapter: {}\n", gpu.adapter().name);
-    println!("| model | params | batch | ms / forward (median of {reps}) | peak pool MiB |\n|---|---|---|---|---|");
+    println!("adapter: {}\n", gpu.adapter());
+    println!(
+        "| model | params | batch | ms / forward (median of {reps}) | first forward ms (capture) | host ms / forward | dispatches | host µs / dispatch | GPU MiB (pool + graph) |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
     for dir in dirs {
         let t0 = Instant::now();
         let m = Unet::load(&gpu, &dir)?;
@@ -33,22 +44,32 @@ fn main() -> Result<()> {
         let x = ops::normal(&gpu, &[batch, m.info().in_channels, s, s], 1, 0, 0.0, 1.0)?;
         let t = ops::fill(&gpu, &[batch], 500.0)?;
         let y = m.info().num_classes.map(|_| vec![1usize; batch]);
+        gpu.sync()?;
+        let t1 = Instant::now();
         m.forward(&gpu, &x, &t, y.as_deref())?;
         gpu.sync()?;
-        let mut v = Vec::new();
+        let first = t1.elapsed().as_secs_f64() * 1e3;
+        let (mut total, mut host) = (Vec::new(), Vec::new());
         for _ in 0..reps {
             let t1 = Instant::now();
             m.forward(&gpu, &x, &t, y.as_deref())?;
+            host.push(t1.elapsed().as_secs_f64() * 1e3);
             gpu.sync()?;
-            v.push(t1.elapsed().as_secs_f64() * 1e3);
+            total.push(t1.elapsed().as_secs_f64() * 1e3);
         }
-        v.sort_by(|a, b| a.total_cmp(b));
+        let dispatches: usize = m.graph_stats().iter().map(|g| g.1).sum();
+        let graph_bytes: u64 = m.graph_stats().iter().map(|g| g.2).sum();
+        let host_ms = median(host);
         println!(
-            "| {} | {:.2}M | {batch} | {:.1} | {:.0} |",
+            "| {} | {:.2}M | {batch} | {:.2} | {:.1} | {:.3} | {dispatches} | {:.2} | {:.0} + {:.0} |",
             dir.display(),
             m.info().params as f64 / 1e6,
-            v[v.len() / 2],
-            gpu.memory().1 as f64 / 1048576.0
+            median(total),
+            first,
+            host_ms,
+            host_ms * 1e3 / dispatches.max(1) as f64,
+            gpu.memory().1 as f64 / 1048576.0,
+            graph_bytes as f64 / 1048576.0,
         );
         eprintln!("(load {load_s:.1} s)");
         if std::env::var("REDDIFF_PROFILE").is_ok() {

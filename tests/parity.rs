@@ -78,3 +78,53 @@ fn batches_split_when_activations_exceed_the_binding_limit() {
     assert!(g.submits() >= submits + 2, "expected one submit per chunk");
     assert_close("chunked forward", &out.read(&g).unwrap(), &want.data, 1e-4);
 }
+
+#[test]
+fn autotuned_tiles_come_from_the_tested_candidates_are_cached_and_keep_parity() {
+    let g = gpu_tiled();
+    let dir = fixture("diffusers_ddpm");
+    let cache = std::env::temp_dir().join(format!("reddiff-tune-test-{}", std::process::id()));
+    std::env::set_var("REDDIFF_CACHE_DIR", &cache);
+    let model = Unet::load(g, &dir).unwrap();
+    let tuned = model.autotune(g, 1).unwrap();
+    assert!(!tuned.is_empty(), "no convolution size classes found");
+    for r in &tuned {
+        assert!(reddiff::gpu::TileConfig::CANDIDATES.contains(&r.tile));
+        assert_eq!(r.ms.len(), reddiff::gpu::TileConfig::CANDIDATES.len(), "every candidate timed");
+        assert!(r.ms.iter().all(|ms| ms.is_finite() && *ms > 0.0));
+    }
+    // A second tuning reads the cache: same choices, nothing timed.
+    let again = model.autotune(g, 1).unwrap();
+    assert_eq!(again.len(), tuned.len());
+    for (a, b) in again.iter().zip(&tuned) {
+        assert_eq!((a.class, a.tile), (b.class, b.tile));
+        assert!(a.ms.is_empty());
+    }
+    let _ = std::fs::remove_dir_all(&cache);
+    check_on(g, "diffusers_ddpm");
+}
+
+#[test]
+fn a_replayed_graph_creates_no_bind_groups_and_tracks_new_inputs() {
+    let g = gpu();
+    let dir = fixture("adm_ss_updown");
+    let model = Unet::load(g, &dir).unwrap();
+    let io = TensorFile::read(&dir.join("io.safetensors")).unwrap();
+    let (x, t, want) = (io.get("x").unwrap(), io.get("t").unwrap(), io.get("eps").unwrap());
+    let y: Vec<usize> = io.get("y").unwrap().data.iter().map(|v| *v as usize).collect();
+    let tx = g.upload(&x.shape, &x.data).unwrap();
+    let tt = g.upload(&t.shape, &t.data).unwrap();
+    // First call captures; a call on other inputs must give other outputs (the inputs are copied in).
+    let first = model.forward(g, &tx, &tt, Some(&y)).unwrap().read(g).unwrap();
+    let other_x: Vec<f32> = x.data.iter().map(|v| -v).collect();
+    let other = model.forward(g, &g.upload(&x.shape, &other_x).unwrap(), &tt, Some(&y)).unwrap().read(g).unwrap();
+    assert!(first.iter().zip(&other).any(|(a, b)| (a - b).abs() > 1e-3), "new input ignored");
+    let before = g.bind_groups_created();
+    let again = model.forward(g, &tx, &tt, Some(&y)).unwrap().read(g).unwrap();
+    assert_eq!(g.bind_groups_created(), before, "a replay created bind groups");
+    assert_eq!(first, again, "replays of the same input differ");
+    assert_close("replayed forward", &again, &want.data, 2e-5);
+    let stats = model.graph_stats();
+    assert_eq!(stats.len(), 1);
+    assert!(stats[0].1 > 20 && stats[0].2 > 0);
+}

@@ -103,6 +103,10 @@ pub struct Gpu {
     pub(crate) errors: Arc<Mutex<Vec<String>>>,
     /// Per-op wall time when profiling is on (each dispatch is then submitted and waited for alone).
     pub(crate) profile: Mutex<Option<std::collections::BTreeMap<String, (u64, f64)>>>,
+    /// The graph capture in progress, if any (see [`Gpu::capture`]).
+    pub(crate) capture: Mutex<Option<super::graph::Capture>>,
+    /// Bind groups created so far.
+    pub(crate) bind_groups: std::sync::atomic::AtomicU64,
     /// Tile choices of the tiled kernels (autotuned per model load on GPUs).
     pub(crate) tune: Mutex<super::tune::TuneTable>,
     /// A 4-element tensor bound where a kernel's binding is unused.
@@ -283,6 +287,8 @@ impl Gpu {
             errors,
             dummy,
             tune: Mutex::new(Default::default()),
+            capture: Mutex::new(None),
+            bind_groups: std::sync::atomic::AtomicU64::new(0),
             profile: Mutex::new(None),
         })
     }
@@ -310,6 +316,27 @@ impl Gpu {
             .ok()
             .and_then(|t| t.conv.get(&super::tune::SizeClass::of(m, n, k)).copied())
             .unwrap_or(super::tune::TileConfig::DEFAULT)
+    }
+
+    /// While [`Gpu::start_conv_log`] is on, remembers a convolution issued by the caller's thread.
+    pub(crate) fn log_conv(&self, x_shape: &[usize], w: &crate::ops::ConvWeights, cfg: crate::ops::Conv2d) {
+        if let Ok(mut t) = self.tune.lock() {
+            if let Some(log) = t.log.as_mut() {
+                log.push(super::tune::ConvProblem { x_shape: x_shape.to_vec(), w: w.clone(), cfg });
+            }
+        }
+    }
+
+    /// Starts remembering the convolutions ops issue (for autotuning a model's shapes).
+    pub fn start_conv_log(&self) {
+        if let Ok(mut t) = self.tune.lock() {
+            t.log = Some(Vec::new());
+        }
+    }
+
+    /// Stops remembering convolutions and returns those issued since [`Gpu::start_conv_log`].
+    pub fn take_conv_log(&self) -> Vec<super::tune::ConvProblem> {
+        self.tune.lock().ok().and_then(|mut t| t.log.take()).unwrap_or_default()
     }
 
     /// Records the tile to use for a size class (autotuning, or a caller's own choice).

@@ -1,7 +1,9 @@
-//! Kernel launch: shader modules and compute pipelines cached by (shader, entry point, override constants),
-//! explicit bind-group layouts (binding 0: the parameter block; 1..: storage buffers), and 1-D grids folded
-//! into 2-D when they exceed the adapter's per-dimension limit. Shaders recover the linear workgroup index as
-//! `wid.x + wid.y * nwg.x` and return early past the end.
+//! Kernel launch: shader modules and compute pipelines cached by (shader, entry point, override constants,
+//! binding access), explicit bind-group layouts (binding 0: the parameter block; 1..: storage buffers), and
+//! 1-D grids folded into 2-D when they exceed the adapter's per-dimension limit. Shaders recover the linear
+//! workgroup index as `wid.x + wid.y * nwg.x` and return early past the end. Keys and parameter blocks are
+//! fixed-size values: recording a dispatch allocates nothing on the host but its bind group (and nothing at
+//! all when replayed from a [`Graph`](super::Graph)).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -21,66 +23,109 @@ pub struct Shader {
 }
 
 /// How a kernel uses a storage binding.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub enum Access {
     /// `var<storage, read>`.
+    #[default]
     Read,
     /// `var<storage, read_write>`.
     ReadWrite,
 }
 
-/// One pipeline: a shader, its entry point and override constants.
-#[derive(Clone, Debug)]
+/// Most override constants a kernel sets.
+const MAX_CONSTANTS: usize = 4;
+/// Most storage bindings a kernel takes.
+pub(crate) const MAX_BINDINGS: usize = 8;
+
+/// One pipeline: a shader, its entry point and up to four override constants.
+#[derive(Clone, Copy, Debug)]
 pub struct Kernel {
     /// The shader file.
     pub shader: &'static Shader,
     /// Entry point name.
     pub entry: &'static str,
-    /// Pipeline-overridable constants (`override` declarations in WGSL).
-    pub constants: Vec<(&'static str, f64)>,
+    constants: [(&'static str, f64); MAX_CONSTANTS],
+    n_constants: usize,
 }
 
 impl Kernel {
     /// A kernel without override constants.
     pub fn new(shader: &'static Shader, entry: &'static str) -> Kernel {
-        Kernel { shader, entry, constants: Vec::new() }
+        Kernel { shader, entry, constants: [("", 0.0); MAX_CONSTANTS], n_constants: 0 }
     }
 
-    /// Adds an override constant.
+    /// Adds an override constant (at most four; a fifth is ignored and reported at launch).
     pub fn with(mut self, name: &'static str, value: f64) -> Kernel {
-        self.constants.push((name, value));
+        if self.n_constants < MAX_CONSTANTS {
+            self.constants[self.n_constants] = (name, value);
+        }
+        self.n_constants += 1;
         self
     }
 
-    fn key(&self, access: &[Access]) -> String {
-        format!("{}:{}:{:?}:{:?}", self.shader.name, self.entry, self.constants, access)
+    /// The override constants set so far.
+    pub fn constants(&self) -> &[(&'static str, f64)] {
+        &self.constants[..self.n_constants.min(MAX_CONSTANTS)]
+    }
+
+    fn key(&self, access: &[Access]) -> KernelKey {
+        let mut constants = [("", 0u64); MAX_CONSTANTS];
+        for (slot, (name, v)) in constants.iter_mut().zip(self.constants()) {
+            *slot = (*name, v.to_bits());
+        }
+        let mut acc = [Access::Read; MAX_BINDINGS];
+        acc[..access.len()].copy_from_slice(access);
+        KernelKey { shader: self.shader.name, entry: self.entry, constants, access: acc, n_access: access.len() }
     }
 }
 
-struct Pipeline {
-    pipeline: wgpu::ComputePipeline,
-    layout: wgpu::BindGroupLayout,
+/// Pipeline cache key (no heap allocation).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct KernelKey {
+    shader: &'static str,
+    entry: &'static str,
+    constants: [(&'static str, u64); MAX_CONSTANTS],
+    access: [Access; MAX_BINDINGS],
+    n_access: usize,
+}
+
+pub(crate) struct Pipeline {
+    pub(crate) pipeline: wgpu::ComputePipeline,
+    pub(crate) layout: wgpu::BindGroupLayout,
 }
 
 /// Compiled shader modules and pipelines.
 #[derive(Default)]
 pub(crate) struct KernelCache {
     modules: HashMap<&'static str, wgpu::ShaderModule>,
-    pipelines: HashMap<String, Arc<Pipeline>>,
+    pipelines: HashMap<KernelKey, Arc<Pipeline>>,
 }
 
-/// A kernel's parameter block: up to 64 32-bit words (u32, i32 or f32 bit patterns).
-#[derive(Clone, Debug, Default)]
-pub struct Params(pub(crate) Vec<u32>);
+/// A kernel's parameter block: up to 64 32-bit words (u32, i32 or f32 bit patterns), in the order of the
+/// WGSL parameter struct's fields.
+#[derive(Clone, Copy, Debug)]
+pub struct Params {
+    pub(crate) words: [u32; 64],
+    pub(crate) len: usize,
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Params { words: [0; 64], len: 0 }
+    }
+}
 
 impl Params {
     /// Empty parameter block.
     pub fn new() -> Params {
-        Params(Vec::with_capacity(16))
+        Params::default()
     }
-    /// Appends a u32.
+    /// Appends a u32 (words past 64 are counted and reported at launch).
     pub fn u(mut self, v: u32) -> Params {
-        self.0.push(v);
+        if self.len < 64 {
+            self.words[self.len] = v;
+        }
+        self.len += 1;
         self
     }
     /// Appends a usize as u32 (callers check ranges; values here are shapes below 2^32).
@@ -95,6 +140,20 @@ impl Params {
     pub fn f(self, v: f32) -> Params {
         self.u(v.to_bits())
     }
+    /// The words appended so far.
+    pub fn words(&self) -> &[u32] {
+        &self.words[..self.len.min(64)]
+    }
+}
+
+/// A validated dispatch: pipeline, workgroup grid and bindings.
+pub(crate) struct Dispatch<'a> {
+    pub(crate) op: &'static str,
+    pub(crate) entry: &'static str,
+    pub(crate) pipe: Arc<Pipeline>,
+    pub(crate) gx: u32,
+    pub(crate) gy: u32,
+    pub(crate) args: &'a [(&'a Tensor, Access)],
 }
 
 impl Gpu {
@@ -152,7 +211,7 @@ impl Gpu {
             module: &module,
             entry_point: Some(k.entry),
             compilation_options: wgpu::PipelineCompilationOptions {
-                constants: &k.constants,
+                constants: k.constants(),
                 zero_initialize_workgroup_memory: false,
             },
             cache: None,
@@ -163,8 +222,27 @@ impl Gpu {
         Ok(p)
     }
 
+    /// A bind group: the parameter block at `offset` of `params`, then `args` at bindings 1.. in order.
+    pub(crate) fn bind_group(&self, pipe: &Pipeline, params: &wgpu::Buffer, offset: u64, args: &[(&wgpu::Buffer, u64)]) -> wgpu::BindGroup {
+        let mut entries: [Option<wgpu::BindGroupEntry>; MAX_BINDINGS + 1] = Default::default();
+        entries[0] = Some(wgpu::BindGroupEntry {
+            binding: 0,
+            resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding { buffer: params, offset, size: wgpu::BufferSize::new(PARAM_SLOT) }),
+        });
+        for (i, (buffer, bytes)) in args.iter().enumerate() {
+            entries[i + 1] = Some(wgpu::BindGroupEntry {
+                binding: i as u32 + 1,
+                resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding { buffer, offset: 0, size: wgpu::BufferSize::new(*bytes) }),
+            });
+        }
+        let list: Vec<wgpu::BindGroupEntry> = entries.into_iter().flatten().collect();
+        self.count_bind_group();
+        self.device.create_bind_group(&wgpu::BindGroupDescriptor { label: None, layout: &pipe.layout, entries: &list })
+    }
+
     /// Records one dispatch of `groups` workgroups (a 1-D count, folded to 2-D past the per-dimension limit).
-    /// `args` are bound at bindings 1.. in order. `op` names the operation in errors.
+    /// `args` are bound at bindings 1.. in order. `op` names the operation in errors. While this thread is
+    /// capturing a [`Graph`](super::Graph), the dispatch goes into the graph instead of the stream.
     pub(crate) fn launch(
         &self,
         op: &'static str,
@@ -173,8 +251,11 @@ impl Gpu {
         args: &[(&Tensor, Access)],
         groups: u64,
     ) -> Result<()> {
-        if params.0.len() * 4 > PARAM_SLOT as usize {
-            return Err(Error::Invalid { op, msg: format!("{} parameter words (max 64)", params.0.len()) });
+        if params.len > 64 {
+            return Err(Error::Invalid { op, msg: format!("{} parameter words (max 64)", params.len) });
+        }
+        if k.n_constants > MAX_CONSTANTS || args.len() > MAX_BINDINGS {
+            return Err(Error::Invalid { op, msg: format!("{} override constants and {} bindings (max {MAX_CONSTANTS}, {MAX_BINDINGS})", k.n_constants, args.len()) });
         }
         let max_bind = self.limits.max_storage_buffer_binding_size;
         for (t, _) in args {
@@ -203,64 +284,66 @@ impl Gpu {
                 shape: vec![],
             });
         }
-        let access: Vec<Access> = args.iter().map(|a| a.1).collect();
-        let pipe = self.pipeline(k, &access)?;
+        let mut access = [Access::Read; MAX_BINDINGS];
+        for (slot, a) in access.iter_mut().zip(args) {
+            *slot = a.1;
+        }
+        let pipe = self.pipeline(k, &access[..args.len()])?;
+        let d = Dispatch { op, entry: k.entry, pipe, gx: gx as u32, gy: gy as u32, args };
+        if self.capture_dispatch(&d, params)? {
+            return Ok(());
+        }
         // Reserve a parameter slot and record under one lock, so concurrent callers cannot interleave a flush.
         let mut s = self.stream.lock().map_err(|_| Error::Gpu("stream poisoned".into()))?;
         if s.slots_used() >= SLOTS {
             s.submit(&self.queue);
         }
         let offset = s.params.len() as u64;
-        s.params.extend_from_slice(bytemuck::cast_slice(&params.0));
+        s.params.extend_from_slice(bytemuck::cast_slice(params.words()));
         s.params.resize((offset + PARAM_SLOT) as usize, 0);
-        let mut entries = vec![wgpu::BindGroupEntry {
-            binding: 0,
-            resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                buffer: &s.params_buf,
-                offset,
-                size: wgpu::BufferSize::new(PARAM_SLOT),
-            }),
-        }];
-        for (i, (t, _)) in args.iter().enumerate() {
-            entries.push(wgpu::BindGroupEntry {
-                binding: i as u32 + 1,
-                resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                    buffer: t.buffer(),
-                    offset: 0,
-                    size: wgpu::BufferSize::new(t.bytes()),
-                }),
-            });
+        let mut bufs: [(Option<&wgpu::Buffer>, u64); MAX_BINDINGS] = [(None, 0); MAX_BINDINGS];
+        for (slot, (t, _)) in bufs.iter_mut().zip(args) {
+            *slot = (Some(t.buffer()), t.bytes());
         }
-        let bind = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some(k.entry),
-            layout: &pipe.layout,
-            entries: &entries,
-        });
+        let list: Vec<(&wgpu::Buffer, u64)> = bufs.iter().filter_map(|(b, n)| b.map(|b| (b, *n))).collect();
+        let bind = self.bind_group(&d.pipe, &s.params_buf, offset, &list);
         let device = &self.device;
         let enc = s
             .encoder
             .get_or_insert_with(|| device.create_command_encoder(&wgpu::CommandEncoderDescriptor::default()));
         let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(op), timestamp_writes: None });
-        pass.set_pipeline(&pipe.pipeline);
+        pass.set_pipeline(&d.pipe.pipeline);
         pass.set_bind_group(0, &bind, &[]);
-        pass.dispatch_workgroups(gx as u32, gy as u32, 1);
+        pass.dispatch_workgroups(d.gx, d.gy, 1);
         drop(pass);
+        drop(s);
+        self.profile_wait(|| profile_label(&d))?;
+        Ok(())
+    }
+
+    /// When profiling: submits what is recorded, waits for it, and adds the time under `label()`.
+    pub(crate) fn profile_wait(&self, label: impl FnOnce() -> String) -> Result<()> {
         #[cfg(not(target_arch = "wasm32"))]
         if self.profile.lock().map(|p| p.is_some()).unwrap_or(false) {
-            s.submit(&self.queue);
-            drop(s);
+            self.flush()?;
             let t0 = std::time::Instant::now();
             let _ = self.device.poll(wgpu::PollType::Wait { submission_index: None, timeout: None });
             if let Ok(mut p) = self.profile.lock() {
                 if let Some(m) = p.as_mut() {
-                    // Profiling only: keyed by op, entry point and output shape.
-                    let shape = args.iter().rev().find(|a| a.1 == Access::ReadWrite).map(|a| a.0.shape().to_vec()).unwrap_or_default();
-                    let e = m.entry(format!("{op} {} {shape:?}", k.entry)).or_insert((0, 0.0));
+                    let e = m.entry(label()).or_insert((0, 0.0));
                     e.0 += 1;
                     e.1 += t0.elapsed().as_secs_f64();
                 }
             }
         }
+        #[cfg(target_arch = "wasm32")]
+        let _ = label;
         Ok(())
     }
+}
+
+/// Profiling only: op, entry point and output shape.
+pub(crate) fn profile_label(d: &Dispatch) -> String {
+    let shape = d.args.iter().rev().find(|a| a.1 == Access::ReadWrite).map(|a| a.0.shape().to_vec()).unwrap_or_default();
+    format!("{} {} {shape:?}", d.op, d.entry)
 }

@@ -2,6 +2,7 @@
 //! kernel launch, and the command stream (one encoder per batch of dispatches).
 
 mod context;
+mod graph;
 mod kernel;
 mod pool;
 mod stream;
@@ -9,6 +10,7 @@ mod tensor;
 mod tune;
 
 pub use context::{AdapterReport, Gpu, GpuOptions, KernelProfile};
+pub use graph::Graph;
 pub use kernel::{Access, Kernel, Params, Shader};
 pub use tensor::{numel, Tensor};
-pub use tune::{SizeClass, TileConfig};
+pub use tune::{ConvProblem, SizeClass, TileConfig};

@@ -64,14 +64,13 @@ pub(crate) fn take(pool: &Arc<Mutex<BufferPool>>, device: &wgpu::Device, bytes: 
 }
 
 impl BufferPool {
-    /// Destroys all free buffers; returns the bytes released.
+    /// Lets go of all free buffers; returns the bytes released. The handles are dropped, not destroyed: work
+    /// recorded (and not yet submitted) by another thread may still use a buffer whose tensor was dropped,
+    /// and wgpu frees the memory only once no pending command uses it.
     pub(crate) fn trim(&mut self) -> u64 {
         let mut released = 0;
         for (bytes, v) in self.free.drain() {
-            for b in v {
-                b.destroy();
-                released += bytes;
-            }
+            released += bytes * v.len() as u64;
         }
         self.allocated -= released;
         released

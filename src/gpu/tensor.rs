@@ -82,6 +82,7 @@ impl Tensor {
             usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
+        gpu.note_uncapturable("read");
         gpu.with_encoder(|enc| enc.copy_buffer_to_buffer(self.buffer(), 0, &staging, 0, self.bytes()));
         gpu.flush()?;
         let slot = Arc::new(Mutex::new(MapState::default()));
@@ -152,13 +153,17 @@ impl Gpu {
                 shape: shape.to_vec(),
             });
         }
-        let buf = take(&self.pool, &self.device, bytes);
+        let buf = match self.capture_pool() {
+            Some(pool) => take(&pool, &self.device, bytes),
+            None => take(&self.pool, &self.device, bytes),
+        };
         Ok(Tensor { buf: Arc::new(buf), shape: shape.to_vec() })
     }
 
     /// A tensor of zeros.
     pub fn zeros(&self, shape: &[usize]) -> Result<Tensor> {
         let t = self.empty("zeros", shape)?;
+        self.note_uncapturable("zeros");
         self.with_encoder(|enc| enc.clear_buffer(t.buffer(), 0, None));
         Ok(t)
     }
@@ -185,8 +190,19 @@ impl Gpu {
             });
         }
         // Earlier recorded work may still use this buffer: submit it first so the write is ordered after it.
+        self.note_uncapturable("write");
         self.flush()?;
         self.queue.write_buffer(t.buffer(), 0, bytemuck::cast_slice(data));
+        Ok(())
+    }
+
+    /// Records a copy of all of `src` into the start of `dst` (a buffer copy, no kernel; not capturable).
+    pub fn copy_tensor(&self, src: &Tensor, dst: &Tensor) -> Result<()> {
+        if src.numel() > dst.numel() {
+            return Err(Error::Shape { op: "copy_tensor", msg: format!("{:?} does not fit into {:?}", src.shape(), dst.shape()) });
+        }
+        self.note_uncapturable("copy_tensor");
+        self.with_encoder(|enc| enc.copy_buffer_to_buffer(src.buffer(), 0, dst.buffer(), 0, src.bytes()));
         Ok(())
     }
 

@@ -39,8 +39,42 @@ impl SizeClass {
     }
 }
 
-/// Chosen tiles by size class.
+/// Chosen tiles by size class, and (while a model is being tuned) the convolutions issued.
 #[derive(Default)]
 pub(crate) struct TuneTable {
     pub(crate) conv: HashMap<SizeClass, TileConfig>,
+    pub(crate) log: Option<Vec<ConvProblem>>,
+}
+
+/// A convolution as issued by a model: input shape, weights and stride/padding (what autotuning replays).
+#[derive(Clone, Debug)]
+pub struct ConvProblem {
+    /// Input [N, Cin, H, W].
+    pub x_shape: Vec<usize>,
+    /// The packed weights.
+    pub w: crate::ops::ConvWeights,
+    /// Stride and padding.
+    pub cfg: crate::ops::Conv2d,
+}
+
+impl ConvProblem {
+    /// The problem's size class (M = Cout, N = output pixels, K = Cin·K·K).
+    pub fn class(&self) -> SizeClass {
+        let [cout, cin, k, _] = self.w.shape();
+        let (h, w) = (self.x_shape[2], self.x_shape[3]);
+        let ho = (h + 2 * self.cfg.padding - k) / self.cfg.stride + 1;
+        let wo = (w + 2 * self.cfg.padding - k) / self.cfg.stride + 1;
+        SizeClass::of(cout, self.x_shape[0] * ho * wo, cin * k * k)
+    }
+}
+
+impl SizeClass {
+    /// The three log2 buckets (M, N, K).
+    pub fn buckets(&self) -> [u8; 3] {
+        [self.0, self.1, self.2]
+    }
+    /// A class from its buckets (as stored in a tuning cache).
+    pub fn from_buckets(b: [u8; 3]) -> SizeClass {
+        SizeClass(b[0], b[1], b[2])
+    }
 }

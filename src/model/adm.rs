@@ -234,5 +234,6 @@ pub(crate) fn build(cfg: &Config, l: &mut Loader, dtypes: Vec<String>) -> Result
         up,
         out_norm,
         out_conv,
+        graphs: Default::default(),
     })
 }

@@ -2,6 +2,7 @@
 //! model directory (config.json + safetensors), and the noise schedule.
 
 mod adm;
+mod autotune;
 mod blocks;
 mod config;
 mod diffusers;
@@ -12,6 +13,7 @@ pub mod weights;
 
 use std::path::Path;
 
+pub use autotune::TuneResult;
 pub use schedule::Schedule;
 pub use unet::{ModelFormat, ModelInfo, Unet};
 pub use weights::{HostTensor, TensorFile};
@@ -45,10 +47,19 @@ fn detect(cfg: &config::Config) -> Result<ModelFormat> {
     Err(cfg.err("_class_name", "cannot tell the model format: expected a diffusers UNet2DModel config or guided-diffusion create_model arguments (num_channels, ...)"))
 }
 
+/// Tiles are tuned at load on real GPUs running the tiled kernels (not on CPU adapters, where the tiled
+/// family only runs in tests), unless `REDDIFF_AUTOTUNE=0`.
+#[cfg(not(target_arch = "wasm32"))]
+fn autotune_on_load(gpu: &Gpu) -> bool {
+    gpu.profile() == crate::gpu::KernelProfile::Tiled
+        && gpu.adapter().device_type != "Cpu"
+        && std::env::var("REDDIFF_AUTOTUNE").map(|v| v != "0").unwrap_or(true)
+}
+
 impl Unet {
     /// Loads a model directory: `config.json` plus `model.safetensors` (ADM) or
     /// `diffusion_pytorch_model.safetensors` (diffusers). Every key and shape is validated before anything is
-    /// uploaded.
+    /// uploaded. On GPUs the tiled convolution is then autotuned for the model's shapes ([`Unet::autotune`]).
     #[cfg(not(target_arch = "wasm32"))]
     pub fn load(gpu: &Gpu, dir: &Path) -> Result<Unet> {
         let cfg_path = dir.join("config.json");
@@ -61,9 +72,13 @@ impl Unet {
         let wpath = dir.join(wname);
         let bytes = std::fs::read(&wpath).map_err(|source| Error::Io { path: wpath.clone(), source })?;
         let model = Self::from_bytes(gpu, &cfg_path, &text, &wpath, &bytes)?;
-        // Raw 3x3 weights were packed and dropped: once the packing ran, give their buffers back.
+        // Raw weights were packed and dropped: once the packing ran, give their buffers back.
         gpu.sync()?;
         gpu.trim_pool();
+        if autotune_on_load(gpu) {
+            // Tuning only picks among kernels that all pass the same tests; a failure keeps the defaults.
+            let _ = model.autotune(gpu, 1);
+        }
         Ok(model)
     }
 

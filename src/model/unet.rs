@@ -3,7 +3,7 @@
 
 use super::blocks::{Block, Conv, EmbOut, Linear, Norm};
 use crate::error::{Error, Result};
-use crate::gpu::{Gpu, Tensor};
+use crate::gpu::{Gpu, Graph, Tensor};
 use crate::ops;
 
 /// Which checkpoint family a model directory holds.
@@ -61,7 +61,20 @@ impl std::fmt::Display for ModelInfo {
     }
 }
 
-/// A UNet noise predictor ε_θ(x_t, t[, y]) on the GPU.
+/// Graphs kept per model (one per input shape); the oldest is dropped beyond this.
+const MAX_GRAPHS: usize = 4;
+
+/// A captured forward for one input shape, with its input and output tensors.
+pub(crate) struct ForwardGraph {
+    graph: Graph,
+    x: Tensor,
+    t: Tensor,
+    onehot: Option<Tensor>,
+    out: Tensor,
+}
+
+/// A UNet noise predictor ε_θ(x_t, t[, y]) on the GPU. The first forward for an input shape captures the
+/// network's dispatches into a [`Graph`]; later forwards of that shape replay it.
 pub struct Unet {
     pub(crate) info: ModelInfo,
     pub(crate) freqs: Tensor,
@@ -81,6 +94,8 @@ pub struct Unet {
     pub(crate) up: Vec<Vec<Block>>,
     pub(crate) out_norm: Norm,
     pub(crate) out_conv: Conv,
+    /// Captured forwards by input shape.
+    pub(crate) graphs: std::sync::Mutex<Vec<ForwardGraph>>,
 }
 
 impl Unet {
@@ -158,18 +173,70 @@ impl Unet {
         out.ok_or(Error::Empty { op: OP, shape: s.to_vec() })
     }
 
+    /// One chunk through the captured graph for its shape (captured on first use): the inputs are copied
+    /// into the graph's input tensors, the graph is replayed, and the output is copied to a new tensor.
     fn forward_batch(&self, gpu: &Gpu, x: &Tensor, t: &Tensor, y: Option<&[usize]>) -> Result<Tensor> {
+        let n = x.shape()[0];
+        let onehot = match (&self.label, y) {
+            (Some((_, classes)), Some(y)) => {
+                let mut v = vec![0f32; n * classes];
+                for (i, c) in y.iter().enumerate() {
+                    v[i * classes + c] = 1.0;
+                }
+                Some((v, *classes))
+            }
+            _ => None,
+        };
+        let mut graphs = self.graphs.lock().map_err(|_| Error::Gpu("graph cache poisoned".into()))?;
+        let pos = match graphs.iter().position(|g| g.x.shape() == x.shape() && g.onehot.is_some() == onehot.is_some()) {
+            Some(p) => p,
+            None => {
+                let ((xin, tin, ohin, out), graph) = gpu.capture(|| {
+                    let xin = gpu.empty("unet", x.shape())?;
+                    let tin = gpu.empty("unet", &[n])?;
+                    let ohin = match &onehot {
+                        Some((_, classes)) => Some(gpu.empty("unet", &[n, *classes])?),
+                        None => None,
+                    };
+                    let out = self.forward_core(gpu, &xin, &tin, ohin.as_ref())?;
+                    Ok((xin, tin, ohin, out))
+                })?;
+                if graphs.len() >= MAX_GRAPHS {
+                    graphs.remove(0);
+                }
+                graphs.push(ForwardGraph { graph, x: xin, t: tin, onehot: ohin, out });
+                graphs.len() - 1
+            }
+        };
+        let fg = &graphs[pos];
+        gpu.copy_tensor(x, &fg.x)?;
+        gpu.copy_tensor(t, &fg.t)?;
+        if let (Some(oh), Some((data, _))) = (&fg.onehot, &onehot) {
+            gpu.write(oh, data)?;
+        }
+        gpu.replay(&fg.graph)?;
+        let res = gpu.empty("unet", fg.out.shape())?;
+        gpu.copy_tensor(&fg.out, &res)?;
+        Ok(res)
+    }
+
+    /// Dispatches per forward of the graphs captured so far (one entry per input shape), and the GPU
+    /// memory they hold (bytes).
+    pub fn graph_stats(&self) -> Vec<(Vec<usize>, usize, u64)> {
+        self.graphs
+            .lock()
+            .map(|g| g.iter().map(|f| (f.x.shape().to_vec(), f.graph.dispatches(), f.graph.bytes())).collect())
+            .unwrap_or_default()
+    }
+
+    /// The network on one chunk (what a graph captures); `onehot` [N, classes] for class-conditional models.
+    pub(crate) fn forward_core(&self, gpu: &Gpu, x: &Tensor, t: &Tensor, onehot: Option<&Tensor>) -> Result<Tensor> {
         let n = x.shape()[0];
         let temb = ops::timestep_embedding(gpu, t, &self.freqs, self.emb_dim, self.flip_sin_to_cos)?;
         let e = self.time1.run(gpu, &temb)?;
         let e = self.time2.run(gpu, &ops::silu(gpu, &e)?)?;
-        let e = match (&self.label, y) {
-            (Some((table, classes)), Some(y)) => {
-                let mut onehot = vec![0f32; n * classes];
-                for (i, c) in y.iter().enumerate() {
-                    onehot[i * classes + c] = 1.0;
-                }
-                let oh = gpu.upload(&[n, *classes], &onehot)?;
+        let e = match (&self.label, onehot) {
+            (Some((table, classes)), Some(oh)) => {
                 let dim = table.shape()[1];
                 let d = ops::Matmul {
                     batch: 1,
@@ -180,7 +247,7 @@ impl Unet {
                     b: ops::MatView::rows(*classes, dim),
                     alpha: 1.0,
                 };
-                let lab = ops::matmul(gpu, &oh, table, ops::Bias::None, &d, None)?.reshape(&[n, dim])?;
+                let lab = ops::matmul(gpu, oh, table, ops::Bias::None, &d, None)?.reshape(&[n, dim])?;
                 ops::add(gpu, &e, &lab)?
             }
             _ => e,

@@ -192,7 +192,10 @@ pub fn conv2d_with(
     ];
     let (profile, tile) = match force {
         Some(f) => f,
-        None => (gpu.profile(), gpu.conv_tile(cout, n * ho * wo, cin * k * k)),
+        None => {
+            gpu.log_conv(x.shape(), w, cfg);
+            (gpu.profile(), gpu.conv_tile(cout, n * ho * wo, cin * k * k))
+        }
     };
     let wf16 = w.f16 as u32 as f64;
     match profile {

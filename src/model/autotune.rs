@@ -1,0 +1,136 @@
+//! Autotuning of the tiled convolution for one model: every candidate register tile is timed on the
+//! model's own convolution shapes (grouped by size class) and the fastest per class is recorded on the
+//! [`Gpu`]. Results are cached in a JSON file per adapter and driver (`$REDDIFF_CACHE_DIR`, else
+//! `$XDG_CACHE_HOME/reddiff`, else `~/.cache/reddiff`), so later loads skip the timing.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use super::unet::Unet;
+use crate::error::Result;
+use crate::gpu::{ConvProblem, Gpu, KernelProfile, SizeClass, TileConfig};
+use crate::ops::{self, Epilogue};
+
+/// The outcome for one size class.
+#[derive(Clone, Debug)]
+pub struct TuneResult {
+    /// The size class (log2 buckets of M, N, K).
+    pub class: SizeClass,
+    /// The tile chosen.
+    pub tile: TileConfig,
+    /// Milliseconds per convolution of each candidate timed, in [`TileConfig::CANDIDATES`] order (empty
+    /// when the choice came from the cache).
+    pub ms: Vec<f64>,
+}
+
+fn cache_file(gpu: &Gpu) -> Option<PathBuf> {
+    let dir = std::env::var_os("REDDIFF_CACHE_DIR")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("XDG_CACHE_HOME").map(|d| PathBuf::from(d).join("reddiff")))
+        .or_else(|| std::env::var_os("HOME").map(|d| PathBuf::from(d).join(".cache/reddiff")))?;
+    let a = gpu.adapter();
+    let name: String = format!("{}-{}", a.name, a.driver).chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
+    Some(dir.join(format!("tune-{}.json", &name[..name.len().min(120)])))
+}
+
+fn read_cache(gpu: &Gpu) -> BTreeMap<SizeClass, TileConfig> {
+    let mut out = BTreeMap::new();
+    let Some(text) = cache_file(gpu).and_then(|p| std::fs::read_to_string(p).ok()) else { return out };
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) else { return out };
+    for e in v.get("conv").and_then(|c| c.as_array()).into_iter().flatten() {
+        let num = |k: &str| e.get(k).and_then(|v| v.as_u64());
+        if let (Some(m), Some(n), Some(k), Some(tm), Some(tn)) = (num("m"), num("n"), num("k"), num("tm"), num("tn")) {
+            let tile = TileConfig { tm: tm as usize, tn: tn as usize };
+            if TileConfig::CANDIDATES.contains(&tile) {
+                out.insert(SizeClass::from_buckets([m as u8, n as u8, k as u8]), tile);
+            }
+        }
+    }
+    out
+}
+
+fn write_cache(gpu: &Gpu, table: &BTreeMap<SizeClass, TileConfig>) {
+    let Some(path) = cache_file(gpu) else { return };
+    let conv: Vec<serde_json::Value> = table
+        .iter()
+        .map(|(c, t)| {
+            let b = c.buckets();
+            serde_json::json!({"m": b[0], "n": b[1], "k": b[2], "tm": t.tm, "tn": t.tn})
+        })
+        .collect();
+    let a = gpu.adapter();
+    let doc = serde_json::json!({"adapter": a.name, "driver": a.driver, "conv": conv});
+    if let Some(dir) = path.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    // A cache that cannot be written only costs a re-tune next time.
+    let _ = crate::model::weights::write_atomic(&path, doc.to_string().as_bytes());
+}
+
+fn time_tile(gpu: &Gpu, p: &ConvProblem, x: &crate::gpu::Tensor, tile: TileConfig, reps: usize) -> Result<f64> {
+    let run = || ops::conv2d_with(gpu, x, &p.w, p.cfg, &Epilogue::bias(None), Some((KernelProfile::Tiled, tile))).map(|_| ());
+    run()?;
+    gpu.sync()?;
+    let t0 = Instant::now();
+    for _ in 0..reps {
+        run()?;
+    }
+    gpu.sync()?;
+    Ok(t0.elapsed().as_secs_f64() * 1e3 / reps as f64)
+}
+
+impl Unet {
+    /// Chooses the tiled convolution's register tile for each size class of this model's convolutions at
+    /// `batch` images of the native size, timing every candidate on the adapter (blocking; a second or
+    /// so on a GPU). Cached per adapter and driver. A no-op returning nothing on the register-blocked
+    /// (CPU) kernel family.
+    pub fn autotune(&self, gpu: &Gpu, batch: usize) -> Result<Vec<TuneResult>> {
+        if gpu.profile() != KernelProfile::Tiled {
+            return Ok(Vec::new());
+        }
+        let s = self.info.image_size;
+        gpu.start_conv_log();
+        // A capture issues every convolution of a forward without running anything.
+        let captured = gpu.capture(|| {
+            let x = gpu.empty("autotune", &[batch.max(1), self.info.in_channels, s, s])?;
+            let t = gpu.empty("autotune", &[batch.max(1)])?;
+            let oh = match self.info.num_classes {
+                Some(c) => Some(gpu.empty("autotune", &[batch.max(1), c])?),
+                None => None,
+            };
+            self.forward_core(gpu, &x, &t, oh.as_ref())
+        });
+        let problems = gpu.take_conv_log();
+        drop(captured?);
+        let mut classes: BTreeMap<SizeClass, ConvProblem> = BTreeMap::new();
+        for p in problems {
+            classes.entry(p.class()).or_insert(p);
+        }
+        let mut table = read_cache(gpu);
+        let mut results = Vec::new();
+        let mut tuned = false;
+        for (class, p) in &classes {
+            if let Some(tile) = table.get(class) {
+                gpu.set_conv_tile(*class, *tile);
+                results.push(TuneResult { class: *class, tile: *tile, ms: Vec::new() });
+                continue;
+            }
+            let x = ops::normal(gpu, &p.x_shape, 7, 0, 0.0, 1.0)?;
+            let mut ms = Vec::new();
+            for tile in TileConfig::CANDIDATES {
+                ms.push(time_tile(gpu, p, &x, tile, 5)?);
+            }
+            let best = ms.iter().enumerate().min_by(|a, b| a.1.total_cmp(b.1)).map(|(i, _)| i).unwrap_or(0);
+            let tile = TileConfig::CANDIDATES[best];
+            gpu.set_conv_tile(*class, tile);
+            table.insert(*class, tile);
+            results.push(TuneResult { class: *class, tile, ms });
+            tuned = true;
+        }
+        if tuned {
+            write_cache(gpu, &table);
+        }
+        Ok(results)
+    }
+}
