@@ -106,9 +106,12 @@ class Operator:
 
 # ------------------------------------------------------------------------------------------------ io + metrics
 
-def load_image(path):
+def load_image(path, size=0):
     from PIL import Image
-    a = np.asarray(Image.open(path).convert("RGB"), dtype=np.float32) / 255.0
+    im = Image.open(path).convert("RGB")
+    if size and im.size != (size, size):
+        im = im.resize((size, size), Image.BICUBIC)
+    a = np.asarray(im, dtype=np.float32) / 255.0
     return torch.from_numpy(a).permute(2, 0, 1)[None] * 2 - 1
 
 
@@ -173,6 +176,9 @@ def main():
     ap.add_argument("--lam", type=float, default=0.25, help="lambda (grad_term_weight)")
     ap.add_argument("--sigma-y", type=float, default=0.0, help="measurement noise std in [0,1] pixel units")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--device", default="cpu", help="where the network runs (cpu or cuda); the rest of the loop "
+                    "stays on the CPU")
+    ap.add_argument("--resize", type=int, default=0, help="resize images to N x N first (0 = as stored)")
     ap.add_argument("--out", default=None, help="CSV of per-image results")
     ap.add_argument("--save-dir", default=None, help="write <name>_{gt,pinv,reddiff}.png here")
     args = ap.parse_args()
@@ -186,10 +192,11 @@ def main():
     if args.limit:
         files = files[:args.limit]
     kind, cfg, model = rm.load_model(args.model, torch.float32)
+    model = model.to(args.device)
     ab = alphas_cumprod()
 
     def model_fn(x, t):
-        return rm.forward(kind, model, x, t)
+        return rm.forward(kind, model, x.to(args.device), t.to(args.device)).cpu()
 
     if args.save_dir:
         os.makedirs(args.save_dir, exist_ok=True)
@@ -200,7 +207,7 @@ def main():
     loop_it = 0
     for i, f in enumerate(files):
         name = os.path.splitext(os.path.basename(f))[0]
-        x = load_image(f)
+        x = load_image(f, args.resize)
         op = Operator(args.task, x.shape)
         gen = torch.Generator().manual_seed(args.seed + i)
         hx = op.H(x)

@@ -1,0 +1,172 @@
+#!/usr/bin/env python3
+"""reddiff (wgpu) and PyTorch on the same weights, interleaved (A B B A A B ...), with the ratios printed.
+
+    python tools/bench_side_by_side.py [--model models/emoji32:1,8] [--model .data/full/ffhq256:1]
+        [--rounds 5] [--reps 5] [--loop-steps 100] [--threads 2] [--torch-device cpu|cuda] [--out table.md]
+
+For every --model DIR:B1,B2 and batch: the UNet forward (ms, median over --reps inside each round, median
+over rounds); then the RED-diff loop (box inpainting of a held-out image, --loop-steps steps, it/s) with the
+reddiff CLI against tools/reddiff_torch.py. Ratio = PyTorch time / reddiff time (> 1: reddiff is faster).
+reddiff runs as a subprocess (the release example `bench_model` and binary `reddiff`, built if missing);
+PyTorch runs in this process with the model loaded once. On CUDA both fp32 (TF32 off, a fair fp32
+baseline) and PyTorch's default (cuDNN convolutions on TF32) are timed. GPU memory: reddiff's pool + graph
+peak as it reports it; PyTorch's torch.cuda.max_memory_allocated (CUDA) or process peak RSS (CPU).
+Environment: REDDIFF_KERNELS=cpu|gpu forces reddiff's kernel family; cargo must be on PATH unless the
+binaries exist (--bin-dir).
+"""
+import argparse
+import os
+import re
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import reddiff_models as rm  # noqa: E402
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+SAMPLE = "assets/samples/twitter-1f467-1f3fc.png"
+
+
+def sh(cmd, env=None):
+    r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env={**os.environ, **(env or {})})
+    if r.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({r.returncode}):\n{r.stdout}\n{r.stderr}")
+    return r.stdout + r.stderr
+
+
+def reddiff_forward(bins, model, batch, reps):
+    """(median ms per forward, GPU MiB) from one bench_model run."""
+    out = sh([os.path.join(bins, "examples", "bench_model"), model, "--batch", str(batch), "--reps", str(reps)])
+    row = [l for l in out.splitlines() if l.startswith("| ") and "| params |" not in l][-1]
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    mem = sum(float(v) for v in cells[8].split("+"))
+    return float(cells[3]), mem, int(cells[6]), float(cells[7])
+
+
+class TorchModel:
+    def __init__(self, model_dir, device, threads):
+        torch.set_num_threads(threads)
+        self.kind, self.cfg, self.m = rm.load_model(model_dir, torch.float32)
+        self.m = self.m.to(device)
+        self.device = device
+        self.size = self.cfg["image_size"] if self.kind == "adm" else self.cfg["sample_size"]
+        self.cc = (self.kind == "adm" and self.cfg.get("class_cond"))
+
+    def forward_ms(self, batch, reps, tf32):
+        torch.backends.cudnn.allow_tf32 = tf32
+        torch.backends.cuda.matmul.allow_tf32 = False
+        g = torch.Generator().manual_seed(0)
+        x = torch.randn(batch, 3, self.size, self.size, generator=g).to(self.device)
+        t = torch.full((batch,), 500, dtype=torch.int64, device=self.device)
+        y = torch.zeros(batch, dtype=torch.int64, device=self.device) if self.cc else None
+        times = []
+        with torch.no_grad():
+            for i in range(reps + 1):
+                if self.device == "cuda":
+                    torch.cuda.synchronize()
+                t0 = time.perf_counter()
+                rm.forward(self.kind, self.m, x, t, y)
+                if self.device == "cuda":
+                    torch.cuda.synchronize()
+                if i:
+                    times.append((time.perf_counter() - t0) * 1e3)
+        return statistics.median(times)
+
+    def memory_mib(self):
+        if self.device == "cuda":
+            return torch.cuda.max_memory_allocated() / 2**20
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def model_size(model):
+    cfg = rm.read_config(model)
+    return cfg.get("image_size") or cfg.get("sample_size")
+
+
+def reddiff_loop(bins, model, steps):
+    out = sh([os.path.join(bins, "reddiff"), "restore", "--model", model, "--task", "inpaint-box", "--steps",
+              str(steps), "--seed", "0", "--fit", "resize", "--input", SAMPLE, "--output", "/tmp/bench-side-by-side.png"])
+    return float(re.search(r"([\d.]+) it/s", out).group(1))
+
+
+def torch_loop(model, steps, threads, device):
+    out = sh([sys.executable, "tools/reddiff_torch.py", "--model", model, "--task", "inpaint-box", "--images",
+              SAMPLE, "--steps", str(steps), "--threads", str(threads), "--device", device,
+              "--resize", str(model_size(model))])
+    return float(re.search(r"loop: ([\d.]+) it/s", out).group(1))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", action="append", help="DIR[:batch,batch,...] (repeatable)")
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--loop-steps", type=int, default=100, help="0 skips the RED-diff loop")
+    ap.add_argument("--loop-model", default="models/emoji32")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--torch-device", default="cpu", choices=["cpu", "cuda"])
+    ap.add_argument("--bin-dir", default=os.path.join(ROOT, "target", "release"))
+    ap.add_argument("--out", help="also write the table here")
+    args = ap.parse_args()
+    models = args.model or ["models/emoji32:1,8"]
+    if not os.path.exists(os.path.join(args.bin_dir, "examples", "bench_model")):
+        sh(["cargo", "build", "--release", "--bin", "reddiff", "--example", "bench_model"])
+    adapter = sh([os.path.join(args.bin_dir, "reddiff"), "adapter"]).strip().splitlines()[-1]
+    modes = [("fp32", False)] + ([("tf32", True)] if args.torch_device == "cuda" else [])
+    lines = [f"reddiff adapter: {adapter}",
+             f"PyTorch {torch.__version__} on {args.torch_device}"
+             + (f" ({torch.cuda.get_device_name()})" if args.torch_device == "cuda" else f", {args.threads} threads"),
+             f"{args.rounds} interleaved rounds, median of {args.reps} per round", "",
+             "| what | batch | reddiff ms | PyTorch mode | PyTorch ms | ratio (PyTorch / reddiff) | reddiff MiB | PyTorch MiB | reddiff dispatches, host µs each |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for spec in models:
+        d, _, bs = spec.partition(":")
+        batches = [int(b) for b in bs.split(",")] if bs else [1]
+        tm = TorchModel(d, args.torch_device, args.threads)
+        for b in batches:
+            ours, theirs = [], {m: [] for m, _ in modes}
+            mem, disp, host = 0.0, 0, 0.0
+            for r in range(args.rounds):
+                order = [0, 1] if r % 2 == 0 else [1, 0]
+                for o in order:
+                    if o == 0:
+                        ms, mem, disp, host = reddiff_forward(args.bin_dir, d, b, args.reps)
+                        ours.append(ms)
+                    else:
+                        for m, tf32 in modes:
+                            theirs[m].append(tm.forward_ms(b, args.reps, tf32))
+                print(f"  {d} b{b} round {r + 1}: reddiff {ours[-1]:.1f} ms, PyTorch "
+                      + ", ".join(f"{m} {v[-1]:.1f} ms" for m, v in theirs.items()), file=sys.stderr, flush=True)
+            mo = statistics.median(ours)
+            for m, _ in modes:
+                mt = statistics.median(theirs[m])
+                ratios = [t / o for t, o in zip(theirs[m], ours)]
+                lines.append(f"| forward {os.path.basename(d.rstrip('/'))} | {b} | {mo:.2f} | {m} | {mt:.2f} | "
+                             f"{statistics.median(ratios):.3f} | {mem:.0f} | {tm.memory_mib():.0f} | {disp}, {host:.2f} |")
+        del tm
+    if args.loop_steps:
+        ours, theirs = [], []
+        for r in range(max(1, args.rounds // 2)):
+            for o in ([0, 1] if r % 2 == 0 else [1, 0]):
+                if o == 0:
+                    ours.append(reddiff_loop(args.bin_dir, args.loop_model, args.loop_steps))
+                else:
+                    theirs.append(torch_loop(args.loop_model, args.loop_steps, args.threads, args.torch_device))
+            print(f"  loop round {r + 1}: reddiff {ours[-1]:.1f} it/s, PyTorch {theirs[-1]:.1f} it/s", file=sys.stderr)
+        ratios = [o / t for o, t in zip(ours, theirs)]
+        lines.append(f"| RED-diff loop {os.path.basename(args.loop_model.rstrip('/'))} ({args.loop_steps} steps, it/s) | 1 | {statistics.median(ours):.1f} it/s | "
+                     f"fp32 | {statistics.median(theirs):.1f} it/s | {statistics.median(ratios):.3f} | | | |")
+    text = "\n".join(lines)
+    print(text)
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
