@@ -103,8 +103,12 @@ pub struct Gpu {
     pub(crate) errors: Arc<Mutex<Vec<String>>>,
     /// Per-op wall time when profiling is on (each dispatch is then submitted and waited for alone).
     pub(crate) profile: Mutex<Option<std::collections::BTreeMap<String, (u64, f64)>>>,
-    /// The graph capture in progress, if any (see [`Gpu::capture`]).
-    pub(crate) capture: Mutex<Option<super::graph::Capture>>,
+    /// Graph captures in progress, one per capturing thread (see [`Gpu::capture`]).
+    pub(crate) capture: Mutex<Vec<super::graph::Capture>>,
+    /// Completion flag of the work marked by the last [`Gpu::yield_now`] (browser).
+    #[cfg(target_arch = "wasm32")]
+    #[allow(clippy::type_complexity)]
+    pub(crate) in_flight: Mutex<Option<Arc<Mutex<(bool, Option<std::task::Waker>)>>>>,
     /// Bind groups created so far.
     pub(crate) bind_groups: std::sync::atomic::AtomicU64,
     /// Tile choices of the tiled kernels (autotuned per model load on GPUs).
@@ -287,7 +291,9 @@ impl Gpu {
             errors,
             dummy,
             tune: Mutex::new(Default::default()),
-            capture: Mutex::new(None),
+            capture: Mutex::new(Vec::new()),
+            #[cfg(target_arch = "wasm32")]
+            in_flight: Mutex::new(None),
             bind_groups: std::sync::atomic::AtomicU64::new(0),
             profile: Mutex::new(None),
         })

@@ -26,7 +26,7 @@ struct Pending {
     label: String,
 }
 
-/// The capture in progress (one per [`Gpu`], owned by the capturing thread).
+/// A capture in progress (at most one per thread; threads capture independently).
 pub(crate) struct Capture {
     thread: ThreadId,
     pub(crate) pool: Arc<Mutex<BufferPool>>,
@@ -69,21 +69,20 @@ impl Gpu {
     /// thread's ops are captured (other threads keep using the stream). Copies and clears outside kernels
     /// cannot be captured and make the capture fail.
     pub fn capture<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<(T, Graph)> {
+        let me = std::thread::current().id();
         {
             let mut c = self.capture.lock().map_err(|_| Error::Gpu("capture state poisoned".into()))?;
-            if c.is_some() {
-                return Err(Error::Invalid { op: "capture", msg: "a capture is already in progress on this device".into() });
+            if c.iter().any(|c| c.thread == me) {
+                return Err(Error::Invalid { op: "capture", msg: "this thread is already capturing (captures do not nest)".into() });
             }
-            *c = Some(Capture {
-                thread: std::thread::current().id(),
-                pool: Arc::new(Mutex::new(BufferPool::default())),
-                pending: Vec::new(),
-                uncapturable: None,
-            });
+            c.push(Capture { thread: me, pool: Arc::new(Mutex::new(BufferPool::default())), pending: Vec::new(), uncapturable: None });
         }
         let out = f();
-        let cap = self.capture.lock().map_err(|_| Error::Gpu("capture state poisoned".into()))?.take();
-        let cap = cap.ok_or_else(|| Error::Gpu("capture state lost".into()))?;
+        let cap = {
+            let mut c = self.capture.lock().map_err(|_| Error::Gpu("capture state poisoned".into()))?;
+            let i = c.iter().position(|c| c.thread == me).ok_or_else(|| Error::Gpu("capture state lost".into()))?;
+            c.swap_remove(i)
+        };
         let value = out?;
         if let Some(op) = cap.uncapturable {
             return Err(Error::Invalid { op: "capture", msg: format!("{op} cannot be captured into a graph") });
@@ -149,21 +148,21 @@ impl Gpu {
     /// True while this thread is capturing.
     pub(crate) fn capturing(&self) -> bool {
         let me = std::thread::current().id();
-        self.capture.lock().map(|c| c.as_ref().is_some_and(|c| c.thread == me)).unwrap_or(false)
+        self.capture.lock().map(|c| c.iter().any(|c| c.thread == me)).unwrap_or(false)
     }
 
     /// The capture pool, when this thread is capturing (new tensors come from it).
     pub(crate) fn capture_pool(&self) -> Option<Arc<Mutex<BufferPool>>> {
         let me = std::thread::current().id();
-        self.capture.lock().ok()?.as_ref().filter(|c| c.thread == me).map(|c| c.pool.clone())
+        self.capture.lock().ok()?.iter().find(|c| c.thread == me).map(|c| c.pool.clone())
     }
 
     /// Keeps `d` in this thread's capture; false when not capturing (the caller records it normally).
     pub(crate) fn capture_dispatch(&self, d: &Dispatch, params: &super::Params) -> Result<bool> {
         let me = std::thread::current().id();
         let mut c = self.capture.lock().map_err(|_| Error::Gpu("capture state poisoned".into()))?;
-        match c.as_mut() {
-            Some(cap) if cap.thread == me => {
+        match c.iter_mut().find(|c| c.thread == me) {
+            Some(cap) => {
                 cap.pending.push(Pending {
                     pipe: d.pipe.clone(),
                     params: params.words().to_vec(),
@@ -182,7 +181,7 @@ impl Gpu {
     pub(crate) fn note_uncapturable(&self, op: &'static str) {
         let me = std::thread::current().id();
         if let Ok(mut c) = self.capture.lock() {
-            if let Some(cap) = c.as_mut().filter(|c| c.thread == me) {
+            if let Some(cap) = c.iter_mut().find(|c| c.thread == me) {
                 cap.uncapturable.get_or_insert(op);
             }
         }

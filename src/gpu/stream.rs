@@ -65,8 +65,11 @@ impl Gpu {
         self.take_errors()
     }
 
-    /// Lets the event loop run (browser): resolves when the submitted work is done. A no-op natively, where
-    /// submits run on their own.
+    /// Lets the event loop run (browser) while keeping up to two batches of submitted work in flight:
+    /// marks the work submitted so far and resolves when the work marked at the previous call is done (at
+    /// once on the first call). A loop that calls this once per step therefore records step k+1 while the
+    /// GPU still runs step k, and never runs more than one step ahead. A no-op natively, where submits run
+    /// on their own.
     pub async fn yield_now(&self) {
         #[cfg(target_arch = "wasm32")]
         {
@@ -80,14 +83,20 @@ impl Gpu {
                     }
                 }
             });
-            std::future::poll_fn(|cx| match done.lock() {
-                Ok(mut s) if !s.0 => {
-                    s.1 = Some(cx.waker().clone());
-                    std::task::Poll::Pending
-                }
-                _ => std::task::Poll::Ready(()),
-            })
-            .await
+            let previous = match self.in_flight.lock() {
+                Ok(mut p) => p.replace(done),
+                Err(_) => None,
+            };
+            if let Some(prev) = previous {
+                std::future::poll_fn(|cx| match prev.lock() {
+                    Ok(mut s) if !s.0 => {
+                        s.1 = Some(cx.waker().clone());
+                        std::task::Poll::Pending
+                    }
+                    _ => std::task::Poll::Ready(()),
+                })
+                .await
+            }
         }
     }
 
