@@ -75,9 +75,16 @@ fn set(obj: &Object, key: &str, v: &JsValue) {
 
 #[wasm_bindgen]
 impl Reddiff {
-    /// Opens the WebGPU adapter. Rejects with an explanation when WebGPU is missing.
-    pub async fn create() -> std::result::Result<Reddiff, JsValue> {
-        let gpu = Gpu::with_options(GpuOptions::default()).await.map_err(|e| match e {
+    /// Opens the WebGPU adapter. `kernels`: "cpu" (register-blocked) or "gpu" (workgroup-tiled) forces a
+    /// kernel family; anything else chooses by device type. Rejects with an explanation when WebGPU is
+    /// missing.
+    pub async fn create(kernels: Option<String>) -> std::result::Result<Reddiff, JsValue> {
+        let profile = match kernels.as_deref() {
+            Some("cpu") => Some(crate::gpu::KernelProfile::RegisterBlocked),
+            Some("gpu") => Some(crate::gpu::KernelProfile::Tiled),
+            _ => None,
+        };
+        let gpu = Gpu::with_options(GpuOptions { profile, ..GpuOptions::default() }).await.map_err(|e| match e {
             Error::NoAdapter { .. } => js_err(
                 "WebGPU is not available in this browser. Use Chrome or Edge 113+ (or enable chrome://flags/#enable-unsafe-webgpu), \
                  Firefox Nightly with dom.webgpu.enabled, or Safari Technology Preview.",

@@ -159,8 +159,8 @@ def main():
                     theirs.append(torch_loop(args.loop_model, args.loop_steps, args.threads, args.torch_device))
             print(f"  loop round {r + 1}: reddiff {ours[-1]:.1f} it/s, PyTorch {theirs[-1]:.1f} it/s", file=sys.stderr)
         ratios = [o / t for o, t in zip(ours, theirs)]
-        lines.append(f"| RED-diff loop {os.path.basename(args.loop_model.rstrip('/'))} ({args.loop_steps} steps, it/s) | 1 | {statistics.median(ours):.1f} it/s | "
-                     f"fp32 | {statistics.median(theirs):.1f} it/s | {statistics.median(ratios):.3f} | | | |")
+        lines.append(f"| RED-diff loop {os.path.basename(args.loop_model.rstrip('/'))} ({args.loop_steps} steps, it/s) | 1 | {statistics.median(ours):.3g} it/s | "
+                     f"fp32 | {statistics.median(theirs):.3g} it/s | {statistics.median(ratios):.3f} | | | |")
     text = "\n".join(lines)
     print(text)
     if args.out:

@@ -28,7 +28,7 @@ if [ "${1:-}" = "--prepare" ]; then
     o='-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists=/tmp/amd64'
     apt-get $o update -q >/dev/null
     (cd .gl && apt-get $o download libvulkan1 >/dev/null)
-    python3 -m pip download -q --no-deps --only-binary=:all: -d .whl guided-diffusion-sdk
+    python3 -m pip wheel -q --no-deps -w .whl guided-diffusion-sdk   # an sdist on PyPI: build the wheel here
     ls -la .gl .whl
     echo "prepared; rehearsing here (lavapipe, CPU PyTorch, short)"
     REHEARSAL=1 exec bash "$0"

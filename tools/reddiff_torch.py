@@ -235,7 +235,7 @@ def main():
     print(f"MEAN  H+y {mean('psnr_pinv'):.2f} dB SSIM {mean('ssim_pinv'):.4f}   "
           f"RED-diff {mean('psnr_reddiff'):.2f} dB SSIM {mean('ssim_reddiff'):.4f}   "
           f"PSNR margin mean {np.mean(margins):+.2f} min {min(margins):+.2f} dB")
-    print(f"loop: {loop_it / loop_s:.1f} it/s ({args.threads} thread(s), batch 1, incl. forward + backward + Adam)")
+    print(f"loop: {loop_it / loop_s:.4g} it/s ({args.threads} thread(s), batch 1, incl. forward + backward + Adam)")
     if args.out:
         with open(args.out, "w", newline="") as fh:
             w = csv.DictWriter(fh, fieldnames=list(rows[0].keys()))

@@ -580,7 +580,8 @@ async function start() {
 
   setStatus('Starting the GPU…');
   try {
-    state.reddiff = await wasm.Reddiff.create();
+    // ?kernels=gpu|cpu forces a kernel family (for comparisons); default: by device type.
+    state.reddiff = await wasm.Reddiff.create(new URLSearchParams(location.search).get('kernels'));
   } catch (e) {
     $('webgpu-help').hidden = false;
     setStatus('No WebGPU device.');

@@ -195,9 +195,9 @@ fn restore(args: SolveArgs, input: Option<PathBuf>, output: PathBuf, measured: b
         Some(t1) if problem.opts.steps > 1 => {
             let first = t1.duration_since(t0).as_secs_f64();
             let rate = (problem.opts.steps - 1) as f64 / (secs - first).max(1e-9);
-            println!("{secs:.1} s, {rate:.1} it/s after the first step ({first:.2} s, incl. graph capture and pipeline compilation)");
+            println!("{secs:.1} s, {rate:.3} it/s after the first step ({first:.2} s, incl. graph capture and pipeline compilation)");
         }
-        _ => println!("{:.1} s, {:.1} it/s", secs, problem.opts.steps as f64 / secs),
+        _ => println!("{:.1} s, {:.3} it/s", secs, problem.opts.steps as f64 / secs),
     }
     if let Some(t) = &truth {
         if let Some(p) = &out.pinv[0] {

@@ -245,7 +245,7 @@ async function main() {
   page.on('pageerror', (e) => log(`[pageerror] ${e.message}`));
   page.on('requestfailed', (r) => log(`[requestfailed] ${r.url()} ${r.failure()?.errorText ?? ''}`));
 
-  await page.goto(`${server.base}/web/`);
+  await page.goto(`${server.base}/web/${process.env.E2E_QUERY || ''}`);
   await page.waitForFunction(() => document.body.dataset.ready === '1' || document.querySelector('#error')?.textContent.trim(),
     null, { timeout: 180_000, polling: 250 }).catch(() => {});
   const err0 = await text(page, '#error');
