@@ -5,7 +5,7 @@ use crate::error::{Error, Result};
 use crate::gpu::{Gpu, Tensor};
 use crate::image::Image;
 use crate::model::{Schedule, Unet};
-use crate::operators::{measure, Operator, Task, TaskKind};
+use crate::operators::{measure_keyed, Operator, Task, TaskKind};
 use crate::solvers::{red_diff, RedDiffOptions, StepInfo, UnetPrior};
 
 /// What to solve and how.
@@ -92,7 +92,7 @@ pub async fn restore_synthetic(gpu: &Gpu, unet: &Unet, problem: &Problem, truth:
     let x = to_tensor(gpu, truth)?;
     let s = x.shape().to_vec();
     let op = problem.task.operator(gpu, s[1], s[2], s[3])?;
-    let y = measure(gpu, &*op, &x, problem.sigma_y, problem.opts.seed ^ 0xA5A5)?;
+    let y = measure_keyed(gpu, &*op, &x, problem.sigma_y, problem.opts.seed ^ 0xA5A5, &problem.opts.image_keys)?;
     solve(gpu, unet, problem, &*op, &y, &s, cb).await
 }
 

@@ -69,6 +69,10 @@ fn get_f64(opts: &JsValue, key: &str) -> Option<f64> {
     Reflect::get(opts, &JsValue::from_str(key)).ok().and_then(|v| v.as_f64())
 }
 
+fn get_string(opts: &JsValue, key: &str) -> Option<String> {
+    Reflect::get(opts, &JsValue::from_str(key)).ok().and_then(|v| v.as_string())
+}
+
 fn set(obj: &Object, key: &str, v: &JsValue) {
     let _ = Reflect::set(obj, &JsValue::from_str(key), v);
 }
@@ -122,7 +126,8 @@ impl Reddiff {
     }
 
     /// Degrades `image` (size×size RGBA) with `task` and restores it with RED-diff. `opts`: {steps, lr
-    /// (null = task default), lambda, seed, sigmaY, previewEvery}. Calls `on_progress(step, steps, t)` every
+    /// (null = task default), lambda, seed, sigmaY, previewEvery, imageName (keys the noise, as the CLI does with
+    /// the file name)}. Calls `on_progress(step, steps, t)` every
     /// step and `on_preview(rgba)` every previewEvery steps. Resolves to {result, measurement, pinv (RGBA),
     /// psnrMeasurement, psnrResult, msPerStep}.
     pub fn restore(&self, task: String, image: Vec<u8>, mask: Option<Vec<u8>>, opts: JsValue, on_progress: Function, on_preview: Function) -> js_sys::Promise {
@@ -153,6 +158,7 @@ impl Reddiff {
                 lambda: get_f64(&opts, "lambda").unwrap_or(0.25) as f32,
                 seed,
                 preview_every: get_f64(&opts, "previewEvery").unwrap_or(0.0).max(0.0) as usize,
+                image_keys: vec![crate::ops::image_key(&get_string(&opts, "imageName").unwrap_or_default())],
                 ..RedDiffOptions::default()
             };
             let problem = Problem { task, sigma_y, opts, class: None };

@@ -435,6 +435,9 @@ function readParams() {
     seed: num('seed', 'Seed', { int: true, min: 0, max: Number.MAX_SAFE_INTEGER }),
     sigmaY: num('sigma-y', 'σy', { min: 0 }),
     previewEvery: PREVIEW_EVERY,
+    // The noise is keyed by the image's file name, as in the CLI: the same image gives the same result here
+    // and in `reddiff restore`.
+    imageName: state.sourceName || '',
   };
 }
 

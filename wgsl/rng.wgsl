@@ -13,6 +13,7 @@ struct P {
     off_hi: u32,
     mean: f32,
     stdev: f32,
+    per: u32,       // normal_keyed: elements per image
 }
 
 @group(0) @binding(0) var<uniform> p: P;
@@ -61,5 +62,30 @@ fn normal(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
     let z = vec4<f32>(-r0 * cos(a0), -r0 * sin(a0), -r1 * cos(a1), -r1 * sin(a1));
     for (var j = 0u; j < 4u; j++) {
         if (4u * t + j < p.n) { out[4u * t + j] = p.mean + p.stdev * z[j]; }
+    }
+}
+
+// Per-image keyed draws for a batch [N, ...] of `per` elements per image (params: n = N * per, seed, offset
+// as above, per): element j of image i comes from counter (j / 4, keys[i], offset_lo, offset_hi), so it
+// depends on (seed, keys[i], offset, j) only, never on the image's position in the batch.
+// Bindings: 1 out (read_write), 2 keys (read, one u32 per image).
+@group(0) @binding(2) var<storage, read> keys: array<u32>;
+
+@compute @workgroup_size(256)
+fn normal_keyed(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                @builtin(local_invocation_index) li: u32) {
+    let t = (wid.x + wid.y * nwg.x) * 256u + li;
+    let quads = (p.per + 3u) / 4u;
+    let img = t / quads;
+    if (img * p.per >= p.n) { return; }
+    let q = t % quads;
+    let bits = philox(vec4<u32>(q, keys[img], p.off_lo, p.off_hi), vec2<u32>(p.seed_lo, p.seed_hi));
+    let r0 = sqrt(-2.0 * log(uniform01(bits.x)));
+    let a0 = 6.283185307179586 * (uniform01(bits.y) - 0.5);
+    let r1 = sqrt(-2.0 * log(uniform01(bits.z)));
+    let a1 = 6.283185307179586 * (uniform01(bits.w) - 0.5);
+    let z = vec4<f32>(-r0 * cos(a0), -r0 * sin(a0), -r1 * cos(a1), -r1 * sin(a1));
+    for (var j = 0u; j < 4u; j++) {
+        if (4u * q + j < p.per) { out[img * p.per + 4u * q + j] = p.mean + p.stdev * z[j]; }
     }
 }

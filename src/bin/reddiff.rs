@@ -132,6 +132,12 @@ fn progress(steps: usize) -> (indicatif::ProgressBar, impl FnMut(&StepInfo) -> b
     )
 }
 
+/// The noise key of an image file: a hash of its file name (see `ops::image_key`), the same in `restore`
+/// and `eval`.
+fn image_key_of(path: &Path) -> u32 {
+    reddiff::ops::image_key(&path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default())
+}
+
 fn same_file(a: &Path, b: &Path) -> bool {
     match (a.canonicalize(), b.canonicalize()) {
         (Ok(x), Ok(y)) => x == y,
@@ -145,7 +151,7 @@ fn compare_path(out: &Path) -> PathBuf {
 }
 
 fn restore(args: SolveArgs, input: Option<PathBuf>, output: PathBuf, measured: bool) -> Result<()> {
-    let (problem, fit) = args.problem()?;
+    let (mut problem, fit) = args.problem()?;
     let input = match input {
         Some(p) => p,
         None => {
@@ -157,6 +163,7 @@ fn restore(args: SolveArgs, input: Option<PathBuf>, output: PathBuf, measured: b
         return Err(Error::Invalid { op: "restore", msg: format!("--output {} would overwrite the input", output.display()) });
     }
     let img = Image::read_png(&input)?;
+    problem.opts.image_keys = vec![image_key_of(&input)];
     let gpu = Gpu::new()?;
     let unet = load(&gpu, args.model.clone())?;
     let size = unet.info().image_size;
@@ -252,6 +259,9 @@ fn eval(args: SolveArgs, images: PathBuf, out: PathBuf, shard: Option<String>, l
     let t0 = std::time::Instant::now();
     for (chunk_files, chunk) in files.chunks(batch.max(1)).zip(truth.chunks(batch.max(1))) {
         let (bar, cb, _) = progress(problem.opts.steps);
+        // Noise keyed by file name: an image's result does not depend on --batch, --shard or --limit.
+        let mut problem = problem.clone();
+        problem.opts.image_keys = chunk_files.iter().map(|f| image_key_of(f)).collect();
         let o = pollster::block_on(restore_synthetic(&gpu, &unet, &problem, chunk, cb))?;
         bar.finish_and_clear();
         for (k, f) in chunk_files.iter().enumerate() {
@@ -326,7 +336,9 @@ enum Command {
         /// At most K images (after sharding).
         #[arg(long)]
         limit: Option<usize>,
-        /// Images solved together on the GPU (results equal per-image runs).
+        /// Images solved together on the GPU. Results equal per-image `restore` runs: every random draw is
+        /// keyed by the image's file name and losses are per-image means, so --batch, --shard and --limit do
+        /// not change any image's result.
         #[arg(long, default_value_t = 8)]
         batch: usize,
     },

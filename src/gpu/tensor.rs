@@ -181,6 +181,21 @@ impl Gpu {
         Ok(t)
     }
 
+    /// Uploads u32 values (bit patterns kept exactly) into a new tensor, for kernels that read them as u32.
+    pub fn upload_u32(&self, shape: &[usize], data: &[u32]) -> Result<Tensor> {
+        if numel(shape) != data.len() {
+            return Err(Error::Shape {
+                op: "upload",
+                msg: format!("shape {:?} needs {} values, got {}", shape, numel(shape), data.len()),
+            });
+        }
+        let t = self.empty("upload", shape)?;
+        self.note_uncapturable("write");
+        self.flush()?;
+        self.queue.write_buffer(t.buffer(), 0, bytemuck::cast_slice(data));
+        Ok(t)
+    }
+
     /// Overwrites a tensor's contents, ordered after all previously recorded work.
     pub fn write(&self, t: &Tensor, data: &[f32]) -> Result<()> {
         if t.numel() != data.len() {

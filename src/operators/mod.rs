@@ -41,10 +41,17 @@ pub(crate) fn linear_grad(gpu: &Gpu, h: &dyn Operator, x: &Tensor, y: &Tensor) -
 
 /// y = H(x) + 2·σ_y·n with n ~ N(0, I) drawn from `seed` (σ_y in [0, 1] pixel units; images span 2).
 pub fn measure(gpu: &Gpu, h: &dyn Operator, x: &Tensor, sigma_y: f32, seed: u64) -> Result<Tensor> {
+    measure_keyed(gpu, h, x, sigma_y, seed, &[])
+}
+
+/// [`measure`] with the noise of image k keyed by `keys[k]` (see [`ops::normal_keyed`]; empty = 0..N), so
+/// an image's measurement does not depend on its place in a batch.
+pub fn measure_keyed(gpu: &Gpu, h: &dyn Operator, x: &Tensor, sigma_y: f32, seed: u64, keys: &[u32]) -> Result<Tensor> {
     let y = h.forward(gpu, x)?;
     if sigma_y <= 0.0 {
         return Ok(y);
     }
-    let n = ops::normal(gpu, y.shape(), seed, u64::MAX, 0.0, 2.0 * sigma_y)?;
+    let k = crate::solvers::image_keys(gpu, keys, y.shape()[0])?;
+    let n = ops::normal_keyed(gpu, y.shape(), seed, &k, u64::MAX, 0.0, 2.0 * sigma_y)?;
     ops::add(gpu, &y, &n)
 }

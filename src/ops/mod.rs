@@ -28,7 +28,7 @@ pub use matmul::{linear, matmul, Bias, MatView, Matmul};
 pub use norm::{group_norm, GroupNorm, ScaleShift};
 pub use reduce::{stats, Stats};
 pub use resample::{avg_pool2, upsample_nearest2};
-pub use rng::normal;
+pub use rng::{image_key, normal, normal_keyed};
 
 use crate::error::{Error, Result};
 use crate::gpu::Tensor;

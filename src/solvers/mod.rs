@@ -9,4 +9,4 @@ pub use ddim::{ddim_sample, ddim_timesteps, DdimOptions};
 pub use denoiser::{Denoiser, GaussianPrior, UnetPrior};
 #[cfg(not(target_arch = "wasm32"))]
 pub use red_diff::red_diff_blocking;
-pub use red_diff::{red_diff, Init, Order, RedDiffOptions, StepInfo, Weighting};
+pub use red_diff::{image_keys, red_diff, Init, Order, RedDiffOptions, StepInfo, Weighting};

@@ -3,7 +3,7 @@
 //!
 //! ε ~ N(0, I); x_t = √ᾱ_t μ + √(1−ᾱ_t) ε; ε̂ = ε_θ(x_t, t) (no backprop through the network);
 //! loss = ½·mean((y − H(μ))²) + λ·w_t·mean(sg(ε̂ − ε) ⊙ μ), w_t = g(√(1−ᾱ_t)/√ᾱ_t),
-//! so ∇μ = ∇ data term + λ·w_t·(ε̂ − ε)/N.
+//! so ∇μ = ∇ data term + λ·w_t·(ε̂ − ε)/N, with the means (and N) taken per image.
 //!
 //! Every step is recorded as GPU work (noise, x_t, ε̂, data gradient, combination, Adam) and submitted once;
 //! nothing is read back except the periodic NaN check, optional losses and previews.
@@ -120,7 +120,7 @@ impl FromStr for Init {
 }
 
 /// RED-diff settings. Defaults are the reference implementation's (lr 0.5; use 0.25 for inpainting).
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct RedDiffOptions {
     /// Iterations (one timestep each), >= 1.
     pub steps: usize,
@@ -146,6 +146,10 @@ pub struct RedDiffOptions {
     pub loss_every: usize,
     /// Hand μ to the callback every this many steps for previews (0 = never).
     pub preview_every: usize,
+    /// One key per image of the batch (e.g. [`ops::image_key`] of its file name): every random draw for
+    /// image k depends only on (seed, key k, step, position inside the image), never on k's place in the
+    /// batch. Empty = keys 0, 1, …, N−1 (then a single image gets key 0).
+    pub image_keys: Vec<u32>,
 }
 
 impl Default for RedDiffOptions {
@@ -163,6 +167,7 @@ impl Default for RedDiffOptions {
             check_every: 25,
             loss_every: 0,
             preview_every: 0,
+            image_keys: Vec::new(),
         }
     }
 }
@@ -207,6 +212,18 @@ pub fn timesteps(t_total: usize, steps: usize, order: Order, seed: u64) -> Resul
     Ok(ts)
 }
 
+/// The per-image keys of a batch of `n` as a GPU tensor: `keys` (one per image), or 0..n when empty.
+pub fn image_keys(gpu: &Gpu, keys: &[u32], n: usize) -> Result<Tensor> {
+    if keys.is_empty() {
+        let k: Vec<u32> = (0..n as u32).collect();
+        return gpu.upload_u32(&[n], &k);
+    }
+    if keys.len() != n {
+        return Err(Error::Invalid { op: "red_diff", msg: format!("{} image keys for a batch of {n} images", keys.len()) });
+    }
+    gpu.upload_u32(&[n], keys)
+}
+
 /// [`red_diff`], blocking until done (native only).
 #[cfg(not(target_arch = "wasm32"))]
 #[allow(clippy::too_many_arguments)]
@@ -248,23 +265,27 @@ pub async fn red_diff(
         return Err(Error::Shape { op: OP, msg: format!("measurement {:?} does not match {} of {:?}", y.shape(), op.name(), x_shape) });
     }
     let ts = timesteps(schedule.len(), opts.steps, opts.order, opts.seed)?;
+    let keys = image_keys(gpu, &opts.image_keys, x_shape[0])?;
     let mu = match opts.init {
         Init::PseudoInverse => match op.pinv(gpu, y)? {
             Some(p) => p,
             None => gpu.zeros(x_shape)?,
         },
         Init::Zeros => gpu.zeros(x_shape)?,
-        Init::Random => ops::normal(gpu, x_shape, opts.seed, u64::MAX - 1, 0.0, 1.0)?,
+        Init::Random => ops::normal_keyed(gpu, x_shape, opts.seed, &keys, u64::MAX - 1, 0.0, 1.0)?,
     };
     let (m, v) = (gpu.zeros(x_shape)?, gpu.zeros(x_shape)?);
     let adam = AdamHyper { lr: opts.lr, ..opts.adam };
-    let n = mu.numel() as f64;
+    // Losses are means over one image (not the batch), so an image's gradient — and, through Adam's ε, its
+    // result — does not depend on how many images share the batch. The operator's gradient is a batch mean.
+    let batch = x_shape[0] as f32;
+    let n = (mu.numel() / x_shape[0]) as f64;
     for (i, &t) in ts.iter().enumerate() {
         let step = i + 1;
         let a = schedule.alpha_bar(t);
-        let eps = ops::normal(gpu, x_shape, opts.seed, 2 * i as u64, 0.0, 1.0)?;
+        let eps = ops::normal_keyed(gpu, x_shape, opts.seed, &keys, 2 * i as u64, 0.0, 1.0)?;
         let x0 = if opts.sigma_x0 > 0.0 {
-            let z = ops::normal(gpu, x_shape, opts.seed, 2 * i as u64 + 1, 0.0, opts.sigma_x0)?;
+            let z = ops::normal_keyed(gpu, x_shape, opts.seed, &keys, 2 * i as u64 + 1, 0.0, opts.sigma_x0)?;
             ops::add(gpu, &mu, &z)?
         } else {
             mu.clone()
@@ -274,7 +295,7 @@ pub async fn red_diff(
         let g_data = op.grad(gpu, &x0, y)?;
         let w = opts.lambda as f64 * opts.weighting.apply((1.0 - a).sqrt() / a.sqrt());
         let c = (w / n) as f32;
-        let g = ops::axpby(gpu, 1.0, &g_data, c, &ops::axpby(gpu, 1.0, &e_hat, -1.0, &eps)?)?;
+        let g = ops::axpby(gpu, batch, &g_data, c, &ops::axpby(gpu, 1.0, &e_hat, -1.0, &eps)?)?;
         ops::adam_step(gpu, &mu, &g, &m, &v, adam, step as u32)?;
         let loss = if opts.loss_every > 0 && (step % opts.loss_every == 0 || step == ts.len()) {
             let r = ops::axpby(gpu, 1.0, y, -1.0, &op.forward(gpu, &mu)?)?;
