@@ -324,25 +324,33 @@ impl Gpu {
             .unwrap_or(super::tune::TileConfig::DEFAULT)
     }
 
-    /// While [`Gpu::start_conv_log`] is on, remembers a convolution issued by the caller's thread.
+    /// While [`Gpu::start_conv_log`] is on for this thread, remembers a convolution it issued.
     pub(crate) fn log_conv(&self, x_shape: &[usize], w: &crate::ops::ConvWeights, cfg: crate::ops::Conv2d) {
+        let me = std::thread::current().id();
         if let Ok(mut t) = self.tune.lock() {
-            if let Some(log) = t.log.as_mut() {
+            if let Some((_, log)) = t.logs.iter_mut().find(|l| l.0 == me) {
                 log.push(super::tune::ConvProblem { x_shape: x_shape.to_vec(), w: w.clone(), cfg });
             }
         }
     }
 
-    /// Starts remembering the convolutions ops issue (for autotuning a model's shapes).
+    /// Starts remembering the convolutions this thread's ops issue (for autotuning a model's shapes).
     pub fn start_conv_log(&self) {
+        let me = std::thread::current().id();
         if let Ok(mut t) = self.tune.lock() {
-            t.log = Some(Vec::new());
+            t.logs.retain(|l| l.0 != me);
+            t.logs.push((me, Vec::new()));
         }
     }
 
-    /// Stops remembering convolutions and returns those issued since [`Gpu::start_conv_log`].
+    /// Stops remembering this thread's convolutions and returns those issued since [`Gpu::start_conv_log`].
     pub fn take_conv_log(&self) -> Vec<super::tune::ConvProblem> {
-        self.tune.lock().ok().and_then(|mut t| t.log.take()).unwrap_or_default()
+        let me = std::thread::current().id();
+        let Ok(mut t) = self.tune.lock() else { return Vec::new() };
+        match t.logs.iter().position(|l| l.0 == me) {
+            Some(i) => t.logs.swap_remove(i).1,
+            None => Vec::new(),
+        }
     }
 
     /// Records the tile to use for a size class (autotuning, or a caller's own choice).

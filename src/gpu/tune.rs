@@ -39,11 +39,11 @@ impl SizeClass {
     }
 }
 
-/// Chosen tiles by size class, and (while a model is being tuned) the convolutions issued.
+/// Chosen tiles by size class, and (while models are being tuned) the convolutions each tuning thread issued.
 #[derive(Default)]
 pub(crate) struct TuneTable {
     pub(crate) conv: HashMap<SizeClass, TileConfig>,
-    pub(crate) log: Option<Vec<ConvProblem>>,
+    pub(crate) logs: Vec<(std::thread::ThreadId, Vec<ConvProblem>)>,
 }
 
 /// A convolution as issued by a model: input shape, weights and stride/padding (what autotuning replays).

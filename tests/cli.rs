@@ -1,0 +1,59 @@
+//! The command line as a user runs it: `eval --batch 8` gives every image the result that a single-image
+//! `restore` of it gives (noise keyed by file name, per-image losses), and sharding does not change it.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_reddiff"));
+    c.env("XDG_RUNTIME_DIR", std::env::var("XDG_RUNTIME_DIR").unwrap_or_else(|_| "/tmp".into()));
+    c
+}
+
+fn run(c: &mut Command) -> String {
+    let out = c.output().expect("run reddiff");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "reddiff failed: {text}");
+    text
+}
+
+/// (image, RED-diff PSNR) rows of an eval CSV.
+fn csv_rows(path: &PathBuf) -> Vec<(String, f64)> {
+    let text = std::fs::read_to_string(path).expect("read csv");
+    text.lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (f[0].to_string(), f[5].parse().expect("psnr"))
+        })
+        .collect()
+}
+
+#[test]
+fn eval_batch_8_equals_eight_single_image_restores_and_shards() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let samples = root.join("assets/samples");
+    let tmp = std::env::temp_dir().join(format!("reddiff-cli-test-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).unwrap();
+    let steps = ["--steps", "3", "--sigma-y", "0.05", "--task", "sr4"];
+    let batch_csv = tmp.join("batch.csv");
+    run(bin().arg("eval").args(steps).arg("--images").arg(&samples).args(["--limit", "8", "--batch", "8", "--out"]).arg(&batch_csv));
+    let rows = csv_rows(&batch_csv);
+    assert_eq!(rows.len(), 8);
+    for (name, psnr) in &rows {
+        let out = tmp.join(format!("single-{name}"));
+        let text = run(bin().arg("restore").args(steps).arg("--input").arg(samples.join(name)).arg("--output").arg(&out));
+        let line = text.lines().find(|l| l.starts_with("RED-diff PSNR")).expect("PSNR line");
+        let single: f64 = line.split_whitespace().nth(2).and_then(|v| v.parse().ok()).expect("PSNR value");
+        assert!((single - psnr).abs() < 0.006, "{name}: eval --batch 8 gives {psnr:.4} dB, restore alone {single:.2} dB");
+    }
+    // The second of two shards, in batches of 3: the same images get the same numbers.
+    let shard_csv = tmp.join("shard.csv");
+    run(bin().arg("eval").args(steps).arg("--images").arg(&samples).args(["--shard", "1/2", "--limit", "3", "--batch", "3", "--out"]).arg(&shard_csv));
+    for (name, psnr) in csv_rows(&shard_csv) {
+        if let Some((_, want)) = rows.iter().find(|r| r.0 == name) {
+            assert!((psnr - want).abs() < 1e-3, "{name}: shard gives {psnr:.4} dB, the full batch {want:.4} dB");
+        }
+    }
+    let _ = std::fs::remove_dir_all(&tmp);
+}
