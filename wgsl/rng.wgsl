@@ -49,17 +49,21 @@ fn uniform01(b: u32) -> f32 {
     return (f32(b >> 8u) + 0.5) * (1.0 / 16777216.0);
 }
 
+// Four standard normals from four random words (Box-Muller on two pairs).
+fn gauss4(bits: vec4<u32>) -> vec4<f32> {
+    let r0 = sqrt(-2.0 * log(uniform01(bits.x)));
+    let a0 = 6.283185307179586 * (uniform01(bits.y) - 0.5);
+    let r1 = sqrt(-2.0 * log(uniform01(bits.z)));
+    let a1 = 6.283185307179586 * (uniform01(bits.w) - 0.5);
+    return vec4<f32>(-r0 * cos(a0), -r0 * sin(a0), -r1 * cos(a1), -r1 * sin(a1));
+}
+
 @compute @workgroup_size(256)
 fn normal(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
           @builtin(local_invocation_index) li: u32) {
     let t = (wid.x + wid.y * nwg.x) * 256u + li;
     if (4u * t >= p.n) { return; }
-    let bits = philox(vec4<u32>(t, 0u, p.off_lo, p.off_hi), vec2<u32>(p.seed_lo, p.seed_hi));
-    let r0 = sqrt(-2.0 * log(uniform01(bits.x)));
-    let a0 = 6.283185307179586 * (uniform01(bits.y) - 0.5);
-    let r1 = sqrt(-2.0 * log(uniform01(bits.z)));
-    let a1 = 6.283185307179586 * (uniform01(bits.w) - 0.5);
-    let z = vec4<f32>(-r0 * cos(a0), -r0 * sin(a0), -r1 * cos(a1), -r1 * sin(a1));
+    let z = gauss4(philox(vec4<u32>(t, 0u, p.off_lo, p.off_hi), vec2<u32>(p.seed_lo, p.seed_hi)));
     for (var j = 0u; j < 4u; j++) {
         if (4u * t + j < p.n) { out[4u * t + j] = p.mean + p.stdev * z[j]; }
     }
@@ -79,12 +83,7 @@ fn normal_keyed(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
     let img = t / quads;
     if (img * p.per >= p.n) { return; }
     let q = t % quads;
-    let bits = philox(vec4<u32>(q, keys[img], p.off_lo, p.off_hi), vec2<u32>(p.seed_lo, p.seed_hi));
-    let r0 = sqrt(-2.0 * log(uniform01(bits.x)));
-    let a0 = 6.283185307179586 * (uniform01(bits.y) - 0.5);
-    let r1 = sqrt(-2.0 * log(uniform01(bits.z)));
-    let a1 = 6.283185307179586 * (uniform01(bits.w) - 0.5);
-    let z = vec4<f32>(-r0 * cos(a0), -r0 * sin(a0), -r1 * cos(a1), -r1 * sin(a1));
+    let z = gauss4(philox(vec4<u32>(q, keys[img], p.off_lo, p.off_hi), vec2<u32>(p.seed_lo, p.seed_hi)));
     for (var j = 0u; j < 4u; j++) {
         if (4u * q + j < p.per) { out[img * p.per + 4u * q + j] = p.mean + p.stdev * z[j]; }
     }

@@ -170,29 +170,23 @@ impl Gpu {
 
     /// Uploads `data` (row-major, `numel(shape)` values) into a new tensor.
     pub fn upload(&self, shape: &[usize], data: &[f32]) -> Result<Tensor> {
-        if numel(shape) != data.len() {
-            return Err(Error::Shape {
-                op: "upload",
-                msg: format!("shape {:?} needs {} values, got {}", shape, numel(shape), data.len()),
-            });
-        }
-        let t = self.empty("upload", shape)?;
-        self.write(&t, data)?;
-        Ok(t)
+        self.upload_bytes(shape, data.len(), bytemuck::cast_slice(data))
     }
 
     /// Uploads u32 values (bit patterns kept exactly) into a new tensor, for kernels that read them as u32.
     pub fn upload_u32(&self, shape: &[usize], data: &[u32]) -> Result<Tensor> {
-        if numel(shape) != data.len() {
-            return Err(Error::Shape {
-                op: "upload",
-                msg: format!("shape {:?} needs {} values, got {}", shape, numel(shape), data.len()),
-            });
+        self.upload_bytes(shape, data.len(), bytemuck::cast_slice(data))
+    }
+
+    fn upload_bytes(&self, shape: &[usize], len: usize, bytes: &[u8]) -> Result<Tensor> {
+        if numel(shape) != len {
+            return Err(Error::Shape { op: "upload", msg: format!("shape {:?} needs {} values, got {len}", shape, numel(shape)) });
         }
         let t = self.empty("upload", shape)?;
+        // Earlier recorded work may still use a recycled buffer: submit it first so the write is ordered after it.
         self.note_uncapturable("write");
         self.flush()?;
-        self.queue.write_buffer(t.buffer(), 0, bytemuck::cast_slice(data));
+        self.queue.write_buffer(t.buffer(), 0, bytes);
         Ok(t)
     }
 
