@@ -2,7 +2,7 @@
 //! binding access), explicit bind-group layouts (binding 0: the parameter block; 1..: storage buffers), and
 //! 1-D grids folded into 2-D when they exceed the adapter's per-dimension limit. Shaders recover the linear
 //! workgroup index as `wid.x + wid.y * nwg.x` and return early past the end. Keys and parameter blocks are
-//! fixed-size values: recording a dispatch allocates nothing on the host but its bind group (and nothing at
+//! fixed-size values: recording a dispatch allocates on the host only for its bind group (and nothing at
 //! all when replayed from a [`Graph`](super::Graph)).
 
 use std::collections::HashMap;
@@ -301,11 +301,7 @@ impl Gpu {
         let offset = s.params.len() as u64;
         s.params.extend_from_slice(bytemuck::cast_slice(params.words()));
         s.params.resize((offset + PARAM_SLOT) as usize, 0);
-        let mut bufs: [(Option<&wgpu::Buffer>, u64); MAX_BINDINGS] = [(None, 0); MAX_BINDINGS];
-        for (slot, (t, _)) in bufs.iter_mut().zip(args) {
-            *slot = (Some(t.buffer()), t.bytes());
-        }
-        let list: Vec<(&wgpu::Buffer, u64)> = bufs.iter().filter_map(|(b, n)| b.map(|b| (b, *n))).collect();
+        let list: Vec<(&wgpu::Buffer, u64)> = args.iter().map(|(t, _)| (t.buffer(), t.bytes())).collect();
         let bind = self.bind_group(&d.pipe, &s.params_buf, offset, &list);
         let device = &self.device;
         let enc = s

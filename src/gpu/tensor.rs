@@ -183,11 +183,17 @@ impl Gpu {
             return Err(Error::Shape { op: "upload", msg: format!("shape {:?} needs {} values, got {len}", shape, numel(shape)) });
         }
         let t = self.empty("upload", shape)?;
-        // Earlier recorded work may still use a recycled buffer: submit it first so the write is ordered after it.
+        self.write_bytes(&t, bytes)?;
+        Ok(t)
+    }
+
+    /// Writes raw bytes at the start of `t`, ordered after all previously recorded work.
+    fn write_bytes(&self, t: &Tensor, bytes: &[u8]) -> Result<()> {
+        // Earlier recorded work may still use this buffer: submit it first so the write is ordered after it.
         self.note_uncapturable("write");
         self.flush()?;
         self.queue.write_buffer(t.buffer(), 0, bytes);
-        Ok(t)
+        Ok(())
     }
 
     /// Overwrites a tensor's contents, ordered after all previously recorded work.
@@ -198,11 +204,7 @@ impl Gpu {
                 msg: format!("tensor {:?} holds {} values, got {}", t.shape(), t.numel(), data.len()),
             });
         }
-        // Earlier recorded work may still use this buffer: submit it first so the write is ordered after it.
-        self.note_uncapturable("write");
-        self.flush()?;
-        self.queue.write_buffer(t.buffer(), 0, bytemuck::cast_slice(data));
-        Ok(())
+        self.write_bytes(t, bytemuck::cast_slice(data))
     }
 
     /// Records a copy of all of `src` into the start of `dst` (a buffer copy, no kernel; not capturable).

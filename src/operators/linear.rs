@@ -5,7 +5,7 @@ use super::patterns::Matrix;
 use super::{linear_grad, Operator};
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, Tensor};
-use crate::ops::{self, Bias, Conv2d, MatView, Matmul};
+use crate::ops::{self, Bias, Conv2d, ConvWeights, Epilogue, MatView, Matmul};
 
 fn check_image(op: &'static str, x: &Tensor, c: Option<usize>, h: usize, w: usize) -> Result<(usize, usize)> {
     let s = x.shape();
@@ -145,8 +145,8 @@ impl Operator for Separable {
 /// 2-D "same" convolution of every channel with one odd k×k kernel and zero padding (motion blur, user
 /// kernels). Hᵀ convolves with the flipped kernel. No exact pseudo-inverse: H⁺y is taken as y itself.
 pub struct Convolution {
-    kernel: Tensor,
-    flipped: Tensor,
+    kernel: ConvWeights,
+    flipped: ConvWeights,
     k: usize,
     label: String,
 }
@@ -159,19 +159,19 @@ impl Convolution {
         }
         let flipped: Vec<f32> = kernel.iter().rev().cloned().collect();
         Ok(Convolution {
-            kernel: gpu.upload(&[1, 1, k, k], kernel)?,
-            flipped: gpu.upload(&[1, 1, k, k], &flipped)?,
+            kernel: pack(gpu, &[1, 1, k, k], kernel)?,
+            flipped: pack(gpu, &[1, 1, k, k], &flipped)?,
             k,
             label: label.to_string(),
         })
     }
-    fn conv(&self, gpu: &Gpu, x: &Tensor, w: &Tensor) -> Result<Tensor> {
+    fn conv(&self, gpu: &Gpu, x: &Tensor, w: &ConvWeights) -> Result<Tensor> {
         let s = x.shape();
         if s.len() != 4 || s[2] < self.k / 2 + 1 || s[3] < self.k / 2 + 1 {
             return Err(Error::Shape { op: "deblur", msg: format!("image {:?} is smaller than the {}x{} kernel", s, self.k, self.k) });
         }
         let planes = x.reshape(&[s[0] * s[1], 1, s[2], s[3]])?;
-        ops::conv2d(gpu, &planes, w, None, Conv2d::same(self.k))?.reshape(s)
+        ops::conv2d_packed(gpu, &planes, w, Conv2d::same(self.k), &Epilogue::bias(None))?.reshape(s)
     }
 }
 
@@ -198,18 +198,18 @@ impl Operator for Convolution {
 
 /// Colorization: y = mean of the RGB channels [N, 1, H, W]. Hᵀy = y/3 in each channel; H⁺y = y in each.
 pub struct Colorize {
-    to_gray: Tensor,
-    adjoint: Tensor,
-    pinv: Tensor,
+    to_gray: ConvWeights,
+    adjoint: ConvWeights,
+    pinv: ConvWeights,
 }
 
 impl Colorize {
     /// The RGB → gray operator.
     pub fn new(gpu: &Gpu) -> Result<Colorize> {
         Ok(Colorize {
-            to_gray: gpu.upload(&[1, 3, 1, 1], &[1.0 / 3.0; 3])?,
-            adjoint: gpu.upload(&[3, 1, 1, 1], &[1.0 / 3.0; 3])?,
-            pinv: gpu.upload(&[3, 1, 1, 1], &[1.0; 3])?,
+            to_gray: pack(gpu, &[1, 3, 1, 1], &[1.0 / 3.0; 3])?,
+            adjoint: pack(gpu, &[3, 1, 1, 1], &[1.0 / 3.0; 3])?,
+            pinv: pack(gpu, &[3, 1, 1, 1], &[1.0; 3])?,
         })
     }
 }
@@ -228,17 +228,22 @@ impl Operator for Colorize {
         if x.shape().len() != 4 || x.shape()[1] != 3 {
             return Err(Error::Shape { op: "color", msg: format!("colorization needs RGB images [N, 3, H, W], got {:?}", x.shape()) });
         }
-        ops::conv2d(gpu, x, &self.to_gray, None, Conv2d::same(1))
+        ops::conv2d_packed(gpu, x, &self.to_gray, Conv2d::same(1), &Epilogue::bias(None))
     }
     fn grad(&self, gpu: &Gpu, x: &Tensor, y: &Tensor) -> Result<Tensor> {
         linear_grad(gpu, self, x, y)
     }
     fn pinv(&self, gpu: &Gpu, y: &Tensor) -> Result<Option<Tensor>> {
-        ops::conv2d(gpu, y, &self.pinv, None, Conv2d::same(1)).map(Some)
+        ops::conv2d_packed(gpu, y, &self.pinv, Conv2d::same(1), &Epilogue::bias(None)).map(Some)
     }
     fn adjoint(&self, gpu: &Gpu, y: &Tensor) -> Result<Option<Tensor>> {
-        ops::conv2d(gpu, y, &self.adjoint, None, Conv2d::same(1)).map(Some)
+        ops::conv2d_packed(gpu, y, &self.adjoint, Conv2d::same(1), &Epilogue::bias(None)).map(Some)
     }
+}
+
+/// Uploads f32 convolution weights of `shape` [Cout, Cin, K, K] and packs them once for every later call.
+fn pack(gpu: &Gpu, shape: &[usize], w: &[f32]) -> Result<ConvWeights> {
+    ops::pack_conv(gpu, &gpu.upload(shape, w)?, false)
 }
 
 /// Denoising: H = I.
