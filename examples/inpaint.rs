@@ -17,7 +17,7 @@ fn main() -> Result<()> {
     let gpu = Gpu::new()?;
     let unet = Unet::load(&gpu, &root.join("models/emoji32"))?;
     let size = unet.info().image_size;
-    let truth = Image::read_png(&input)?.fit(size, Fit::Crop)?;
+    let truth = Image::read(&input)?.fit(size, Fit::Crop, 1)?;
 
     // The degradation: the centre half of the image is hidden.
     let x = to_tensor(&gpu, std::slice::from_ref(&truth))?;
@@ -36,8 +36,8 @@ fn main() -> Result<()> {
     })?;
 
     let pinv = h.pinv(&gpu, &y)?.expect("inpainting has a pseudo-inverse");
-    let baseline = pollster::block_on(to_images(&gpu, &pinv, true))?.remove(0);
-    let result = pollster::block_on(to_images(&gpu, &mu, true))?.remove(0);
+    let baseline = reddiff::gpu::block_on(to_images(&gpu, &pinv, true))?.remove(0);
+    let result = reddiff::gpu::block_on(to_images(&gpu, &mu, true))?.remove(0);
     println!("PSNR: masked input {:.2} dB, RED-diff {:.2} dB", psnr(&truth, &baseline)?, psnr(&truth, &result)?);
-    result.write_png(Path::new("inpainted.png"))
+    result.write(Path::new("inpainted.png"))
 }

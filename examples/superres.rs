@@ -17,8 +17,8 @@ fn main() -> Result<()> {
     let unet = Unet::load(&gpu, &root.join("models/emoji32"))?;
     let size = unet.info().image_size;
     let low = match std::env::args().nth(1).map(PathBuf::from) {
-        Some(p) => Image::read_png(&p)?.fit(size / 4, Fit::Resize)?,
-        None => Image::read_png(&root.join("assets/samples/twitter-1f467-1f3fc.png"))?.resize(size / 4, size / 4),
+        Some(p) => Image::read(&p)?.fit(size / 4, Fit::Resize, 1)?,
+        None => Image::read(&root.join("assets/samples/twitter-1f467-1f3fc.png"))?.resize(size / 4, size / 4),
     };
     let task = Task { kind: TaskKind::Sr(4), seed: 0 };
     let problem = Problem {
@@ -27,14 +27,14 @@ fn main() -> Result<()> {
         sigma_y: 0.0,
         class: None,
     };
-    let out = pollster::block_on(restore_measured(&gpu, &unet, &problem, &[low.clone()], size, |s| {
+    let out = reddiff::gpu::block_on(restore_measured(&gpu, &unet, &problem, &[low.clone()], |s| {
         if s.step % 25 == 0 {
             println!("step {}/{} (t = {})", s.step, s.steps, s.t);
         }
         true
     }))?;
-    Image::strip(&[&low.upscale_nearest(4), out.pinv[0].as_ref().unwrap_or(&out.result[0]), &out.result[0]]).write_png(Path::new("superres-compare.png"))?;
-    out.result[0].write_png(Path::new("superres.png"))?;
+    Image::strip(&[&low.upscale_nearest(4), out.pinv[0].as_ref().unwrap_or(&out.result[0]), &out.result[0]]).write(Path::new("superres-compare.png"))?;
+    out.result[0].write(Path::new("superres.png"))?;
     println!("wrote superres.png and superres-compare.png (low-res | H+y | RED-diff)");
     Ok(())
 }

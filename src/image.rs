@@ -1,5 +1,5 @@
-//! RGB images as the solver sees them: f32 planes in [-1, 1], channel-major [C, H, W]. PNG reading (any
-//! colour type, 8 or 16 bit) and atomic writing, fitting to a model's resolution, and side-by-side strips.
+//! RGB images as the solver sees them: f32 planes in [-1, 1], channel-major [C, H, W]. Reading PNG, JPEG,
+//! WebP, TIFF, BMP and GIF (any colour type and depth), atomic writing by extension, fitting to a model's resolution, and side-by-side strips.
 
 use std::path::Path;
 
@@ -28,6 +28,74 @@ pub enum Fit {
     Resize,
     /// Use as is; the size must already match.
     None,
+    /// Keep the image whole when both sides are at least the size (it is then restored on overlapping
+    /// model-size tiles); smaller images are cropped as with [`Fit::Crop`].
+    Tile,
+}
+
+impl std::str::FromStr for Fit {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Fit> {
+        Ok(match s {
+            "tile" => Fit::Tile,
+            "crop" => Fit::Crop,
+            "resize" => Fit::Resize,
+            "none" => Fit::None,
+            o => return Err(Error::Invalid { op: "--fit", msg: format!("'{o}': use tile, crop, resize or none") }),
+        })
+    }
+}
+
+/// The largest image reddiff reads, in pixels (16 Mpx, e.g. 4096×4096): checked from the file header before
+/// decoding, so a small file claiming a huge size costs nothing.
+pub const MAX_PIXELS: u64 = 1 << 24;
+
+/// The largest image file reddiff reads, in bytes (256 MiB).
+pub const MAX_FILE_BYTES: u64 = 256 << 20;
+
+fn check_pixels(name: &Path, w: u64, h: u64) -> Result<()> {
+    if w == 0 || h == 0 || w * h > MAX_PIXELS {
+        return Err(Error::Format {
+            path: name.to_path_buf(),
+            msg: format!("the image is {w}x{h} pixels; reddiff reads images of 1 to {} megapixels", MAX_PIXELS >> 20),
+        });
+    }
+    Ok(())
+}
+
+/// Image file formats reddiff writes, chosen by file extension.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutputFormat {
+    /// `.png`, 8-bit.
+    Png,
+    /// `.jpg` / `.jpeg`, quality 95.
+    Jpeg,
+    /// `.webp`, lossless.
+    WebP,
+    /// `.tif` / `.tiff`, 8-bit.
+    Tiff,
+    /// `.bmp`.
+    Bmp,
+}
+
+impl OutputFormat {
+    /// The format named by `path`'s extension (case-insensitive); an error names the ones supported.
+    pub fn from_path(path: &Path) -> Result<OutputFormat> {
+        let ext = path.extension().map(|e| e.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
+        Ok(match ext.as_str() {
+            "png" => OutputFormat::Png,
+            "jpg" | "jpeg" => OutputFormat::Jpeg,
+            "webp" => OutputFormat::WebP,
+            "tif" | "tiff" => OutputFormat::Tiff,
+            "bmp" => OutputFormat::Bmp,
+            _ => {
+                return Err(Error::Invalid {
+                    op: "output",
+                    msg: format!("{}: end the file name in .png, .jpg, .webp, .tif or .bmp to choose the format", path.display()),
+                })
+            }
+        })
+    }
 }
 
 impl Image {
@@ -39,48 +107,49 @@ impl Image {
         Ok(Image { channels, height, width, data })
     }
 
-    /// Decodes PNG bytes into RGB (alpha is composited on white; gray is replicated). `name` is for errors.
-    pub fn decode_png(name: &Path, bytes: &[u8]) -> Result<Image> {
+    /// Decodes an image file's bytes into RGB: PNG (8/16-bit), JPEG, WebP, TIFF, BMP or GIF (first frame),
+    /// recognised by content. Alpha is composited on white; gray is replicated. The size is checked from the
+    /// header before anything is decoded: at most [`MAX_PIXELS`]. `name` only labels errors.
+    pub fn decode(name: &Path, bytes: &[u8]) -> Result<Image> {
         let ferr = |msg: String| Error::Format { path: name.to_path_buf(), msg };
-        let mut dec = png::Decoder::new(std::io::Cursor::new(bytes));
-        dec.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
-        let mut reader = dec.read_info().map_err(|e| ferr(format!("not a readable PNG: {e}")))?;
-        let size = reader.output_buffer_size().ok_or_else(|| ferr("PNG too large".into()))?;
-        if size > 1 << 28 {
-            return Err(ferr(format!("PNG of {size} bytes is too large")));
-        }
-        let mut buf = vec![0u8; size];
-        let info = reader.next_frame(&mut buf).map_err(|e| ferr(format!("corrupt PNG: {e}")))?;
-        let (w, h) = (info.width as usize, info.height as usize);
-        let ch = match info.color_type {
-            png::ColorType::Grayscale => 1,
-            png::ColorType::GrayscaleAlpha => 2,
-            png::ColorType::Rgb => 3,
-            png::ColorType::Rgba => 4,
-            png::ColorType::Indexed => return Err(ferr("indexed PNG after expansion".into())),
+        let reader = || {
+            image::ImageReader::new(std::io::Cursor::new(bytes))
+                .with_guessed_format()
+                .map_err(|e| ferr(format!("cannot read the image: {e}")))
         };
+        let probe = reader()?;
+        if probe.format().is_none() {
+            return Err(ferr("not a PNG, JPEG, WebP, TIFF, BMP or GIF image".into()));
+        }
+        let (w, h) = probe.into_dimensions().map_err(|e| ferr(format!("unreadable image header: {e}")))?;
+        check_pixels(name, w as u64, h as u64)?;
+        let mut r = reader()?;
+        let mut limits = image::Limits::default();
+        // Decoded 16-bit RGBA at the pixel cap, plus the decoder's own buffers.
+        limits.max_alloc = Some(MAX_PIXELS * 8 * 2);
+        r.limits(limits);
+        let img = r.decode().map_err(|e| ferr(format!("corrupt or unsupported image: {e}")))?;
+        let rgba = img.into_rgba16();
+        let (w, h) = (rgba.width() as usize, rgba.height() as usize);
         let mut data = vec![0f32; 3 * h * w];
-        for p in 0..h * w {
-            let px = &buf[p * ch..p * ch + ch];
-            let (rgb, a) = match ch {
-                1 => ([px[0]; 3], 255),
-                2 => ([px[0]; 3], px[1]),
-                3 => ([px[0], px[1], px[2]], 255),
-                _ => ([px[0], px[1], px[2]], px[3]),
-            };
-            let a = a as f32 / 255.0;
+        for (p, px) in rgba.pixels().enumerate() {
+            let a = px.0[3] as f32 / 65535.0;
             for c in 0..3 {
-                let v = rgb[c] as f32 / 255.0 * a + (1.0 - a);
+                let v = px.0[c] as f32 / 65535.0 * a + (1.0 - a);
                 data[c * h * w + p] = v * 2.0 - 1.0;
             }
         }
         Image::new(3, h, w, data)
     }
 
-    /// Reads a PNG file as RGB.
-    pub fn read_png(path: &Path) -> Result<Image> {
+    /// Reads an image file (any format [`Image::decode`] knows) as RGB.
+    pub fn read(path: &Path) -> Result<Image> {
+        let len = std::fs::metadata(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?.len();
+        if len > MAX_FILE_BYTES {
+            return Err(Error::Format { path: path.to_path_buf(), msg: format!("{len} bytes is larger than the {} MB reddiff reads", MAX_FILE_BYTES >> 20) });
+        }
         let bytes = std::fs::read(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
-        Self::decode_png(path, &bytes)
+        Self::decode(path, &bytes)
     }
 
     /// 8-bit interleaved pixels (RGB or gray), values clamped from [-1, 1].
@@ -95,23 +164,32 @@ impl Image {
         out
     }
 
-    /// Encodes as an 8-bit PNG.
-    pub fn encode_png(&self) -> Result<Vec<u8>> {
-        let mut out = Vec::new();
-        {
-            let mut enc = png::Encoder::new(&mut out, self.width as u32, self.height as u32);
-            enc.set_color(if self.channels == 1 { png::ColorType::Grayscale } else { png::ColorType::Rgb });
-            enc.set_depth(png::BitDepth::Eight);
-            let err = |e: png::EncodingError| Error::Invalid { op: "png", msg: e.to_string() };
-            let mut w = enc.write_header().map_err(err)?;
-            w.write_image_data(&self.to_u8()).map_err(err)?;
-        }
-        Ok(out)
+    /// Encodes as an 8-bit image in `format` (JPEG at quality 95; WebP lossless).
+    pub fn encode(&self, format: OutputFormat) -> Result<Vec<u8>> {
+        let color = if self.channels == 1 { image::ExtendedColorType::L8 } else { image::ExtendedColorType::Rgb8 };
+        let (w, h) = (self.width as u32, self.height as u32);
+        let mut out = std::io::Cursor::new(Vec::new());
+        let px = self.to_u8();
+        let r = match format {
+            OutputFormat::Jpeg => image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 95).encode(&px, w, h, color),
+            other => {
+                let f = match other {
+                    OutputFormat::Png => image::ImageFormat::Png,
+                    OutputFormat::WebP => image::ImageFormat::WebP,
+                    OutputFormat::Tiff => image::ImageFormat::Tiff,
+                    _ => image::ImageFormat::Bmp,
+                };
+                image::write_buffer_with_format(&mut out, &px, w, h, color, f)
+            }
+        };
+        r.map_err(|e| Error::Invalid { op: "encode image", msg: e.to_string() })?;
+        Ok(out.into_inner())
     }
 
-    /// Writes an 8-bit PNG atomically.
-    pub fn write_png(&self, path: &Path) -> Result<()> {
-        crate::model::weights::write_atomic(path, &self.encode_png()?)
+    /// Writes the image atomically, in the format its extension names (see [`OutputFormat::from_path`]).
+    pub fn write(&self, path: &Path) -> Result<()> {
+        let format = OutputFormat::from_path(path)?;
+        crate::model::weights::write_atomic(path, &self.encode(format)?)
     }
 
     /// Area resampling to `h`×`w` (each output pixel averages the input area it covers).
@@ -143,9 +221,16 @@ impl Image {
         Image { channels: self.channels, height: h, width: w, data }
     }
 
-    /// Brings the image to `size`×`size`.
-    pub fn fit(&self, size: usize, fit: Fit) -> Result<Image> {
+    /// Brings the image to `size`×`size` (or, with [`Fit::Tile`], keeps it when it is at least that large;
+    /// the sides are then cut down to multiples of `multiple`, e.g. the SR factor, keeping the centre).
+    pub fn fit(&self, size: usize, fit: Fit, multiple: usize) -> Result<Image> {
         match fit {
+            Fit::Tile if self.height >= size && self.width >= size => {
+                let m = multiple.max(1);
+                let (h, w) = (self.height / m * m, self.width / m * m);
+                Ok(self.crop((self.height - h) / 2, (self.width - w) / 2, h, w))
+            }
+            Fit::Tile => self.fit(size, Fit::Crop, multiple),
             Fit::None if self.height == size && self.width == size => Ok(self.clone()),
             Fit::None => Err(Error::Shape {
                 op: "fit",
@@ -154,18 +239,24 @@ impl Image {
             Fit::Resize => Ok(self.resize(size, size)),
             Fit::Crop => {
                 let s = self.height.min(self.width);
-                let (oy, ox) = ((self.height - s) / 2, (self.width - s) / 2);
-                let mut data = Vec::with_capacity(self.channels * s * s);
-                for c in 0..self.channels {
-                    for y in 0..s {
-                        let row = (c * self.height + oy + y) * self.width + ox;
-                        data.extend_from_slice(&self.data[row..row + s]);
-                    }
-                }
-                let sq = Image { channels: self.channels, height: s, width: s, data };
+                let sq = self.crop((self.height - s) / 2, (self.width - s) / 2, s, s);
                 Ok(if s == size { sq } else { sq.resize(size, size) })
             }
         }
+    }
+
+    /// The `h`×`w` window with top-left corner (`oy`, `ox`) (clipped to the image).
+    pub fn crop(&self, oy: usize, ox: usize, h: usize, w: usize) -> Image {
+        let (oy, ox) = (oy.min(self.height), ox.min(self.width));
+        let (h, w) = (h.min(self.height - oy), w.min(self.width - ox));
+        let mut data = Vec::with_capacity(self.channels * h * w);
+        for c in 0..self.channels {
+            for y in 0..h {
+                let row = (c * self.height + oy + y) * self.width + ox;
+                data.extend_from_slice(&self.data[row..row + w]);
+            }
+        }
+        Image { channels: self.channels, height: h, width: w, data }
     }
 
     /// RGB copy (gray replicated).

@@ -1,12 +1,14 @@
-//! Whole restorations for the CLI and the web page: images in, degrade (or take the measurement as given),
-//! RED-diff with a UNet prior, images out with the H⁺y baseline and a view of the measurement.
+//! Whole restorations for the CLI, the web page and [`Restorer`](crate::Restorer): images in, degrade (or take
+//! the measurement as given), RED-diff with a UNet prior, images out with the H⁺y baseline and a view of the
+//! measurement. Images of the model's size go straight through the network; larger ones are restored whole,
+//! with the network applied on overlapping tiles ([`TiledDenoiser`]).
 
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, Tensor};
 use crate::image::Image;
 use crate::model::{Schedule, Unet};
 use crate::operators::{measure_keyed, Operator, Task, TaskKind};
-use crate::solvers::{red_diff, RedDiffOptions, StepInfo, UnetPrior};
+use crate::solvers::{red_diff, Denoiser, RedDiffOptions, StepInfo, TiledDenoiser, UnetPrior};
 
 /// What to solve and how.
 #[derive(Clone, Debug)]
@@ -75,18 +77,34 @@ fn check(unet: &Unet, problem: &Problem, images: &[Image]) -> Result<()> {
     Ok(())
 }
 
+/// Most tiles per network call when restoring images larger than the model: as many as keep the largest
+/// activation inside one storage binding, at most 16.
+pub fn tile_batch(gpu: &Gpu, unet: &Unet) -> usize {
+    let per_image = 4 * unet.info().max_activation.max(1) as u64;
+    (gpu.max_binding_bytes() / per_image).clamp(1, 16) as usize
+}
+
 async fn solve(gpu: &Gpu, unet: &Unet, problem: &Problem, op: &dyn Operator, y: &Tensor, shape: &[usize], cb: impl FnMut(&StepInfo) -> bool) -> Result<Outcome> {
-    let prior = UnetPrior { unet, class: problem.class };
+    let net = UnetPrior { unet, class: problem.class };
+    let size = unet.info().image_size;
+    let tiled;
+    let prior: &dyn Denoiser = if (shape[2], shape[3]) == (size, size) {
+        &net
+    } else {
+        tiled = TiledDenoiser::new(&net, tile_batch(gpu, unet))?;
+        &tiled
+    };
     let pinv = match op.pinv(gpu, y)? {
         Some(p) => to_images(gpu, &p, true).await?.into_iter().map(Some).collect(),
         None => vec![None; shape[0]],
     };
-    let mu = red_diff(gpu, &prior, op, y, shape, &Schedule::ddpm(), &problem.opts, cb).await?;
+    let mu = red_diff(gpu, prior, op, y, shape, &Schedule::ddpm(), &problem.opts, cb).await?;
     let measurement = to_images(gpu, y, false).await?.iter().map(|m| measurement_view(&problem.task, m)).collect();
     Ok(Outcome { result: to_images(gpu, &mu, true).await?, pinv, measurement })
 }
 
-/// Degrades clean images (already at the model's size) with the task's operator and noise σ_y, then restores.
+/// Degrades clean images with the task's operator and noise σ_y, then restores. Images of one call share a
+/// size: the model's, or larger in both sides (restored on tiles).
 pub async fn restore_synthetic(gpu: &Gpu, unet: &Unet, problem: &Problem, truth: &[Image], cb: impl FnMut(&StepInfo) -> bool) -> Result<Outcome> {
     check(unet, problem, truth)?;
     let x = to_tensor(gpu, truth)?;
@@ -96,17 +114,26 @@ pub async fn restore_synthetic(gpu: &Gpu, unet: &Unet, problem: &Problem, truth:
     solve(gpu, unet, problem, &*op, &y, &s, cb).await
 }
 
-/// Restores from measurements given as images (e.g. a real low-resolution or masked photo): `y` images must
-/// already have the measurement's size for an image of `size`×`size` (size/f for SR, 1 channel for
-/// colorization — RGB input is converted to its mean).
-pub async fn restore_measured(gpu: &Gpu, unet: &Unet, problem: &Problem, y: &[Image], size: usize, cb: impl FnMut(&StepInfo) -> bool) -> Result<Outcome> {
+/// The restored image's height and width for a measurement of `y_hw` (×f for super-resolution).
+pub fn restored_size(task: &Task, y_hw: (usize, usize)) -> (usize, usize) {
+    match task.kind {
+        TaskKind::Sr(f) | TaskKind::Bicubic(f) => (y_hw.0 * f, y_hw.1 * f),
+        _ => y_hw,
+    }
+}
+
+/// Restores from measurements given as images (e.g. a real low-resolution or masked photo), all of one size;
+/// the result has [`restored_size`] (×f for SR), which must be the model's size or larger in both sides.
+/// Colorization takes 1 channel (RGB input is converted to its mean).
+pub async fn restore_measured(gpu: &Gpu, unet: &Unet, problem: &Problem, y: &[Image], cb: impl FnMut(&StepInfo) -> bool) -> Result<Outcome> {
     check(unet, problem, y)?;
     if problem.task.kind == TaskKind::Phase {
         return Err(Error::Invalid { op: "restore", msg: "phase retrieval measurements are Fourier magnitudes, not images; use synthetic mode".into() });
     }
     let c = unet.info().in_channels;
-    let op = problem.task.operator(gpu, c, size, size)?;
-    let shape = [y.len(), c, size, size];
+    let (h, w) = restored_size(&problem.task, (y[0].height, y[0].width));
+    let op = problem.task.operator(gpu, c, h, w)?;
+    let shape = [y.len(), c, h, w];
     let want = op.measurement_shape(&shape);
     let ys: Vec<Image> = y
         .iter()

@@ -25,6 +25,7 @@ shader!(RNG, "rng");
 shader!(ADAM, "adam");
 shader!(FFT, "fft");
 shader!(MEASURE, "measure");
+shader!(TILES, "tiles");
 
 /// All shaders, for validation.
-pub static ALL: &[&Shader] = &[&ELEMENTWISE, &CONV, &CONV3X3, &CONV_GEMM, &CONV_PACK, &MATMUL, &NORM, &ATTENTION, &ATTENTION_FUSED, &RESAMPLE, &EMBEDDING, &REDUCE, &RNG, &ADAM, &FFT, &MEASURE];
+pub static ALL: &[&Shader] = &[&ELEMENTWISE, &CONV, &CONV3X3, &CONV_GEMM, &CONV_PACK, &MATMUL, &NORM, &ATTENTION, &ATTENTION_FUSED, &RESAMPLE, &EMBEDDING, &REDUCE, &RNG, &ADAM, &FFT, &MEASURE, &TILES];

@@ -57,3 +57,18 @@ fn eval_batch_8_equals_eight_single_image_restores_and_shards() {
     }
     let _ = std::fs::remove_dir_all(&tmp);
 }
+
+#[test]
+fn the_binary_runs_from_any_folder_and_reads_jpeg() {
+    // The built-in model and sample are embedded: no source tree needed (as after `cargo install`).
+    let tmp = std::env::temp_dir().join(format!("reddiff-cli-anywhere-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).unwrap();
+    let text = run(bin().current_dir(&tmp).args(["restore", "--steps", "2", "--output", "out.jpg"]));
+    assert!(text.contains("RED-diff PSNR"), "{text}");
+    assert!(tmp.join("out.jpg").is_file() && tmp.join("out-compare.png").is_file());
+    // A JPEG input, restored (super-resolution on tiles would need a larger image: this one is the model's size).
+    let text = run(bin().current_dir(&tmp).args(["restore", "--steps", "2", "--task", "sr4", "--input", "out.jpg", "--output", "again.webp"]));
+    assert!(text.contains("32x32, model 32x32"), "{text}");
+    assert!(tmp.join("again.webp").is_file());
+    let _ = std::fs::remove_dir_all(&tmp);
+}

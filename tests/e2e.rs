@@ -24,10 +24,10 @@ fn run(kind: TaskKind, against_measurement: bool) {
     let g = gpu();
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let unet = Unet::load(g, &root.join("models/emoji32")).unwrap();
-    let truth: Vec<Image> = IMAGES.iter().map(|n| Image::read_png(&root.join("assets/samples").join(n)).unwrap()).collect();
+    let truth: Vec<Image> = IMAGES.iter().map(|n| Image::read(&root.join("assets/samples").join(n)).unwrap()).collect();
     let task = Task { kind: kind.clone(), seed: 0 };
     let problem = Problem { opts: RedDiffOptions { steps: STEPS, lr: task.default_lr(), ..Default::default() }, task, sigma_y: 0.0, class: None };
-    let out = pollster::block_on(restore_synthetic(g, &unet, &problem, &truth, |_| true)).unwrap();
+    let out = reddiff::gpu::block_on(restore_synthetic(g, &unet, &problem, &truth, |_| true)).unwrap();
     let mut worst = f64::INFINITY;
     for (i, name) in IMAGES.iter().enumerate() {
         let pinv = psnr(&truth[i], out.pinv[i].as_ref().unwrap()).unwrap();

@@ -68,7 +68,7 @@ fn batches_split_when_activations_exceed_the_binding_limit() {
     // A second device whose storage bindings are capped at 1.5 MiB: one 16x16 image's largest activation
     // (attention scores, 4 heads x 256 x 256 x 4 B = 1 MiB) fits, two do not, so the forward runs in two chunks.
     let opts = reddiff::GpuOptions { max_binding_bytes: Some(3 << 19), ..reddiff::GpuOptions::from_env() };
-    let g = pollster::block_on(reddiff::Gpu::with_options(opts)).unwrap();
+    let g = reddiff::gpu::block_on(reddiff::Gpu::with_options(opts)).unwrap();
     let dir = fixture("diffusers_resnet_ss");
     let model = Unet::load(&g, &dir).unwrap();
     let io = TensorFile::read(&dir.join("io.safetensors")).unwrap();

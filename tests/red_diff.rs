@@ -93,7 +93,7 @@ fn a_batched_restoration_equals_single_image_runs_with_the_same_keys() {
     let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let unet = Unet::load(g, &root.join("models/emoji32")).unwrap();
     let names = ["google-1f466.png", "twitter-1f467-1f3fc.png", "google-1f309.png", "twitter-1f481-1f3fe.png"];
-    let imgs: Vec<Image> = names.iter().map(|n| Image::read_png(&root.join("assets/samples").join(n)).unwrap()).collect();
+    let imgs: Vec<Image> = names.iter().map(|n| Image::read(&root.join("assets/samples").join(n)).unwrap()).collect();
     let keys: Vec<u32> = names.iter().map(|n| ops::image_key(n)).collect();
     let problem = |keys: Vec<u32>| Problem {
         task: Task { kind: TaskKind::Sr(4), seed: 0 },
@@ -101,15 +101,15 @@ fn a_batched_restoration_equals_single_image_runs_with_the_same_keys() {
         opts: RedDiffOptions { steps: 4, image_keys: keys, ..Default::default() },
         class: None,
     };
-    let batch = pollster::block_on(restore_synthetic(g, &unet, &problem(keys.clone()), &imgs, |_| true)).unwrap();
+    let batch = reddiff::gpu::block_on(restore_synthetic(g, &unet, &problem(keys.clone()), &imgs, |_| true)).unwrap();
     for i in 0..names.len() {
-        let single = pollster::block_on(restore_synthetic(g, &unet, &problem(vec![keys[i]]), &imgs[i..=i], |_| true)).unwrap();
+        let single = reddiff::gpu::block_on(restore_synthetic(g, &unet, &problem(vec![keys[i]]), &imgs[i..=i], |_| true)).unwrap();
         let worst = batch.result[i].data.iter().zip(&single.result[0].data).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
         assert!(worst <= 1e-5, "{}: batched vs alone differ by {worst}", names[i]);
         let wm = batch.measurement[i].data.iter().zip(&single.measurement[0].data).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
         assert!(wm == 0.0, "{}: measurement noise depends on the batch ({wm})", names[i]);
     }
     // A different key gives different noise.
-    let other = pollster::block_on(restore_synthetic(g, &unet, &problem(vec![keys[0] ^ 1]), &imgs[0..1], |_| true)).unwrap();
+    let other = reddiff::gpu::block_on(restore_synthetic(g, &unet, &problem(vec![keys[0] ^ 1]), &imgs[0..1], |_| true)).unwrap();
     assert!(other.measurement[0].data != batch.measurement[0].data);
 }

@@ -53,7 +53,7 @@ ROUTE=""
 TARGET_DIR=""
 if command -v rustup >/dev/null 2>&1 \
   && rustup target add wasm32-unknown-unknown \
-  && cargo build --lib --release --target wasm32-unknown-unknown; then
+  && cargo build --lib --release --no-default-features --target wasm32-unknown-unknown; then
   ROUTE="1 (rustup target wasm32-unknown-unknown)"
   TARGET_DIR="$ROOT/target"
 else
@@ -64,7 +64,7 @@ else
   fi
   LLD="$(rustc +stable --print sysroot)/lib/rustlib/x86_64-unknown-linux-gnu/bin/rust-lld"
   RUSTC_BOOTSTRAP=1 RUSTC=/usr/bin/rustc CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER="$LLD" \
-    /usr/bin/cargo build --lib --release --target wasm32-unknown-unknown \
+    /usr/bin/cargo build --lib --release --no-default-features --target wasm32-unknown-unknown \
     -Zbuild-std=std,panic_abort --target-dir target/web-debian
   ROUTE="2 (Debian rustc-web, -Zbuild-std)"
   TARGET_DIR="$ROOT/target/web-debian"

@@ -19,18 +19,6 @@ struct Cli {
     command: Command,
 }
 
-/// The built-in prior, relative to the crate (used when --model is not given).
-fn builtin_model() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/emoji32")
-}
-
-/// The sample `reddiff restore` uses when no input is given (a held-out image).
-const DEFAULT_SAMPLE: &str = "twitter-1f467-1f3fc.png";
-
-/// The bundled held-out samples.
-fn samples_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("assets/samples")
-}
 
 /// Solver options shared by `restore` and `eval`.
 #[derive(Args, Clone)]
@@ -71,8 +59,10 @@ struct SolveArgs {
     /// Class label for class-conditional models.
     #[arg(long)]
     class: Option<usize>,
-    /// How to bring images to the model's resolution: crop, resize or none.
-    #[arg(long, default_value = "crop")]
+    /// How to bring images to the model's resolution: tile (images larger than the model are restored whole,
+    /// the network runs on overlapping model-size tiles; smaller ones are cropped), crop (centre square,
+    /// resampled), resize (whole image resampled to a square) or none (must already match).
+    #[arg(long, default_value = "tile")]
     fit: String,
 }
 
@@ -80,12 +70,7 @@ impl SolveArgs {
     fn problem(&self) -> Result<(Problem, Fit)> {
         let kind: TaskKind = self.task.parse()?;
         let task = Task { kind, seed: self.seed };
-        let fit = match self.fit.as_str() {
-            "crop" => Fit::Crop,
-            "resize" => Fit::Resize,
-            "none" => Fit::None,
-            o => return Err(Error::Invalid { op: "--fit", msg: format!("'{o}': use crop, resize or none") }),
-        };
+        let fit: Fit = self.fit.parse()?;
         if self.steps == 0 {
             return Err(Error::Invalid { op: "--steps", msg: "must be at least 1".into() });
         }
@@ -152,40 +137,41 @@ fn compare_path(out: &Path) -> PathBuf {
 
 fn restore(args: SolveArgs, input: Option<PathBuf>, output: PathBuf, measured: bool) -> Result<()> {
     let (mut problem, fit) = args.problem()?;
-    let input = match input {
-        Some(p) => p,
-        None => {
-            let default = samples_dir().join(DEFAULT_SAMPLE);
-            if default.exists() { default } else { first_png(&samples_dir())? }
+    let (input, img) = match input {
+        Some(p) => {
+            if same_file(&p, &output) {
+                return Err(Error::Invalid { op: "restore", msg: format!("--output {} would overwrite the input", output.display()) });
+            }
+            let img = Image::read(&p)?;
+            (p, img)
         }
+        None => default_input()?,
     };
-    if same_file(&input, &output) {
-        return Err(Error::Invalid { op: "restore", msg: format!("--output {} would overwrite the input", output.display()) });
-    }
-    let img = Image::read_png(&input)?;
     problem.opts.image_keys = vec![image_key_of(&input)];
     let gpu = Gpu::new()?;
     let unet = load(&gpu, args.model.clone())?;
     let size = unet.info().image_size;
-    println!("{} | {} | model {}x{} | {} steps, lr {}, lambda {}", input.display(), problem.task.kind_name(), size, size, problem.opts.steps, problem.opts.lr, problem.opts.lambda);
+    let f = match problem.task.kind {
+        TaskKind::Sr(f) | TaskKind::Bicubic(f) => f,
+        _ => 1,
+    };
+    let (h, w) = if measured { let y = img.fit(size / f, fit, 1)?; (y.height * f, y.width * f) } else { let x = img.fit(size, fit, f)?; (x.height, x.width) };
+    let tiles = if (h, w) == (size, size) { String::new() } else { format!(", {} tiles of {size}x{size}", reddiff::ops::TileGrid::new(h, w, size, size / 4)?.tiles()) };
+    println!("{} | {} | {w}x{h}, model {size}x{size}{tiles} | {} steps, lr {}, lambda {}", input.display(), problem.task.kind_name(), problem.opts.steps, problem.opts.lr, problem.opts.lambda);
     let (bar, cb, first_step) = progress(problem.opts.steps);
     let t0 = std::time::Instant::now();
     let (truth, out): (Option<Image>, Outcome) = if measured {
-        let f = match problem.task.kind {
-            TaskKind::Sr(f) | TaskKind::Bicubic(f) => f,
-            _ => 1,
-        };
-        let y = img.fit(size / f, fit)?;
-        (None, pollster::block_on(restore_measured(&gpu, &unet, &problem, &[y], size, cb))?)
+        let y = img.fit(size / f, fit, 1)?;
+        (None, reddiff::gpu::block_on(restore_measured(&gpu, &unet, &problem, &[y], cb))?)
     } else {
-        let x = img.fit(size, fit)?;
-        let out = pollster::block_on(restore_synthetic(&gpu, &unet, &problem, std::slice::from_ref(&x), cb))?;
+        let x = img.fit(size, fit, f)?;
+        let out = reddiff::gpu::block_on(restore_synthetic(&gpu, &unet, &problem, std::slice::from_ref(&x), cb))?;
         (Some(x), out)
     };
     bar.finish();
     let secs = t0.elapsed().as_secs_f64();
     let result = &out.result[0];
-    result.write_png(&output)?;
+    result.write(&output)?;
     let mut panels: Vec<&Image> = Vec::new();
     if let Some(t) = &truth {
         panels.push(t);
@@ -195,9 +181,10 @@ fn restore(args: SolveArgs, input: Option<PathBuf>, output: PathBuf, measured: b
         panels.push(p);
     }
     panels.push(result);
-    let scale = (128 / size).max(1);
-    let big: Vec<Image> = panels.iter().map(|p| p.upscale_nearest(scale * size / p.height.max(1))).collect();
-    Image::strip(&big.iter().collect::<Vec<_>>()).write_png(&compare_path(&output))?;
+    let h = result.height;
+    let scale = (128 / h).max(1);
+    let big: Vec<Image> = panels.iter().map(|p| p.upscale_nearest((scale * h / p.height.max(1)).max(1))).collect();
+    Image::strip(&big.iter().collect::<Vec<_>>()).write(&compare_path(&output))?;
     match first_step.get() {
         Some(t1) if problem.opts.steps > 1 => {
             let first = t1.duration_since(t0).as_secs_f64();
@@ -216,18 +203,19 @@ fn restore(args: SolveArgs, input: Option<PathBuf>, output: PathBuf, measured: b
     Ok(())
 }
 
-fn pngs(dir: &Path) -> Result<Vec<PathBuf>> {
+/// File extensions `eval` picks up in a folder.
+const IMAGE_EXTENSIONS: [&str; 8] = ["png", "jpg", "jpeg", "webp", "tif", "tiff", "bmp", "gif"];
+
+/// The image files in `dir`, sorted by name.
+fn image_files(dir: &Path) -> Result<Vec<PathBuf>> {
     let rd = std::fs::read_dir(dir).map_err(|source| Error::Io { path: dir.into(), source })?;
-    let mut v: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("png"))).collect();
+    let is_image = |p: &Path| p.extension().is_some_and(|e| IMAGE_EXTENSIONS.iter().any(|x| e.eq_ignore_ascii_case(x)));
+    let mut v: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| is_image(p)).collect();
     v.sort();
     if v.is_empty() {
-        return Err(Error::Invalid { op: "images", msg: format!("no PNG files in {}", dir.display()) });
+        return Err(Error::Invalid { op: "--images", msg: format!("no image files (.png, .jpg, .webp, .tif, .bmp, .gif) in {}", dir.display()) });
     }
     Ok(v)
-}
-
-fn first_png(dir: &Path) -> Result<PathBuf> {
-    pngs(dir).map(|v| v[0].clone())
 }
 
 fn parse_shard(s: &str) -> Result<(usize, usize)> {
@@ -246,23 +234,37 @@ fn eval(args: SolveArgs, images: PathBuf, out: PathBuf, shard: Option<String>, l
         Some(s) => parse_shard(&s)?,
         None => (0, 1),
     };
-    let mut files: Vec<PathBuf> = pngs(&images)?.into_iter().enumerate().filter(|(k, _)| k % sn == si).map(|(_, p)| p).collect();
+    let mut files: Vec<PathBuf> = image_files(&images)?.into_iter().enumerate().filter(|(k, _)| k % sn == si).map(|(_, p)| p).collect();
     if let Some(k) = limit {
         files.truncate(k);
     }
-    let imgs: Vec<Image> = files.iter().map(|p| Image::read_png(p)).collect::<Result<_>>()?;
+    let imgs: Vec<Image> = files.iter().map(|p| Image::read(p)).collect::<Result<_>>()?;
     let gpu = Gpu::new()?;
     let unet = load(&gpu, args.model.clone())?;
     let size = unet.info().image_size;
-    let truth: Vec<Image> = imgs.iter().map(|i| i.fit(size, fit)).collect::<Result<_>>()?;
+    let f = match problem.task.kind {
+        TaskKind::Sr(f) | TaskKind::Bicubic(f) => f,
+        _ => 1,
+    };
+    let truth: Vec<Image> = imgs.iter().map(|i| i.fit(size, fit, f)).collect::<Result<_>>()?;
     let mut rows = Vec::new();
     let t0 = std::time::Instant::now();
-    for (chunk_files, chunk) in files.chunks(batch.max(1)).zip(truth.chunks(batch.max(1))) {
+    // Batches of consecutive images of one size (all images are the model's size unless --fit tile keeps
+    // larger ones whole).
+    let mut groups: Vec<std::ops::Range<usize>> = Vec::new();
+    for (i, im) in truth.iter().enumerate() {
+        match groups.last_mut() {
+            Some(g) if g.len() < batch.max(1) && (truth[g.start].height, truth[g.start].width) == (im.height, im.width) => g.end = i + 1,
+            _ => groups.push(i..i + 1),
+        }
+    }
+    for g in groups {
+        let (chunk_files, chunk) = (&files[g.clone()], &truth[g]);
         let (bar, cb, _) = progress(problem.opts.steps);
         // Noise keyed by file name: an image's result does not depend on --batch, --shard or --limit.
         let mut problem = problem.clone();
         problem.opts.image_keys = chunk_files.iter().map(|f| image_key_of(f)).collect();
-        let o = pollster::block_on(restore_synthetic(&gpu, &unet, &problem, chunk, cb))?;
+        let o = reddiff::gpu::block_on(restore_synthetic(&gpu, &unet, &problem, chunk, cb))?;
         bar.finish_and_clear();
         for (k, f) in chunk_files.iter().enumerate() {
             let (pp, ps) = match &o.pinv[k] {
@@ -309,10 +311,10 @@ enum Command {
     Restore {
         #[command(flatten)]
         solve: SolveArgs,
-        /// Input PNG; default: the first bundled sample.
+        /// Input image (PNG, JPEG, WebP, TIFF, BMP or GIF; at most 16 megapixels); default: a built-in held-out sample.
         #[arg(long)]
         input: Option<PathBuf>,
-        /// Output PNG (written atomically).
+        /// Output image, format by extension (.png, .jpg, .webp, .tif, .bmp); written atomically, with OUT-compare.png beside it.
         #[arg(long, default_value = "restored.png")]
         output: PathBuf,
         /// The input is already the measurement y (low-res, masked, blurred, gray photo).
@@ -324,7 +326,7 @@ enum Command {
     Eval {
         #[command(flatten)]
         solve: SolveArgs,
-        /// Folder of PNG images.
+        /// Folder of images (.png, .jpg, .webp, .tif, .bmp, .gif).
         #[arg(long)]
         images: PathBuf,
         /// CSV file to write.
@@ -358,7 +360,7 @@ enum Command {
         #[arg(long)]
         output: PathBuf,
     },
-    /// Sample images from the prior with DDIM on the GPU and save them as a grid PNG.
+    /// Sample images from the prior with DDIM on the GPU and save them as a grid image (format by extension).
     Sample {
         #[arg(long)]
         model: Option<PathBuf>,
@@ -384,8 +386,35 @@ enum Command {
     },
 }
 
+/// The model at `model`, or the built-in prior.
 fn load(gpu: &Gpu, model: Option<PathBuf>) -> Result<Unet> {
-    Unet::load(gpu, &model.unwrap_or_else(builtin_model))
+    match model {
+        Some(dir) => Unet::load(gpu, &dir),
+        None => builtin_model(gpu),
+    }
+}
+
+#[cfg(feature = "builtin-model")]
+fn builtin_model(gpu: &Gpu) -> Result<Unet> {
+    Unet::builtin(gpu)
+}
+
+#[cfg(not(feature = "builtin-model"))]
+fn builtin_model(_: &Gpu) -> Result<Unet> {
+    Err(Error::Invalid { op: "--model", msg: "this build has no built-in model (cargo feature builtin-model); pass --model DIR".into() })
+}
+
+/// The default input of `restore`: the built-in held-out sample, as (name, image).
+#[cfg(feature = "builtin-model")]
+fn default_input() -> Result<(PathBuf, Image)> {
+    let name = reddiff::builtin::DEFAULT_SAMPLE;
+    let bytes = reddiff::builtin::sample(name).ok_or(Error::Invalid { op: "--input", msg: format!("built-in sample {name} missing") })?;
+    Ok((PathBuf::from(name), Image::decode(name.as_ref(), bytes)?))
+}
+
+#[cfg(not(feature = "builtin-model"))]
+fn default_input() -> Result<(PathBuf, Image)> {
+    Err(Error::Invalid { op: "--input", msg: "this build has no built-in samples (cargo feature builtin-model); pass --input FILE".into() })
 }
 
 fn eps(model: Option<PathBuf>, input: &Path, output: &Path) -> Result<()> {
@@ -446,12 +475,16 @@ fn sample(model: Option<PathBuf>, n: usize, steps: usize, eta: f32, seed: u64, n
     let img = sh[1] * sh[2] * sh[3];
     let images: Vec<Image> = (0..sh[0]).map(|i| Image::new(sh[1], sh[2], sh[3], v[i * img..(i + 1) * img].to_vec())).collect::<Result<_>>()?;
     let cols = (sh[0] as f64).sqrt().ceil() as usize;
-    Image::grid(&images, cols)?.write_png(output)?;
+    Image::grid(&images, cols)?.write(output)?;
     println!("wrote {} samples to {}", sh[0], output.display());
     Ok(())
 }
 
 fn main() {
+    // Mesa's drivers complain on stderr when XDG_RUNTIME_DIR is unset (containers, fresh machines).
+    if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
+        std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir());
+    }
     // `reddiff` alone runs the main job: restore a bundled sample with the built-in prior.
     let argv: Vec<String> = std::env::args().collect();
     let cli = if argv.len() == 1 { Cli::parse_from([argv[0].as_str(), "restore"]) } else { Cli::parse() };

@@ -151,7 +151,7 @@ impl Gpu {
     /// Opens the best adapter allowed by the environment (see [`GpuOptions::from_env`]). Blocks (native only).
     #[cfg(not(target_arch = "wasm32"))]
     pub fn new() -> Result<Gpu> {
-        pollster::block_on(Self::with_options(GpuOptions::from_env()))
+        super::block_on(Self::with_options(GpuOptions::from_env()))
     }
 
     /// Opens an adapter: high-performance first, filtered by backend and name.
@@ -242,6 +242,40 @@ impl Gpu {
             })
             .await
             .map_err(|e| Error::RequestDevice { adapter: info.name.clone(), reason: e.to_string() })?;
+        Self::from_device(device, queue, info, features, limits, opts.profile)
+    }
+
+    /// Wraps a device an application already has (e.g. its renderer's), so reddiff's tensors live next to
+    /// the app's own resources. The device should offer at least 4 storage buffers per stage and 256
+    /// invocations per workgroup (default wgpu limits do); larger storage-binding limits allow larger
+    /// batches. `SHADER_F16`, `SUBGROUP` and `TIMESTAMP_QUERY` are used when enabled. The kernel family
+    /// follows the adapter type (see [`GpuOptions::profile`] to force one). Note: reddiff installs its own
+    /// uncaptured-error handler on the device, turning validation errors into [`Error::Gpu`].
+    pub fn from_wgpu(device: wgpu::Device, queue: wgpu::Queue, profile: Option<KernelProfile>) -> Result<Gpu> {
+        let info = device.adapter_info();
+        let wanted = wgpu::Features::SHADER_F16 | wgpu::Features::SUBGROUP | wgpu::Features::TIMESTAMP_QUERY;
+        let features = device.features() & wanted;
+        let limits = device.limits();
+        if limits.max_storage_buffers_per_shader_stage < 4 || limits.max_compute_invocations_per_workgroup < 256 {
+            return Err(Error::RequestDevice {
+                adapter: info.name.clone(),
+                reason: format!(
+                    "the device allows {} storage buffers per stage and {} invocations per workgroup; reddiff needs at least 4 and 256",
+                    limits.max_storage_buffers_per_shader_stage, limits.max_compute_invocations_per_workgroup
+                ),
+            });
+        }
+        Self::from_device(device, queue, info, features, limits, profile)
+    }
+
+    fn from_device(
+        device: wgpu::Device,
+        queue: wgpu::Queue,
+        info: wgpu::AdapterInfo,
+        features: wgpu::Features,
+        limits: wgpu::Limits,
+        profile: Option<KernelProfile>,
+    ) -> Result<Gpu> {
         // Validation errors must never abort the process: collect them and surface them as Error::Gpu.
         let errors = Arc::new(Mutex::new(Vec::new()));
         let sink = errors.clone();
@@ -260,7 +294,7 @@ impl Gpu {
                 names.push(n);
             }
         }
-        let profile = opts.profile.unwrap_or(match info.device_type {
+        let profile = profile.unwrap_or(match info.device_type {
             wgpu::DeviceType::Cpu => KernelProfile::RegisterBlocked,
             _ => KernelProfile::Tiled,
         });
@@ -315,7 +349,7 @@ impl Gpu {
     }
 
     /// The tile of the tiled convolution for an M (output channels) × N (pixels) × K (Cin·K·K) problem:
-    /// the autotuned choice for its size class, else [`TileConfig::DEFAULT`].
+    /// the autotuned choice for its size class, else [`TileConfig::DEFAULT`](super::tune::TileConfig::DEFAULT).
     pub fn conv_tile(&self, m: usize, n: usize, k: usize) -> super::tune::TileConfig {
         self.tune
             .lock()

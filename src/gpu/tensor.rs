@@ -71,7 +71,7 @@ impl Tensor {
     /// Flushes pending work and reads the tensor back (blocks; native only).
     #[cfg(not(target_arch = "wasm32"))]
     pub fn read(&self, gpu: &Gpu) -> Result<Vec<f32>> {
-        pollster::block_on(self.read_async(gpu))
+        super::block_on(self.read_async(gpu))
     }
 
     /// Flushes pending work and reads the tensor back.

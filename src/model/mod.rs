@@ -71,15 +71,20 @@ impl Unet {
         };
         let wpath = dir.join(wname);
         let bytes = std::fs::read(&wpath).map_err(|source| Error::Io { path: wpath.clone(), source })?;
-        let model = Self::from_bytes(gpu, &cfg_path, &text, &wpath, &bytes)?;
-        // Raw weights were packed and dropped: once the packing ran, give their buffers back.
+        Self::from_bytes(gpu, &cfg_path, &text, &wpath, &bytes)?.after_load(gpu)
+    }
+
+    /// What every native load does after building: frees the raw weights' buffers once packing ran, and on
+    /// GPUs autotunes the tiled convolution.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub(crate) fn after_load(self, gpu: &Gpu) -> Result<Unet> {
         gpu.sync()?;
         gpu.trim_pool();
         if autotune_on_load(gpu) {
             // Tuning only picks among kernels that all pass the same tests; a failure keeps the defaults.
-            let _ = model.autotune(gpu, 1);
+            let _ = self.autotune(gpu, 1);
         }
-        Ok(model)
+        Ok(self)
     }
 
     /// Loads a model from the contents of its config.json and weight file (paths only name them in errors).

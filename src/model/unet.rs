@@ -104,7 +104,7 @@ impl Unet {
         &self.info
     }
 
-    /// Raw network output for `x` [N, C, H, W] in [-1, 1] scale, timesteps `t` [N] (as f32) and, for
+    /// Raw network output for `x` [N, C, H, W] in [-1, 1] scale, timesteps `t` `[N]` (as f32) and, for
     /// class-conditional models, labels `y` (N values). Returns [N, out_channels, H, W], learned-sigma
     /// channels included. Batches whose activations would exceed the adapter's storage-binding limit are
     /// split into chunks automatically.

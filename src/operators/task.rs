@@ -148,7 +148,7 @@ impl Task {
             TaskKind::InpaintRandom => Box::new(Masked::new(gpu, &patterns::random_mask(h, w, 0.7, self.seed)?, h, w, "inpaint-random (70 % missing)")?),
             TaskKind::InpaintFreeform => Box::new(Masked::new(gpu, &patterns::freeform_mask(h, w, self.seed)?, h, w, "inpaint-freeform")?),
             TaskKind::InpaintMask(p) => {
-                let m = patterns::mask_from_image(&Image::read_png(p)?, h, w)?;
+                let m = patterns::mask_from_image(&Image::read(p)?, h, w)?;
                 Box::new(Masked::new(gpu, &m, h, w, &format!("inpaint-mask ({})", p.display()))?)
             }
             TaskKind::InpaintMaskData(m) => Box::new(Masked::new(gpu, m, h, w, "inpaint-mask (painted)")?),
@@ -171,7 +171,7 @@ impl Task {
                 Box::new(Convolution::new(gpu, &patterns::motion_kernel(size, self.seed)?, size, &format!("deblur-motion (size {size})"))?)
             }
             TaskKind::DeblurKernel(p) => {
-                let img = Image::read_png(p)?;
+                let img = Image::read(p)?;
                 let k = patterns::kernel_from_image(&img)?;
                 Box::new(Convolution::new(gpu, &k, img.height, &format!("deblur-kernel ({})", p.display()))?)
             }

@@ -90,7 +90,7 @@ pub struct ChannelTerm<'a> {
 /// What a convolution does after the sum: `out = alpha · (acc + bias[m] + term(n, m)) + beta · residual`.
 #[derive(Clone, Copy, Debug)]
 pub struct Epilogue<'a> {
-    /// Per-output-channel bias [Cout].
+    /// Per-output-channel bias `[Cout]`.
     pub bias: Option<&'a Tensor>,
     /// Per-(image, channel) term.
     pub term: Option<ChannelTerm<'a>>,
@@ -109,7 +109,7 @@ impl<'a> Epilogue<'a> {
     }
 }
 
-/// `x` [N, Cin, H, W] * `w` [Cout, Cin, K, K] + `bias` [Cout] → [N, Cout, Ho, Wo] with
+/// `x` [N, Cin, H, W] * `w` [Cout, Cin, K, K] + `bias` `[Cout]` → [N, Cout, Ho, Wo] with
 /// Ho = (H + 2p − K) / s + 1. Packs the weights on every call; layers keep a [`ConvWeights`] instead.
 pub fn conv2d(gpu: &Gpu, x: &Tensor, w: &Tensor, bias: Option<&Tensor>, cfg: Conv2d) -> Result<Tensor> {
     let [_, cin, _, _] = dims::<4>("conv2d", "input", x)?;

@@ -110,7 +110,7 @@ fn bcast_check(op: &'static str, a: &Tensor, b: &Tensor) -> Result<(usize, usize
     Err(Error::Shape { op, msg: format!("cannot broadcast {:?} over {:?} (need a prefix like [N, C] or [C])", sb, sa) })
 }
 
-/// `a + b` with `b` broadcast over `a`'s trailing dimensions: `b` is [N, C] (or [C]) for `a` [N, C, H, W].
+/// `a + b` with `b` broadcast over `a`'s trailing dimensions: `b` is [N, C] (or `[C]`) for `a` [N, C, H, W].
 pub fn add_bcast(gpu: &Gpu, a: &Tensor, b: &Tensor) -> Result<Tensor> {
     let (inner, bmod) = bcast_check("add_bcast", a, b)?;
     run(gpu, "add_bcast", "add_bcast", a, b, a.shape(), P { inner, bmod, ..P::default() })

@@ -16,7 +16,7 @@ pub fn embedding_freqs(dim: usize, shift: f32, max_period: f32) -> Result<Vec<f3
     Ok((0..half).map(|i| (neg_log * i as f32 / (half as f32 - shift)).exp()).collect())
 }
 
-/// `t` [N] (timesteps as f32) and `freqs` [dim / 2] (from [`embedding_freqs`]) → [N, dim]:
+/// `t` `[N]` (timesteps as f32) and `freqs` [dim / 2] (from [`embedding_freqs`]) → [N, dim]:
 /// `[cos(t·f), sin(t·f)]` when `flip` (guided-diffusion; diffusers' `flip_sin_to_cos = true`), else `[sin, cos]`;
 /// an odd `dim` gets a zero last column.
 pub fn timestep_embedding(gpu: &Gpu, t: &Tensor, freqs: &Tensor, dim: usize, flip: bool) -> Result<Tensor> {

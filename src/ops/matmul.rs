@@ -150,7 +150,7 @@ pub fn matmul(gpu: &Gpu, a: &Tensor, b: &Tensor, bias: Bias, desc: &Matmul, forc
     Ok(out)
 }
 
-/// `x` [..., in] · `w`ᵀ + `b`, with `w` [out, in] and `b` [out] (torch.nn.Linear). Returns [..., out].
+/// `x` [..., in] · `w`ᵀ + `b`, with `w` [out, in] and `b` `[out]` (torch.nn.Linear). Returns [..., out].
 pub fn linear(gpu: &Gpu, x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Result<Tensor> {
     let xs = x.shape();
     let ws = w.shape();

@@ -1,5 +1,5 @@
 //! One thin Rust function per WGSL kernel family. Every op validates shapes first (returning
-//! [`Error::Shape`](crate::Error::Shape) naming the op), allocates its output from the pool and records one or
+//! [`Error::Shape`] naming the op), allocates its output from the pool and records one or
 //! more dispatches into the open command stream; nothing runs until [`Gpu::flush`](crate::Gpu::flush) or a
 //! readback.
 
@@ -14,6 +14,7 @@ mod norm;
 mod reduce;
 mod resample;
 mod rng;
+mod tiles;
 
 pub use adam::{adam_step, AdamHyper};
 pub use attention::{attention, attention_with, softmax_rows, AttentionKernel, FUSED_MAX_CH};
@@ -29,6 +30,7 @@ pub use norm::{group_norm, GroupNorm, ScaleShift};
 pub use reduce::{stats, Stats};
 pub use resample::{avg_pool2, upsample_nearest2};
 pub use rng::{image_key, normal, normal_keyed};
+pub use tiles::{blend_tiles, extract_tiles, TileGrid};
 
 use crate::error::{Error, Result};
 use crate::gpu::Tensor;

@@ -22,7 +22,7 @@ pub struct GroupNorm {
 pub struct ScaleShift<'a> {
     /// The tensor holding the terms.
     pub t: &'a Tensor,
-    /// Element offset of image 0's scale[0].
+    /// Element offset of image 0's `scale[0]`.
     pub offset: usize,
     /// Elements between images.
     pub stride: usize,

@@ -29,7 +29,7 @@ impl Stats {
     pub fn mean_sq(&self) -> f32 {
         self.sum_sq / (self.n - self.nonfinite).max(1) as f32
     }
-    /// Reads a [4] stats tensor produced by [`stats`] for a tensor of `n` elements (flushes; native only).
+    /// Reads a `[4]` stats tensor produced by [`stats`] for a tensor of `n` elements (flushes; native only).
     #[cfg(not(target_arch = "wasm32"))]
     pub fn read(gpu: &Gpu, t: &Tensor, n: usize) -> Result<Stats> {
         Ok(Self::from_raw(&t.read(gpu)?, n))
@@ -41,7 +41,7 @@ impl Stats {
     }
 }
 
-/// Records the reduction of `x` into a new [4] tensor: [sum, sum of squares, max |x|, non-finite count].
+/// Records the reduction of `x` into a new `[4]` tensor: [sum, sum of squares, max |x|, non-finite count].
 pub fn stats(gpu: &Gpu, x: &Tensor) -> Result<Tensor> {
     let n = x.numel();
     let groups = n.div_ceil(256).clamp(1, 1024);

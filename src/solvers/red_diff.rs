@@ -237,7 +237,7 @@ pub fn red_diff_blocking(
     opts: &RedDiffOptions,
     callback: impl FnMut(&StepInfo) -> bool,
 ) -> Result<Tensor> {
-    pollster::block_on(red_diff(gpu, den, op, y, x_shape, schedule, opts, callback))
+    crate::gpu::block_on(red_diff(gpu, den, op, y, x_shape, schedule, opts, callback))
 }
 
 /// Runs RED-diff for measurement `y` of operator `op` on images of shape `x_shape`, returning μ

@@ -24,7 +24,7 @@ pub fn gpu_tiled() -> &'static Gpu {
     static GPU: OnceLock<Gpu> = OnceLock::new();
     GPU.get_or_init(|| {
         let opts = reddiff::GpuOptions { profile: Some(reddiff::gpu::KernelProfile::Tiled), ..reddiff::GpuOptions::from_env() };
-        match pollster::block_on(Gpu::with_options(opts)) {
+        match reddiff::gpu::block_on(Gpu::with_options(opts)) {
             Ok(g) => g,
             Err(e) => panic!("tests need a GPU adapter: {e}"),
         }

@@ -1,0 +1,276 @@
+//! The embedding API: a [`Restorer`] holds a GPU, a loaded prior and the solver settings, and restores
+//! [`Image`]s, blocking or async, with a progress callback and a cancel flag. Images of any size at least the
+//! model's are restored whole (larger ones on overlapping tiles).
+//!
+//! ```no_run
+//! use reddiff::{image::Image, operators::TaskKind, Restorer};
+//! let restorer = Restorer::builder().task(TaskKind::Sr(4)).steps(100).build_default_gpu()?;
+//! let low = Image::read("photo-lowres.jpg".as_ref())?;
+//! let restored = restorer.restore(&low, "photo-lowres.jpg")?;
+//! restored.image.write("photo-x4.png".as_ref())?;
+//! # Ok::<(), reddiff::Error>(())
+//! ```
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use crate::error::{Error, Result};
+use crate::gpu::Gpu;
+use crate::image::{Fit, Image};
+use crate::model::Unet;
+use crate::operators::{Task, TaskKind};
+use crate::restore::{restore_measured, restore_synthetic, Outcome, Problem};
+use crate::solvers::{RedDiffOptions, StepInfo, Weighting};
+
+/// Where the prior comes from.
+#[derive(Clone, Debug)]
+pub enum ModelSource {
+    /// The built-in emoji32 prior (cargo feature `builtin-model`).
+    Builtin,
+    /// A model directory: `config.json` + safetensors weights.
+    Dir(PathBuf),
+}
+
+/// Progress of a running restoration, handed to the progress callback after every step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Progress {
+    /// 1-based step.
+    pub step: usize,
+    /// Total steps.
+    pub steps: usize,
+    /// The diffusion timestep of this step (0 … 999).
+    pub t: usize,
+}
+
+type ProgressFn = Box<dyn FnMut(Progress) + Send>;
+
+/// Settings for a [`Restorer`]; start from [`Restorer::builder`]. Defaults: the built-in prior, box
+/// inpainting, 1000 steps, the task's learning rate (0.25 inpainting, 0.5 otherwise), λ = 0.25, linear
+/// weighting, σ_y = 0, seed 0, [`Fit::Tile`].
+pub struct RestorerBuilder {
+    model: ModelSource,
+    task: TaskKind,
+    opts: RedDiffOptions,
+    lr: Option<f32>,
+    sigma_y: f32,
+    class: Option<usize>,
+    fit: Fit,
+    progress: Option<ProgressFn>,
+    cancel: Option<Arc<AtomicBool>>,
+}
+
+impl RestorerBuilder {
+    /// Which prior to load.
+    pub fn model(mut self, model: ModelSource) -> Self {
+        self.model = model;
+        self
+    }
+    /// The degradation (see [`TaskKind`]; `"sr4".parse()` gives one from its CLI name).
+    pub fn task(mut self, task: TaskKind) -> Self {
+        self.task = task;
+        self
+    }
+    /// RED-diff iterations, ≥ 1.
+    pub fn steps(mut self, steps: usize) -> Self {
+        self.opts.steps = steps;
+        self
+    }
+    /// Adam learning rate (> 0); default: the task's.
+    pub fn lr(mut self, lr: f32) -> Self {
+        self.lr = Some(lr);
+        self
+    }
+    /// λ, the weight of the denoising regulariser (≥ 0).
+    pub fn lambda(mut self, lambda: f32) -> Self {
+        self.opts.lambda = lambda;
+        self
+    }
+    /// g in the weight w_t = g(√(1−ᾱ_t)/√ᾱ_t).
+    pub fn weighting(mut self, weighting: Weighting) -> Self {
+        self.opts.weighting = weighting;
+        self
+    }
+    /// Measurement noise σ_y in [0, 1] pixel units, added by [`Restorer::degrade_and_restore`].
+    pub fn sigma_y(mut self, sigma_y: f32) -> Self {
+        self.sigma_y = sigma_y;
+        self
+    }
+    /// Seed of every random draw.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.opts.seed = seed;
+        self
+    }
+    /// Class label for class-conditional models.
+    pub fn class(mut self, class: usize) -> Self {
+        self.class = Some(class);
+        self
+    }
+    /// How images are brought to the model's size (default [`Fit::Tile`]: kept whole).
+    pub fn fit(mut self, fit: Fit) -> Self {
+        self.fit = fit;
+        self
+    }
+    /// Called after every step (from the thread running the restoration).
+    pub fn on_progress(mut self, f: impl FnMut(Progress) + Send + 'static) -> Self {
+        self.progress = Some(Box::new(f));
+        self
+    }
+    /// A flag that stops a running restoration after the current step when set ([`Error::Cancelled`]).
+    pub fn cancel_flag(mut self, flag: Arc<AtomicBool>) -> Self {
+        self.cancel = Some(flag);
+        self
+    }
+
+    /// Loads the prior on `gpu` (see [`Gpu::new`], or [`Gpu::from_wgpu`] to share an app's device) and
+    /// checks the settings.
+    pub fn build(self, gpu: Arc<Gpu>) -> Result<Restorer> {
+        let task = Task { kind: self.task, seed: self.opts.seed };
+        let mut opts = self.opts;
+        opts.lr = self.lr.unwrap_or(task.default_lr());
+        if opts.steps == 0 || !(opts.lr > 0.0) || !(opts.lambda >= 0.0) || !(0.0..=1.0).contains(&self.sigma_y) {
+            return Err(Error::Invalid {
+                op: "restorer",
+                msg: format!("need steps >= 1, lr > 0, lambda >= 0 and sigma_y in [0, 1] (got {}, {}, {}, {})", opts.steps, opts.lr, opts.lambda, self.sigma_y),
+            });
+        }
+        let unet = match &self.model {
+            ModelSource::Dir(dir) => Unet::load(&gpu, dir)?,
+            ModelSource::Builtin => builtin(&gpu)?,
+        };
+        if let Some(need) = task.needs_channels() {
+            if unet.info().in_channels != need {
+                return Err(Error::Invalid { op: "restorer", msg: format!("{} needs an RGB model; this one has {} channel(s)", task.kind_name(), unet.info().in_channels) });
+            }
+        }
+        let problem = Problem { task, sigma_y: self.sigma_y, opts, class: self.class };
+        Ok(Restorer { gpu, unet, problem, fit: self.fit, progress: Mutex::new(self.progress), cancel: self.cancel })
+    }
+
+    /// [`RestorerBuilder::build`] on the default adapter ([`Gpu::new`]).
+    pub fn build_default_gpu(self) -> Result<Restorer> {
+        self.build(Arc::new(Gpu::new()?))
+    }
+}
+
+#[cfg(feature = "builtin-model")]
+fn builtin(gpu: &Gpu) -> Result<Unet> {
+    Unet::builtin(gpu)
+}
+
+#[cfg(not(feature = "builtin-model"))]
+fn builtin(_: &Gpu) -> Result<Unet> {
+    Err(Error::Invalid { op: "restorer", msg: "built without the builtin-model feature: use ModelSource::Dir".into() })
+}
+
+/// One restored image.
+#[derive(Clone, Debug)]
+pub struct Restored {
+    /// RED-diff's estimate, RGB in [-1, 1] (×f the measurement's size for super-resolution).
+    pub image: Image,
+    /// The H⁺y baseline (None for phase retrieval).
+    pub pinv: Option<Image>,
+    /// The measurement as a picture.
+    pub measurement: Image,
+    /// The clean image as fitted (only from [`Restorer::degrade_and_restore`]).
+    pub truth: Option<Image>,
+}
+
+/// A loaded prior plus solver settings; restores one image per call. See the module docs for an example.
+pub struct Restorer {
+    gpu: Arc<Gpu>,
+    unet: Unet,
+    problem: Problem,
+    fit: Fit,
+    progress: Mutex<Option<ProgressFn>>,
+    cancel: Option<Arc<AtomicBool>>,
+}
+
+impl Restorer {
+    /// Settings with the defaults listed at [`RestorerBuilder`].
+    pub fn builder() -> RestorerBuilder {
+        RestorerBuilder {
+            model: ModelSource::Builtin,
+            task: TaskKind::InpaintBox,
+            opts: RedDiffOptions::default(),
+            lr: None,
+            sigma_y: 0.0,
+            class: None,
+            fit: Fit::Tile,
+            progress: None,
+            cancel: None,
+        }
+    }
+
+    /// The GPU the restorer runs on.
+    pub fn gpu(&self) -> &Arc<Gpu> {
+        &self.gpu
+    }
+
+    /// The loaded prior.
+    pub fn model(&self) -> &Unet {
+        &self.unet
+    }
+
+    fn factor(&self) -> usize {
+        match self.problem.task.kind {
+            TaskKind::Sr(f) | TaskKind::Bicubic(f) => f,
+            _ => 1,
+        }
+    }
+
+    fn callback(&self) -> impl FnMut(&StepInfo) -> bool + '_ {
+        move |s: &StepInfo| {
+            if let Ok(mut p) = self.progress.lock() {
+                if let Some(f) = p.as_mut() {
+                    f(Progress { step: s.step, steps: s.steps, t: s.t });
+                }
+            }
+            !self.cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed))
+        }
+    }
+
+    fn problem_for(&self, key: &str) -> Problem {
+        let mut p = self.problem.clone();
+        p.opts.image_keys = vec![crate::ops::image_key(key)];
+        p
+    }
+
+    /// Restores from a real measurement `y` (a low-resolution, masked, blurred or gray photo). `key` (e.g.
+    /// the file name) keys the random draws, so the same key gives the same result.
+    pub async fn restore_async(&self, y: &Image, key: &str) -> Result<Restored> {
+        let size = self.unet.info().image_size;
+        let y = y.fit(size / self.factor(), self.fit, 1)?;
+        let out = restore_measured(&self.gpu, &self.unet, &self.problem_for(key), &[y], self.callback()).await?;
+        Ok(first(out, None))
+    }
+
+    /// Degrades the clean image `x` with the task's operator (and σ_y noise), then restores it; `truth` in
+    /// the result is `x` as fitted, for scoring.
+    pub async fn degrade_and_restore_async(&self, x: &Image, key: &str) -> Result<Restored> {
+        let size = self.unet.info().image_size;
+        let x = x.fit(size, self.fit, self.factor())?;
+        let out = restore_synthetic(&self.gpu, &self.unet, &self.problem_for(key), std::slice::from_ref(&x), self.callback()).await?;
+        Ok(first(out, Some(x)))
+    }
+
+    /// Blocking [`Restorer::restore_async`].
+    pub fn restore(&self, y: &Image, key: &str) -> Result<Restored> {
+        crate::gpu::block_on(self.restore_async(y, key))
+    }
+
+    /// Blocking [`Restorer::degrade_and_restore_async`].
+    pub fn degrade_and_restore(&self, x: &Image, key: &str) -> Result<Restored> {
+        crate::gpu::block_on(self.degrade_and_restore_async(x, key))
+    }
+}
+
+fn first(out: Outcome, truth: Option<Image>) -> Restored {
+    let Outcome { result, pinv, measurement } = out;
+    Restored {
+        image: result.into_iter().next().unwrap_or_else(|| Image { channels: 3, height: 0, width: 0, data: Vec::new() }),
+        pinv: pinv.into_iter().next().flatten(),
+        measurement: measurement.into_iter().next().unwrap_or_else(|| Image { channels: 3, height: 0, width: 0, data: Vec::new() }),
+        truth,
+    }
+}

@@ -1,0 +1,129 @@
+//! Image files: every supported format reads back what was written (lossless ones exactly, JPEG closely),
+//! 16-bit and alpha images convert as documented, GIF gives its first frame, and sizes beyond the pixel cap
+//! are refused from the header before decoding.
+
+use std::path::{Path, PathBuf};
+
+use reddiff::image::{Image, OutputFormat, MAX_PIXELS};
+use reddiff::metrics::psnr;
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("reddiff-formats-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d.join(name)
+}
+
+fn sample() -> Image {
+    Image::read(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("assets/samples/twitter-1f467-1f3fc.png")).unwrap()
+}
+
+/// The image quantised to 8 bits, as every writer stores it.
+fn quantised(im: &Image) -> Image {
+    Image { data: im.data.iter().map(|v| ((v.clamp(-1.0, 1.0) + 1.0) * 127.5).round() / 127.5 - 1.0).collect(), ..im.clone() }
+}
+
+#[test]
+fn every_output_format_reads_back() {
+    let im = sample();
+    let want = quantised(&im);
+    for ext in ["png", "webp", "tif", "tiff", "bmp", "PNG"] {
+        let p = tmp(&format!("x.{ext}"));
+        im.write(&p).unwrap();
+        let back = Image::read(&p).unwrap();
+        let err = back.data.iter().zip(&want.data).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        assert!(err < 1e-6, ".{ext}: lossless format differs by {err}");
+    }
+    for ext in ["jpg", "jpeg"] {
+        let p = tmp(&format!("x.{ext}"));
+        im.write(&p).unwrap();
+        let db = psnr(&im, &Image::read(&p).unwrap()).unwrap();
+        assert!(db > 30.0, ".{ext} at quality 95 reads back at only {db:.1} dB");
+    }
+    for bad in ["x.gif", "x.xyz", "noext"] {
+        let e = im.write(&tmp(bad)).unwrap_err().to_string();
+        assert!(e.contains(".png") && e.contains(".jpg"), "{bad}: {e}");
+    }
+    assert_eq!(OutputFormat::from_path(Path::new("a/B.JPEG")).unwrap(), OutputFormat::Jpeg);
+}
+
+#[test]
+fn sixteen_bit_alpha_and_gray_convert_as_documented() {
+    // 16-bit RGBA: one opaque pixel, one transparent (composited on white), one half-transparent black.
+    let px: Vec<u16> = vec![65535, 0, 0, 65535, 0, 0, 0, 0, 0, 0, 0, 32768];
+    let buf = image::ImageBuffer::<image::Rgba<u16>, _>::from_raw(3, 1, px).unwrap();
+    let p = tmp("rgba16.png");
+    buf.save(&p).unwrap();
+    let im = Image::read(&p).unwrap();
+    assert_eq!((im.channels, im.height, im.width), (3, 1, 3));
+    let at = |c: usize, x: usize| im.data[c * 3 + x];
+    assert_eq!((at(0, 0), at(1, 0), at(2, 0)), (1.0, -1.0, -1.0), "opaque red");
+    assert_eq!((at(0, 1), at(1, 1), at(2, 1)), (1.0, 1.0, 1.0), "transparent is white");
+    assert!((at(0, 2) - 0.0).abs() < 1e-3, "half-transparent black over white is mid-gray, got {}", at(0, 2));
+    // Gray is replicated into RGB.
+    let g = image::GrayImage::from_raw(2, 1, vec![0, 255]).unwrap();
+    let p = tmp("gray.png");
+    g.save(&p).unwrap();
+    let im = Image::read(&p).unwrap();
+    assert_eq!(im.data, vec![-1.0, 1.0, -1.0, 1.0, -1.0, 1.0]);
+}
+
+#[test]
+fn gif_gives_its_first_frame() {
+    let p = tmp("anim.gif");
+    {
+        let f = std::fs::File::create(&p).unwrap();
+        let mut enc = image::codecs::gif::GifEncoder::new(f);
+        let red = image::RgbaImage::from_pixel(4, 2, image::Rgba([255, 0, 0, 255]));
+        let blue = image::RgbaImage::from_pixel(4, 2, image::Rgba([0, 0, 255, 255]));
+        enc.encode_frames([image::Frame::new(red), image::Frame::new(blue)]).unwrap();
+    }
+    let im = Image::read(&p).unwrap();
+    assert_eq!((im.height, im.width), (2, 4));
+    assert!(im.data[..8].iter().all(|v| *v > 0.9) && im.data[16..].iter().all(|v| *v < -0.9), "first frame is red");
+}
+
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut c = !0u32;
+    for b in bytes {
+        c ^= *b as u32;
+        for _ in 0..8 {
+            c = if c & 1 != 0 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
+        }
+    }
+    !c
+}
+
+/// A PNG that claims `w`×`h` pixels but holds only a few bytes of (broken) image data.
+fn png_header_only(w: u32, h: u32) -> Vec<u8> {
+    let mut v = vec![0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A];
+    let mut ihdr = b"IHDR".to_vec();
+    ihdr.extend(w.to_be_bytes());
+    ihdr.extend(h.to_be_bytes());
+    ihdr.extend([8, 2, 0, 0, 0]);
+    v.extend(13u32.to_be_bytes());
+    v.extend(&ihdr);
+    v.extend(crc32(&ihdr).to_be_bytes());
+    for (kind, data) in [(&b"IDAT"[..], &[0x78u8, 0x9c, 0, 0][..]), (b"IEND", &[])] {
+        let mut chunk = kind.to_vec();
+        chunk.extend(data);
+        v.extend((data.len() as u32).to_be_bytes());
+        v.extend(&chunk);
+        v.extend(crc32(&chunk).to_be_bytes());
+    }
+    v
+}
+
+#[test]
+fn huge_or_broken_images_are_refused_cleanly() {
+    let t0 = std::time::Instant::now();
+    let e = Image::decode(Path::new("huge.png"), &png_header_only(16384, 16384)).unwrap_err().to_string();
+    assert!(e.contains("16384x16384") && e.contains("megapixels"), "{e}");
+    assert!(t0.elapsed().as_secs_f64() < 5.0, "the size is checked from the header");
+    let side = (MAX_PIXELS as f64).sqrt() as u32;
+    let e = Image::decode(Path::new("edge.png"), &png_header_only(side, side + 1)).unwrap_err().to_string();
+    assert!(e.contains("megapixels"), "{e}");
+    for (name, bytes) in [("empty.png", vec![]), ("text.jpg", b"hello world".to_vec()), ("cut.png", png_header_only(4, 4))] {
+        let e = Image::decode(Path::new(name), &bytes).unwrap_err().to_string();
+        assert!(e.starts_with(name), "errors name the file: {e}");
+    }
+}
