@@ -8,6 +8,8 @@
 #[cfg(feature = "builtin-model")]
 pub mod builtin;
 pub mod error;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod files;
 pub mod gpu;
 pub mod image;
 pub mod metrics;

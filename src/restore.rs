@@ -71,7 +71,7 @@ fn check(unet: &Unet, problem: &Problem, images: &[Image]) -> Result<()> {
     }
     if let Some(need) = problem.task.needs_channels() {
         if unet.info().in_channels != need {
-            return Err(Error::Invalid { op: "restore", msg: format!("{:?} needs an RGB model; this one has {} channel(s)", problem.task.kind, unet.info().in_channels) });
+            return Err(Error::Invalid { op: "restore", msg: format!("{} needs an RGB model; this one has {} channel(s)", problem.task.kind_name(), unet.info().in_channels) });
         }
     }
     Ok(())

@@ -127,3 +127,16 @@ fn huge_or_broken_images_are_refused_cleanly() {
         assert!(e.starts_with(name), "errors name the file: {e}");
     }
 }
+
+#[test]
+fn the_embedded_samples_are_the_sample_folder() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("assets/samples");
+    let mut on_disk: Vec<String> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    on_disk.sort();
+    let embedded: Vec<String> = reddiff::builtin::SAMPLES.iter().map(|(n, _)| n.to_string()).collect();
+    assert_eq!(embedded, on_disk, "src/builtin.rs must list every file of assets/samples");
+    for (n, bytes) in reddiff::builtin::SAMPLES {
+        assert_eq!(*bytes, std::fs::read(dir.join(n)).unwrap().as_slice());
+    }
+    assert!(reddiff::builtin::sample(reddiff::builtin::DEFAULT_SAMPLE).is_some());
+}

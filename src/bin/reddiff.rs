@@ -1,5 +1,6 @@
 //! The `reddiff` command-line tool.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Parser, Subcommand};
@@ -12,8 +13,34 @@ use reddiff::model::{weights::write_tensors, HostTensor, Schedule, TensorFile, U
 use reddiff::solvers::{ddim_sample, DdimOptions, UnetPrior};
 use reddiff::{ops, Error, Gpu, Result};
 
+/// Prints a line to stdout; a closed pipe (`reddiff info | head -1`) ends the program quietly.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        let mut out = std::io::stdout().lock();
+        if let Err(e) = writeln!(out, $($arg)*).and_then(|_| out.flush()) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+        }
+    }};
+}
+
+/// Most RED-diff or DDIM steps per run.
+const MAX_STEPS: usize = 100_000;
+/// Most images solved together (`eval --batch`).
+const MAX_BATCH: usize = 64;
+/// Most samples per `sample` run.
+const MAX_SAMPLES: usize = 256;
+
 #[derive(Parser)]
-#[command(name = "reddiff", version, about = "Image restoration with diffusion priors (RED-diff) on any GPU through wgpu")]
+#[command(
+    name = "reddiff",
+    version,
+    about = "Image restoration with diffusion priors (RED-diff) on any GPU through wgpu",
+    after_help = "Limits: images up to 16 megapixels (checked before decoding), models up to 2048x2048, \
+                  --steps up to 100000, --batch up to 64, sample --n up to 256. Outputs are checked before any \
+                  work (folder exists and is writable, not an input, not a folder or device) and written atomically."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -22,6 +49,7 @@ struct Cli {
 
 /// Solver options shared by `restore` and `eval`.
 #[derive(Args, Clone)]
+#[command(allow_negative_numbers = true)]
 struct SolveArgs {
     /// Degradation: inpaint-box, inpaint-random, inpaint-freeform, inpaint-mask=FILE, sr2, sr4, sr8, bicubic4,
     /// deblur-gauss, deblur-uniform, deblur-motion, deblur-kernel=FILE, color, denoise, hdr, phase.
@@ -71,8 +99,19 @@ impl SolveArgs {
         let kind: TaskKind = self.task.parse()?;
         let task = Task { kind, seed: self.seed };
         let fit: Fit = self.fit.parse()?;
-        if self.steps == 0 {
-            return Err(Error::Invalid { op: "--steps", msg: "must be at least 1".into() });
+        if !(1..=MAX_STEPS).contains(&self.steps) {
+            return Err(Error::Invalid { op: "--steps", msg: format!("must be 1 to {MAX_STEPS}, got {}", self.steps) });
+        }
+        if let Some(lr) = self.lr {
+            if !(lr > 0.0 && lr.is_finite()) {
+                return Err(Error::Invalid { op: "--lr", msg: format!("must be a positive number, got {lr}") });
+            }
+        }
+        if !(self.lambda >= 0.0 && self.lambda.is_finite()) {
+            return Err(Error::Invalid { op: "--lambda", msg: format!("must be zero or positive, got {}", self.lambda) });
+        }
+        if !(self.sigma_x0 >= 0.0 && self.sigma_x0.is_finite()) {
+            return Err(Error::Invalid { op: "--sigma-x0", msg: format!("must be zero or positive, got {}", self.sigma_x0) });
         }
         if !(0.0..=1.0).contains(&self.sigma_y) {
             return Err(Error::Invalid { op: "--sigma-y", msg: format!("must be in [0, 1], got {}", self.sigma_y) });
@@ -123,13 +162,6 @@ fn image_key_of(path: &Path) -> u32 {
     reddiff::ops::image_key(&path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default())
 }
 
-fn same_file(a: &Path, b: &Path) -> bool {
-    match (a.canonicalize(), b.canonicalize()) {
-        (Ok(x), Ok(y)) => x == y,
-        _ => false,
-    }
-}
-
 fn compare_path(out: &Path) -> PathBuf {
     let stem = out.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "out".into());
     out.with_file_name(format!("{stem}-compare.png"))
@@ -137,11 +169,17 @@ fn compare_path(out: &Path) -> PathBuf {
 
 fn restore(args: SolveArgs, input: Option<PathBuf>, output: PathBuf, measured: bool) -> Result<()> {
     let (mut problem, fit) = args.problem()?;
+    // Outputs are checked before anything runs: writable, not an input, distinct, a known image format.
+    reddiff::image::OutputFormat::from_path(&output)?;
+    let compare = compare_path(&output);
+    let mut reads: Vec<PathBuf> = problem.task.kind.files();
+    reads.extend(input.iter().cloned());
+    let reads: Vec<&Path> = reads.iter().map(PathBuf::as_path).collect();
+    reddiff::files::check_output(&output, &reads)?;
+    reddiff::files::check_output(&compare, &reads)?;
+    reddiff::files::check_distinct(&[&output, &compare])?;
     let (input, img) = match input {
         Some(p) => {
-            if same_file(&p, &output) {
-                return Err(Error::Invalid { op: "restore", msg: format!("--output {} would overwrite the input", output.display()) });
-            }
             let img = Image::read(&p)?;
             (p, img)
         }
@@ -157,7 +195,7 @@ fn restore(args: SolveArgs, input: Option<PathBuf>, output: PathBuf, measured: b
     };
     let (h, w) = if measured { let y = img.fit(size / f, fit, 1)?; (y.height * f, y.width * f) } else { let x = img.fit(size, fit, f)?; (x.height, x.width) };
     let tiles = if (h, w) == (size, size) { String::new() } else { format!(", {} tiles of {size}x{size}", reddiff::ops::TileGrid::new(h, w, size, size / 4)?.tiles()) };
-    println!("{} | {} | {w}x{h}, model {size}x{size}{tiles} | {} steps, lr {}, lambda {}", input.display(), problem.task.kind_name(), problem.opts.steps, problem.opts.lr, problem.opts.lambda);
+    say!("{} | {} | {w}x{h}, model {size}x{size}{tiles} | {} steps, lr {}, lambda {}", input.display(), problem.task.kind_name(), problem.opts.steps, problem.opts.lr, problem.opts.lambda);
     let (bar, cb, first_step) = progress(problem.opts.steps);
     let t0 = std::time::Instant::now();
     let (truth, out): (Option<Image>, Outcome) = if measured {
@@ -184,22 +222,22 @@ fn restore(args: SolveArgs, input: Option<PathBuf>, output: PathBuf, measured: b
     let h = result.height;
     let scale = (128 / h).max(1);
     let big: Vec<Image> = panels.iter().map(|p| p.upscale_nearest((scale * h / p.height.max(1)).max(1))).collect();
-    Image::strip(&big.iter().collect::<Vec<_>>()).write(&compare_path(&output))?;
+    Image::strip(&big.iter().collect::<Vec<_>>()).write(&compare)?;
     match first_step.get() {
         Some(t1) if problem.opts.steps > 1 => {
             let first = t1.duration_since(t0).as_secs_f64();
             let rate = (problem.opts.steps - 1) as f64 / (secs - first).max(1e-9);
-            println!("{secs:.1} s, {rate:.3} it/s after the first step ({first:.2} s, incl. graph capture and pipeline compilation)");
+            say!("{secs:.1} s, {rate:.3} it/s after the first step ({first:.2} s, incl. graph capture and pipeline compilation)");
         }
-        _ => println!("{:.1} s, {:.3} it/s", secs, problem.opts.steps as f64 / secs),
+        _ => say!("{:.1} s, {:.3} it/s", secs, problem.opts.steps as f64 / secs),
     }
     if let Some(t) = &truth {
         if let Some(p) = &out.pinv[0] {
-            println!("H+y      PSNR {:6.2} dB  SSIM {:.4}", psnr(t, p)?, ssim(t, p)?);
+            say!("H+y      PSNR {:6.2} dB  SSIM {:.4}", psnr(t, p)?, ssim(t, p)?);
         }
-        println!("RED-diff PSNR {:6.2} dB  SSIM {:.4}", psnr(t, result)?, ssim(t, result)?);
+        say!("RED-diff PSNR {:6.2} dB  SSIM {:.4}", psnr(t, result)?, ssim(t, result)?);
     }
-    println!("wrote {} and {}", output.display(), compare_path(&output).display());
+    say!("wrote {} and {}", output.display(), compare.display());
     Ok(())
 }
 
@@ -228,8 +266,44 @@ fn parse_shard(s: &str) -> Result<(usize, usize)> {
     Ok((i, n))
 }
 
-fn eval(args: SolveArgs, images: PathBuf, out: PathBuf, shard: Option<String>, limit: Option<usize>, batch: usize) -> Result<()> {
+/// A CSV field, quoted when it holds a comma, quote or line break.
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
+}
+
+/// The first field of a CSV line (unquoted).
+fn csv_first(line: &str) -> String {
+    match line.strip_prefix('"') {
+        Some(rest) => {
+            let mut out = String::new();
+            let mut chars = rest.chars().peekable();
+            while let Some(c) = chars.next() {
+                match (c, chars.peek()) {
+                    ('"', Some('"')) => {
+                        out.push('"');
+                        chars.next();
+                    }
+                    ('"', _) => break,
+                    _ => out.push(c),
+                }
+            }
+            out
+        }
+        None => line.split(',').next().unwrap_or("").to_string(),
+    }
+}
+
+const CSV_HEADER: &str = "image,task,steps,psnr_pinv,ssim_pinv,psnr_reddiff,ssim_reddiff";
+
+/// One finished image: name, then PSNR/SSIM of H+y and of RED-diff.
+type Row = (String, f64, f64, f64, f64);
+
+#[allow(clippy::too_many_arguments)]
+fn eval(args: SolveArgs, images: PathBuf, out: PathBuf, shard: Option<String>, limit: Option<usize>, batch: usize, resume: bool) -> Result<()> {
     let (problem, fit) = args.problem()?;
+    if !(1..=MAX_BATCH).contains(&batch) {
+        return Err(Error::Invalid { op: "--batch", msg: format!("must be 1 to {MAX_BATCH}, got {batch}") });
+    }
     let (si, sn) = match shard {
         Some(s) => parse_shard(&s)?,
         None => (0, 1),
@@ -238,7 +312,39 @@ fn eval(args: SolveArgs, images: PathBuf, out: PathBuf, shard: Option<String>, l
     if let Some(k) = limit {
         files.truncate(k);
     }
-    let imgs: Vec<Image> = files.iter().map(|p| Image::read(p)).collect::<Result<_>>()?;
+    if files.is_empty() {
+        return Err(Error::Invalid { op: "eval", msg: "--shard and --limit select no image".into() });
+    }
+    let mut reads: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
+    let task_files = problem.task.kind.files();
+    reads.extend(task_files.iter().map(PathBuf::as_path));
+    reddiff::files::check_output(&out, &reads)?;
+    // Rows already in the CSV (--resume) are skipped; every finished image is appended at once.
+    let done: Vec<String> = match (resume, std::fs::read_to_string(&out)) {
+        (true, Ok(text)) => {
+            if text.lines().next().is_some_and(|h| h != CSV_HEADER) {
+                return Err(Error::Invalid { op: "--resume", msg: format!("{} is not a reddiff eval CSV (its header differs)", out.display()) });
+            }
+            text.lines().skip(1).filter(|l| !l.trim().is_empty()).map(csv_first).collect()
+        }
+        _ => Vec::new(),
+    };
+    let name_of = |p: &Path| p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let todo: Vec<PathBuf> = files.iter().filter(|f| !done.contains(&name_of(f))).cloned().collect();
+    if !done.is_empty() {
+        eprintln!("--resume: {} of {} images already in {}", files.len() - todo.len(), files.len(), out.display());
+    }
+    let mut failed: Vec<String> = Vec::new();
+    let mut loaded: Vec<(PathBuf, Image)> = Vec::new();
+    for f in &todo {
+        match Image::read(f) {
+            Ok(im) => loaded.push((f.clone(), im)),
+            Err(e) => {
+                eprintln!("skipping {}: {e}", f.display());
+                failed.push(name_of(f));
+            }
+        }
+    }
     let gpu = Gpu::new()?;
     let unet = load(&gpu, args.model.clone())?;
     let size = unet.info().image_size;
@@ -246,58 +352,85 @@ fn eval(args: SolveArgs, images: PathBuf, out: PathBuf, shard: Option<String>, l
         TaskKind::Sr(f) | TaskKind::Bicubic(f) => f,
         _ => 1,
     };
-    let truth: Vec<Image> = imgs.iter().map(|i| i.fit(size, fit, f)).collect::<Result<_>>()?;
-    let mut rows = Vec::new();
+    let mut truth: Vec<(PathBuf, Image)> = Vec::new();
+    for (p, im) in loaded {
+        match im.fit(size, fit, f) {
+            Ok(x) => truth.push((p, x)),
+            Err(e) => {
+                eprintln!("skipping {}: {e}", p.display());
+                failed.push(name_of(&p));
+            }
+        }
+    }
+    let mut csv = open_csv(&out, resume && !done.is_empty())?;
+    let mut rows: Vec<Row> = Vec::new();
     let t0 = std::time::Instant::now();
     // Batches of consecutive images of one size (all images are the model's size unless --fit tile keeps
     // larger ones whole).
     let mut groups: Vec<std::ops::Range<usize>> = Vec::new();
-    for (i, im) in truth.iter().enumerate() {
+    for (i, (_, im)) in truth.iter().enumerate() {
         match groups.last_mut() {
-            Some(g) if g.len() < batch.max(1) && (truth[g.start].height, truth[g.start].width) == (im.height, im.width) => g.end = i + 1,
+            Some(g) if g.len() < batch && (truth[g.start].1.height, truth[g.start].1.width) == (im.height, im.width) => g.end = i + 1,
             _ => groups.push(i..i + 1),
         }
     }
     for g in groups {
-        let (chunk_files, chunk) = (&files[g.clone()], &truth[g]);
+        let chunk = &truth[g];
+        let images: Vec<Image> = chunk.iter().map(|(_, im)| im.clone()).collect();
         let (bar, cb, _) = progress(problem.opts.steps);
         // Noise keyed by file name: an image's result does not depend on --batch, --shard or --limit.
         let mut problem = problem.clone();
-        problem.opts.image_keys = chunk_files.iter().map(|f| image_key_of(f)).collect();
-        let o = reddiff::gpu::block_on(restore_synthetic(&gpu, &unet, &problem, chunk, cb))?;
+        problem.opts.image_keys = chunk.iter().map(|(f, _)| image_key_of(f)).collect();
+        let o = reddiff::gpu::block_on(restore_synthetic(&gpu, &unet, &problem, &images, cb))?;
         bar.finish_and_clear();
-        for (k, f) in chunk_files.iter().enumerate() {
+        for (k, (f, x)) in chunk.iter().enumerate() {
             let (pp, ps) = match &o.pinv[k] {
-                Some(p) => (psnr(&chunk[k], p)?, ssim(&chunk[k], p)?),
+                Some(p) => (psnr(x, p)?, ssim(x, p)?),
                 None => (f64::NAN, f64::NAN),
             };
-            let (rp, rs) = (psnr(&chunk[k], &o.result[k])?, ssim(&chunk[k], &o.result[k])?);
-            rows.push((f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(), pp, ps, rp, rs));
+            let row = (name_of(f), pp, ps, psnr(x, &o.result[k])?, ssim(x, &o.result[k])?);
+            let line = format!("{},{},{},{:.4},{:.4},{:.4},{:.4}\n", csv_field(&row.0), csv_field(&args.task), problem.opts.steps, row.1, row.2, row.3, row.4);
+            csv.write_all(line.as_bytes()).and_then(|_| csv.flush()).map_err(|source| Error::Io { path: out.clone(), source })?;
+            rows.push(row);
         }
-        eprintln!("{}/{} images", rows.len(), files.len());
+        eprintln!("{}/{} images", rows.len(), todo.len());
     }
     let secs = t0.elapsed().as_secs_f64();
-    let mut csv = String::from("image,task,steps,psnr_pinv,ssim_pinv,psnr_reddiff,ssim_reddiff\n");
-    for r in &rows {
-        csv += &format!("{},{},{},{:.4},{:.4},{:.4},{:.4}\n", r.0, args.task, problem.opts.steps, r.1, r.2, r.3, r.4);
+    if !rows.is_empty() {
+        let mean = |f: fn(&Row) -> f64| rows.iter().map(f).sum::<f64>() / rows.len() as f64;
+        say!("| task | images | steps | PSNR H+y | SSIM H+y | PSNR RED-diff | SSIM RED-diff | s/image |");
+        say!("|---|---|---|---|---|---|---|---|");
+        say!(
+            "| {} | {} | {} | {:.2} | {:.4} | {:.2} | {:.4} | {:.1} |",
+            args.task,
+            rows.len(),
+            problem.opts.steps,
+            mean(|r| r.1),
+            mean(|r| r.2),
+            mean(|r| r.3),
+            mean(|r| r.4),
+            secs / rows.len() as f64
+        );
+        say!("wrote {}", out.display());
     }
-    reddiff::model::weights::write_atomic(&out, csv.as_bytes())?;
-    let mean = |f: fn(&(String, f64, f64, f64, f64)) -> f64| rows.iter().map(f).sum::<f64>() / rows.len() as f64;
-    println!("| task | images | steps | PSNR H+y | SSIM H+y | PSNR RED-diff | SSIM RED-diff | s/image |");
-    println!("|---|---|---|---|---|---|---|---|");
-    println!(
-        "| {} | {} | {} | {:.2} | {:.4} | {:.2} | {:.4} | {:.1} |",
-        args.task,
-        rows.len(),
-        problem.opts.steps,
-        mean(|r| r.1),
-        mean(|r| r.2),
-        mean(|r| r.3),
-        mean(|r| r.4),
-        secs / rows.len() as f64
-    );
-    println!("wrote {}", out.display());
+    if !failed.is_empty() {
+        return Err(Error::Invalid { op: "eval", msg: format!("{} image(s) could not be used and were skipped: {}", failed.len(), failed.join(", ")) });
+    }
+    if rows.is_empty() && done.is_empty() {
+        return Err(Error::Invalid { op: "eval", msg: "no image was evaluated".into() });
+    }
     Ok(())
+}
+
+/// The eval CSV, opened for appending (`append`) or created afresh with its header.
+fn open_csv(path: &Path, append: bool) -> Result<std::fs::File> {
+    let io = |source| Error::Io { path: path.to_path_buf(), source };
+    if append {
+        return std::fs::OpenOptions::new().append(true).open(path).map_err(io);
+    }
+    let mut f = std::fs::File::create(path).map_err(io)?;
+    writeln!(f, "{CSV_HEADER}").map_err(io)?;
+    Ok(f)
 }
 
 #[derive(Subcommand)]
@@ -343,6 +476,10 @@ enum Command {
         /// not change any image's result.
         #[arg(long, default_value_t = 8)]
         batch: usize,
+        /// Continue an interrupted run: images already in the CSV are skipped and new rows appended
+        /// (without it the CSV starts afresh). Every finished image is written at once either way.
+        #[arg(long)]
+        resume: bool,
     },
     /// Architecture summary, parameter count, weight dtype and estimated GPU memory of a model directory.
     Info {
@@ -418,9 +555,15 @@ fn default_input() -> Result<(PathBuf, Image)> {
 }
 
 fn eps(model: Option<PathBuf>, input: &Path, output: &Path) -> Result<()> {
+    reddiff::files::check_output(output, &[input])?;
     let io = TensorFile::read(input)?;
     let x = io.get("x")?;
     let t = io.get("t")?;
+    for (name, v) in [("x", &x.data), ("t", &t.data)] {
+        if let Some(bad) = v.iter().find(|v| !v.is_finite()) {
+            return Err(Error::Format { path: input.into(), msg: format!("tensor '{name}' holds {bad}: inputs must be finite") });
+        }
+    }
     let y: Option<Vec<usize>> = match io.tensors.get("y") {
         Some(y) => Some(
             y.data
@@ -435,12 +578,24 @@ fn eps(model: Option<PathBuf>, input: &Path, output: &Path) -> Result<()> {
     let out = m.forward(&gpu, &gpu.upload(&x.shape, &x.data)?, &gpu.upload(&t.shape, &t.data)?, y.as_deref())?;
     let host = HostTensor { shape: out.shape().to_vec(), data: out.read(&gpu)? };
     write_tensors(output, &[("eps", &host)])?;
-    println!("wrote eps {:?} to {}", host.shape, output.display());
+    say!("wrote eps {:?} to {}", host.shape, output.display());
     Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]
 fn sample(model: Option<PathBuf>, n: usize, steps: usize, eta: f32, seed: u64, noise: Option<PathBuf>, class: Option<usize>, output: &Path) -> Result<()> {
+    if !(1..=MAX_SAMPLES).contains(&n) {
+        return Err(Error::Invalid { op: "--n", msg: format!("must be 1 to {MAX_SAMPLES}, got {n}") });
+    }
+    if !(1..=1000).contains(&steps) {
+        return Err(Error::Invalid { op: "--steps", msg: format!("DDIM takes 1 to 1000 steps, got {steps}") });
+    }
+    if !(eta >= 0.0 && eta.is_finite()) {
+        return Err(Error::Invalid { op: "--eta", msg: format!("must be zero or positive, got {eta}") });
+    }
+    reddiff::image::OutputFormat::from_path(output)?;
+    let reads: Vec<&Path> = noise.iter().map(PathBuf::as_path).collect();
+    reddiff::files::check_output(output, &reads)?;
     let gpu = Gpu::new()?;
     let m = load(&gpu, model)?;
     let (c, s) = (m.info().in_channels, m.info().image_size);
@@ -476,7 +631,7 @@ fn sample(model: Option<PathBuf>, n: usize, steps: usize, eta: f32, seed: u64, n
     let images: Vec<Image> = (0..sh[0]).map(|i| Image::new(sh[1], sh[2], sh[3], v[i * img..(i + 1) * img].to_vec())).collect::<Result<_>>()?;
     let cols = (sh[0] as f64).sqrt().ceil() as usize;
     Image::grid(&images, cols)?.write(output)?;
-    println!("wrote {} samples to {}", sh[0], output.display());
+    say!("wrote {} samples to {}", sh[0], output.display());
     Ok(())
 }
 
@@ -486,13 +641,13 @@ fn main() {
         std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir());
     }
     // `reddiff` alone runs the main job: restore a bundled sample with the built-in prior.
-    let argv: Vec<String> = std::env::args().collect();
-    let cli = if argv.len() == 1 { Cli::parse_from([argv[0].as_str(), "restore"]) } else { Cli::parse() };
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let cli = if argv.len() == 1 { Cli::parse_from([argv[0].clone(), "restore".into()]) } else { Cli::parse_from(argv) };
     let result = match cli.command {
-        Command::Adapter => Gpu::new().map(|g| println!("{}", g.adapter())),
+        Command::Adapter => Gpu::new().map(|g| say!("{}", g.adapter())),
         Command::Restore { solve, input, output, measured } => restore(solve, input, output, measured),
-        Command::Eval { solve, images, out, shard, limit, batch } => eval(solve, images, out, shard, limit, batch),
-        Command::Info { model } => Gpu::new().and_then(|g| load(&g, model)).map(|m| println!("{}", m.info())),
+        Command::Eval { solve, images, out, shard, limit, batch, resume } => eval(solve, images, out, shard, limit, batch, resume),
+        Command::Info { model } => Gpu::new().and_then(|g| load(&g, model)).map(|m| say!("{}", m.info())),
         Command::Eps { model, input, output } => eps(model, &input, &output),
         Command::Sample { model, n, steps, eta, seed, noise, class, output } => sample(model, n, steps, eta, seed, noise, class, &output),
     };

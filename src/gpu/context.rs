@@ -163,13 +163,23 @@ impl Gpu {
         let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
         desc.backends = backends;
         let instance = wgpu::Instance::new(desc);
-        let detail = match (&opts.backend, &opts.adapter) {
-            (None, None) => String::new(),
-            (b, a) => format!(" (backend {:?}, adapter name containing {:?})", b, a),
+        let mut wanted = Vec::new();
+        if let Some(b) = &opts.backend {
+            wanted.push(format!("backend {b}"));
+        }
+        if let Some(a) = &opts.adapter {
+            wanted.push(format!("a name containing '{a}'"));
+        }
+        let detail = if wanted.is_empty() { String::new() } else { format!(" with {}", wanted.join(" and ")) };
+        let adapter = match Self::pick_adapter(&instance, backends, opts.adapter.as_deref()).await {
+            Some(a) => a,
+            None => {
+                let found = Self::adapter_names(&instance, backends).await;
+                let detail = if found.is_empty() { detail } else { format!("{detail}; adapters present: {}", found.join("; ")) };
+                let hint = if found.is_empty() { NO_ADAPTER_HINT } else { "Unset REDDIFF_ADAPTER / REDDIFF_BACKEND or pick one of the adapters listed." };
+                return Err(Error::NoAdapter { detail, hint });
+            }
         };
-        let adapter = Self::pick_adapter(&instance, backends, opts.adapter.as_deref())
-            .await
-            .ok_or(Error::NoAdapter { detail, hint: NO_ADAPTER_HINT })?;
         Self::from_adapter(adapter, &opts).await
     }
 
@@ -191,6 +201,19 @@ impl Gpu {
             .collect();
         adapters.sort_by_key(|a| type_rank(a.get_info().device_type));
         adapters.into_iter().next()
+    }
+
+    /// "name (backend, type)" of every adapter with compute shaders, for error messages.
+    #[cfg(not(target_arch = "wasm32"))]
+    async fn adapter_names(instance: &wgpu::Instance, backends: wgpu::Backends) -> Vec<String> {
+        let _ = backends;
+        let all = instance.enumerate_adapters(wgpu::Backends::all()).await;
+        all.iter().map(|a| a.get_info()).map(|i| format!("{} ({:?}, {:?})", i.name, i.backend, i.device_type)).collect()
+    }
+
+    #[cfg(target_arch = "wasm32")]
+    async fn adapter_names(_: &wgpu::Instance, _: wgpu::Backends) -> Vec<String> {
+        Vec::new()
     }
 
     #[cfg(target_arch = "wasm32")]

@@ -70,12 +70,15 @@ fn attn(cfg: &Config, l: &mut Loader, a: &Arch, key: &str, c: usize, num_heads: 
 
 /// Builds the UNet; `l` is either a dry (validating) or an uploading loader.
 pub(crate) fn build(cfg: &Config, l: &mut Loader, dtypes: Vec<String>) -> Result<Unet> {
-    let image_size = cfg.usize("image_size", None)?;
-    let mc = cfg.usize("num_channels", None)?;
-    let nrb = cfg.usize("num_res_blocks", None)?;
+    let image_size = cfg.usize_in("image_size", None, 8..=super::MAX_IMAGE_SIZE)?;
+    let mc = cfg.usize_in("num_channels", None, 1..=super::MAX_CHANNELS)?;
+    let nrb = cfg.usize_in("num_res_blocks", None, 1..=super::MAX_BLOCKS)?;
     let mut mult = cfg.num_list("channel_mult")?;
     if mult.is_empty() {
         mult = default_mult(cfg, image_size)?;
+    }
+    if mult.len() > 8 || mult.iter().any(|m| !(*m > 0.0 && m * mc as f64 <= super::MAX_CHANNELS as f64)) {
+        return Err(cfg.err("channel_mult", format!("{mult:?}: at most 8 levels, each giving 1 to {} channels", super::MAX_CHANNELS)));
     }
     let attn_ds: Vec<usize> = cfg
         .num_list("attention_resolutions")?
@@ -91,7 +94,7 @@ pub(crate) fn build(cfg: &Config, l: &mut Loader, dtypes: Vec<String>) -> Result
         .collect::<Result<_>>()?;
     let learn_sigma = cfg.bool("learn_sigma", false)?;
     let class_cond = cfg.bool("class_cond", false)?;
-    let in_ch = cfg.usize("in_channels", Some(3))?;
+    let in_ch = cfg.usize_in("in_channels", Some(3), 1..=16)?;
     let out_ch = if learn_sigma { 2 * in_ch } else { in_ch };
     let num_heads = cfg.int("num_heads", Some(1))?;
     let heads_up = cfg.int("num_heads_upsample", Some(-1))?;
@@ -113,7 +116,7 @@ pub(crate) fn build(cfg: &Config, l: &mut Loader, dtypes: Vec<String>) -> Result
     let time1 = Linear::load(l, "time_embed.0", mc, a.emb)?;
     let time2 = Linear::load(l, "time_embed.2", a.emb, a.emb)?;
     let label = if class_cond {
-        let classes = cfg.usize("num_classes", Some(1000))?;
+        let classes = cfg.usize_in("num_classes", Some(1000), 1..=1_000_000)?;
         Some((l.take("label_emb.weight", &[classes, a.emb])?, classes))
     } else {
         None

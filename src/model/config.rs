@@ -1,22 +1,26 @@
 //! config.json parsing with errors that name the file, the key and the expected type.
 
+use std::cell::RefCell;
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
 
-/// A parsed config.json object with typed, error-reporting getters.
+/// A parsed config.json object with typed, error-reporting getters. It remembers every key a builder looked
+/// at, so keys nobody reads (misspellings that would silently load a different network) can be refused.
 pub(crate) struct Config {
     pub(crate) path: PathBuf,
     pub(crate) obj: Map<String, Value>,
+    looked_at: RefCell<BTreeSet<String>>,
 }
 
 impl Config {
     pub(crate) fn parse(path: &Path, text: &str) -> Result<Config> {
         let v: Value = serde_json::from_str(text).map_err(|e| Error::Format { path: path.to_path_buf(), msg: format!("invalid JSON: {e}") })?;
         match v {
-            Value::Object(obj) => Ok(Config { path: path.to_path_buf(), obj }),
+            Value::Object(obj) => Ok(Config { path: path.to_path_buf(), obj, looked_at: RefCell::new(BTreeSet::new()) }),
             _ => Err(Error::Format { path: path.to_path_buf(), msg: "config must be a JSON object".into() }),
         }
     }
@@ -26,7 +30,27 @@ impl Config {
     }
 
     fn get(&self, key: &str) -> Option<&Value> {
+        self.looked_at.borrow_mut().insert(key.to_string());
         self.obj.get(key).filter(|v| !v.is_null())
+    }
+
+    /// Errors on a key that no builder read and that is not in `ignored` (settings of training or sampling
+    /// that do not change the network) and does not start with `_` (metadata), naming the closest known key.
+    pub(crate) fn check_unknown_keys(&self, ignored: &[&str]) -> Result<()> {
+        let looked = self.looked_at.borrow();
+        let known: Vec<&str> = looked.iter().map(String::as_str).chain(ignored.iter().copied()).collect();
+        for key in self.obj.keys() {
+            if key.starts_with('_') || known.contains(&key.as_str()) {
+                continue;
+            }
+            let closest = known.iter().min_by_key(|k| edit_distance(key, k)).filter(|k| edit_distance(key, k) <= 3);
+            let hint = match closest {
+                Some(k) => format!("did you mean '{k}'?"),
+                None => format!("known keys: {}", known.join(", ")),
+            };
+            return Err(self.err(key, format!("unknown key; it would be ignored and the network built without it ({hint})")));
+        }
+        Ok(())
     }
 
     pub(crate) fn has(&self, key: &str) -> bool {
@@ -43,6 +67,15 @@ impl Config {
     pub(crate) fn usize(&self, key: &str, default: Option<usize>) -> Result<usize> {
         let v = self.int(key, default.map(|d| d as i64))?;
         usize::try_from(v).map_err(|_| self.err(key, format!("expected a non-negative integer, found {v}")))
+    }
+
+    /// A non-negative integer within `range` (caps keep absurd configs from allocating terabytes).
+    pub(crate) fn usize_in(&self, key: &str, default: Option<usize>, range: std::ops::RangeInclusive<usize>) -> Result<usize> {
+        let v = self.usize(key, default)?;
+        if !range.contains(&v) {
+            return Err(self.err(key, format!("{v} is outside the supported range {} to {}", range.start(), range.end())));
+        }
+        Ok(v)
     }
 
     pub(crate) fn float(&self, key: &str, default: Option<f64>) -> Result<f64> {
@@ -92,4 +125,20 @@ impl Config {
             None => Err(self.err(key, "missing")),
         }
     }
+}
+
+/// Levenshtein distance (characters).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for j in 0..b.len() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != b[j])).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
 }

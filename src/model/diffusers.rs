@@ -50,16 +50,19 @@ fn attention(cfg: &Config, l: &mut Loader, a: &Arch, key: &str, c: usize, head_d
 
 /// Builds the UNet; `l` is either a dry (validating) or an uploading loader.
 pub(crate) fn build(cfg: &Config, l: &mut Loader, dtypes: Vec<String>) -> Result<Unet> {
-    let size = cfg.usize("sample_size", None)?;
-    let in_ch = cfg.usize("in_channels", Some(3))?;
-    let out_ch = cfg.usize("out_channels", Some(3))?;
+    let size = cfg.usize_in("sample_size", None, 8..=super::MAX_IMAGE_SIZE)?;
+    let in_ch = cfg.usize_in("in_channels", Some(3), 1..=16)?;
+    let out_ch = cfg.usize_in("out_channels", Some(3), 1..=32)?;
     let boc: Vec<usize> = cfg.num_list("block_out_channels")?.iter().map(|v| *v as usize).collect();
     let downs = cfg.str_list("down_block_types")?;
     let ups = cfg.str_list("up_block_types")?;
+    if boc.len() > 8 || boc.iter().any(|c| !(1..=super::MAX_CHANNELS).contains(c)) {
+        return Err(cfg.err("block_out_channels", format!("{boc:?}: at most 8 levels of 1 to {} channels", super::MAX_CHANNELS)));
+    }
     if boc.is_empty() || downs.len() != boc.len() || ups.len() != boc.len() {
         return Err(cfg.err("block_out_channels", format!("{} channels for {} down / {} up blocks", boc.len(), downs.len(), ups.len())));
     }
-    let lpb = cfg.usize("layers_per_block", Some(2))?;
+    let lpb = cfg.usize_in("layers_per_block", Some(2), 1..=super::MAX_BLOCKS)?;
     let tet = cfg.string("time_embedding_type", Some("positional"))?;
     if tet != "positional" {
         return Err(cfg.err("time_embedding_type", format!("'{tet}' is not supported (only 'positional')")));

@@ -35,6 +35,7 @@ impl<'a> Loader<'a> {
         self.used.insert(key.to_string());
         self.params += t.data.len();
         if self.dry {
+            self.check_finite(key, &t.data)?;
             return Ok(self.gpu.dummy().clone());
         }
         self.gpu.upload(view, &t.data)
@@ -58,7 +59,18 @@ impl<'a> Loader<'a> {
         }
         self.used.insert(key.to_string());
         self.params += t.data.len();
+        if self.dry {
+            self.check_finite(key, &t.data)?;
+        }
         Ok(&t.data)
+    }
+
+    fn check_finite(&self, key: &str, data: &[f32]) -> Result<()> {
+        let bad = data.iter().filter(|v| !v.is_finite()).count();
+        if bad > 0 {
+            return Err(Error::Format { path: self.file.path.clone(), msg: format!("tensor '{key}' has {bad} NaN or infinite value(s) of {}: the checkpoint is damaged", data.len()) });
+        }
+        Ok(())
     }
 
     /// True in the validating pass (tensors are dummies).

@@ -47,6 +47,22 @@ fn detect(cfg: &config::Config) -> Result<ModelFormat> {
     Err(cfg.err("_class_name", "cannot tell the model format: expected a diffusers UNet2DModel config or guided-diffusion create_model arguments (num_channels, ...)"))
 }
 
+/// The largest model resolution reddiff loads (pixels per side).
+pub const MAX_IMAGE_SIZE: usize = 2048;
+/// The most channels of any UNet level reddiff loads.
+pub const MAX_CHANNELS: usize = 8192;
+/// The most residual blocks per UNet level reddiff loads.
+pub const MAX_BLOCKS: usize = 32;
+
+/// guided-diffusion arguments that do not change the network (training, sampling and precision settings).
+const ADM_IGNORED_KEYS: &[&str] = &[
+    "dropout", "use_checkpoint", "use_fp16", "diffusion_steps", "noise_schedule", "timestep_respacing", "use_kl",
+    "predict_xstart", "rescale_timesteps", "rescale_learned_sigmas",
+];
+
+/// diffusers UNet2DModel config entries that do not change the network at inference.
+const DIFFUSERS_IGNORED_KEYS: &[&str] = &["dropout", "num_train_timesteps", "mid_block_type"];
+
 /// Tiles are tuned at load on real GPUs running the tiled kernels (not on CPU adapters, where the tiled
 /// family only runs in tests), unless `REDDIFF_AUTOTUNE=0`.
 #[cfg(not(target_arch = "wasm32"))]
@@ -96,10 +112,15 @@ impl Unet {
             ModelFormat::Adm => adm::build(&cfg, l, file.dtypes.clone()),
             ModelFormat::Diffusers => diffusers::build(&cfg, l, file.dtypes.clone()),
         };
-        // Pass 1 validates every key and shape without touching the GPU; pass 2 uploads.
+        // Pass 1 validates every key, shape and value without touching the GPU; pass 2 uploads.
         let mut dry = loader::Loader::new(gpu, &file, true);
-        build(&mut dry)?;
+        let probe = build(&mut dry)?;
         dry.finish()?;
+        cfg.check_unknown_keys(match format {
+            ModelFormat::Adm => ADM_IGNORED_KEYS,
+            ModelFormat::Diffusers => DIFFUSERS_IGNORED_KEYS,
+        })?;
+        drop(probe);
         let mut real = loader::Loader::new(gpu, &file, false);
         let model = build(&mut real)?;
         gpu.flush()?;

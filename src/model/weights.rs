@@ -50,7 +50,7 @@ impl TensorFile {
         if header_len > bytes.len() as u64 - 8 {
             return Err(format_err(
                 path,
-                format!("safetensors header claims {header_len} bytes but the file has {} (truncated or not safetensors)", bytes.len()),
+                format!("the safetensors header length says {header_len} bytes, but only {} bytes follow it (truncated, or not a safetensors file)", bytes.len() - 8),
             ));
         }
         let st = SafeTensors::deserialize(bytes).map_err(|e| format_err(path, format!("invalid safetensors: {e}")))?;
@@ -109,7 +109,11 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let io = |source| Error::Io { path: path.to_path_buf(), source };
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "out".into());
     let tmp = path.with_file_name(format!(".{name}.tmp{}", std::process::id()));
-    std::fs::write(&tmp, bytes).map_err(io)?;
+    if let Err(e) = std::fs::write(&tmp, bytes) {
+        // A full disk leaves a partial temporary file: remove it (the target is untouched).
+        let _ = std::fs::remove_file(&tmp);
+        return Err(io(e));
+    }
     std::fs::rename(&tmp, path).map_err(|e| {
         let _ = std::fs::remove_file(&tmp);
         io(e)

@@ -52,6 +52,16 @@ pub const TASK_NAMES: &[&str] = &[
     "deblur-gauss", "deblur-uniform", "deblur-motion", "deblur-kernel=FILE", "color", "denoise", "hdr", "phase",
 ];
 
+impl TaskKind {
+    /// The files the task reads (a mask or a kernel image), so outputs can be checked against them.
+    pub fn files(&self) -> Vec<PathBuf> {
+        match self {
+            TaskKind::InpaintMask(p) | TaskKind::DeblurKernel(p) => vec![p.clone()],
+            _ => Vec::new(),
+        }
+    }
+}
+
 impl FromStr for TaskKind {
     type Err = Error;
     fn from_str(s: &str) -> Result<TaskKind> {
@@ -139,7 +149,7 @@ impl Task {
     pub fn operator(&self, gpu: &Gpu, c: usize, h: usize, w: usize) -> Result<Box<dyn Operator>> {
         if let Some(need) = self.needs_channels() {
             if c != need {
-                return Err(Error::Invalid { op: "task", msg: format!("{:?} needs a {need}-channel model, this one has {c}", self.kind) });
+                return Err(Error::Invalid { op: "task", msg: format!("{} needs a {need}-channel model, this one has {c}", self.kind_name()) });
             }
         }
         let side = h.min(w);
