@@ -5,7 +5,10 @@ use crate::gpu::Shader;
 macro_rules! shader {
     ($id:ident, $name:literal) => {
         #[doc = concat!("`wgsl/", $name, ".wgsl`")]
-        pub static $id: Shader = Shader { name: $name, source: include_str!(concat!("../wgsl/", $name, ".wgsl")) };
+        pub static $id: Shader = Shader {
+            name: $name,
+            source: include_str!(concat!("../wgsl/", $name, ".wgsl")),
+        };
     };
 }
 
@@ -26,6 +29,26 @@ shader!(ADAM, "adam");
 shader!(FFT, "fft");
 shader!(MEASURE, "measure");
 shader!(TILES, "tiles");
+shader!(JPEG, "jpeg");
 
 /// All shaders, for validation.
-pub static ALL: &[&Shader] = &[&ELEMENTWISE, &CONV, &CONV3X3, &CONV_GEMM, &CONV_PACK, &MATMUL, &NORM, &ATTENTION, &ATTENTION_FUSED, &RESAMPLE, &EMBEDDING, &REDUCE, &RNG, &ADAM, &FFT, &MEASURE, &TILES];
+pub static ALL: &[&Shader] = &[
+    &ELEMENTWISE,
+    &CONV,
+    &CONV3X3,
+    &CONV_GEMM,
+    &CONV_PACK,
+    &MATMUL,
+    &NORM,
+    &ATTENTION,
+    &ATTENTION_FUSED,
+    &RESAMPLE,
+    &EMBEDDING,
+    &REDUCE,
+    &RNG,
+    &ADAM,
+    &FFT,
+    &MEASURE,
+    &TILES,
+    &JPEG,
+];

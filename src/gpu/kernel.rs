@@ -51,7 +51,12 @@ pub struct Kernel {
 impl Kernel {
     /// A kernel without override constants.
     pub fn new(shader: &'static Shader, entry: &'static str) -> Kernel {
-        Kernel { shader, entry, constants: [("", 0.0); MAX_CONSTANTS], n_constants: 0 }
+        Kernel {
+            shader,
+            entry,
+            constants: [("", 0.0); MAX_CONSTANTS],
+            n_constants: 0,
+        }
     }
 
     /// Adds an override constant (at most four; a fifth is ignored and reported at launch).
@@ -75,7 +80,13 @@ impl Kernel {
         }
         let mut acc = [Access::Read; MAX_BINDINGS];
         acc[..access.len()].copy_from_slice(access);
-        KernelKey { shader: self.shader.name, entry: self.entry, constants, access: acc, n_access: access.len() }
+        KernelKey {
+            shader: self.shader.name,
+            entry: self.entry,
+            constants,
+            access: acc,
+            n_access: access.len(),
+        }
     }
 }
 
@@ -111,7 +122,10 @@ pub struct Params {
 
 impl Default for Params {
     fn default() -> Self {
-        Params { words: [0; 64], len: 0 }
+        Params {
+            words: [0; 64],
+            len: 0,
+        }
     }
 }
 
@@ -159,7 +173,10 @@ pub(crate) struct Dispatch<'a> {
 impl Gpu {
     fn pipeline(&self, k: &Kernel, access: &[Access]) -> Result<Arc<Pipeline>> {
         let key = k.key(access);
-        let mut cache = self.kernels.lock().map_err(|_| Error::Gpu("kernel cache poisoned".into()))?;
+        let mut cache = self
+            .kernels
+            .lock()
+            .map_err(|_| Error::Gpu("kernel cache poisoned".into()))?;
         if let Some(p) = cache.pipelines.get(&key) {
             return Ok(p.clone());
         }
@@ -189,7 +206,9 @@ impl Gpu {
                 binding: i as u32 + 1,
                 visibility: wgpu::ShaderStages::COMPUTE,
                 ty: wgpu::BindingType::Buffer {
-                    ty: wgpu::BufferBindingType::Storage { read_only: *a == Access::Read },
+                    ty: wgpu::BufferBindingType::Storage {
+                        read_only: *a == Access::Read,
+                    },
                     has_dynamic_offset: false,
                     min_binding_size: None,
                 },
@@ -223,21 +242,39 @@ impl Gpu {
     }
 
     /// A bind group: the parameter block at `offset` of `params`, then `args` at bindings 1.. in order.
-    pub(crate) fn bind_group(&self, pipe: &Pipeline, params: &wgpu::Buffer, offset: u64, args: &[(&wgpu::Buffer, u64)]) -> wgpu::BindGroup {
+    pub(crate) fn bind_group(
+        &self,
+        pipe: &Pipeline,
+        params: &wgpu::Buffer,
+        offset: u64,
+        args: &[(&wgpu::Buffer, u64)],
+    ) -> wgpu::BindGroup {
         let mut entries: [Option<wgpu::BindGroupEntry>; MAX_BINDINGS + 1] = Default::default();
         entries[0] = Some(wgpu::BindGroupEntry {
             binding: 0,
-            resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding { buffer: params, offset, size: wgpu::BufferSize::new(PARAM_SLOT) }),
+            resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                buffer: params,
+                offset,
+                size: wgpu::BufferSize::new(PARAM_SLOT),
+            }),
         });
         for (i, (buffer, bytes)) in args.iter().enumerate() {
             entries[i + 1] = Some(wgpu::BindGroupEntry {
                 binding: i as u32 + 1,
-                resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding { buffer, offset: 0, size: wgpu::BufferSize::new(*bytes) }),
+                resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                    buffer,
+                    offset: 0,
+                    size: wgpu::BufferSize::new(*bytes),
+                }),
             });
         }
         let list: Vec<wgpu::BindGroupEntry> = entries.into_iter().flatten().collect();
         self.count_bind_group();
-        self.device.create_bind_group(&wgpu::BindGroupDescriptor { label: None, layout: &pipe.layout, entries: &list })
+        self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: None,
+            layout: &pipe.layout,
+            entries: &list,
+        })
     }
 
     /// Records one dispatch of `groups` workgroups (a 1-D count, folded to 2-D past the per-dimension limit).
@@ -252,10 +289,20 @@ impl Gpu {
         groups: u64,
     ) -> Result<()> {
         if params.len > 64 {
-            return Err(Error::Invalid { op, msg: format!("{} parameter words (max 64)", params.len) });
+            return Err(Error::Invalid {
+                op,
+                msg: format!("{} parameter words (max 64)", params.len),
+            });
         }
         if k.n_constants > MAX_CONSTANTS || args.len() > MAX_BINDINGS {
-            return Err(Error::Invalid { op, msg: format!("{} override constants and {} bindings (max {MAX_CONSTANTS}, {MAX_BINDINGS})", k.n_constants, args.len()) });
+            return Err(Error::Invalid {
+                op,
+                msg: format!(
+                    "{} override constants and {} bindings (max {MAX_CONSTANTS}, {MAX_BINDINGS})",
+                    k.n_constants,
+                    args.len()
+                ),
+            });
         }
         let max_bind = self.limits.max_storage_buffer_binding_size;
         for (t, _) in args {
@@ -289,25 +336,40 @@ impl Gpu {
             *slot = a.1;
         }
         let pipe = self.pipeline(k, &access[..args.len()])?;
-        let d = Dispatch { op, entry: k.entry, pipe, gx: gx as u32, gy: gy as u32, args };
+        let d = Dispatch {
+            op,
+            entry: k.entry,
+            pipe,
+            gx: gx as u32,
+            gy: gy as u32,
+            args,
+        };
         if self.capture_dispatch(&d, params)? {
             return Ok(());
         }
         // Reserve a parameter slot and record under one lock, so concurrent callers cannot interleave a flush.
-        let mut s = self.stream.lock().map_err(|_| Error::Gpu("stream poisoned".into()))?;
+        let mut s = self
+            .stream
+            .lock()
+            .map_err(|_| Error::Gpu("stream poisoned".into()))?;
         if s.slots_used() >= SLOTS {
             s.submit(&self.queue);
         }
         let offset = s.params.len() as u64;
-        s.params.extend_from_slice(bytemuck::cast_slice(params.words()));
+        s.params
+            .extend_from_slice(bytemuck::cast_slice(params.words()));
         s.params.resize((offset + PARAM_SLOT) as usize, 0);
-        let list: Vec<(&wgpu::Buffer, u64)> = args.iter().map(|(t, _)| (t.buffer(), t.bytes())).collect();
+        let list: Vec<(&wgpu::Buffer, u64)> =
+            args.iter().map(|(t, _)| (t.buffer(), t.bytes())).collect();
         let bind = self.bind_group(&d.pipe, &s.params_buf, offset, &list);
         let device = &self.device;
-        let enc = s
-            .encoder
-            .get_or_insert_with(|| device.create_command_encoder(&wgpu::CommandEncoderDescriptor::default()));
-        let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(op), timestamp_writes: None });
+        let enc = s.encoder.get_or_insert_with(|| {
+            device.create_command_encoder(&wgpu::CommandEncoderDescriptor::default())
+        });
+        let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: Some(op),
+            timestamp_writes: None,
+        });
         pass.set_pipeline(&d.pipe.pipeline);
         pass.set_bind_group(0, &bind, &[]);
         pass.dispatch_workgroups(d.gx, d.gy, 1);
@@ -323,7 +385,10 @@ impl Gpu {
         if self.profile.lock().map(|p| p.is_some()).unwrap_or(false) {
             self.flush()?;
             let t0 = std::time::Instant::now();
-            let _ = self.device.poll(wgpu::PollType::Wait { submission_index: None, timeout: None });
+            let _ = self.device.poll(wgpu::PollType::Wait {
+                submission_index: None,
+                timeout: None,
+            });
             if let Ok(mut p) = self.profile.lock() {
                 if let Some(m) = p.as_mut() {
                     let e = m.entry(label()).or_insert((0, 0.0));
@@ -340,6 +405,12 @@ impl Gpu {
 
 /// Profiling only: op, entry point and output shape.
 pub(crate) fn profile_label(d: &Dispatch) -> String {
-    let shape = d.args.iter().rev().find(|a| a.1 == Access::ReadWrite).map(|a| a.0.shape().to_vec()).unwrap_or_default();
+    let shape = d
+        .args
+        .iter()
+        .rev()
+        .find(|a| a.1 == Access::ReadWrite)
+        .map(|a| a.0.shape().to_vec())
+        .unwrap_or_default();
     format!("{} {} {shape:?}", d.op, d.entry)
 }

@@ -20,7 +20,13 @@ pub(crate) struct Loader<'a> {
 
 impl<'a> Loader<'a> {
     pub(crate) fn new(gpu: &'a Gpu, file: &'a TensorFile, dry: bool) -> Loader<'a> {
-        Loader { gpu, file, used: BTreeSet::new(), dry, params: 0 }
+        Loader {
+            gpu,
+            file,
+            used: BTreeSet::new(),
+            dry,
+            params: 0,
+        }
     }
 
     /// The tensor `key`, which must have exactly `shape`; returned viewed as `view` (same element count).
@@ -29,7 +35,10 @@ impl<'a> Loader<'a> {
         if t.shape != shape {
             return Err(Error::Format {
                 path: self.file.path.clone(),
-                msg: format!("tensor '{key}' has shape {:?}, the config expects {:?}", t.shape, shape),
+                msg: format!(
+                    "tensor '{key}' has shape {:?}, the config expects {:?}",
+                    t.shape, shape
+                ),
             });
         }
         self.used.insert(key.to_string());
@@ -54,7 +63,10 @@ impl<'a> Loader<'a> {
         if t.shape != shape {
             return Err(Error::Format {
                 path: file.path.clone(),
-                msg: format!("tensor '{key}' has shape {:?}, the config expects {:?}", t.shape, shape),
+                msg: format!(
+                    "tensor '{key}' has shape {:?}, the config expects {:?}",
+                    t.shape, shape
+                ),
             });
         }
         self.used.insert(key.to_string());
@@ -93,7 +105,12 @@ impl<'a> Loader<'a> {
 
     /// Errors if the file holds keys the architecture did not use.
     pub(crate) fn finish(&self) -> Result<()> {
-        let extra: Vec<&String> = self.file.tensors.keys().filter(|k| !self.used.contains(*k)).collect();
+        let extra: Vec<&String> = self
+            .file
+            .tensors
+            .keys()
+            .filter(|k| !self.used.contains(*k))
+            .collect();
         if extra.is_empty() {
             return Ok(());
         }

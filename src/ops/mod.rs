@@ -18,10 +18,12 @@ mod tiles;
 
 pub use adam::{adam_step, AdamHyper};
 pub use attention::{attention, attention_with, softmax_rows, AttentionKernel, FUSED_MAX_CH};
-pub use conv::{conv2d, conv2d_packed, conv2d_with, pack_conv, ChannelTerm, Conv2d, ConvWeights, Epilogue};
+pub use conv::{
+    conv2d, conv2d_packed, conv2d_with, pack_conv, ChannelTerm, Conv2d, ConvWeights, Epilogue,
+};
 pub use elementwise::{
-    add, add_bcast, affine, axpby, clamp, concat_channels, copy, copy_into, copy_range, fill, mul, mul_bcast, silu,
-    slice_channels,
+    add, add_bcast, affine, axpby, clamp, concat_channels, copy, copy_into, copy_range, fill, mul,
+    mul_bcast, silu, slice_channels,
 };
 pub use embedding::{embedding_freqs, timestep_embedding};
 pub use fft::{fft2, FftDirection};
@@ -51,7 +53,10 @@ pub(crate) fn dims<const R: usize>(op: &'static str, name: &str, t: &Tensor) -> 
 /// Errors unless the shapes are equal.
 pub(crate) fn same_shape(op: &'static str, a: &Tensor, b: &Tensor) -> Result<()> {
     if a.shape() != b.shape() {
-        return Err(Error::Shape { op, msg: format!("shapes differ: {:?} vs {:?}", a.shape(), b.shape()) });
+        return Err(Error::Shape {
+            op,
+            msg: format!("shapes differ: {:?} vs {:?}", a.shape(), b.shape()),
+        });
     }
     Ok(())
 }

@@ -37,7 +37,13 @@ impl Stats {
     /// Builds stats from the 4 values of a stats tensor.
     pub fn from_raw(v: &[f32], n: usize) -> Stats {
         let g = |i: usize| v.get(i).copied().unwrap_or(f32::NAN);
-        Stats { n, sum: g(0), sum_sq: g(1), max_abs: g(2), nonfinite: g(3) as usize }
+        Stats {
+            n,
+            sum: g(0),
+            sum_sq: g(1),
+            max_abs: g(2),
+            nonfinite: g(3) as usize,
+        }
     }
 }
 
