@@ -18,41 +18,23 @@ fn main() -> Result<()> {
     let size = unet.info().image_size;
     let low = match std::env::args().nth(1).map(PathBuf::from) {
         Some(p) => Image::read(&p)?.fit(size / 4, Fit::Resize, 1)?,
-        None => Image::read(&root.join("assets/samples/twitter-1f467-1f3fc.png"))?
-            .resize(size / 4, size / 4),
+        None => Image::read(&root.join("assets/samples/twitter-1f467-1f3fc.png"))?.resize(size / 4, size / 4),
     };
-    let task = Task {
-        kind: TaskKind::Sr(4),
-        seed: 0,
-    };
+    let task = Task { kind: TaskKind::Sr(4), seed: 0 };
     let problem = Problem {
-        opts: RedDiffOptions {
-            steps: 100,
-            lr: task.default_lr(),
-            ..Default::default()
-        },
+        opts: RedDiffOptions { steps: 100, lr: task.default_lr(), ..Default::default() },
         task,
         sigma_y: 0.0,
         class: None,
+        method: reddiff::solvers::Method::RedDiff,
     };
-    let out = reddiff::gpu::block_on(restore_measured(
-        &gpu,
-        &unet,
-        &problem,
-        &[low.clone()],
-        |s| {
-            if s.step % 25 == 0 {
-                println!("step {}/{} (t = {})", s.step, s.steps, s.t);
-            }
-            true
-        },
-    ))?;
-    Image::strip(&[
-        &low.upscale_nearest(4),
-        out.pinv[0].as_ref().unwrap_or(&out.result[0]),
-        &out.result[0],
-    ])
-    .write(Path::new("superres-compare.png"))?;
+    let out = reddiff::gpu::block_on(restore_measured(&gpu, &unet, &problem, &[low.clone()], |s| {
+        if s.step % 25 == 0 {
+            println!("step {}/{} (t = {})", s.step, s.steps, s.t);
+        }
+        true
+    }))?;
+    Image::strip(&[&low.upscale_nearest(4), out.pinv[0].as_ref().unwrap_or(&out.result[0]), &out.result[0]]).write(Path::new("superres-compare.png"))?;
     out.result[0].write(Path::new("superres.png"))?;
     println!("wrote superres.png and superres-compare.png (low-res | H+y | RED-diff)");
     Ok(())

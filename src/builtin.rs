@@ -19,10 +19,7 @@ pub const DEFAULT_SAMPLE: &str = "twitter-1f467-1f3fc.png";
 
 macro_rules! sample {
     ($name:literal) => {
-        (
-            $name,
-            include_bytes!(concat!("../assets/samples/", $name)) as &[u8],
-        )
+        ($name, include_bytes!(concat!("../assets/samples/", $name)) as &[u8])
     };
 }
 
@@ -71,13 +68,7 @@ impl Unet {
     /// Loads the built-in emoji32 prior (the same network as `Unet::load(gpu, "models/emoji32")`).
     #[cfg(not(target_arch = "wasm32"))]
     pub fn builtin(gpu: &Gpu) -> Result<Unet> {
-        let model = Unet::from_bytes(
-            gpu,
-            "builtin/config.json".as_ref(),
-            CONFIG_JSON,
-            "builtin/model.safetensors".as_ref(),
-            WEIGHTS,
-        )?;
+        let model = Unet::from_bytes(gpu, "builtin/config.json".as_ref(), CONFIG_JSON, "builtin/model.safetensors".as_ref(), WEIGHTS)?;
         model.after_load(gpu)
     }
 }

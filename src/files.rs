@@ -6,10 +6,7 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, Result};
 
 fn invalid(path: &Path, msg: impl Into<String>) -> Error {
-    Error::Invalid {
-        op: "output",
-        msg: format!("{}: {}", path.display(), msg.into()),
-    }
+    Error::Invalid { op: "output", msg: format!("{}: {}", path.display(), msg.into()) }
 }
 
 /// The folder `path` would be written in (`.` for a bare file name).
@@ -29,57 +26,32 @@ pub fn check_output(path: &Path, inputs: &[&Path]) -> Result<()> {
     }
     match std::fs::symlink_metadata(path) {
         Ok(m) if m.file_type().is_symlink() => {
-            let target =
-                std::fs::metadata(path).map_err(|_| invalid(path, "is a broken symbolic link"))?;
+            let target = std::fs::metadata(path).map_err(|_| invalid(path, "is a broken symbolic link"))?;
             if !target.is_file() {
-                return Err(invalid(
-                    path,
-                    "is a link to something that is not a regular file; it would be replaced",
-                ));
+                return Err(invalid(path, "is a link to something that is not a regular file; it would be replaced"));
             }
         }
-        Ok(m) if !m.is_file() => {
-            return Err(invalid(
-                path,
-                "exists and is not a regular file (a folder or a device); choose another name",
-            ))
-        }
+        Ok(m) if !m.is_file() => return Err(invalid(path, "exists and is not a regular file (a folder or a device); choose another name")),
         _ => {}
     }
     let dir = parent_of(path);
     if !dir.is_dir() {
-        return Err(invalid(
-            path,
-            format!("the folder {} does not exist", dir.display()),
-        ));
+        return Err(invalid(path, format!("the folder {} does not exist", dir.display())));
     }
     if let Ok(out) = path.canonicalize() {
         for input in inputs {
             if input.canonicalize().is_ok_and(|i| i == out) {
-                return Err(invalid(
-                    path,
-                    format!(
-                        "is also an input ({}); it would be overwritten",
-                        input.display()
-                    ),
-                ));
+                return Err(invalid(path, format!("is also an input ({}); it would be overwritten", input.display())));
             }
         }
     }
     let probe = dir.join(format!(".reddiff-probe-{}", std::process::id()));
-    match std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&probe)
-    {
+    match std::fs::OpenOptions::new().write(true).create_new(true).open(&probe) {
         Ok(_) => {
             let _ = std::fs::remove_file(&probe);
             Ok(())
         }
-        Err(e) => Err(invalid(
-            path,
-            format!("cannot write in {}: {e}", dir.display()),
-        )),
+        Err(e) => Err(invalid(path, format!("cannot write in {}: {e}", dir.display()))),
     }
 }
 
@@ -87,8 +59,7 @@ pub fn check_output(path: &Path, inputs: &[&Path]) -> Result<()> {
 pub fn check_distinct(outputs: &[&Path]) -> Result<()> {
     for (i, a) in outputs.iter().enumerate() {
         for b in &outputs[i + 1..] {
-            let same =
-                a == b || matches!((a.canonicalize(), b.canonicalize()), (Ok(x), Ok(y)) if x == y);
+            let same = a == b || matches!((a.canonicalize(), b.canonicalize()), (Ok(x), Ok(y)) if x == y);
             if same {
                 return Err(invalid(a, "is given for two outputs of the same command"));
             }

@@ -41,12 +41,7 @@ impl std::str::FromStr for Fit {
             "crop" => Fit::Crop,
             "resize" => Fit::Resize,
             "none" => Fit::None,
-            o => {
-                return Err(Error::Invalid {
-                    op: "--fit",
-                    msg: format!("'{o}': use tile, crop, resize or none"),
-                })
-            }
+            o => return Err(Error::Invalid { op: "--fit", msg: format!("'{o}': use tile, crop, resize or none") }),
         })
     }
 }
@@ -62,10 +57,7 @@ fn check_pixels(name: &Path, w: u64, h: u64) -> Result<()> {
     if w == 0 || h == 0 || w * h > MAX_PIXELS {
         return Err(Error::Format {
             path: name.to_path_buf(),
-            msg: format!(
-                "the image is {w}x{h} pixels; reddiff reads images of 1 to {} megapixels",
-                MAX_PIXELS >> 20
-            ),
+            msg: format!("the image is {w}x{h} pixels; reddiff reads images of 1 to {} megapixels", MAX_PIXELS >> 20),
         });
     }
     Ok(())
@@ -89,23 +81,19 @@ pub enum OutputFormat {
 impl OutputFormat {
     /// The format named by `path`'s extension (case-insensitive); an error names the ones supported.
     pub fn from_path(path: &Path) -> Result<OutputFormat> {
-        let ext = path
-            .extension()
-            .map(|e| e.to_string_lossy().to_ascii_lowercase())
-            .unwrap_or_default();
+        let ext = path.extension().map(|e| e.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
         Ok(match ext.as_str() {
             "png" => OutputFormat::Png,
             "jpg" | "jpeg" => OutputFormat::Jpeg,
             "webp" => OutputFormat::WebP,
             "tif" | "tiff" => OutputFormat::Tiff,
             "bmp" => OutputFormat::Bmp,
-            _ => return Err(Error::Invalid {
-                op: "output",
-                msg: format!(
-                    "{}: end the file name in .png, .jpg, .webp, .tif or .bmp to choose the format",
-                    path.display()
-                ),
-            }),
+            _ => {
+                return Err(Error::Invalid {
+                    op: "output",
+                    msg: format!("{}: end the file name in .png, .jpg, .webp, .tif or .bmp to choose the format", path.display()),
+                })
+            }
         })
     }
 }
@@ -116,50 +104,30 @@ impl Image {
         if channels * height * width != data.len() || data.is_empty() {
             return Err(Error::Shape {
                 op: "image",
-                msg: format!(
-                    "{channels}x{height}x{width} needs {} values, got {}",
-                    channels * height * width,
-                    data.len()
-                ),
+                msg: format!("{channels}x{height}x{width} needs {} values, got {}", channels * height * width, data.len()),
             });
         }
-        Ok(Image {
-            channels,
-            height,
-            width,
-            data,
-        })
+        Ok(Image { channels, height, width, data })
     }
 
     /// Decodes an image file's bytes into RGB: PNG (8/16-bit), JPEG, WebP, TIFF, BMP or GIF (first frame),
     /// recognised by content. Alpha is composited on white; gray is replicated. The size is checked from the
     /// header before anything is decoded: at most [`MAX_PIXELS`]. `name` only labels errors.
     pub fn decode(name: &Path, bytes: &[u8]) -> Result<Image> {
-        let ferr = |msg: String| Error::Format {
-            path: name.to_path_buf(),
-            msg,
-        };
-        let reader = || {
-            image::ImageReader::new(std::io::Cursor::new(bytes))
-                .with_guessed_format()
-                .map_err(|e| ferr(format!("cannot read the image: {e}")))
-        };
+        let ferr = |msg: String| Error::Format { path: name.to_path_buf(), msg };
+        let reader = || image::ImageReader::new(std::io::Cursor::new(bytes)).with_guessed_format().map_err(|e| ferr(format!("cannot read the image: {e}")));
         let probe = reader()?;
         if probe.format().is_none() {
             return Err(ferr("not a PNG, JPEG, WebP, TIFF, BMP or GIF image".into()));
         }
-        let (w, h) = probe
-            .into_dimensions()
-            .map_err(|e| ferr(format!("unreadable image header: {e}")))?;
+        let (w, h) = probe.into_dimensions().map_err(|e| ferr(format!("unreadable image header: {e}")))?;
         check_pixels(name, w as u64, h as u64)?;
         let mut r = reader()?;
         let mut limits = image::Limits::default();
         // Decoded 16-bit RGBA at the pixel cap, plus the decoder's own buffers.
         limits.max_alloc = Some(MAX_PIXELS * 8 * 2);
         r.limits(limits);
-        let img = r
-            .decode()
-            .map_err(|e| ferr(format!("corrupt or unsupported image: {e}")))?;
+        let img = r.decode().map_err(|e| ferr(format!("corrupt or unsupported image: {e}")))?;
         let rgba = img.into_rgba16();
         let (w, h) = (rgba.width() as usize, rgba.height() as usize);
         let mut data = vec![0f32; 3 * h * w];
@@ -175,25 +143,11 @@ impl Image {
 
     /// Reads an image file (any format [`Image::decode`] knows) as RGB.
     pub fn read(path: &Path) -> Result<Image> {
-        let len = std::fs::metadata(path)
-            .map_err(|source| Error::Io {
-                path: path.to_path_buf(),
-                source,
-            })?
-            .len();
+        let len = std::fs::metadata(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?.len();
         if len > MAX_FILE_BYTES {
-            return Err(Error::Format {
-                path: path.to_path_buf(),
-                msg: format!(
-                    "{len} bytes is larger than the {} MB reddiff reads",
-                    MAX_FILE_BYTES >> 20
-                ),
-            });
+            return Err(Error::Format { path: path.to_path_buf(), msg: format!("{len} bytes is larger than the {} MB reddiff reads", MAX_FILE_BYTES >> 20) });
         }
-        let bytes = std::fs::read(path).map_err(|source| Error::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let bytes = std::fs::read(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
         Self::decode(path, &bytes)
     }
 
@@ -211,17 +165,12 @@ impl Image {
 
     /// Encodes as an 8-bit image in `format` (JPEG at quality 95; WebP lossless).
     pub fn encode(&self, format: OutputFormat) -> Result<Vec<u8>> {
-        let color = if self.channels == 1 {
-            image::ExtendedColorType::L8
-        } else {
-            image::ExtendedColorType::Rgb8
-        };
+        let color = if self.channels == 1 { image::ExtendedColorType::L8 } else { image::ExtendedColorType::Rgb8 };
         let (w, h) = (self.width as u32, self.height as u32);
         let mut out = std::io::Cursor::new(Vec::new());
         let px = self.to_u8();
         let r = match format {
-            OutputFormat::Jpeg => image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 95)
-                .encode(&px, w, h, color),
+            OutputFormat::Jpeg => image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 95).encode(&px, w, h, color),
             other => {
                 let f = match other {
                     OutputFormat::Png => image::ImageFormat::Png,
@@ -232,10 +181,7 @@ impl Image {
                 image::write_buffer_with_format(&mut out, &px, w, h, color, f)
             }
         };
-        r.map_err(|e| Error::Invalid {
-            op: "encode image",
-            msg: e.to_string(),
-        })?;
+        r.map_err(|e| Error::Invalid { op: "encode image", msg: e.to_string() })?;
         Ok(out.into_inner())
     }
 
@@ -261,8 +207,7 @@ impl Image {
                         let mut x = x0.floor() as usize;
                         while (x as f64) < x1 && x < self.width {
                             let wx = (x1.min(x as f64 + 1.0) - x0.max(x as f64)).max(0.0);
-                            acc +=
-                                wy * wx * self.data[(c * self.height + y) * self.width + x] as f64;
+                            acc += wy * wx * self.data[(c * self.height + y) * self.width + x] as f64;
                             wsum += wy * wx;
                             x += 1;
                         }
@@ -272,12 +217,7 @@ impl Image {
                 }
             }
         }
-        Image {
-            channels: self.channels,
-            height: h,
-            width: w,
-            data,
-        }
+        Image { channels: self.channels, height: h, width: w, data }
     }
 
     /// Brings the image to `size`×`size` (or, with [`Fit::Tile`], keeps it when it is at least that large;
@@ -315,12 +255,7 @@ impl Image {
                 data.extend_from_slice(&self.data[row..row + w]);
             }
         }
-        Image {
-            channels: self.channels,
-            height: h,
-            width: w,
-            data,
-        }
+        Image { channels: self.channels, height: h, width: w, data }
     }
 
     /// RGB copy (gray replicated).
@@ -333,12 +268,7 @@ impl Image {
         for _ in 0..3 {
             data.extend_from_slice(&self.data[..hw]);
         }
-        Image {
-            channels: 3,
-            height: self.height,
-            width: self.width,
-            data,
-        }
+        Image { channels: 3, height: self.height, width: self.width, data }
     }
 
     /// Images side by side (RGB), each scaled by nearest neighbour to the tallest height, 2-pixel white gaps.
@@ -364,19 +294,13 @@ impl Image {
             for c in 0..3 {
                 for y in 0..im.height {
                     for x in 0..im.width {
-                        data[(c * hh + y + 2) * w + x0 + x] =
-                            im.data[(c * im.height + y) * im.width + x];
+                        data[(c * hh + y + 2) * w + x0 + x] = im.data[(c * im.height + y) * im.width + x];
                     }
                 }
             }
             x0 += im.width + 2;
         }
-        Image {
-            channels: 3,
-            height: hh,
-            width: w,
-            data,
-        }
+        Image { channels: 3, height: hh, width: w, data }
     }
 
     /// Each pixel repeated f×f.
@@ -386,25 +310,16 @@ impl Image {
         for c in 0..self.channels {
             for y in 0..h {
                 for x in 0..w {
-                    data[(c * h + y) * w + x] =
-                        self.data[(c * self.height + y / f) * self.width + x / f];
+                    data[(c * h + y) * w + x] = self.data[(c * self.height + y / f) * self.width + x / f];
                 }
             }
         }
-        Image {
-            channels: self.channels,
-            height: h,
-            width: w,
-            data,
-        }
+        Image { channels: self.channels, height: h, width: w, data }
     }
 
     /// Tiles equally sized images in a grid of `cols` columns with 2-pixel white gaps.
     pub fn grid(images: &[Image], cols: usize) -> Result<Image> {
-        let first = images.first().ok_or(Error::Empty {
-            op: "grid",
-            shape: vec![0],
-        })?;
+        let first = images.first().ok_or(Error::Empty { op: "grid", shape: vec![0] })?;
         let (h, w, ch) = (first.height, first.width, first.channels);
         let cols = cols.clamp(1, images.len());
         let rows = images.len().div_ceil(cols);
@@ -412,10 +327,7 @@ impl Image {
         let mut data = vec![1f32; ch * gh * gw];
         for (i, im) in images.iter().enumerate() {
             if im.height != h || im.width != w || im.channels != ch {
-                return Err(Error::Shape {
-                    op: "grid",
-                    msg: "images differ in size".into(),
-                });
+                return Err(Error::Shape { op: "grid", msg: "images differ in size".into() });
             }
             let (oy, ox) = (2 + (i / cols) * (h + 2), 2 + (i % cols) * (w + 2));
             for c in 0..ch {
@@ -434,19 +346,13 @@ impl Image {
 pub async fn images_from_tensor(gpu: &Gpu, t: &Tensor, clamp: bool) -> Result<Vec<Image>> {
     let s = t.shape().to_vec();
     if s.len() != 4 {
-        return Err(Error::Shape {
-            op: "images",
-            msg: format!("expected [N, C, H, W], got {:?}", s),
-        });
+        return Err(Error::Shape { op: "images", msg: format!("expected [N, C, H, W], got {:?}", s) });
     }
     let v = t.read_async(gpu).await?;
     let per = s[1] * s[2] * s[3];
     (0..s[0])
         .map(|i| {
-            let d: Vec<f32> = v[i * per..(i + 1) * per]
-                .iter()
-                .map(|x| if clamp { x.clamp(-1.0, 1.0) } else { *x })
-                .collect();
+            let d: Vec<f32> = v[i * per..(i + 1) * per].iter().map(|x| if clamp { x.clamp(-1.0, 1.0) } else { *x }).collect();
             Image::new(s[1], s[2], s[3], d)
         })
         .collect()

@@ -8,7 +8,7 @@ use crate::gpu::{Gpu, Tensor};
 use crate::image::Image;
 use crate::model::{Schedule, Unet};
 use crate::operators::{measure_keyed, Operator, Task, TaskKind};
-use crate::solvers::{red_diff, Denoiser, RedDiffOptions, StepInfo, TiledDenoiser, UnetPrior};
+use crate::solvers::{diffpir, red_diff, Denoiser, DiffPirOptions, Method, RedDiffOptions, StepInfo, TiledDenoiser, UnetPrior};
 
 /// What to solve and how.
 #[derive(Clone, Debug)]
@@ -21,6 +21,9 @@ pub struct Problem {
     pub opts: RedDiffOptions,
     /// Class label for class-conditional models.
     pub class: Option<usize>,
+    /// The solver: RED-diff with `opts`, or DiffPIR at its authors' settings for the task (`opts.steps`,
+    /// `opts.seed` and `opts.image_keys` apply to both).
+    pub method: Method,
 }
 
 /// Results, one entry per image.
@@ -36,24 +39,15 @@ pub struct Outcome {
 
 /// Stacks equally sized images into a [N, C, H, W] tensor.
 pub fn to_tensor(gpu: &Gpu, images: &[Image]) -> Result<Tensor> {
-    let first = images.first().ok_or(Error::Empty {
-        op: "images",
-        shape: vec![0],
-    })?;
+    let first = images.first().ok_or(Error::Empty { op: "images", shape: vec![0] })?;
     let mut data = Vec::with_capacity(images.len() * first.data.len());
     for im in images {
         if (im.channels, im.height, im.width) != (first.channels, first.height, first.width) {
-            return Err(Error::Shape {
-                op: "images",
-                msg: "images in one batch must have the same size".into(),
-            });
+            return Err(Error::Shape { op: "images", msg: "images in one batch must have the same size".into() });
         }
         data.extend_from_slice(&im.data);
     }
-    gpu.upload(
-        &[images.len(), first.channels, first.height, first.width],
-        &data,
-    )
+    gpu.upload(&[images.len(), first.channels, first.height, first.width], &data)
 }
 
 /// Reads a [N, C, H, W] tensor back as N images.
@@ -65,10 +59,7 @@ fn measurement_view(task: &Task, y: &Image) -> Image {
     if task.kind == TaskKind::Phase {
         let logs: Vec<f32> = y.data.iter().map(|v| v.abs().ln_1p()).collect();
         let max = logs.iter().cloned().fold(1e-6f32, f32::max);
-        return Image {
-            data: logs.iter().map(|v| 2.0 * v / max - 1.0).collect(),
-            ..y.clone()
-        };
+        return Image { data: logs.iter().map(|v| 2.0 * v / max - 1.0).collect(), ..y.clone() };
     }
     y.clone()
 }
@@ -76,26 +67,16 @@ fn measurement_view(task: &Task, y: &Image) -> Image {
 /// Checks the model fits the task and the images before any GPU work.
 fn check(unet: &Unet, problem: &Problem, images: &[Image]) -> Result<()> {
     if images.is_empty() {
-        return Err(Error::Invalid {
-            op: "restore",
-            msg: "no images".into(),
-        });
+        return Err(Error::Invalid { op: "restore", msg: "no images".into() });
     }
     if problem.opts.steps == 0 {
-        return Err(Error::Invalid {
-            op: "restore",
-            msg: "steps must be at least 1".into(),
-        });
+        return Err(Error::Invalid { op: "restore", msg: "steps must be at least 1".into() });
     }
     if let Some(need) = problem.task.needs_channels() {
         if unet.info().in_channels != need {
             return Err(Error::Invalid {
                 op: "restore",
-                msg: format!(
-                    "{} needs an RGB model; this one has {} channel(s)",
-                    problem.task.kind_name(),
-                    unet.info().in_channels
-                ),
+                msg: format!("{} needs an RGB model; this one has {} channel(s)", problem.task.kind_name(), unet.info().in_channels),
             });
         }
     }
@@ -118,10 +99,7 @@ async fn solve(
     shape: &[usize],
     cb: impl FnMut(&StepInfo) -> bool,
 ) -> Result<Outcome> {
-    let net = UnetPrior {
-        unet,
-        class: problem.class,
-    };
+    let net = UnetPrior { unet, class: problem.class };
     let size = unet.info().image_size;
     let tiled;
     let prior: &dyn Denoiser = if (shape[2], shape[3]) == (size, size) {
@@ -131,57 +109,33 @@ async fn solve(
         &tiled
     };
     let pinv = match op.pinv(gpu, y)? {
-        Some(p) => to_images(gpu, &p, true)
-            .await?
-            .into_iter()
-            .map(Some)
-            .collect(),
+        Some(p) => to_images(gpu, &p, true).await?.into_iter().map(Some).collect(),
         None => vec![None; shape[0]],
     };
-    let mu = red_diff(
-        gpu,
-        prior,
-        op,
-        y,
-        shape,
-        &Schedule::ddpm(),
-        &problem.opts,
-        cb,
-    )
-    .await?;
-    let measurement = to_images(gpu, y, false)
-        .await?
-        .iter()
-        .map(|m| measurement_view(&problem.task, m))
-        .collect();
-    Ok(Outcome {
-        result: to_images(gpu, &mu, true).await?,
-        pinv,
-        measurement,
-    })
+    let mu = match problem.method {
+        Method::RedDiff => red_diff(gpu, prior, op, y, shape, &Schedule::ddpm(), &problem.opts, cb).await?,
+        Method::DiffPir => {
+            let o = DiffPirOptions {
+                steps: problem.opts.steps,
+                seed: problem.opts.seed,
+                image_keys: problem.opts.image_keys.clone(),
+                ..DiffPirOptions::for_task(&problem.task, problem.sigma_y)?
+            };
+            diffpir(gpu, prior, op, y, shape, &Schedule::ddpm(), &o, cb).await?
+        }
+    };
+    let measurement = to_images(gpu, y, false).await?.iter().map(|m| measurement_view(&problem.task, m)).collect();
+    Ok(Outcome { result: to_images(gpu, &mu, true).await?, pinv, measurement })
 }
 
 /// Degrades clean images with the task's operator and noise σ_y, then restores. Images of one call share a
 /// size: the model's, or larger in both sides (restored on tiles).
-pub async fn restore_synthetic(
-    gpu: &Gpu,
-    unet: &Unet,
-    problem: &Problem,
-    truth: &[Image],
-    cb: impl FnMut(&StepInfo) -> bool,
-) -> Result<Outcome> {
+pub async fn restore_synthetic(gpu: &Gpu, unet: &Unet, problem: &Problem, truth: &[Image], cb: impl FnMut(&StepInfo) -> bool) -> Result<Outcome> {
     check(unet, problem, truth)?;
     let x = to_tensor(gpu, truth)?;
     let s = x.shape().to_vec();
     let op = problem.task.operator(gpu, s[1], s[2], s[3])?;
-    let y = measure_keyed(
-        gpu,
-        &*op,
-        &x,
-        problem.sigma_y,
-        problem.opts.seed ^ 0xA5A5,
-        &problem.opts.image_keys,
-    )?;
+    let y = measure_keyed(gpu, &*op, &x, problem.sigma_y, problem.opts.seed ^ 0xA5A5, &problem.opts.image_keys)?;
     solve(gpu, unet, problem, &*op, &y, &s, cb).await
 }
 
@@ -196,13 +150,7 @@ pub fn restored_size(task: &Task, y_hw: (usize, usize)) -> (usize, usize) {
 /// Restores from measurements given as images (e.g. a real low-resolution or masked photo), all of one size;
 /// the result has [`restored_size`] (×f for SR), which must be the model's size or larger in both sides.
 /// Colorization takes 1 channel (RGB input is converted to its mean).
-pub async fn restore_measured(
-    gpu: &Gpu,
-    unet: &Unet,
-    problem: &Problem,
-    y: &[Image],
-    cb: impl FnMut(&StepInfo) -> bool,
-) -> Result<Outcome> {
+pub async fn restore_measured(gpu: &Gpu, unet: &Unet, problem: &Problem, y: &[Image], cb: impl FnMut(&StepInfo) -> bool) -> Result<Outcome> {
     check(unet, problem, y)?;
     if problem.task.kind == TaskKind::Phase {
         return Err(Error::Invalid { op: "restore", msg: "phase retrieval measurements are Fourier magnitudes, not images; use synthetic mode".into() });
@@ -225,7 +173,16 @@ pub async fn restore_measured(
             if (im.channels, im.height, im.width) != (want[1], want[2], want[3]) {
                 return Err(Error::Shape {
                     op: "restore",
-                    msg: format!("the measurement should be {}x{} with {} channel(s) for {}, got {}x{} with {}", want[3], want[2], want[1], op.name(), im.width, im.height, im.channels),
+                    msg: format!(
+                        "the measurement should be {}x{} with {} channel(s) for {}, got {}x{} with {}",
+                        want[3],
+                        want[2],
+                        want[1],
+                        op.name(),
+                        im.width,
+                        im.height,
+                        im.channels
+                    ),
                 });
             }
             Ok(im)

@@ -125,17 +125,10 @@ impl RestorerBuilder {
     /// Loads the prior on `gpu` (see [`Gpu::new`], or [`Gpu::from_wgpu`] to share an app's device) and
     /// checks the settings.
     pub fn build(self, gpu: Arc<Gpu>) -> Result<Restorer> {
-        let task = Task {
-            kind: self.task,
-            seed: self.opts.seed,
-        };
+        let task = Task { kind: self.task, seed: self.opts.seed };
         let mut opts = self.opts;
         opts.lr = self.lr.unwrap_or(task.default_lr());
-        if opts.steps == 0
-            || !(opts.lr > 0.0)
-            || !(opts.lambda >= 0.0)
-            || !(0.0..=1.0).contains(&self.sigma_y)
-        {
+        if opts.steps == 0 || !(opts.lr > 0.0) || !(opts.lambda >= 0.0) || !(0.0..=1.0).contains(&self.sigma_y) {
             return Err(Error::Invalid {
                 op: "restorer",
                 msg: format!("need steps >= 1, lr > 0, lambda >= 0 and sigma_y in [0, 1] (got {}, {}, {}, {})", opts.steps, opts.lr, opts.lambda, self.sigma_y),
@@ -149,28 +142,12 @@ impl RestorerBuilder {
             if unet.info().in_channels != need {
                 return Err(Error::Invalid {
                     op: "restorer",
-                    msg: format!(
-                        "{} needs an RGB model; this one has {} channel(s)",
-                        task.kind_name(),
-                        unet.info().in_channels
-                    ),
+                    msg: format!("{} needs an RGB model; this one has {} channel(s)", task.kind_name(), unet.info().in_channels),
                 });
             }
         }
-        let problem = Problem {
-            task,
-            sigma_y: self.sigma_y,
-            opts,
-            class: self.class,
-        };
-        Ok(Restorer {
-            gpu,
-            unet,
-            problem,
-            fit: self.fit,
-            progress: Mutex::new(self.progress),
-            cancel: self.cancel,
-        })
+        let problem = Problem { task, sigma_y: self.sigma_y, opts, class: self.class, method: crate::solvers::Method::RedDiff };
+        Ok(Restorer { gpu, unet, problem, fit: self.fit, progress: Mutex::new(self.progress), cancel: self.cancel })
     }
 
     /// [`RestorerBuilder::build`] on the default adapter ([`Gpu::new`]).
@@ -186,10 +163,7 @@ fn builtin(gpu: &Gpu) -> Result<Unet> {
 
 #[cfg(not(feature = "builtin-model"))]
 fn builtin(_: &Gpu) -> Result<Unet> {
-    Err(Error::Invalid {
-        op: "restorer",
-        msg: "built without the builtin-model feature: use ModelSource::Dir".into(),
-    })
+    Err(Error::Invalid { op: "restorer", msg: "built without the builtin-model feature: use ModelSource::Dir".into() })
 }
 
 /// One restored image.
@@ -252,17 +226,10 @@ impl Restorer {
         move |s: &StepInfo| {
             if let Ok(mut p) = self.progress.lock() {
                 if let Some(f) = p.as_mut() {
-                    f(Progress {
-                        step: s.step,
-                        steps: s.steps,
-                        t: s.t,
-                    });
+                    f(Progress { step: s.step, steps: s.steps, t: s.t });
                 }
             }
-            !self
-                .cancel
-                .as_ref()
-                .is_some_and(|c| c.load(Ordering::Relaxed))
+            !self.cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed))
         }
     }
 
@@ -277,23 +244,8 @@ impl Restorer {
     pub async fn restore_async(&self, y: &Image, key: &str) -> Result<Restored> {
         let size = self.unet.info().image_size;
         let f = self.factor();
-        let y = y.fit(
-            size / f,
-            self.fit,
-            if f > 1 {
-                1
-            } else {
-                self.problem.task.size_multiple()
-            },
-        )?;
-        let out = restore_measured(
-            &self.gpu,
-            &self.unet,
-            &self.problem_for(key),
-            &[y],
-            self.callback(),
-        )
-        .await?;
+        let y = y.fit(size / f, self.fit, if f > 1 { 1 } else { self.problem.task.size_multiple() })?;
+        let out = restore_measured(&self.gpu, &self.unet, &self.problem_for(key), &[y], self.callback()).await?;
         Ok(first(out, None))
     }
 
@@ -302,14 +254,7 @@ impl Restorer {
     pub async fn degrade_and_restore_async(&self, x: &Image, key: &str) -> Result<Restored> {
         let size = self.unet.info().image_size;
         let x = x.fit(size, self.fit, self.problem.task.size_multiple())?;
-        let out = restore_synthetic(
-            &self.gpu,
-            &self.unet,
-            &self.problem_for(key),
-            std::slice::from_ref(&x),
-            self.callback(),
-        )
-        .await?;
+        let out = restore_synthetic(&self.gpu, &self.unet, &self.problem_for(key), std::slice::from_ref(&x), self.callback()).await?;
         Ok(first(out, Some(x)))
     }
 
@@ -325,25 +270,11 @@ impl Restorer {
 }
 
 fn first(out: Outcome, truth: Option<Image>) -> Restored {
-    let Outcome {
-        result,
-        pinv,
-        measurement,
-    } = out;
+    let Outcome { result, pinv, measurement } = out;
     Restored {
-        image: result.into_iter().next().unwrap_or_else(|| Image {
-            channels: 3,
-            height: 0,
-            width: 0,
-            data: Vec::new(),
-        }),
+        image: result.into_iter().next().unwrap_or_else(|| Image { channels: 3, height: 0, width: 0, data: Vec::new() }),
         pinv: pinv.into_iter().next().flatten(),
-        measurement: measurement.into_iter().next().unwrap_or_else(|| Image {
-            channels: 3,
-            height: 0,
-            width: 0,
-            data: Vec::new(),
-        }),
+        measurement: measurement.into_iter().next().unwrap_or_else(|| Image { channels: 3, height: 0, width: 0, data: Vec::new() }),
         truth,
     }
 }

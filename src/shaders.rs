@@ -5,10 +5,7 @@ use crate::gpu::Shader;
 macro_rules! shader {
     ($id:ident, $name:literal) => {
         #[doc = concat!("`wgsl/", $name, ".wgsl`")]
-        pub static $id: Shader = Shader {
-            name: $name,
-            source: include_str!(concat!("../wgsl/", $name, ".wgsl")),
-        };
+        pub static $id: Shader = Shader { name: $name, source: include_str!(concat!("../wgsl/", $name, ".wgsl")) };
     };
 }
 
@@ -30,6 +27,7 @@ shader!(FFT, "fft");
 shader!(MEASURE, "measure");
 shader!(TILES, "tiles");
 shader!(JPEG, "jpeg");
+shader!(CG, "cg");
 
 /// All shaders, for validation.
 pub static ALL: &[&Shader] = &[

@@ -37,14 +37,7 @@ fn js_err(e: impl std::fmt::Display) -> JsValue {
 /// RGBA bytes (size×size×4) → RGB image in [-1, 1], alpha composited on white.
 fn from_rgba(bytes: &[u8], size: usize, what: &str) -> Result<Image> {
     if bytes.len() != size * size * 4 {
-        return Err(Error::Invalid {
-            op: "restore",
-            msg: format!(
-                "{what} must be {size}x{size} RGBA ({} bytes), got {} bytes",
-                size * size * 4,
-                bytes.len()
-            ),
-        });
+        return Err(Error::Invalid { op: "restore", msg: format!("{what} must be {size}x{size} RGBA ({} bytes), got {} bytes", size * size * 4, bytes.len()) });
     }
     let hw = size * size;
     let mut data = vec![0f32; 3 * hw];
@@ -60,12 +53,7 @@ fn from_rgba(bytes: &[u8], size: usize, what: &str) -> Result<Image> {
 /// An image of any size shown as size×size RGBA (nearest-neighbour upscaling, gray replicated).
 fn to_rgba(img: &Image, size: usize) -> Vec<u8> {
     let f = (size / img.height.max(1)).max(1);
-    let big = if f > 1 {
-        img.upscale_nearest(f)
-    } else {
-        img.clone()
-    }
-    .to_rgb();
+    let big = if f > 1 { img.upscale_nearest(f) } else { img.clone() }.to_rgb();
     let hw = big.height * big.width;
     let mut out = Vec::with_capacity(hw * 4);
     for p in 0..hw {
@@ -78,15 +66,11 @@ fn to_rgba(img: &Image, size: usize) -> Vec<u8> {
 }
 
 fn get_f64(opts: &JsValue, key: &str) -> Option<f64> {
-    Reflect::get(opts, &JsValue::from_str(key))
-        .ok()
-        .and_then(|v| v.as_f64())
+    Reflect::get(opts, &JsValue::from_str(key)).ok().and_then(|v| v.as_f64())
 }
 
 fn get_string(opts: &JsValue, key: &str) -> Option<String> {
-    Reflect::get(opts, &JsValue::from_str(key))
-        .ok()
-        .and_then(|v| v.as_string())
+    Reflect::get(opts, &JsValue::from_str(key)).ok().and_then(|v| v.as_string())
 }
 
 fn set(obj: &Object, key: &str, v: &JsValue) {
@@ -111,13 +95,7 @@ impl Reddiff {
             ),
             other => js_err(other),
         })?;
-        Ok(Reddiff {
-            inner: Rc::new(Inner {
-                gpu,
-                model: RefCell::new(None),
-                cancel: Cell::new(false),
-            }),
-        })
+        Ok(Reddiff { inner: Rc::new(Inner { gpu, model: RefCell::new(None), cancel: Cell::new(false) }) })
     }
 
     /// The adapter's name, backend, limits and features.
@@ -129,19 +107,8 @@ impl Reddiff {
     /// Loads a model from its config.json text and safetensors bytes; returns its summary. On error the
     /// previously loaded model stays.
     #[wasm_bindgen(js_name = loadModel)]
-    pub fn load_model(
-        &self,
-        config_json: &str,
-        weights: &[u8],
-    ) -> std::result::Result<String, JsValue> {
-        let m = Unet::from_bytes(
-            &self.inner.gpu,
-            Path::new("config.json"),
-            config_json,
-            Path::new("weights.safetensors"),
-            weights,
-        )
-        .map_err(js_err)?;
+    pub fn load_model(&self, config_json: &str, weights: &[u8]) -> std::result::Result<String, JsValue> {
+        let m = Unet::from_bytes(&self.inner.gpu, Path::new("config.json"), config_json, Path::new("weights.safetensors"), weights).map_err(js_err)?;
         let info = m.info().to_string();
         *self.inner.model.borrow_mut() = Some(Rc::new(m));
         Ok(info)
@@ -150,12 +117,7 @@ impl Reddiff {
     /// The loaded model's resolution in pixels (0 when none is loaded).
     #[wasm_bindgen(js_name = imageSize)]
     pub fn image_size(&self) -> usize {
-        self.inner
-            .model
-            .borrow()
-            .as_ref()
-            .map(|m| m.info().image_size)
-            .unwrap_or(0)
+        self.inner.model.borrow().as_ref().map(|m| m.info().image_size).unwrap_or(0)
     }
 
     /// Stops a running restoration after the current step.
@@ -168,40 +130,18 @@ impl Reddiff {
     /// the file name)}. Calls `on_progress(step, steps, t)` every
     /// step and `on_preview(rgba)` every previewEvery steps. Resolves to {result, measurement, pinv (RGBA),
     /// psnrMeasurement, psnrResult, msPerStep}.
-    pub fn restore(
-        &self,
-        task: String,
-        image: Vec<u8>,
-        mask: Option<Vec<u8>>,
-        opts: JsValue,
-        on_progress: Function,
-        on_preview: Function,
-    ) -> js_sys::Promise {
+    pub fn restore(&self, task: String, image: Vec<u8>, mask: Option<Vec<u8>>, opts: JsValue, on_progress: Function, on_preview: Function) -> js_sys::Promise {
         let inner = self.inner.clone();
         inner.cancel.set(false);
         wasm_bindgen_futures::future_to_promise(async move {
-            let model = inner
-                .model
-                .borrow()
-                .clone()
-                .ok_or_else(|| js_err("no model loaded"))?;
+            let model = inner.model.borrow().clone().ok_or_else(|| js_err("no model loaded"))?;
             let size = model.info().image_size;
             let truth = from_rgba(&image, size, "image").map_err(js_err)?;
             let kind = if task == "inpaint-mask" {
                 let m = mask.ok_or_else(|| js_err("inpaint-mask needs a painted mask"))?;
                 let keep = from_rgba(&m, size, "mask").map_err(js_err)?;
                 let hw = size * size;
-                TaskKind::InpaintMaskData(
-                    (0..hw)
-                        .map(|p| {
-                            if keep.data[p] + keep.data[hw + p] + keep.data[2 * hw + p] > 0.0 {
-                                1.0
-                            } else {
-                                0.0
-                            }
-                        })
-                        .collect(),
-                )
+                TaskKind::InpaintMaskData((0..hw).map(|p| if keep.data[p] + keep.data[hw + p] + keep.data[2 * hw + p] > 0.0 { 1.0 } else { 0.0 }).collect())
             } else {
                 task.parse::<TaskKind>().map_err(js_err)?
             };
@@ -214,84 +154,35 @@ impl Reddiff {
             let sigma_y = get_f64(&opts, "sigmaY").unwrap_or(0.0) as f32;
             let opts = RedDiffOptions {
                 steps: steps as usize,
-                lr: get_f64(&opts, "lr")
-                    .map(|v| v as f32)
-                    .unwrap_or(task.default_lr()),
+                lr: get_f64(&opts, "lr").map(|v| v as f32).unwrap_or(task.default_lr()),
                 lambda: get_f64(&opts, "lambda").unwrap_or(0.25) as f32,
                 seed,
                 preview_every: get_f64(&opts, "previewEvery").unwrap_or(0.0).max(0.0) as usize,
-                image_keys: vec![crate::ops::image_key(
-                    &get_string(&opts, "imageName").unwrap_or_default(),
-                )],
+                image_keys: vec![crate::ops::image_key(&get_string(&opts, "imageName").unwrap_or_default())],
                 ..RedDiffOptions::default()
             };
-            let problem = Problem {
-                task,
-                sigma_y,
-                opts,
-                class: None,
-            };
+            let problem = Problem { task, sigma_y, opts, class: None, method: crate::solvers::Method::RedDiff };
             let start = js_sys::Date::now();
             let mut last_step = 0usize;
             let cb = |s: &StepInfo| {
                 last_step = s.step;
-                let _ = on_progress.call3(
-                    &JsValue::NULL,
-                    &JsValue::from(s.step as u32),
-                    &JsValue::from(s.steps as u32),
-                    &JsValue::from(s.t as u32),
-                );
+                let _ = on_progress.call3(&JsValue::NULL, &JsValue::from(s.step as u32), &JsValue::from(s.steps as u32), &JsValue::from(s.t as u32));
                 if let Some(p) = s.preview.and_then(|p| p.first()) {
-                    let _ = on_preview.call1(
-                        &JsValue::NULL,
-                        &Uint8Array::from(to_rgba(p, size).as_slice()),
-                    );
+                    let _ = on_preview.call1(&JsValue::NULL, &Uint8Array::from(to_rgba(p, size).as_slice()));
                 }
                 !inner.cancel.get()
             };
-            let out = restore_synthetic(
-                &inner.gpu,
-                &model,
-                &problem,
-                std::slice::from_ref(&truth),
-                cb,
-            )
-            .await
-            .map_err(js_err)?;
+            let out = restore_synthetic(&inner.gpu, &model, &problem, std::slice::from_ref(&truth), cb).await.map_err(js_err)?;
             let ms = (js_sys::Date::now() - start) / last_step.max(1) as f64;
             let shown = out.measurement[0].to_rgb();
-            let shown = if shown.height == size {
-                shown
-            } else {
-                shown.upscale_nearest(size / shown.height.max(1))
-            };
+            let shown = if shown.height == size { shown } else { shown.upscale_nearest(size / shown.height.max(1)) };
             let o = Object::new();
-            set(
-                &o,
-                "result",
-                &Uint8Array::from(to_rgba(&out.result[0], size).as_slice()).into(),
-            );
-            set(
-                &o,
-                "measurement",
-                &Uint8Array::from(to_rgba(&shown, size).as_slice()).into(),
-            );
+            set(&o, "result", &Uint8Array::from(to_rgba(&out.result[0], size).as_slice()).into());
+            set(&o, "measurement", &Uint8Array::from(to_rgba(&shown, size).as_slice()).into());
             let pinv = out.pinv[0].as_ref().unwrap_or(&shown);
-            set(
-                &o,
-                "pinv",
-                &Uint8Array::from(to_rgba(pinv, size).as_slice()).into(),
-            );
-            set(
-                &o,
-                "psnrMeasurement",
-                &JsValue::from(psnr(&truth, &shown).map_err(js_err)?),
-            );
-            set(
-                &o,
-                "psnrResult",
-                &JsValue::from(psnr(&truth, &out.result[0]).map_err(js_err)?),
-            );
+            set(&o, "pinv", &Uint8Array::from(to_rgba(pinv, size).as_slice()).into());
+            set(&o, "psnrMeasurement", &JsValue::from(psnr(&truth, &shown).map_err(js_err)?));
+            set(&o, "psnrResult", &JsValue::from(psnr(&truth, &out.result[0]).map_err(js_err)?));
             set(&o, "msPerStep", &JsValue::from(ms));
             Ok(o.into())
         })

@@ -6,20 +6,13 @@ use std::process::Command;
 
 fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_reddiff"));
-    c.env(
-        "XDG_RUNTIME_DIR",
-        std::env::var("XDG_RUNTIME_DIR").unwrap_or_else(|_| "/tmp".into()),
-    );
+    c.env("XDG_RUNTIME_DIR", std::env::var("XDG_RUNTIME_DIR").unwrap_or_else(|_| "/tmp".into()));
     c
 }
 
 fn run(c: &mut Command) -> String {
     let out = c.output().expect("run reddiff");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "reddiff failed: {text}");
     text
 }
@@ -31,7 +24,7 @@ fn csv_rows(path: &PathBuf) -> Vec<(String, f64)> {
         .skip(1)
         .map(|l| {
             let f: Vec<&str> = l.split(',').collect();
-            (f[0].to_string(), f[5].parse().expect("psnr"))
+            (f[0].to_string(), f[6].parse().expect("psnr"))
         })
         .collect()
 }
@@ -44,53 +37,22 @@ fn eval_batch_8_equals_eight_single_image_restores_and_shards() {
     std::fs::create_dir_all(&tmp).unwrap();
     let steps = ["--steps", "3", "--sigma-y", "0.05", "--task", "sr4"];
     let batch_csv = tmp.join("batch.csv");
-    run(bin()
-        .arg("eval")
-        .args(steps)
-        .arg("--images")
-        .arg(&samples)
-        .args(["--limit", "8", "--batch", "8", "--out"])
-        .arg(&batch_csv));
+    run(bin().arg("eval").args(steps).arg("--images").arg(&samples).args(["--limit", "8", "--batch", "8", "--out"]).arg(&batch_csv));
     let rows = csv_rows(&batch_csv);
     assert_eq!(rows.len(), 8);
     for (name, psnr) in &rows {
         let out = tmp.join(format!("single-{name}"));
-        let text = run(bin()
-            .arg("restore")
-            .args(steps)
-            .arg("--input")
-            .arg(samples.join(name))
-            .arg("--output")
-            .arg(&out));
-        let line = text
-            .lines()
-            .find(|l| l.starts_with("RED-diff PSNR"))
-            .expect("PSNR line");
-        let single: f64 = line
-            .split_whitespace()
-            .nth(2)
-            .and_then(|v| v.parse().ok())
-            .expect("PSNR value");
-        assert!(
-            (single - psnr).abs() < 0.006,
-            "{name}: eval --batch 8 gives {psnr:.4} dB, restore alone {single:.2} dB"
-        );
+        let text = run(bin().arg("restore").args(steps).arg("--input").arg(samples.join(name)).arg("--output").arg(&out));
+        let line = text.lines().find(|l| l.starts_with("RED-diff PSNR")).expect("PSNR line");
+        let single: f64 = line.split_whitespace().nth(2).and_then(|v| v.parse().ok()).expect("PSNR value");
+        assert!((single - psnr).abs() < 0.006, "{name}: eval --batch 8 gives {psnr:.4} dB, restore alone {single:.2} dB");
     }
     // The second of two shards, in batches of 3: the same images get the same numbers.
     let shard_csv = tmp.join("shard.csv");
-    run(bin()
-        .arg("eval")
-        .args(steps)
-        .arg("--images")
-        .arg(&samples)
-        .args(["--shard", "1/2", "--limit", "3", "--batch", "3", "--out"])
-        .arg(&shard_csv));
+    run(bin().arg("eval").args(steps).arg("--images").arg(&samples).args(["--shard", "1/2", "--limit", "3", "--batch", "3", "--out"]).arg(&shard_csv));
     for (name, psnr) in csv_rows(&shard_csv) {
         if let Some((_, want)) = rows.iter().find(|r| r.0 == name) {
-            assert!(
-                (psnr - want).abs() < 1e-3,
-                "{name}: shard gives {psnr:.4} dB, the full batch {want:.4} dB"
-            );
+            assert!((psnr - want).abs() < 1e-3, "{name}: shard gives {psnr:.4} dB, the full batch {want:.4} dB");
         }
     }
     let _ = std::fs::remove_dir_all(&tmp);
@@ -101,27 +63,16 @@ fn the_binary_runs_from_any_folder_and_reads_jpeg() {
     // The built-in model and sample are embedded: no source tree needed (as after `cargo install`).
     let tmp = std::env::temp_dir().join(format!("reddiff-cli-anywhere-{}", std::process::id()));
     std::fs::create_dir_all(&tmp).unwrap();
-    let text = run(bin()
-        .current_dir(&tmp)
-        .args(["restore", "--steps", "2", "--output", "out.jpg"]));
+    let text = run(bin().current_dir(&tmp).args(["restore", "--steps", "2", "--output", "out.jpg"]));
     assert!(text.contains("RED-diff PSNR"), "{text}");
     assert!(tmp.join("out.jpg").is_file() && tmp.join("out-compare.png").is_file());
     // A JPEG input, restored (super-resolution on tiles would need a larger image: this one is the model's size).
-    let text = run(bin().current_dir(&tmp).args([
-        "restore",
-        "--steps",
-        "2",
-        "--task",
-        "sr4",
-        "--input",
-        "out.jpg",
-        "--output",
-        "again.webp",
-    ]));
+    let text = run(bin().current_dir(&tmp).args(["restore", "--steps", "2", "--task", "sr4", "--input", "out.jpg", "--output", "again.webp"]));
     assert!(text.contains("32x32, model 32x32"), "{text}");
     assert!(tmp.join("again.webp").is_file());
     // A real JPEG file as the measurement of JPEG artifact removal (our writer uses 4:4:4 chroma).
-    let text = run(bin().current_dir(&tmp).args(["restore", "--steps", "2", "--task", "jpeg444=95", "--measured", "--input", "out.jpg", "--output", "dejpeg.png"]));
+    let text =
+        run(bin().current_dir(&tmp).args(["restore", "--steps", "2", "--task", "jpeg444=95", "--measured", "--input", "out.jpg", "--output", "dejpeg.png"]));
     assert!(text.contains("jpeg444=95") && tmp.join("dejpeg.png").is_file(), "{text}");
     let _ = std::fs::remove_dir_all(&tmp);
 }

@@ -16,12 +16,7 @@ use reddiff::restore::{restore_synthetic, Problem};
 use reddiff::solvers::RedDiffOptions;
 
 /// Held-out (never trained on) samples with content to recover: faces and people.
-const IMAGES: &[&str] = &[
-    "google-1f466.png",
-    "google-1f469-1f3fd-200d-2696-fe0f.png",
-    "twitter-1f467-1f3fc.png",
-    "twitter-1f481-1f3fe.png",
-];
+const IMAGES: &[&str] = &["google-1f466.png", "google-1f469-1f3fd-200d-2696-fe0f.png", "twitter-1f467-1f3fc.png", "twitter-1f481-1f3fe.png"];
 const STEPS: usize = 50;
 const MARGIN_DB: f64 = 1.0;
 
@@ -29,26 +24,16 @@ fn run(kind: TaskKind, against_measurement: bool) {
     let g = gpu();
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let unet = Unet::load(g, &root.join("models/emoji32")).unwrap();
-    let truth: Vec<Image> = IMAGES
-        .iter()
-        .map(|n| Image::read(&root.join("assets/samples").join(n)).unwrap())
-        .collect();
-    let task = Task {
-        kind: kind.clone(),
-        seed: 0,
-    };
+    let truth: Vec<Image> = IMAGES.iter().map(|n| Image::read(&root.join("assets/samples").join(n)).unwrap()).collect();
+    let task = Task { kind: kind.clone(), seed: 0 };
     let problem = Problem {
-        opts: RedDiffOptions {
-            steps: STEPS,
-            lr: task.default_lr(),
-            ..Default::default()
-        },
+        opts: RedDiffOptions { steps: STEPS, lr: task.default_lr(), ..Default::default() },
         task,
         sigma_y: 0.0,
         class: None,
+        method: reddiff::solvers::Method::RedDiff,
     };
-    let out =
-        reddiff::gpu::block_on(restore_synthetic(g, &unet, &problem, &truth, |_| true)).unwrap();
+    let out = reddiff::gpu::block_on(restore_synthetic(g, &unet, &problem, &truth, |_| true)).unwrap();
     let mut worst = f64::INFINITY;
     for (i, name) in IMAGES.iter().enumerate() {
         let pinv = psnr(&truth[i], out.pinv[i].as_ref().unwrap()).unwrap();

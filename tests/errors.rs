@@ -19,81 +19,22 @@ fn shape_mismatches_are_typed_errors() {
     }
     let x = g.zeros(&[1, 4, 8, 8]).unwrap();
     let w = g.zeros(&[8, 3, 3, 3]).unwrap();
-    assert!(matches!(
-        ops::conv2d(g, &x, &w, None, Conv2d::same(3)),
-        Err(Error::Shape { op: "conv2d", .. })
-    ));
+    assert!(matches!(ops::conv2d(g, &x, &w, None, Conv2d::same(3)), Err(Error::Shape { op: "conv2d", .. })));
     let big_k = g.zeros(&[8, 4, 11, 11]).unwrap();
-    assert!(matches!(
-        ops::conv2d(
-            g,
-            &x,
-            &big_k,
-            None,
-            Conv2d {
-                stride: 1,
-                padding: 0
-            }
-        ),
-        Err(Error::Shape { op: "conv2d", .. })
-    ));
+    assert!(matches!(ops::conv2d(g, &x, &big_k, None, Conv2d { stride: 1, padding: 0 }), Err(Error::Shape { op: "conv2d", .. })));
     let gamma = g.zeros(&[4]).unwrap();
     assert!(matches!(
-        ops::group_norm(
-            g,
-            &x,
-            &gamma,
-            &gamma,
-            None,
-            GroupNorm {
-                groups: 3,
-                eps: 1e-5,
-                silu: false
-            }
-        ),
-        Err(Error::Shape {
-            op: "group_norm",
-            ..
-        })
+        ops::group_norm(g, &x, &gamma, &gamma, None, GroupNorm { groups: 3, eps: 1e-5, silu: false }),
+        Err(Error::Shape { op: "group_norm", .. })
     ));
-    let d = Matmul {
-        batch: 1,
-        m: 4,
-        n: 4,
-        k: 4,
-        a: MatView::rows(4, 4),
-        b: MatView::rows(4, 4),
-        alpha: 1.0,
-    };
-    assert!(matches!(
-        ops::matmul(g, &a, &a, Bias::None, &d, None),
-        Err(Error::Shape { op: "matmul", .. })
-    ));
-    assert!(matches!(
-        ops::fft2(
-            g,
-            &g.zeros(&[1, 6, 8, 2]).unwrap(),
-            ops::FftDirection::Forward
-        ),
-        Err(Error::Shape { op: "fft2", .. })
-    ));
-    assert!(matches!(
-        ops::slice_channels(g, &x, 3, 2),
-        Err(Error::Shape { .. })
-    ));
-    assert!(matches!(
-        g.upload(&[2, 2], &[1.0, 2.0, 3.0]),
-        Err(Error::Shape { op: "upload", .. })
-    ));
-    assert!(matches!(
-        x.reshape(&[3, 5]),
-        Err(Error::Shape { op: "reshape", .. })
-    ));
+    let d = Matmul { batch: 1, m: 4, n: 4, k: 4, a: MatView::rows(4, 4), b: MatView::rows(4, 4), alpha: 1.0 };
+    assert!(matches!(ops::matmul(g, &a, &a, Bias::None, &d, None), Err(Error::Shape { op: "matmul", .. })));
+    assert!(matches!(ops::fft2(g, &g.zeros(&[1, 6, 8, 2]).unwrap(), ops::FftDirection::Forward), Err(Error::Shape { op: "fft2", .. })));
+    assert!(matches!(ops::slice_channels(g, &x, 3, 2), Err(Error::Shape { .. })));
+    assert!(matches!(g.upload(&[2, 2], &[1.0, 2.0, 3.0]), Err(Error::Shape { op: "upload", .. })));
+    assert!(matches!(x.reshape(&[3, 5]), Err(Error::Shape { op: "reshape", .. })));
     let m = g.zeros(&[4]).unwrap();
-    assert!(matches!(
-        ops::adam_step(g, &m, &m, &m, &m, Default::default(), 1),
-        Err(Error::Invalid { .. })
-    ));
+    assert!(matches!(ops::adam_step(g, &m, &m, &m, &m, Default::default(), 1), Err(Error::Invalid { .. })));
 }
 
 #[test]
@@ -101,10 +42,7 @@ fn zero_sized_tensors_are_rejected() {
     let g = gpu();
     assert!(matches!(g.zeros(&[0, 3]), Err(Error::Empty { .. })));
     assert!(matches!(g.upload(&[0], &[]), Err(Error::Empty { .. })));
-    assert!(matches!(
-        ops::normal(g, &[4, 0], 1, 0, 0.0, 1.0),
-        Err(Error::Empty { op: "normal", .. })
-    ));
+    assert!(matches!(ops::normal(g, &[4, 0], 1, 0, 0.0, 1.0), Err(Error::Empty { op: "normal", .. })));
 }
 
 #[test]
@@ -112,11 +50,7 @@ fn over_limit_buffers_are_typed_errors() {
     let g = gpu();
     // Larger than any adapter's max buffer size.
     match g.zeros(&[1 << 20, 1 << 20]) {
-        Err(Error::TooLarge {
-            what: "a buffer",
-            shape,
-            ..
-        }) => assert_eq!(shape, vec![1 << 20, 1 << 20]),
+        Err(Error::TooLarge { what: "a buffer", shape, .. }) => assert_eq!(shape, vec![1 << 20, 1 << 20]),
         other => panic!("expected TooLarge, got {other:?}"),
     }
     // Allowed as a buffer but over the storage-binding limit (when the adapter has one below its buffer limit).
@@ -125,11 +59,7 @@ fn over_limit_buffers_are_typed_errors() {
     if (elems as u64) * 4 <= g.adapter().max_buffer {
         let t = g.empty("test", &[elems]).unwrap();
         match ops::affine(g, &t, 1.0, 0.0) {
-            Err(Error::TooLarge {
-                op: "affine",
-                what: "a storage binding",
-                ..
-            }) => {}
+            Err(Error::TooLarge { op: "affine", what: "a storage binding", .. }) => {}
             other => panic!("expected a binding-size error, got {other:?}"),
         }
     }

@@ -14,22 +14,12 @@ fn tmp(name: &str) -> PathBuf {
 }
 
 fn sample() -> Image {
-    Image::read(
-        &PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("assets/samples/twitter-1f467-1f3fc.png"),
-    )
-    .unwrap()
+    Image::read(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("assets/samples/twitter-1f467-1f3fc.png")).unwrap()
 }
 
 /// The image quantised to 8 bits, as every writer stores it.
 fn quantised(im: &Image) -> Image {
-    Image {
-        data: im
-            .data
-            .iter()
-            .map(|v| ((v.clamp(-1.0, 1.0) + 1.0) * 127.5).round() / 127.5 - 1.0)
-            .collect(),
-        ..im.clone()
-    }
+    Image { data: im.data.iter().map(|v| ((v.clamp(-1.0, 1.0) + 1.0) * 127.5).round() / 127.5 - 1.0).collect(), ..im.clone() }
 }
 
 #[test]
@@ -40,31 +30,20 @@ fn every_output_format_reads_back() {
         let p = tmp(&format!("x.{ext}"));
         im.write(&p).unwrap();
         let back = Image::read(&p).unwrap();
-        let err = back
-            .data
-            .iter()
-            .zip(&want.data)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0f32, f32::max);
+        let err = back.data.iter().zip(&want.data).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
         assert!(err < 1e-6, ".{ext}: lossless format differs by {err}");
     }
     for ext in ["jpg", "jpeg"] {
         let p = tmp(&format!("x.{ext}"));
         im.write(&p).unwrap();
         let db = psnr(&im, &Image::read(&p).unwrap()).unwrap();
-        assert!(
-            db > 30.0,
-            ".{ext} at quality 95 reads back at only {db:.1} dB"
-        );
+        assert!(db > 30.0, ".{ext} at quality 95 reads back at only {db:.1} dB");
     }
     for bad in ["x.gif", "x.xyz", "noext"] {
         let e = im.write(&tmp(bad)).unwrap_err().to_string();
         assert!(e.contains(".png") && e.contains(".jpg"), "{bad}: {e}");
     }
-    assert_eq!(
-        OutputFormat::from_path(Path::new("a/B.JPEG")).unwrap(),
-        OutputFormat::Jpeg
-    );
+    assert_eq!(OutputFormat::from_path(Path::new("a/B.JPEG")).unwrap(), OutputFormat::Jpeg);
 }
 
 #[test]
@@ -77,21 +56,9 @@ fn sixteen_bit_alpha_and_gray_convert_as_documented() {
     let im = Image::read(&p).unwrap();
     assert_eq!((im.channels, im.height, im.width), (3, 1, 3));
     let at = |c: usize, x: usize| im.data[c * 3 + x];
-    assert_eq!(
-        (at(0, 0), at(1, 0), at(2, 0)),
-        (1.0, -1.0, -1.0),
-        "opaque red"
-    );
-    assert_eq!(
-        (at(0, 1), at(1, 1), at(2, 1)),
-        (1.0, 1.0, 1.0),
-        "transparent is white"
-    );
-    assert!(
-        (at(0, 2) - 0.0).abs() < 1e-3,
-        "half-transparent black over white is mid-gray, got {}",
-        at(0, 2)
-    );
+    assert_eq!((at(0, 0), at(1, 0), at(2, 0)), (1.0, -1.0, -1.0), "opaque red");
+    assert_eq!((at(0, 1), at(1, 1), at(2, 1)), (1.0, 1.0, 1.0), "transparent is white");
+    assert!((at(0, 2) - 0.0).abs() < 1e-3, "half-transparent black over white is mid-gray, got {}", at(0, 2));
     // Gray is replicated into RGB.
     let g = image::GrayImage::from_raw(2, 1, vec![0, 255]).unwrap();
     let p = tmp("gray.png");
@@ -108,15 +75,11 @@ fn gif_gives_its_first_frame() {
         let mut enc = image::codecs::gif::GifEncoder::new(f);
         let red = image::RgbaImage::from_pixel(4, 2, image::Rgba([255, 0, 0, 255]));
         let blue = image::RgbaImage::from_pixel(4, 2, image::Rgba([0, 0, 255, 255]));
-        enc.encode_frames([image::Frame::new(red), image::Frame::new(blue)])
-            .unwrap();
+        enc.encode_frames([image::Frame::new(red), image::Frame::new(blue)]).unwrap();
     }
     let im = Image::read(&p).unwrap();
     assert_eq!((im.height, im.width), (2, 4));
-    assert!(
-        im.data[..8].iter().all(|v| *v > 0.9) && im.data[16..].iter().all(|v| *v < -0.9),
-        "first frame is red"
-    );
+    assert!(im.data[..8].iter().all(|v| *v > 0.9) && im.data[16..].iter().all(|v| *v < -0.9), "first frame is red");
 }
 
 fn crc32(bytes: &[u8]) -> u32 {
@@ -124,11 +87,7 @@ fn crc32(bytes: &[u8]) -> u32 {
     for b in bytes {
         c ^= *b as u32;
         for _ in 0..8 {
-            c = if c & 1 != 0 {
-                0xEDB8_8320 ^ (c >> 1)
-            } else {
-                c >> 1
-            };
+            c = if c & 1 != 0 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
         }
     }
     !c
@@ -157,27 +116,14 @@ fn png_header_only(w: u32, h: u32) -> Vec<u8> {
 #[test]
 fn huge_or_broken_images_are_refused_cleanly() {
     let t0 = std::time::Instant::now();
-    let e = Image::decode(Path::new("huge.png"), &png_header_only(16384, 16384))
-        .unwrap_err()
-        .to_string();
+    let e = Image::decode(Path::new("huge.png"), &png_header_only(16384, 16384)).unwrap_err().to_string();
     assert!(e.contains("16384x16384") && e.contains("megapixels"), "{e}");
-    assert!(
-        t0.elapsed().as_secs_f64() < 5.0,
-        "the size is checked from the header"
-    );
+    assert!(t0.elapsed().as_secs_f64() < 5.0, "the size is checked from the header");
     let side = (MAX_PIXELS as f64).sqrt() as u32;
-    let e = Image::decode(Path::new("edge.png"), &png_header_only(side, side + 1))
-        .unwrap_err()
-        .to_string();
+    let e = Image::decode(Path::new("edge.png"), &png_header_only(side, side + 1)).unwrap_err().to_string();
     assert!(e.contains("megapixels"), "{e}");
-    for (name, bytes) in [
-        ("empty.png", vec![]),
-        ("text.jpg", b"hello world".to_vec()),
-        ("cut.png", png_header_only(4, 4)),
-    ] {
-        let e = Image::decode(Path::new(name), &bytes)
-            .unwrap_err()
-            .to_string();
+    for (name, bytes) in [("empty.png", vec![]), ("text.jpg", b"hello world".to_vec()), ("cut.png", png_header_only(4, 4))] {
+        let e = Image::decode(Path::new(name), &bytes).unwrap_err().to_string();
         assert!(e.starts_with(name), "errors name the file: {e}");
     }
 }
@@ -185,19 +131,10 @@ fn huge_or_broken_images_are_refused_cleanly() {
 #[test]
 fn the_embedded_samples_are_the_sample_folder() {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("assets/samples");
-    let mut on_disk: Vec<String> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
+    let mut on_disk: Vec<String> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     on_disk.sort();
-    let embedded: Vec<String> = reddiff::builtin::SAMPLES
-        .iter()
-        .map(|(n, _)| n.to_string())
-        .collect();
-    assert_eq!(
-        embedded, on_disk,
-        "src/builtin.rs must list every file of assets/samples"
-    );
+    let embedded: Vec<String> = reddiff::builtin::SAMPLES.iter().map(|(n, _)| n.to_string()).collect();
+    assert_eq!(embedded, on_disk, "src/builtin.rs must list every file of assets/samples");
     for (n, bytes) in reddiff::builtin::SAMPLES {
         assert_eq!(*bytes, std::fs::read(dir.join(n)).unwrap().as_slice());
     }

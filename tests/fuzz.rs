@@ -39,17 +39,12 @@ fn mutate(r: &mut Rng, data: &[u8], hot: usize) -> Vec<u8> {
             v.push(r.next() as u8);
             continue;
         }
-        let at = if r.below(2) == 0 {
-            r.below(hot.min(v.len()))
-        } else {
-            r.below(v.len())
-        };
+        let at = if r.below(2) == 0 { r.below(hot.min(v.len())) } else { r.below(v.len()) };
         match r.below(7) {
             0 => v[at] ^= 1 << r.below(8),
             1 => v[at] = [0x00, 0xff, 0x7f, 0x80, b'0', b'"', b'-'][r.below(7)],
             2 => {
-                let x = [0u64, u64::MAX, i64::MAX as u64, 1 << 40, 1 << 31, 7][r.below(6)]
-                    .to_le_bytes();
+                let x = [0u64, u64::MAX, i64::MAX as u64, 1 << 40, 1 << 31, 7][r.below(6)].to_le_bytes();
                 for (k, b) in x.iter().enumerate() {
                     if at + k < v.len() {
                         v[at + k] = *b;
@@ -84,27 +79,10 @@ fn mutate_json(r: &mut Rng, text: &str) -> String {
         match r.below(5) {
             0 => {
                 // Replace a digit run with an extreme value.
-                let digits: Vec<usize> = s
-                    .char_indices()
-                    .filter(|(_, c)| c.is_ascii_digit())
-                    .map(|(i, _)| i)
-                    .collect();
+                let digits: Vec<usize> = s.char_indices().filter(|(_, c)| c.is_ascii_digit()).map(|(i, _)| i).collect();
                 if let Some(&i) = digits.get(r.below(digits.len())) {
-                    let end = s[i..]
-                        .find(|c: char| !c.is_ascii_digit())
-                        .map(|e| i + e)
-                        .unwrap_or(s.len());
-                    let val = [
-                        "0",
-                        "-1",
-                        "1048576",
-                        "1e300",
-                        "2.5",
-                        "\"x\"",
-                        "null",
-                        "[]",
-                        "4294967296",
-                    ][r.below(9)];
+                    let end = s[i..].find(|c: char| !c.is_ascii_digit()).map(|e| i + e).unwrap_or(s.len());
+                    let val = ["0", "-1", "1048576", "1e300", "2.5", "\"x\"", "null", "[]", "4294967296"][r.below(9)];
                     s.replace_range(i..end, val);
                 }
             }
@@ -150,34 +128,20 @@ fn mutated_user_files_never_panic() {
     let weights = std::fs::read(fixture.join("model.safetensors")).unwrap();
     let io = std::fs::read(fixture.join("io.safetensors")).unwrap();
     let png = std::fs::read(root().join("assets/samples/google-1f466.png")).unwrap();
-    let jpeg = Image::read(&root().join("assets/samples/google-1f466.png"))
-        .unwrap()
-        .encode(reddiff::image::OutputFormat::Jpeg)
-        .unwrap();
+    let jpeg = Image::read(&root().join("assets/samples/google-1f466.png")).unwrap().encode(reddiff::image::OutputFormat::Jpeg).unwrap();
     let name = Path::new("fuzz");
     let mut r = Rng(0x5eed_0001);
     let mut report = Vec::new();
 
     let cases: Vec<Vec<u8>> = (0..3000).map(|_| mutate(&mut r, &io, 256)).collect();
-    report.push((
-        "safetensors parse",
-        fuzz(cases, |b| drop(TensorFile::parse(name, b))),
-    ));
+    report.push(("safetensors parse", fuzz(cases, |b| drop(TensorFile::parse(name, b)))));
 
     let g = gpu();
     let cases: Vec<Vec<u8>> = (0..300).map(|_| mutate(&mut r, &weights, 2048)).collect();
-    report.push((
-        "model weights load",
-        fuzz(cases, |b| drop(Unet::from_bytes(g, name, &cfg, name, b))),
-    ));
+    report.push(("model weights load", fuzz(cases, |b| drop(Unet::from_bytes(g, name, &cfg, name, b)))));
 
     let cases: Vec<String> = (0..1000).map(|_| mutate_json(&mut r, &cfg)).collect();
-    report.push((
-        "config.json load",
-        fuzz(cases, |c| {
-            drop(Unet::from_bytes(g, name, c, name, &weights))
-        }),
-    ));
+    report.push(("config.json load", fuzz(cases, |c| drop(Unet::from_bytes(g, name, c, name, &weights)))));
 
     let cases: Vec<Vec<u8>> = (0..2000).map(|_| mutate(&mut r, &png, 64)).collect();
     report.push(("PNG decode", fuzz(cases, |b| drop(Image::decode(name, b)))));

@@ -5,10 +5,7 @@ mod common;
 use common::{assert_close, gpu, gpu_tiled, Rng};
 use reddiff::gpu::KernelProfile;
 use reddiff::gpu::TileConfig;
-use reddiff::ops::{
-    self, AttentionKernel, Bias, ChannelTerm, Conv2d, Epilogue, GroupNorm, MatView, Matmul,
-    ScaleShift,
-};
+use reddiff::ops::{self, AttentionKernel, Bias, ChannelTerm, Conv2d, Epilogue, GroupNorm, MatView, Matmul, ScaleShift};
 
 #[test]
 fn elementwise_ops_match_cpu() {
@@ -19,56 +16,16 @@ fn elementwise_ops_match_cpu() {
         let b = r.vec(n);
         let ta = g.upload(&[n], &a).unwrap();
         let tb = g.upload(&[n], &b).unwrap();
-        let cpu = |f: &dyn Fn(f32, f32) -> f32| {
-            a.iter()
-                .zip(&b)
-                .map(|(x, y)| f(*x, *y))
-                .collect::<Vec<f32>>()
-        };
-        assert_close(
-            "add",
-            &ops::add(g, &ta, &tb).unwrap().read(g).unwrap(),
-            &cpu(&|x, y| x + y),
-            1e-6,
-        );
-        assert_close(
-            "mul",
-            &ops::mul(g, &ta, &tb).unwrap().read(g).unwrap(),
-            &cpu(&|x, y| x * y),
-            1e-6,
-        );
-        assert_close(
-            "axpby",
-            &ops::axpby(g, 0.3, &ta, -2.0, &tb).unwrap().read(g).unwrap(),
-            &cpu(&|x, y| 0.3 * x - 2.0 * y),
-            1e-6,
-        );
-        assert_close(
-            "affine",
-            &ops::affine(g, &ta, 1.5, 0.25).unwrap().read(g).unwrap(),
-            &cpu(&|x, _| 1.5 * x + 0.25),
-            1e-6,
-        );
-        assert_close(
-            "clamp",
-            &ops::clamp(g, &ta, -0.5, 0.2).unwrap().read(g).unwrap(),
-            &cpu(&|x, _| x.clamp(-0.5, 0.2)),
-            0.0,
-        );
+        let cpu = |f: &dyn Fn(f32, f32) -> f32| a.iter().zip(&b).map(|(x, y)| f(*x, *y)).collect::<Vec<f32>>();
+        assert_close("add", &ops::add(g, &ta, &tb).unwrap().read(g).unwrap(), &cpu(&|x, y| x + y), 1e-6);
+        assert_close("mul", &ops::mul(g, &ta, &tb).unwrap().read(g).unwrap(), &cpu(&|x, y| x * y), 1e-6);
+        assert_close("axpby", &ops::axpby(g, 0.3, &ta, -2.0, &tb).unwrap().read(g).unwrap(), &cpu(&|x, y| 0.3 * x - 2.0 * y), 1e-6);
+        assert_close("affine", &ops::affine(g, &ta, 1.5, 0.25).unwrap().read(g).unwrap(), &cpu(&|x, _| 1.5 * x + 0.25), 1e-6);
+        assert_close("clamp", &ops::clamp(g, &ta, -0.5, 0.2).unwrap().read(g).unwrap(), &cpu(&|x, _| x.clamp(-0.5, 0.2)), 0.0);
         let silu_ref = cpu(&|x, _| 4.0 * x / (1.0 + (-4.0 * x).exp()));
         let a4 = ops::affine(g, &ta, 4.0, 0.0).unwrap();
-        assert_close(
-            "silu",
-            &ops::silu(g, &a4).unwrap().read(g).unwrap(),
-            &silu_ref,
-            1e-6,
-        );
-        assert_close(
-            "fill",
-            &ops::fill(g, &[n], 2.5).unwrap().read(g).unwrap(),
-            &vec![2.5; n],
-            0.0,
-        );
+        assert_close("silu", &ops::silu(g, &a4).unwrap().read(g).unwrap(), &silu_ref, 1e-6);
+        assert_close("fill", &ops::fill(g, &[n], 2.5).unwrap().read(g).unwrap(), &vec![2.5; n], 0.0);
     }
 }
 
@@ -83,25 +40,9 @@ fn broadcast_concat_slice_match_cpu() {
     let tx = g.upload(&[n, c, h, w], &x).unwrap();
     let s = h * w;
     let want: Vec<f32> = (0..x.len()).map(|i| x[i] + b[i / s]).collect();
-    assert_close(
-        "add_bcast [N,C]",
-        &ops::add_bcast(g, &tx, &g.upload(&[n, c], &b).unwrap())
-            .unwrap()
-            .read(g)
-            .unwrap(),
-        &want,
-        1e-6,
-    );
+    assert_close("add_bcast [N,C]", &ops::add_bcast(g, &tx, &g.upload(&[n, c], &b).unwrap()).unwrap().read(g).unwrap(), &want, 1e-6);
     let want: Vec<f32> = (0..x.len()).map(|i| x[i] * bc[(i / s) % c]).collect();
-    assert_close(
-        "mul_bcast [C]",
-        &ops::mul_bcast(g, &tx, &g.upload(&[c], &bc).unwrap())
-            .unwrap()
-            .read(g)
-            .unwrap(),
-        &want,
-        1e-6,
-    );
+    assert_close("mul_bcast [C]", &ops::mul_bcast(g, &tx, &g.upload(&[c], &bc).unwrap()).unwrap().read(g).unwrap(), &want, 1e-6);
     let c2 = 3;
     let y = r.vec(n * c2 * s);
     let ty = g.upload(&[n, c2, h, w], &y).unwrap();
@@ -130,11 +71,7 @@ fn dispatch_beyond_65535_workgroups() {
     }
     let st = reddiff::ops::Stats::read(g, &ops::stats(g, &t).unwrap(), n).unwrap();
     let want: f64 = a.iter().map(|v| *v as f64).sum();
-    assert!(
-        ((st.sum as f64 - want) / want).abs() < 1e-5,
-        "sum {} vs {want}",
-        st.sum
-    );
+    assert!(((st.sum as f64 - want) / want).abs() < 1e-5, "sum {} vs {want}", st.sum);
 }
 
 fn conv_cpu(
@@ -166,9 +103,7 @@ fn conv_cpu(
                                 if iy < 0 || ix < 0 || iy >= h as isize || ix >= wd as isize {
                                     continue;
                                 }
-                                acc += x[((ni * cin + c) * h + iy as usize) * wd + ix as usize]
-                                    as f64
-                                    * w[((o * cin + c) * k + ky) * k + kx] as f64;
+                                acc += x[((ni * cin + c) * h + iy as usize) * wd + ix as usize] as f64 * w[((o * cin + c) * k + ky) * k + kx] as f64;
                             }
                         }
                     }
@@ -199,14 +134,9 @@ fn conv2d_every_kernel_and_epilogue_matches_cpu() {
         (1, 33, 13, 13, 17, 3, 1, 1),
         (2, 20, 1, 37, 70, 1, 1, 0),
     ];
-    let families: Vec<(KernelProfile, TileConfig)> =
-        std::iter::once((KernelProfile::RegisterBlocked, TileConfig::DEFAULT))
-            .chain(
-                TileConfig::CANDIDATES
-                    .iter()
-                    .map(|t| (KernelProfile::Tiled, *t)),
-            )
-            .collect();
+    let families: Vec<(KernelProfile, TileConfig)> = std::iter::once((KernelProfile::RegisterBlocked, TileConfig::DEFAULT))
+        .chain(TileConfig::CANDIDATES.iter().map(|t| (KernelProfile::Tiled, *t)))
+        .collect();
     for (ci, (n, cin, h, w, cout, k, s, p)) in cases.into_iter().enumerate() {
         let x = r.vec(n * cin * h * w);
         let b = r.vec(cout);
@@ -221,8 +151,7 @@ fn conv2d_every_kernel_and_epilogue_matches_cpu() {
         for f16 in [false, true] {
             let raw = r.vec(cout * cin * k * k);
             let wt = if f16 { to_f16(&raw) } else { raw.clone() };
-            let packed =
-                ops::pack_conv(g, &g.upload(&[cout, cin, k, k], &raw).unwrap(), f16).unwrap();
+            let packed = ops::pack_conv(g, &g.upload(&[cout, cin, k, k], &raw).unwrap(), f16).unwrap();
             assert_eq!(packed.is_f16(), f16);
             let (base, bho, bwo) = conv_cpu(&x, &wt, None, n, cin, h, w, cout, k, s, p);
             assert_eq!((bho, bwo), (ho, wo));
@@ -233,11 +162,7 @@ fn conv2d_every_kernel_and_epilogue_matches_cpu() {
                     1 => Epilogue::bias(Some(&tb)),
                     _ => Epilogue {
                         bias: Some(&tb),
-                        term: Some(ChannelTerm {
-                            t: &tterm,
-                            offset: 3,
-                            stride: cout + 5,
-                        }),
+                        term: Some(ChannelTerm { t: &tterm, offset: 3, stride: cout + 5 }),
                         residual: Some(&tres),
                         alpha: 0.7,
                         beta: -1.3,
@@ -257,30 +182,12 @@ fn conv2d_every_kernel_and_epilogue_matches_cpu() {
                     .collect();
                 for fam in &families {
                     // Every tile on the first and last case; the default tile elsewhere (lavapipe compiles are slow).
-                    if fam.0 == KernelProfile::Tiled
-                        && fam.1 != TileConfig::DEFAULT
-                        && ci != 0
-                        && ci != cases.len() - 1
-                    {
+                    if fam.0 == KernelProfile::Tiled && fam.1 != TileConfig::DEFAULT && ci != 0 && ci != cases.len() - 1 {
                         continue;
                     }
-                    let out = ops::conv2d_with(
-                        g,
-                        &tx,
-                        &packed,
-                        Conv2d {
-                            stride: s,
-                            padding: p,
-                        },
-                        &epi,
-                        Some(*fam),
-                    )
-                    .unwrap();
+                    let out = ops::conv2d_with(g, &tx, &packed, Conv2d { stride: s, padding: p }, &epi, Some(*fam)).unwrap();
                     assert_eq!(out.shape(), &[n, cout, ho, wo]);
-                    let what = format!(
-                        "conv2d {fam:?} f16={f16} epilogue {epi_kind} {:?}",
-                        (n, cin, h, w, cout, k, s, p)
-                    );
+                    let what = format!("conv2d {fam:?} f16={f16} epilogue {epi_kind} {:?}", (n, cin, h, w, cout, k, s, p));
                     assert_close(&what, &out.read(g).unwrap(), &want, 1e-5);
                 }
             }
@@ -288,19 +195,8 @@ fn conv2d_every_kernel_and_epilogue_matches_cpu() {
     }
 }
 
-fn matmul_cpu(
-    a: &[f32],
-    av: MatView,
-    b: &[f32],
-    bv: MatView,
-    batch: usize,
-    m: usize,
-    n: usize,
-    k: usize,
-) -> Vec<f32> {
-    let idx = |v: MatView, bt: usize, i: usize, j: usize| {
-        v.offset + (bt / v.inner) * v.batch_hi + (bt % v.inner) * v.batch_lo + i * v.row + j * v.col
-    };
+fn matmul_cpu(a: &[f32], av: MatView, b: &[f32], bv: MatView, batch: usize, m: usize, n: usize, k: usize) -> Vec<f32> {
+    let idx = |v: MatView, bt: usize, i: usize, j: usize| v.offset + (bt / v.inner) * v.batch_hi + (bt % v.inner) * v.batch_lo + i * v.row + j * v.col;
     let mut out = vec![0f32; batch * m * n];
     for bt in 0..batch {
         for i in 0..m {
@@ -321,13 +217,7 @@ fn matmul_both_variants_match_cpu() {
     let g = gpu();
     let mut r = Rng::new(4);
     for profile in [KernelProfile::RegisterBlocked, KernelProfile::Tiled] {
-        for (batch, m, n, k) in [
-            (1, 1, 1, 1),
-            (1, 67, 45, 33),
-            (3, 64, 64, 64),
-            (2, 130, 7, 70),
-            (1, 5, 129, 17),
-        ] {
+        for (batch, m, n, k) in [(1, 1, 1, 1), (1, 67, 45, 33), (3, 64, 64, 64), (2, 130, 7, 70), (1, 5, 129, 17)] {
             let a = r.vec(batch * m * k);
             let b = r.vec(batch * k * n);
             let ta = g.upload(&[a.len()], &a).unwrap();
@@ -335,115 +225,31 @@ fn matmul_both_variants_match_cpu() {
             // A plain, B transposed storage.
             let av = MatView::rows(m, k);
             let bv = MatView::transposed(k, n);
-            let d = Matmul {
-                batch,
-                m,
-                n,
-                k,
-                a: av,
-                b: bv,
-                alpha: 0.5,
-            };
-            let got = ops::matmul(g, &ta, &tb, Bias::None, &d, Some(profile))
-                .unwrap()
-                .read(g)
-                .unwrap();
-            let want: Vec<f32> = matmul_cpu(&a, av, &b, bv, batch, m, n, k)
-                .iter()
-                .map(|v| v * 0.5)
-                .collect();
-            assert_close(
-                &format!("matmul {profile:?} {:?}", (batch, m, n, k)),
-                &got,
-                &want,
-                1e-5,
-            );
+            let d = Matmul { batch, m, n, k, a: av, b: bv, alpha: 0.5 };
+            let got = ops::matmul(g, &ta, &tb, Bias::None, &d, Some(profile)).unwrap().read(g).unwrap();
+            let want: Vec<f32> = matmul_cpu(&a, av, &b, bv, batch, m, n, k).iter().map(|v| v * 0.5).collect();
+            assert_close(&format!("matmul {profile:?} {:?}", (batch, m, n, k)), &got, &want, 1e-5);
             // Biases.
             let bias_r = r.vec(m);
             let bias_c = r.vec(n);
             let d1 = Matmul { alpha: 1.0, ..d };
             let base = matmul_cpu(&a, av, &b, bv, batch, m, n, k);
-            let got = ops::matmul(
-                g,
-                &ta,
-                &tb,
-                Bias::Row(&g.upload(&[m], &bias_r).unwrap()),
-                &d1,
-                Some(profile),
-            )
-            .unwrap()
-            .read(g)
-            .unwrap();
-            let want: Vec<f32> = base
-                .iter()
-                .enumerate()
-                .map(|(i, v)| v + bias_r[(i / n) % m])
-                .collect();
+            let got = ops::matmul(g, &ta, &tb, Bias::Row(&g.upload(&[m], &bias_r).unwrap()), &d1, Some(profile)).unwrap().read(g).unwrap();
+            let want: Vec<f32> = base.iter().enumerate().map(|(i, v)| v + bias_r[(i / n) % m]).collect();
             assert_close("matmul row bias", &got, &want, 1e-5);
-            let got = ops::matmul(
-                g,
-                &ta,
-                &tb,
-                Bias::Col(&g.upload(&[n], &bias_c).unwrap()),
-                &d1,
-                Some(profile),
-            )
-            .unwrap()
-            .read(g)
-            .unwrap();
-            let want: Vec<f32> = base
-                .iter()
-                .enumerate()
-                .map(|(i, v)| v + bias_c[i % n])
-                .collect();
+            let got = ops::matmul(g, &ta, &tb, Bias::Col(&g.upload(&[n], &bias_c).unwrap()), &d1, Some(profile)).unwrap().read(g).unwrap();
+            let want: Vec<f32> = base.iter().enumerate().map(|(i, v)| v + bias_c[i % n]).collect();
             assert_close("matmul col bias", &got, &want, 1e-5);
         }
         // Head-interleaved views: batch = 2 outer × 3 inner, with an offset.
         let (heads, outer, m, n, k) = (3, 2, 9, 11, 5);
         let a = r.vec(1000);
         let b = r.vec(1000);
-        let av = MatView {
-            offset: 7,
-            inner: heads,
-            batch_hi: 200,
-            batch_lo: 50,
-            row: 1,
-            col: 9,
-        };
-        let bv = MatView {
-            offset: 3,
-            inner: heads,
-            batch_hi: 300,
-            batch_lo: 60,
-            row: 11,
-            col: 1,
-        };
-        let d = Matmul {
-            batch: outer * heads,
-            m,
-            n,
-            k,
-            a: av,
-            b: bv,
-            alpha: 1.0,
-        };
-        let got = ops::matmul(
-            g,
-            &g.upload(&[1000], &a).unwrap(),
-            &g.upload(&[1000], &b).unwrap(),
-            Bias::None,
-            &d,
-            Some(profile),
-        )
-        .unwrap()
-        .read(g)
-        .unwrap();
-        assert_close(
-            "matmul interleaved",
-            &got,
-            &matmul_cpu(&a, av, &b, bv, outer * heads, m, n, k),
-            1e-5,
-        );
+        let av = MatView { offset: 7, inner: heads, batch_hi: 200, batch_lo: 50, row: 1, col: 9 };
+        let bv = MatView { offset: 3, inner: heads, batch_hi: 300, batch_lo: 60, row: 11, col: 1 };
+        let d = Matmul { batch: outer * heads, m, n, k, a: av, b: bv, alpha: 1.0 };
+        let got = ops::matmul(g, &g.upload(&[1000], &a).unwrap(), &g.upload(&[1000], &b).unwrap(), Bias::None, &d, Some(profile)).unwrap().read(g).unwrap();
+        assert_close("matmul interleaved", &got, &matmul_cpu(&a, av, &b, bv, outer * heads, m, n, k), 1e-5);
     }
 }
 
@@ -455,22 +261,9 @@ fn linear_matches_cpu() {
     let x = r.vec(rows * inp);
     let w = r.vec(out * inp);
     let b = r.vec(out);
-    let got = ops::linear(
-        g,
-        &g.upload(&[rows, inp], &x).unwrap(),
-        &g.upload(&[out, inp], &w).unwrap(),
-        Some(&g.upload(&[out], &b).unwrap()),
-    )
-    .unwrap();
+    let got = ops::linear(g, &g.upload(&[rows, inp], &x).unwrap(), &g.upload(&[out, inp], &w).unwrap(), Some(&g.upload(&[out], &b).unwrap())).unwrap();
     assert_eq!(got.shape(), &[rows, out]);
-    let want: Vec<f32> = (0..rows * out)
-        .map(|i| {
-            (0..inp)
-                .map(|k| x[(i / out) * inp + k] * w[(i % out) * inp + k])
-                .sum::<f32>()
-                + b[i % out]
-        })
-        .collect();
+    let want: Vec<f32> = (0..rows * out).map(|i| (0..inp).map(|k| x[(i / out) * inp + k] * w[(i % out) * inp + k]).sum::<f32>() + b[i % out]).collect();
     assert_close("linear", &got.read(g).unwrap(), &want, 1e-5);
 }
 
@@ -502,15 +295,12 @@ fn group_norm_variants_match_cpu_on_both_kernel_families() {
                     let base = (ni * c + gi * cpg) * s;
                     let vals = &x[base..base + cpg * s];
                     let mean = vals.iter().map(|v| *v as f64).sum::<f64>() / vals.len() as f64;
-                    let var = vals.iter().map(|v| (*v as f64 - mean).powi(2)).sum::<f64>()
-                        / vals.len() as f64;
+                    let var = vals.iter().map(|v| (*v as f64 - mean).powi(2)).sum::<f64>() / vals.len() as f64;
                     for (i, v) in vals.iter().enumerate() {
                         let ch = gi * cpg + i / s;
-                        let mut y = (*v as f64 - mean) / (var + 1e-5).sqrt() * gamma[ch] as f64
-                            + beta[ch] as f64;
+                        let mut y = (*v as f64 - mean) / (var + 1e-5).sqrt() * gamma[ch] as f64 + beta[ch] as f64;
                         if ss {
-                            y = y * (1.0 + sst[2 + ni * stride + ch] as f64)
-                                + sst[2 + ni * stride + c + ch] as f64;
+                            y = y * (1.0 + sst[2 + ni * stride + ch] as f64) + sst[2 + ni * stride + c + ch] as f64;
                         }
                         if silu {
                             y = y / (1.0 + (-y).exp());
@@ -525,27 +315,11 @@ fn group_norm_variants_match_cpu_on_both_kernel_families() {
                 &g.upload(&[n, c, h, w], &x).unwrap(),
                 &g.upload(&[c], &gamma).unwrap(),
                 &g.upload(&[c], &beta).unwrap(),
-                if ss {
-                    Some(ScaleShift {
-                        t: &tss,
-                        offset: 2,
-                        stride,
-                    })
-                } else {
-                    None
-                },
-                GroupNorm {
-                    groups,
-                    eps: 1e-5,
-                    silu,
-                },
+                if ss { Some(ScaleShift { t: &tss, offset: 2, stride }) } else { None },
+                GroupNorm { groups, eps: 1e-5, silu },
             )
             .unwrap();
-            let what = format!(
-                "group_norm {:?} {:?}",
-                g.profile(),
-                (n, c, h, w, groups, silu, ss)
-            );
+            let what = format!("group_norm {:?} {:?}", g.profile(), (n, c, h, w, groups, silu, ss));
             assert_close(&what, &got.read(g).unwrap(), &want, 2e-5);
         }
     }
@@ -556,11 +330,7 @@ fn softmax_is_stable_and_matches_cpu() {
     let g = gpu();
     let mut r = Rng::new(7);
     for (rows, cols) in [(3, 1), (5, 17), (2, 1000)] {
-        let x: Vec<f32> = r
-            .vec(rows * cols)
-            .iter()
-            .map(|v| 500.0 * v + 1000.0)
-            .collect();
+        let x: Vec<f32> = r.vec(rows * cols).iter().map(|v| 500.0 * v + 1000.0).collect();
         let t = g.upload(&[rows, cols], &x).unwrap();
         ops::softmax_rows(g, &t, 0.1).unwrap();
         let mut want = Vec::new();
@@ -585,57 +355,24 @@ fn attention_on_fused_qkv_matches_cpu() {
     // guided-diffusion's legacy layout: qkv [B, heads * 3 * ch, T]; head h holds q, k, v channel blocks.
     let qkv = r.vec(b * heads * 3 * ch * t);
     let tq = g.upload(&[b, heads * 3 * ch, t], &qkv).unwrap();
-    let view = |part: usize| MatView {
-        offset: part * ch * t,
-        inner: 1,
-        batch_hi: 3 * ch * t,
-        batch_lo: 0,
-        row: t,
-        col: 1,
-    };
+    let view = |part: usize| MatView { offset: part * ch * t, inner: 1, batch_hi: 3 * ch * t, batch_lo: 0, row: t, col: 1 };
     let scale = 1.0 / (ch as f32).sqrt();
     let mut want = vec![0f32; b * heads * ch * t];
     for bh in 0..b * heads {
-        let at = |part: usize, c: usize, pos: usize| {
-            qkv[bh * 3 * ch * t + part * ch * t + c * t + pos] as f64
-        };
+        let at = |part: usize, c: usize, pos: usize| qkv[bh * 3 * ch * t + part * ch * t + c * t + pos] as f64;
         for ti in 0..t {
-            let sc: Vec<f64> = (0..t)
-                .map(|s| (0..ch).map(|c| at(0, c, ti) * at(1, c, s)).sum::<f64>() * scale as f64)
-                .collect();
+            let sc: Vec<f64> = (0..t).map(|s| (0..ch).map(|c| at(0, c, ti) * at(1, c, s)).sum::<f64>() * scale as f64).collect();
             let m = sc.iter().cloned().fold(f64::MIN, f64::max);
             let e: Vec<f64> = sc.iter().map(|v| (v - m).exp()).collect();
             let z: f64 = e.iter().sum();
             for c in 0..ch {
-                want[(bh * ch + c) * t + ti] =
-                    ((0..t).map(|s| e[s] * at(2, c, s)).sum::<f64>() / z) as f32;
+                want[(bh * ch + c) * t + ti] = ((0..t).map(|s| e[s] * at(2, c, s)).sum::<f64>() / z) as f32;
             }
         }
     }
-    for kind in [
-        AttentionKernel::Unfused,
-        AttentionKernel::Rows,
-        AttentionKernel::Tiled,
-    ] {
-        let out = ops::attention_with(
-            g,
-            (&tq, view(0)),
-            (&tq, view(1)),
-            (&tq, view(2)),
-            b,
-            heads,
-            ch,
-            t,
-            scale,
-            kind,
-        )
-        .unwrap();
-        assert_close(
-            &format!("attention {kind:?}"),
-            &out.read(g).unwrap(),
-            &want,
-            1e-5,
-        );
+    for kind in [AttentionKernel::Unfused, AttentionKernel::Rows, AttentionKernel::Tiled] {
+        let out = ops::attention_with(g, (&tq, view(0)), (&tq, view(1)), (&tq, view(2)), b, heads, ch, t, scale, kind).unwrap();
+        assert_close(&format!("attention {kind:?}"), &out.read(g).unwrap(), &want, 1e-5);
     }
 }
 
@@ -662,10 +399,7 @@ fn resampling_matches_cpu() {
         .map(|i| {
             let (ox, oy, pl) = (i % wo, (i / wo) % ho, i / (ho * wo));
             let at = |y: usize, xx: usize| x[(pl * h + y) * w + xx];
-            0.25 * (at(2 * oy, 2 * ox)
-                + at(2 * oy, 2 * ox + 1)
-                + at(2 * oy + 1, 2 * ox)
-                + at(2 * oy + 1, 2 * ox + 1))
+            0.25 * (at(2 * oy, 2 * ox) + at(2 * oy, 2 * ox + 1) + at(2 * oy + 1, 2 * ox) + at(2 * oy + 1, 2 * ox + 1))
         })
         .collect();
     assert_close("avg_pool", &dn.read(g).unwrap(), &want, 1e-6);
@@ -679,10 +413,7 @@ fn timestep_embedding_matches_cpu_both_conventions() {
     for (dim, shift, flip) in [(64usize, 0.0f32, true), (33, 1.0, false), (128, 0.0, false)] {
         let freqs = ops::embedding_freqs(dim, shift, 10000.0).unwrap();
         let tf = g.upload(&[freqs.len()], &freqs).unwrap();
-        let got = ops::timestep_embedding(g, &t, &tf, dim, flip)
-            .unwrap()
-            .read(g)
-            .unwrap();
+        let got = ops::timestep_embedding(g, &t, &tf, dim, flip).unwrap().read(g).unwrap();
         let half = dim / 2;
         let mut want = vec![0f32; ts.len() * dim];
         for (n, tv) in ts.iter().enumerate() {
@@ -690,11 +421,7 @@ fn timestep_embedding_matches_cpu_both_conventions() {
                 // As torch: f32 frequencies and f32 arguments, then sin / cos of that f32 argument.
                 let freq = (-(10000f32.ln()) * i as f32 / (half as f32 - shift)).exp();
                 let arg = (tv * freq) as f64;
-                let (a, b) = if flip {
-                    (arg.cos(), arg.sin())
-                } else {
-                    (arg.sin(), arg.cos())
-                };
+                let (a, b) = if flip { (arg.cos(), arg.sin()) } else { (arg.sin(), arg.cos()) };
                 want[n * dim + i] = a as f32;
                 want[n * dim + half + i] = b as f32;
             }
@@ -713,28 +440,14 @@ fn stats_count_nonfinite_and_reduce() {
             x[3] = f32::NAN;
             x[n - 1] = f32::INFINITY;
         }
-        let st =
-            reddiff::ops::Stats::read(g, &ops::stats(g, &g.upload(&[n], &x).unwrap()).unwrap(), n)
-                .unwrap();
-        let fin: Vec<f64> = x
-            .iter()
-            .filter(|v| v.is_finite())
-            .map(|v| *v as f64)
-            .collect();
+        let st = reddiff::ops::Stats::read(g, &ops::stats(g, &g.upload(&[n], &x).unwrap()).unwrap(), n).unwrap();
+        let fin: Vec<f64> = x.iter().filter(|v| v.is_finite()).map(|v| *v as f64).collect();
         assert_eq!(st.nonfinite, n - fin.len());
         let sum: f64 = fin.iter().sum();
         let sq: f64 = fin.iter().map(|v| v * v).sum();
         let mx = fin.iter().fold(0f64, |m, v| m.max(v.abs()));
-        assert!(
-            (st.sum as f64 - sum).abs() <= 1e-5 * sq.sqrt().max(1.0) * (n as f64).sqrt(),
-            "sum {} vs {sum}",
-            st.sum
-        );
-        assert!(
-            (st.sum_sq as f64 - sq).abs() <= 1e-5 * sq.max(1.0),
-            "sum_sq {} vs {sq}",
-            st.sum_sq
-        );
+        assert!((st.sum as f64 - sum).abs() <= 1e-5 * sq.sqrt().max(1.0) * (n as f64).sqrt(), "sum {} vs {sum}", st.sum);
+        assert!((st.sum_sq as f64 - sq).abs() <= 1e-5 * sq.max(1.0), "sum_sq {} vs {sq}", st.sum_sq);
         assert_eq!(st.max_abs as f64, mx);
     }
 }
@@ -749,12 +462,7 @@ fn normal_cpu(n: usize, seed: u64, offset: u64) -> Vec<f32> {
         for _ in 0..10 {
             let p0 = 0xD2511F53u64 * c[0] as u64;
             let p1 = 0xCD9E8D57u64 * c[2] as u64;
-            c = [
-                ((p1 >> 32) as u32) ^ c[1] ^ k[0],
-                p1 as u32,
-                ((p0 >> 32) as u32) ^ c[3] ^ k[1],
-                p0 as u32,
-            ];
+            c = [((p1 >> 32) as u32) ^ c[1] ^ k[0], p1 as u32, ((p0 >> 32) as u32) ^ c[3] ^ k[1], p0 as u32];
             k = [k[0].wrapping_add(0x9E3779B9), k[1].wrapping_add(0xBB67AE85)];
         }
         let u = |b: u32| ((b >> 8) as f64 + 0.5) / 16_777_216.0;
@@ -774,14 +482,8 @@ fn normal_cpu(n: usize, seed: u64, offset: u64) -> Vec<f32> {
 fn rng_is_reproducible_gaussian_and_independent() {
     let g = gpu();
     let n = 1 << 20;
-    let a = ops::normal(g, &[n], 42, 0, 0.0, 1.0)
-        .unwrap()
-        .read(g)
-        .unwrap();
-    let a2 = ops::normal(g, &[n], 42, 0, 0.0, 1.0)
-        .unwrap()
-        .read(g)
-        .unwrap();
+    let a = ops::normal(g, &[n], 42, 0, 0.0, 1.0).unwrap().read(g).unwrap();
+    let a2 = ops::normal(g, &[n], 42, 0, 0.0, 1.0).unwrap().read(g).unwrap();
     assert_eq!(a, a2, "same seed and offset must give identical numbers");
     // Same numbers as the CPU definition (integer path exact; floats within transcendental error).
     let cpu = normal_cpu(4099, 42, 0);
@@ -793,33 +495,17 @@ fn rng_is_reproducible_gaussian_and_independent() {
     assert!((var - 1.0).abs() < 0.007, "variance {var}");
     let kurt = a.iter().map(|v| (*v as f64 - mean).powi(4)).sum::<f64>() / n as f64 / (var * var);
     assert!((kurt - 3.0).abs() < 0.05, "kurtosis {kurt}");
-    for (other, what) in [
-        (ops::normal(g, &[n], 43, 0, 0.0, 1.0).unwrap(), "seed"),
-        (ops::normal(g, &[n], 42, 1, 0.0, 1.0).unwrap(), "offset"),
-    ] {
+    for (other, what) in [(ops::normal(g, &[n], 43, 0, 0.0, 1.0).unwrap(), "seed"), (ops::normal(g, &[n], 42, 1, 0.0, 1.0).unwrap(), "offset")] {
         let b = other.read(g).unwrap();
-        let corr = a
-            .iter()
-            .zip(&b)
-            .map(|(x, y)| *x as f64 * *y as f64)
-            .sum::<f64>()
-            / n as f64;
+        let corr = a.iter().zip(&b).map(|(x, y)| *x as f64 * *y as f64).sum::<f64>() / n as f64;
         assert!(corr.abs() < 0.005, "correlation across {what}: {corr}");
     }
     // Neighbouring elements are uncorrelated too.
     let lag = a.windows(2).map(|w| w[0] as f64 * w[1] as f64).sum::<f64>() / n as f64;
     assert!(lag.abs() < 0.005, "lag-1 correlation {lag}");
-    let shifted = ops::normal(g, &[1001], 7, 3, 2.0, 0.5)
-        .unwrap()
-        .read(g)
-        .unwrap();
+    let shifted = ops::normal(g, &[1001], 7, 3, 2.0, 0.5).unwrap().read(g).unwrap();
     let base = normal_cpu(1001, 7, 3);
-    assert_close(
-        "mean/std",
-        &shifted,
-        &base.iter().map(|v| 2.0 + 0.5 * v).collect::<Vec<_>>(),
-        2e-5,
-    );
+    assert_close("mean/std", &shifted, &base.iter().map(|v| 2.0 + 0.5 * v).collect::<Vec<_>>(), 2e-5);
 }
 
 #[test]
@@ -828,12 +514,7 @@ fn adam_matches_cpu_over_steps() {
     let mut r = Rng::new(11);
     let n = 1234;
     let mut x = r.vec(n);
-    let h = ops::AdamHyper {
-        lr: 0.05,
-        beta1: 0.9,
-        beta2: 0.99,
-        eps: 1e-8,
-    };
+    let h = ops::AdamHyper { lr: 0.05, beta1: 0.9, beta2: 0.99, eps: 1e-8 };
     let tx = g.upload(&[n], &x).unwrap();
     let tm = g.zeros(&[n]).unwrap();
     let tv = g.zeros(&[n]).unwrap();
@@ -850,12 +531,7 @@ fn adam_matches_cpu_over_steps() {
         }
     }
     assert_close("adam x", &tx.read(g).unwrap(), &x, 1e-5);
-    assert_close(
-        "adam v",
-        &tv.read(g).unwrap(),
-        &v.iter().map(|v| *v as f32).collect::<Vec<_>>(),
-        1e-5,
-    );
+    assert_close("adam v", &tv.read(g).unwrap(), &v.iter().map(|v| *v as f32).collect::<Vec<_>>(), 1e-5);
 }
 
 fn dft2(x: &[f32], b: usize, h: usize, w: usize, inverse: bool) -> Vec<f32> {
@@ -868,9 +544,7 @@ fn dft2(x: &[f32], b: usize, h: usize, w: usize, inverse: bool) -> Vec<f32> {
                 for y in 0..h {
                     for xx in 0..w {
                         let i = ((bi * h + y) * w + xx) * 2;
-                        let ang = sign
-                            * std::f64::consts::TAU
-                            * ((ky * y) as f64 / h as f64 + (kx * xx) as f64 / w as f64);
+                        let ang = sign * std::f64::consts::TAU * ((ky * y) as f64 / h as f64 + (kx * xx) as f64 / w as f64);
                         let (c, s) = (ang.cos(), ang.sin());
                         re += x[i] as f64 * c - x[i + 1] as f64 * s;
                         im += x[i] as f64 * s + x[i + 1] as f64 * c;
@@ -894,27 +568,12 @@ fn fft_matches_naive_dft_and_round_trips() {
         let x = r.vec(b * h * w * 2);
         let t = g.upload(&[b, h, w, 2], &x).unwrap();
         let f = ops::fft2(g, &t, ops::FftDirection::Forward).unwrap();
-        assert_close(
-            &format!("fft {:?}", (b, h, w)),
-            &f.read(g).unwrap(),
-            &dft2(&x, b, h, w, false),
-            1e-5,
-        );
+        assert_close(&format!("fft {:?}", (b, h, w)), &f.read(g).unwrap(), &dft2(&x, b, h, w, false), 1e-5);
         let inv = ops::fft2(g, &t, ops::FftDirection::Inverse).unwrap();
-        assert_close(
-            &format!("ifft {:?}", (b, h, w)),
-            &inv.read(g).unwrap(),
-            &dft2(&x, b, h, w, true),
-            1e-5,
-        );
+        assert_close(&format!("ifft {:?}", (b, h, w)), &inv.read(g).unwrap(), &dft2(&x, b, h, w, true), 1e-5);
     }
     let x = r.vec(64 * 64 * 2);
     let t = g.upload(&[1, 64, 64, 2], &x).unwrap();
-    let back = ops::fft2(
-        g,
-        &ops::fft2(g, &t, ops::FftDirection::Forward).unwrap(),
-        ops::FftDirection::Inverse,
-    )
-    .unwrap();
+    let back = ops::fft2(g, &ops::fft2(g, &t, ops::FftDirection::Forward).unwrap(), ops::FftDirection::Inverse).unwrap();
     assert_close("fft round trip 64x64", &back.read(g).unwrap(), &x, 1e-5);
 }

@@ -18,10 +18,7 @@ fn psnr_and_ssim_match_scikit_image() {
         let deg = Image::read(&dir.join(c["degraded"].as_str().unwrap())).unwrap();
         let (p, s) = (psnr(&clean, &deg).unwrap(), ssim(&clean, &deg).unwrap());
         let (wp, ws) = (c["psnr"].as_f64().unwrap(), c["ssim"].as_f64().unwrap());
-        eprintln!(
-            "{}: psnr {p:.6} (skimage {wp:.6}), ssim {s:.6} (skimage {ws:.6})",
-            c["degraded"]
-        );
+        eprintln!("{}: psnr {p:.6} (skimage {wp:.6}), ssim {s:.6} (skimage {ws:.6})", c["degraded"]);
         assert!((p - wp).abs() < 1e-4, "psnr {p} vs {wp}");
         assert!((s - ws).abs() < 1e-4, "ssim {s} vs {ws}");
     }

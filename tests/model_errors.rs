@@ -9,9 +9,7 @@ use reddiff::model::{weights::write_tensors, HostTensor, TensorFile, Unet};
 use reddiff::Error;
 
 fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
 }
 
 /// A scratch copy of a fixture model directory.
@@ -19,11 +17,7 @@ fn scratch(name: &str, tag: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("reddiff-test-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    for f in [
-        "config.json",
-        "model.safetensors",
-        "diffusion_pytorch_model.safetensors",
-    ] {
+    for f in ["config.json", "model.safetensors", "diffusion_pytorch_model.safetensors"] {
         let src = fixture(name).join(f);
         if src.exists() {
             std::fs::copy(&src, dir.join(f)).unwrap();
@@ -51,27 +45,12 @@ fn rewrite(dir: &Path, f: impl FnOnce(&mut Vec<(String, HostTensor)>)) {
 #[test]
 fn missing_extra_and_misshaped_keys() {
     let dir = scratch("adm_plain_newattn", "missing");
-    rewrite(&dir, |v| {
-        v.retain(|(k, _)| k != "middle_block.1.qkv.weight")
-    });
+    rewrite(&dir, |v| v.retain(|(k, _)| k != "middle_block.1.qkv.weight"));
     let e = load_err(&dir).to_string();
-    assert!(
-        e.contains("model.safetensors")
-            && e.contains("middle_block.1.qkv.weight")
-            && e.contains("missing"),
-        "{e}"
-    );
+    assert!(e.contains("model.safetensors") && e.contains("middle_block.1.qkv.weight") && e.contains("missing"), "{e}");
 
     let dir = scratch("adm_plain_newattn", "extra");
-    rewrite(&dir, |v| {
-        v.push((
-            "bogus.weight".into(),
-            HostTensor {
-                shape: vec![2],
-                data: vec![0.0, 1.0],
-            },
-        ))
-    });
+    rewrite(&dir, |v| v.push(("bogus.weight".into(), HostTensor { shape: vec![2], data: vec![0.0, 1.0] })));
     let e = load_err(&dir).to_string();
     assert!(e.contains("bogus.weight") && e.contains("not used"), "{e}");
 
@@ -79,51 +58,33 @@ fn missing_extra_and_misshaped_keys() {
     rewrite(&dir, |v| {
         for (k, t) in v.iter_mut() {
             if k == "out.2.bias" {
-                *t = HostTensor {
-                    shape: vec![4],
-                    data: vec![0.0; 4],
-                };
+                *t = HostTensor { shape: vec![4], data: vec![0.0; 4] };
             }
         }
     });
     let e = load_err(&dir).to_string();
-    assert!(
-        e.contains("out.2.bias") && e.contains("[4]") && e.contains("[3]"),
-        "{e}"
-    );
+    assert!(e.contains("out.2.bias") && e.contains("[4]") && e.contains("[3]"), "{e}");
 }
 
 #[test]
 fn config_errors_name_the_key() {
     let dir = scratch("adm_plain_newattn", "cfgtype");
-    let cfg = std::fs::read_to_string(dir.join("config.json"))
-        .unwrap()
-        .replace("\"num_channels\": 32", "\"num_channels\": \"lots\"");
+    let cfg = std::fs::read_to_string(dir.join("config.json")).unwrap().replace("\"num_channels\": 32", "\"num_channels\": \"lots\"");
     std::fs::write(dir.join("config.json"), cfg).unwrap();
     let e = load_err(&dir).to_string();
-    assert!(
-        e.contains("config.json") && e.contains("num_channels") && e.contains("integer"),
-        "{e}"
-    );
+    assert!(e.contains("config.json") && e.contains("num_channels") && e.contains("integer"), "{e}");
 
     let dir = scratch("adm_plain_newattn", "cfgchan");
-    let cfg = std::fs::read_to_string(dir.join("config.json"))
-        .unwrap()
-        .replace("\"num_channels\": 32", "\"num_channels\": 64");
+    let cfg = std::fs::read_to_string(dir.join("config.json")).unwrap().replace("\"num_channels\": 32", "\"num_channels\": 64");
     std::fs::write(dir.join("config.json"), cfg).unwrap();
     let e = load_err(&dir).to_string();
     assert!(e.contains("shape") && e.contains("expects"), "{e}");
 
     let dir = scratch("diffusers_ddpm", "blocktype");
-    let cfg = std::fs::read_to_string(dir.join("config.json"))
-        .unwrap()
-        .replace("\"AttnDownBlock2D\"", "\"CrossAttnDownBlock2D\"");
+    let cfg = std::fs::read_to_string(dir.join("config.json")).unwrap().replace("\"AttnDownBlock2D\"", "\"CrossAttnDownBlock2D\"");
     std::fs::write(dir.join("config.json"), cfg).unwrap();
     let e = load_err(&dir).to_string();
-    assert!(
-        e.contains("CrossAttnDownBlock2D") && e.contains("down_block_types"),
-        "{e}"
-    );
+    assert!(e.contains("CrossAttnDownBlock2D") && e.contains("down_block_types"), "{e}");
 
     let dir = scratch("adm_plain_newattn", "json");
     std::fs::write(dir.join("config.json"), "{ not json").unwrap();
@@ -159,27 +120,9 @@ fn forward_rejects_bad_inputs() {
     let m = Unet::load(g, &fixture("adm_ss_updown")).unwrap();
     let x = g.zeros(&[2, 3, 32, 32]).unwrap();
     let t = g.zeros(&[2]).unwrap();
-    assert!(
-        matches!(m.forward(g, &x, &t, None), Err(Error::Invalid { .. })),
-        "class labels required"
-    );
-    assert!(
-        matches!(
-            m.forward(g, &x, &t, Some(&[1, 5000])),
-            Err(Error::Invalid { .. })
-        ),
-        "label out of range"
-    );
-    assert!(matches!(
-        m.forward(g, &g.zeros(&[2, 1, 32, 32]).unwrap(), &t, Some(&[1, 2])),
-        Err(Error::Shape { .. })
-    ));
-    assert!(matches!(
-        m.forward(g, &g.zeros(&[2, 3, 30, 30]).unwrap(), &t, Some(&[1, 2])),
-        Err(Error::Shape { .. })
-    ));
-    assert!(matches!(
-        m.forward(g, &x, &g.zeros(&[3]).unwrap(), Some(&[1, 2])),
-        Err(Error::Shape { .. })
-    ));
+    assert!(matches!(m.forward(g, &x, &t, None), Err(Error::Invalid { .. })), "class labels required");
+    assert!(matches!(m.forward(g, &x, &t, Some(&[1, 5000])), Err(Error::Invalid { .. })), "label out of range");
+    assert!(matches!(m.forward(g, &g.zeros(&[2, 1, 32, 32]).unwrap(), &t, Some(&[1, 2])), Err(Error::Shape { .. })));
+    assert!(matches!(m.forward(g, &g.zeros(&[2, 3, 30, 30]).unwrap(), &t, Some(&[1, 2])), Err(Error::Shape { .. })));
+    assert!(matches!(m.forward(g, &x, &g.zeros(&[3]).unwrap(), Some(&[1, 2])), Err(Error::Shape { .. })));
 }

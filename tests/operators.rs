@@ -42,10 +42,7 @@ fn adjoint_identity_for_every_linear_operator() {
         assert_eq!(hx.shape(), y.shape(), "{name}: measurement shape");
         let hty = h.adjoint(g, &y).unwrap().unwrap();
         assert_eq!(hty.shape(), x.shape(), "{name}: adjoint shape");
-        let (l, r) = (
-            dot(&hx.read(g).unwrap(), &y.read(g).unwrap()),
-            dot(&x.read(g).unwrap(), &hty.read(g).unwrap()),
-        );
+        let (l, r) = (dot(&hx.read(g).unwrap(), &y.read(g).unwrap()), dot(&x.read(g).unwrap(), &hty.read(g).unwrap()));
         let rel = (l - r).abs() / l.abs().max(r.abs()).max(1e-9);
         eprintln!("{name}: <Hx,y> = {l:.6}, <x,H^T y> = {r:.6}, relative gap {rel:.1e}");
         assert!(rel < 1e-4, "{name}: adjoint identity fails: {l} vs {r}");
@@ -56,25 +53,13 @@ fn adjoint_identity_for_every_linear_operator() {
 fn pseudo_inverse_is_exact_where_it_must_be() {
     let g = gpu();
     let (n, c, s) = (1, 3, 32);
-    for name in [
-        "inpaint-box",
-        "inpaint-random",
-        "sr2",
-        "sr4",
-        "sr8",
-        "bicubic4",
-        "color",
-        "denoise",
-    ] {
+    for name in ["inpaint-box", "inpaint-random", "sr2", "sr4", "sr8", "bicubic4", "color", "denoise"] {
         let h = op(g, name.parse().unwrap(), c, s);
         let x = ops::normal(g, &[n, c, s, s], 3, 0, 0.0, 1.0).unwrap();
         let y = h.forward(g, &x).unwrap();
         let back = h.forward(g, &h.pinv(g, &y).unwrap().unwrap()).unwrap();
         let (a, b) = (y.read(g).unwrap(), back.read(g).unwrap());
-        let err = a
-            .iter()
-            .zip(&b)
-            .fold(0f32, |m, (p, q)| m.max((p - q).abs()));
+        let err = a.iter().zip(&b).fold(0f32, |m, (p, q)| m.max((p - q).abs()));
         eprintln!("{name}: max|H(H+ y) - y| = {err:.2e}");
         assert!(err < 1e-4, "{name}: H(H+ y) != y (max error {err})");
     }
@@ -82,11 +67,7 @@ fn pseudo_inverse_is_exact_where_it_must_be() {
 
 fn loss(g: &Gpu, h: &dyn Operator, x: &Tensor, y: &[f32]) -> f64 {
     let hx = h.forward(g, x).unwrap().read(g).unwrap();
-    hx.iter()
-        .zip(y)
-        .map(|(a, b)| ((*b - *a) as f64).powi(2))
-        .sum::<f64>()
-        / (2.0 * y.len() as f64)
+    hx.iter().zip(y).map(|(a, b)| ((*b - *a) as f64).powi(2)).sum::<f64>() / (2.0 * y.len() as f64)
 }
 
 fn fd_check(name: &str, h: &dyn Operator, x: Vec<f32>, shape: &[usize], truth: Vec<f32>, eps: f32) {
@@ -95,22 +76,14 @@ fn fd_check(name: &str, h: &dyn Operator, x: Vec<f32>, shape: &[usize], truth: V
     let yh = y.read(g).unwrap();
     let tx = g.upload(shape, &x).unwrap();
     let grad = h.grad(g, &tx, &y).unwrap().read(g).unwrap();
-    let d = ops::normal(g, shape, 11, 0, 0.0, 1.0)
-        .unwrap()
-        .read(g)
-        .unwrap();
+    let d = ops::normal(g, shape, 11, 0, 0.0, 1.0).unwrap().read(g).unwrap();
     let plus: Vec<f32> = x.iter().zip(&d).map(|(a, b)| a + eps * b).collect();
     let minus: Vec<f32> = x.iter().zip(&d).map(|(a, b)| a - eps * b).collect();
-    let fd = (loss(g, h, &g.upload(shape, &plus).unwrap(), &yh)
-        - loss(g, h, &g.upload(shape, &minus).unwrap(), &yh))
-        / (2.0 * eps as f64);
+    let fd = (loss(g, h, &g.upload(shape, &plus).unwrap(), &yh) - loss(g, h, &g.upload(shape, &minus).unwrap(), &yh)) / (2.0 * eps as f64);
     let an = dot(&grad, &d);
     let rel = (fd - an).abs() / fd.abs().max(an.abs()).max(1e-12);
     eprintln!("{name}: finite difference {fd:.6e}, analytic {an:.6e}, relative gap {rel:.1e}");
-    assert!(
-        rel < 2e-2,
-        "{name}: gradient check fails: fd {fd} vs analytic {an}"
-    );
+    assert!(rel < 2e-2, "{name}: gradient check fails: fd {fd} vs analytic {an}");
 }
 
 #[test]
@@ -118,62 +91,23 @@ fn nonlinear_gradients_match_finite_differences() {
     let g = gpu();
     let shape = [1usize, 3, 16, 16];
     let n: usize = shape.iter().product();
-    let truth = ops::normal(g, &shape, 21, 0, 0.0, 0.4)
-        .unwrap()
-        .read(g)
-        .unwrap();
+    let truth = ops::normal(g, &shape, 21, 0, 0.0, 0.4).unwrap().read(g).unwrap();
     // HDR: keep every |2x| away from the clipping kink by more than the step.
     let x: Vec<f32> = ops::normal(g, &shape, 22, 0, 0.0, 0.4)
         .unwrap()
         .read(g)
         .unwrap()
         .iter()
-        .map(|v| {
-            if (2.0 * v).abs() > 0.9 && (2.0 * v).abs() < 1.1 {
-                0.0
-            } else {
-                *v
-            }
-        })
+        .map(|v| if (2.0 * v).abs() > 0.9 && (2.0 * v).abs() < 1.1 { 0.0 } else { *v })
         .collect();
-    fd_check(
-        "hdr",
-        &*op(g, TaskKind::Hdr, 3, 16),
-        x,
-        &shape,
-        truth.clone(),
-        1e-3,
-    );
-    let x = ops::normal(g, &shape, 23, 0, 0.0, 0.5)
-        .unwrap()
-        .read(g)
-        .unwrap();
-    fd_check(
-        "phase",
-        &*op(g, TaskKind::Phase, 3, 16),
-        x,
-        &shape,
-        truth,
-        1e-2,
-    );
+    fd_check("hdr", &*op(g, TaskKind::Hdr, 3, 16), x, &shape, truth.clone(), 1e-3);
+    let x = ops::normal(g, &shape, 23, 0, 0.0, 0.5).unwrap().read(g).unwrap();
+    fd_check("phase", &*op(g, TaskKind::Phase, 3, 16), x, &shape, truth, 1e-2);
     // The linear gradient too (through the adjoint), for one operator.
-    let x = ops::normal(g, &shape, 24, 0, 0.0, 0.5)
-        .unwrap()
-        .read(g)
-        .unwrap();
-    let t = ops::normal(g, &shape, 25, 0, 0.0, 0.5)
-        .unwrap()
-        .read(g)
-        .unwrap();
+    let x = ops::normal(g, &shape, 24, 0, 0.0, 0.5).unwrap().read(g).unwrap();
+    let t = ops::normal(g, &shape, 25, 0, 0.0, 0.5).unwrap().read(g).unwrap();
     assert_eq!(x.len(), n);
-    fd_check(
-        "deblur-gauss",
-        &*op(g, TaskKind::DeblurGauss, 3, 16),
-        x,
-        &shape,
-        t,
-        1e-2,
-    );
+    fd_check("deblur-gauss", &*op(g, TaskKind::DeblurGauss, 3, 16), x, &shape, t, 1e-2);
 }
 
 #[test]
@@ -192,45 +126,14 @@ fn task_names_and_bad_task_input() {
     for name in reddiff::operators::TASK_NAMES {
         if !name.ends_with("=FILE") {
             let kind: TaskKind = name.parse().unwrap();
-            assert!(
-                Task { kind, seed: 0 }.operator(g, 3, 32, 32).is_ok(),
-                "{name}"
-            );
+            assert!(Task { kind, seed: 0 }.operator(g, 3, 32, 32).is_ok(), "{name}");
         }
     }
     assert!("nope".parse::<TaskKind>().is_err());
     assert!("inpaint-mask".parse::<TaskKind>().is_err(), "file required");
-    assert!(
-        Task {
-            kind: TaskKind::Color,
-            seed: 0
-        }
-        .operator(g, 1, 32, 32)
-        .is_err(),
-        "color on a 1-channel model"
-    );
-    assert!(
-        Task {
-            kind: TaskKind::Sr(8),
-            seed: 0
-        }
-        .operator(g, 3, 36, 36)
-        .is_err(),
-        "36 is not a multiple of 8"
-    );
-    assert!(
-        Task {
-            kind: TaskKind::Phase,
-            seed: 0
-        }
-        .operator(g, 3, 48, 48)
-        .is_err(),
-        "48 is not a power of two"
-    );
-    let missing = Task {
-        kind: TaskKind::InpaintMask("/nonexistent/mask.png".into()),
-        seed: 0,
-    }
-    .operator(g, 3, 32, 32);
+    assert!(Task { kind: TaskKind::Color, seed: 0 }.operator(g, 1, 32, 32).is_err(), "color on a 1-channel model");
+    assert!(Task { kind: TaskKind::Sr(8), seed: 0 }.operator(g, 3, 36, 36).is_err(), "36 is not a multiple of 8");
+    assert!(Task { kind: TaskKind::Phase, seed: 0 }.operator(g, 3, 48, 48).is_err(), "48 is not a power of two");
+    let missing = Task { kind: TaskKind::InpaintMask("/nonexistent/mask.png".into()), seed: 0 }.operator(g, 3, 32, 32);
     assert!(matches!(missing, Err(reddiff::Error::Io { .. })));
 }

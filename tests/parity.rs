@@ -11,9 +11,7 @@ use reddiff::model::{TensorFile, Unet};
 use reddiff::Gpu;
 
 fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
 }
 
 fn check(name: &str) {
@@ -28,25 +26,15 @@ fn check_on(g: &Gpu, name: &str) {
     let x = io.get("x").unwrap();
     let t = io.get("t").unwrap();
     let want = io.get("eps").unwrap();
-    let y: Option<Vec<usize>> = io
-        .tensors
-        .get("y")
-        .map(|y| y.data.iter().map(|v| *v as usize).collect());
+    let y: Option<Vec<usize>> = io.tensors.get("y").map(|y| y.data.iter().map(|v| *v as usize).collect());
     let tx = g.upload(&x.shape, &x.data).unwrap();
     let tt = g.upload(&t.shape, &t.data).unwrap();
     let out = model.forward(g, &tx, &tt, y.as_deref()).unwrap();
     assert_eq!(out.shape(), want.shape.as_slice(), "{name}: output shape");
     let got = out.read(g).unwrap();
     let scale = want.data.iter().fold(0f32, |m, v| m.max(v.abs()));
-    let worst = got
-        .iter()
-        .zip(&want.data)
-        .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
-    eprintln!(
-        "{name} ({:?}): max|Δ| = {worst:.3e}, max|ref| = {scale:.3}, relative {:.2e}",
-        g.profile(),
-        worst / scale
-    );
+    let worst = got.iter().zip(&want.data).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+    eprintln!("{name} ({:?}): max|Δ| = {worst:.3e}, max|ref| = {scale:.3}, relative {:.2e}", g.profile(), worst / scale);
     assert_close(name, &got, &want.data, 2e-5);
 }
 
@@ -79,28 +67,14 @@ fn diffusers_resnet_updown_scale_shift_f16() {
 fn batches_split_when_activations_exceed_the_binding_limit() {
     // A second device whose storage bindings are capped at 1.5 MiB: one 16x16 image's largest activation
     // (attention scores, 4 heads x 256 x 256 x 4 B = 1 MiB) fits, two do not, so the forward runs in two chunks.
-    let opts = reddiff::GpuOptions {
-        max_binding_bytes: Some(3 << 19),
-        ..reddiff::GpuOptions::from_env()
-    };
+    let opts = reddiff::GpuOptions { max_binding_bytes: Some(3 << 19), ..reddiff::GpuOptions::from_env() };
     let g = reddiff::gpu::block_on(reddiff::Gpu::with_options(opts)).unwrap();
     let dir = fixture("diffusers_resnet_ss");
     let model = Unet::load(&g, &dir).unwrap();
     let io = TensorFile::read(&dir.join("io.safetensors")).unwrap();
-    let (x, t, want) = (
-        io.get("x").unwrap(),
-        io.get("t").unwrap(),
-        io.get("eps").unwrap(),
-    );
+    let (x, t, want) = (io.get("x").unwrap(), io.get("t").unwrap(), io.get("eps").unwrap());
     let submits = g.submits();
-    let out = model
-        .forward(
-            &g,
-            &g.upload(&x.shape, &x.data).unwrap(),
-            &g.upload(&t.shape, &t.data).unwrap(),
-            None,
-        )
-        .unwrap();
+    let out = model.forward(&g, &g.upload(&x.shape, &x.data).unwrap(), &g.upload(&t.shape, &t.data).unwrap(), None).unwrap();
     assert!(g.submits() >= submits + 2, "expected one submit per chunk");
     assert_close("chunked forward", &out.read(&g).unwrap(), &want.data, 1e-4);
 }
@@ -116,11 +90,7 @@ fn autotuned_tiles_come_from_the_tested_candidates_are_cached_and_keep_parity() 
     assert!(!tuned.is_empty(), "no convolution size classes found");
     for r in &tuned {
         assert!(reddiff::gpu::TileConfig::CANDIDATES.contains(&r.tile));
-        assert_eq!(
-            r.ms.len(),
-            reddiff::gpu::TileConfig::CANDIDATES.len(),
-            "every candidate timed"
-        );
+        assert_eq!(r.ms.len(), reddiff::gpu::TileConfig::CANDIDATES.len(), "every candidate timed");
         assert!(r.ms.iter().all(|ms| ms.is_finite() && *ms > 0.0));
     }
     // A second tuning reads the cache: same choices, nothing timed.
@@ -142,47 +112,18 @@ fn a_replayed_graph_creates_no_bind_groups_and_tracks_new_inputs() {
     let dir = fixture("adm_ss_updown");
     let model = Unet::load(g, &dir).unwrap();
     let io = TensorFile::read(&dir.join("io.safetensors")).unwrap();
-    let (x, t, want) = (
-        io.get("x").unwrap(),
-        io.get("t").unwrap(),
-        io.get("eps").unwrap(),
-    );
-    let y: Vec<usize> = io
-        .get("y")
-        .unwrap()
-        .data
-        .iter()
-        .map(|v| *v as usize)
-        .collect();
+    let (x, t, want) = (io.get("x").unwrap(), io.get("t").unwrap(), io.get("eps").unwrap());
+    let y: Vec<usize> = io.get("y").unwrap().data.iter().map(|v| *v as usize).collect();
     let tx = g.upload(&x.shape, &x.data).unwrap();
     let tt = g.upload(&t.shape, &t.data).unwrap();
     // First call captures; a call on other inputs must give other outputs (the inputs are copied in).
-    let first = model
-        .forward(g, &tx, &tt, Some(&y))
-        .unwrap()
-        .read(g)
-        .unwrap();
+    let first = model.forward(g, &tx, &tt, Some(&y)).unwrap().read(g).unwrap();
     let other_x: Vec<f32> = x.data.iter().map(|v| -v).collect();
-    let other = model
-        .forward(g, &g.upload(&x.shape, &other_x).unwrap(), &tt, Some(&y))
-        .unwrap()
-        .read(g)
-        .unwrap();
-    assert!(
-        first.iter().zip(&other).any(|(a, b)| (a - b).abs() > 1e-3),
-        "new input ignored"
-    );
+    let other = model.forward(g, &g.upload(&x.shape, &other_x).unwrap(), &tt, Some(&y)).unwrap().read(g).unwrap();
+    assert!(first.iter().zip(&other).any(|(a, b)| (a - b).abs() > 1e-3), "new input ignored");
     let before = g.bind_groups_created();
-    let again = model
-        .forward(g, &tx, &tt, Some(&y))
-        .unwrap()
-        .read(g)
-        .unwrap();
-    assert_eq!(
-        g.bind_groups_created(),
-        before,
-        "a replay created bind groups"
-    );
+    let again = model.forward(g, &tx, &tt, Some(&y)).unwrap().read(g).unwrap();
+    assert_eq!(g.bind_groups_created(), before, "a replay created bind groups");
     assert_eq!(first, again, "replays of the same input differ");
     assert_close("replayed forward", &again, &want.data, 2e-5);
     let stats = model.graph_stats();

@@ -44,20 +44,8 @@ struct Outcome {
 }
 
 fn run(dir: &Path, args: &[&str]) -> Outcome {
-    let out = Command::new(BIN)
-        .current_dir(dir)
-        .env("XDG_RUNTIME_DIR", "/tmp")
-        .args(args)
-        .output()
-        .expect("run reddiff");
-    Outcome {
-        code: out.status.code(),
-        text: format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    }
+    let out = Command::new(BIN).current_dir(dir).env("XDG_RUNTIME_DIR", "/tmp").args(args).output().expect("run reddiff");
+    Outcome { code: out.status.code(), text: format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)) }
 }
 
 /// Runs every case in `dir`; each must fail cleanly and touch no existing file. Returns the case count.
@@ -68,33 +56,15 @@ fn expect_clean_failures(dir: &Path, cases: &[Vec<String>]) -> usize {
         let a: Vec<&str> = args.iter().map(String::as_str).collect();
         let o = run(dir, &a);
         let after = snapshot(dir);
-        let changed: Vec<&PathBuf> = before
-            .iter()
-            .filter(|(p, b)| after.get(*p) != Some(*b))
-            .map(|(p, _)| p)
-            .collect();
+        let changed: Vec<&PathBuf> = before.iter().filter(|(p, b)| after.get(*p) != Some(*b)).map(|(p, _)| p).collect();
         let new: Vec<&PathBuf> = after.keys().filter(|p| !before.contains_key(*p)).collect();
-        if o.code == Some(0)
-            || o.code.is_none()
-            || o.text.contains("panicked")
-            || !o.text.contains("error:")
-        {
-            problems.push(format!(
-                "{args:?}: exit {:?}, output: {}",
-                o.code,
-                o.text.trim()
-            ));
+        if o.code == Some(0) || o.code.is_none() || o.text.contains("panicked") || !o.text.contains("error:") {
+            problems.push(format!("{args:?}: exit {:?}, output: {}", o.code, o.text.trim()));
         } else if !changed.is_empty() || !new.is_empty() {
             problems.push(format!("{args:?}: changed {changed:?}, created {new:?}"));
         }
     }
-    assert!(
-        problems.is_empty(),
-        "{} of {} cases misbehaved:\n{}",
-        problems.len(),
-        cases.len(),
-        problems.join("\n")
-    );
+    assert!(problems.is_empty(), "{} of {} cases misbehaved:\n{}", problems.len(), cases.len(), problems.join("\n"));
     cases.len()
 }
 
@@ -127,11 +97,7 @@ fn bad_arguments_and_unsafe_outputs_fail_cleanly_and_touch_nothing() {
     std::fs::create_dir_all(dir.join("folder.png")).unwrap();
     let fifo = dir.join("fifo.png");
     let _ = Command::new("mkfifo").arg(&fifo).status();
-    std::fs::write(
-        dir.join("io.safetensors"),
-        std::fs::read(root().join("tests/fixtures/adm_plain_newattn/io.safetensors")).unwrap(),
-    )
-    .unwrap();
+    std::fs::write(dir.join("io.safetensors"), std::fs::read(root().join("tests/fixtures/adm_plain_newattn/io.safetensors")).unwrap()).unwrap();
     let r = |extra: &[&str]| {
         let mut v = case(&["restore", "--steps", "2", "--input", "in.png"]);
         v.extend(extra.iter().map(|s| s.to_string()));
@@ -164,80 +130,28 @@ fn bad_arguments_and_unsafe_outputs_fail_cleanly_and_touch_nothing() {
         // Outputs that would destroy an input, are not files, or cannot be written.
         r(&["--output", "in.png"]),
         r(&["--output", "./in.png"]),
-        case(&[
-            "restore",
-            "--steps",
-            "2",
-            "--input",
-            "foo-compare.png",
-            "--output",
-            "foo.png",
-        ]),
+        case(&["restore", "--steps", "2", "--input", "foo-compare.png", "--output", "foo.png"]),
         r(&["--task", "inpaint-mask=mask.png", "--output", "mask.png"]),
-        r(&[
-            "--task",
-            "inpaint-mask=foo-compare.png",
-            "--output",
-            "foo.png",
-        ]),
-        r(&[
-            "--task",
-            "deblur-kernel=kernel.png",
-            "--output",
-            "kernel.png",
-        ]),
+        r(&["--task", "inpaint-mask=foo-compare.png", "--output", "foo.png"]),
+        r(&["--task", "deblur-kernel=kernel.png", "--output", "kernel.png"]),
         r(&["--output", "folder.png"]),
         r(&["--output", "/nonexistent/out.png"]),
         r(&["--output", "out.xyz"]),
         r(&["--output", "/dev/null"]),
-        case(&[
-            "eval",
-            "--steps",
-            "2",
-            "--images",
-            "images",
-            "--out",
-            "images/a.png",
-        ]),
-        case(&[
-            "eval",
-            "--steps",
-            "2",
-            "--images",
-            "images",
-            "--out",
-            "folder.png",
-        ]),
-        case(&[
-            "eval",
-            "--steps",
-            "2",
-            "--images",
-            "images",
-            "--out",
-            "/nonexistent/r.csv",
-        ]),
+        case(&["eval", "--steps", "2", "--images", "images", "--out", "images/a.png"]),
+        case(&["eval", "--steps", "2", "--images", "images", "--out", "folder.png"]),
+        case(&["eval", "--steps", "2", "--images", "images", "--out", "/nonexistent/r.csv"]),
         case(&["eval", "--steps", "2", "--images", "images", "--batch", "0"]),
-        case(&[
-            "eval", "--steps", "2", "--images", "images", "--batch", "100000",
-        ]),
-        case(&[
-            "eval", "--steps", "2", "--images", "images", "--shard", "3/2",
-        ]),
-        case(&[
-            "eval", "--steps", "2", "--images", "images", "--shard", "a/b",
-        ]),
-        case(&[
-            "eval", "--steps", "2", "--images", "images", "--limit", "0", "--out", "r0.csv",
-        ]),
+        case(&["eval", "--steps", "2", "--images", "images", "--batch", "100000"]),
+        case(&["eval", "--steps", "2", "--images", "images", "--shard", "3/2"]),
+        case(&["eval", "--steps", "2", "--images", "images", "--shard", "a/b"]),
+        case(&["eval", "--steps", "2", "--images", "images", "--limit", "0", "--out", "r0.csv"]),
         case(&["eval", "--steps", "2", "--images", "missing-folder"]),
         case(&["eval", "--steps", "2", "--images", "folder.png"]),
         case(&[
             "eps",
             "--model",
-            &root()
-                .join("tests/fixtures/adm_plain_newattn")
-                .to_string_lossy(),
+            &root().join("tests/fixtures/adm_plain_newattn").to_string_lossy(),
             "--input",
             "io.safetensors",
             "--output",
@@ -269,12 +183,7 @@ fn bad_images_and_models_fail_cleanly() {
         ("text.png", b"this is not an image".to_vec()),
         ("cut.png", png[..png.len() / 2].to_vec()),
         ("header.png", png[..40].to_vec()),
-        (
-            "random.jpg",
-            (0..4000u32)
-                .map(|i| (i.wrapping_mul(2654435761) >> 24) as u8)
-                .collect(),
-        ),
+        ("random.jpg", (0..4000u32).map(|i| (i.wrapping_mul(2654435761) >> 24) as u8).collect()),
         ("renamed.webp", png.clone()[..100].to_vec()),
     ];
     for (n, b) in &files {
@@ -283,36 +192,16 @@ fn bad_images_and_models_fail_cleanly() {
     let mut cases = Vec::new();
     for (n, _) in &files {
         cases.push(case(&["restore", "--steps", "2", "--input", n]));
-        cases.push(case(&[
-            "restore",
-            "--steps",
-            "2",
-            "--task",
-            &format!("inpaint-mask={n}"),
-        ]));
-        cases.push(case(&[
-            "restore",
-            "--steps",
-            "2",
-            "--task",
-            &format!("deblur-kernel={n}"),
-        ]));
+        cases.push(case(&["restore", "--steps", "2", "--task", &format!("inpaint-mask={n}")]));
+        cases.push(case(&["restore", "--steps", "2", "--task", &format!("deblur-kernel={n}")]));
     }
     let models = [
-        model_variant(&dir, "m-typo", |c, _| {
-            *c = c.replace("num_head_channels", "num_head_channel")
-        }),
-        model_variant(&dir, "m-unknown", |c, _| {
-            *c = c.replacen('{', "{\"use_magic\": true,", 1)
-        }),
-        model_variant(&dir, "m-huge", |c, _| {
-            *c = c.replace("\"image_size\": 16", "\"image_size\": 1048576")
-        }),
+        model_variant(&dir, "m-typo", |c, _| *c = c.replace("num_head_channels", "num_head_channel")),
+        model_variant(&dir, "m-unknown", |c, _| *c = c.replacen('{', "{\"use_magic\": true,", 1)),
+        model_variant(&dir, "m-huge", |c, _| *c = c.replace("\"image_size\": 16", "\"image_size\": 1048576")),
         model_variant(&dir, "m-json", |c, _| c.truncate(c.len() / 2)),
         model_variant(&dir, "m-array", |c, _| *c = "[1, 2, 3]".into()),
-        model_variant(&dir, "m-negative", |c, _| {
-            *c = c.replace("\"num_channels\": 32", "\"num_channels\": -32")
-        }),
+        model_variant(&dir, "m-negative", |c, _| *c = c.replace("\"num_channels\": 32", "\"num_channels\": -32")),
         model_variant(&dir, "m-truncated", |_, w| w.truncate(w.len() - 100)),
         model_variant(&dir, "m-header", |_, w| w[0] = w[0].wrapping_add(50)),
         model_variant(&dir, "m-empty", |_, w| w.clear()),
@@ -326,20 +215,12 @@ fn bad_images_and_models_fail_cleanly() {
         cases.push(case(&["info", "--model", m]));
         cases.push(case(&["restore", "--steps", "2", "--model", m]));
     }
-    cases.push(case(&[
-        "sample", "--model", "m-nan", "--n", "1", "--steps", "1",
-    ]));
+    cases.push(case(&["sample", "--model", "m-nan", "--n", "1", "--steps", "1"]));
     let n = expect_clean_failures(&dir, &cases);
     // The misspelt key is named with its correction; NaN weights name the tensor.
-    assert!(run(&dir, &["info", "--model", "m-typo"])
-        .text
-        .contains("did you mean 'num_head_channels'"));
-    assert!(run(&dir, &["info", "--model", "m-nan"])
-        .text
-        .contains("NaN"));
-    assert!(run(&dir, &["info", "--model", "m-huge"])
-        .text
-        .contains("2048"));
+    assert!(run(&dir, &["info", "--model", "m-typo"]).text.contains("did you mean 'num_head_channels'"));
+    assert!(run(&dir, &["info", "--model", "m-nan"]).text.contains("NaN"));
+    assert!(run(&dir, &["info", "--model", "m-huge"]).text.contains("2048"));
     eprintln!("image and model cases: {n}, all clean");
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -355,38 +236,18 @@ fn eval_keeps_finished_rows_skips_bad_images_and_resumes() {
     std::fs::write(dir.join("imgs/broken.png"), b"not a png").unwrap();
     let args = ["eval", "--steps", "2", "--images", "imgs", "--out", "r.csv"];
     let o = run(&dir, &args);
-    assert_eq!(
-        o.code,
-        Some(1),
-        "a skipped image makes the exit code non-zero: {}",
-        o.text
-    );
-    assert!(
-        o.text.contains("broken.png") && !o.text.contains("panicked"),
-        "{}",
-        o.text
-    );
+    assert_eq!(o.code, Some(1), "a skipped image makes the exit code non-zero: {}", o.text);
+    assert!(o.text.contains("broken.png") && !o.text.contains("panicked"), "{}", o.text);
     let csv = std::fs::read_to_string(dir.join("r.csv")).unwrap();
-    assert_eq!(
-        csv.lines().count(),
-        3,
-        "header + the two good images:\n{csv}"
-    );
+    assert_eq!(csv.lines().count(), 3, "header + the two good images:\n{csv}");
     // Resume: nothing left but the broken image; the rows stay.
     std::fs::remove_file(dir.join("imgs/broken.png")).unwrap();
-    std::fs::copy(
-        samples.join("google-1f469-1f3fd-200d-2696-fe0f.png"),
-        dir.join("imgs/z.png"),
-    )
-    .unwrap();
+    std::fs::copy(samples.join("google-1f469-1f3fd-200d-2696-fe0f.png"), dir.join("imgs/z.png")).unwrap();
     let o = run(&dir, &[&args[..], &["--resume"]].concat());
     assert_eq!(o.code, Some(0), "{}", o.text);
     assert!(o.text.contains("2 of 3 images already"), "{}", o.text);
     let csv2 = std::fs::read_to_string(dir.join("r.csv")).unwrap();
-    assert!(
-        csv2.starts_with(&csv) && csv2.lines().count() == 4,
-        "resume appends one row:\n{csv2}"
-    );
+    assert!(csv2.starts_with(&csv) && csv2.lines().count() == 4, "resume appends one row:\n{csv2}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -394,32 +255,16 @@ fn eval_keeps_finished_rows_skips_bad_images_and_resumes() {
 fn closed_pipes_and_non_utf8_paths_are_fine() {
     let dir = scratch("hygiene");
     // `reddiff info | true`: stdout closed before anything is printed.
-    let mut child = Command::new(BIN)
-        .current_dir(&dir)
-        .env("XDG_RUNTIME_DIR", "/tmp")
-        .arg("info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child =
+        Command::new(BIN).current_dir(&dir).env("XDG_RUNTIME_DIR", "/tmp").arg("info").stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     drop(child.stdout.take());
     let out = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !err.contains("panicked") && out.status.code() == Some(0),
-        "closed pipe: {:?} {err}",
-        out.status
-    );
+    assert!(!err.contains("panicked") && out.status.code() == Some(0), "closed pipe: {:?} {err}", out.status);
     // A non-UTF-8 output name works.
     use std::os::unix::ffi::OsStrExt;
     let name = std::ffi::OsStr::from_bytes(b"\xffout.png");
-    let o = Command::new(BIN)
-        .current_dir(&dir)
-        .env("XDG_RUNTIME_DIR", "/tmp")
-        .args(["restore", "--steps", "1", "--output"])
-        .arg(name)
-        .output()
-        .unwrap();
+    let o = Command::new(BIN).current_dir(&dir).env("XDG_RUNTIME_DIR", "/tmp").args(["restore", "--steps", "1", "--output"]).arg(name).output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(dir.join(name).is_file());
     let _ = std::fs::remove_dir_all(&dir);

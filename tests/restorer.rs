@@ -9,23 +9,14 @@ use reddiff::operators::TaskKind;
 use reddiff::{wgpu, Error, Gpu, Restorer};
 
 fn sample() -> Image {
-    Image::read(
-        &std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("assets/samples/google-1f466.png"),
-    )
-    .unwrap()
+    Image::read(&std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("assets/samples/google-1f466.png")).unwrap()
 }
 
 fn app_gpu() -> Arc<Gpu> {
     let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle());
-    let adapter =
-        reddiff::gpu::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions::default()))
-            .expect("adapter");
-    let (device, queue) = reddiff::gpu::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
-        required_limits: adapter.limits(),
-        ..Default::default()
-    }))
-    .expect("device");
+    let adapter = reddiff::gpu::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions::default())).expect("adapter");
+    let (device, queue) =
+        reddiff::gpu::block_on(adapter.request_device(&wgpu::DeviceDescriptor { required_limits: adapter.limits(), ..Default::default() })).expect("device");
     Arc::new(Gpu::from_wgpu(device, queue, None).expect("reddiff on the app's device"))
 }
 
@@ -34,21 +25,15 @@ fn restorer_on_an_apps_device_with_progress_and_cancel() {
     let gpu = app_gpu();
     let steps = Arc::new(AtomicUsize::new(0));
     let seen = steps.clone();
-    let r = Restorer::builder()
-        .task(TaskKind::Sr(4))
-        .steps(4)
-        .on_progress(move |p| {
-            assert_eq!(p.steps, 4);
-            seen.fetch_add(1, Ordering::Relaxed);
-        });
+    let r = Restorer::builder().task(TaskKind::Sr(4)).steps(4).on_progress(move |p| {
+        assert_eq!(p.steps, 4);
+        seen.fetch_add(1, Ordering::Relaxed);
+    });
     let r = r.build(gpu.clone()).unwrap();
     // A real 8x8 measurement becomes a 32x32 image; a 16x12 one a 64x48 image restored on tiles.
     let low = sample().resize(8, 8);
     let out = r.restore(&low, "a").unwrap();
-    assert_eq!(
-        (out.image.height, out.image.width, out.truth.is_none()),
-        (32, 32, true)
-    );
+    assert_eq!((out.image.height, out.image.width, out.truth.is_none()), (32, 32, true));
     assert_eq!(steps.load(Ordering::Relaxed), 4);
     let out = r.restore(&sample().resize(12, 16), "b").unwrap();
     assert_eq!((out.image.height, out.image.width), (48, 64));
@@ -60,24 +45,12 @@ fn restorer_on_an_apps_device_with_progress_and_cancel() {
 
     let flag = Arc::new(AtomicBool::new(false));
     let f = flag.clone();
-    let r = Restorer::builder()
-        .steps(10)
-        .cancel_flag(flag.clone())
-        .on_progress(move |p| f.store(p.step >= 2, Ordering::Relaxed))
-        .build(gpu.clone())
-        .unwrap();
+    let r = Restorer::builder().steps(10).cancel_flag(flag.clone()).on_progress(move |p| f.store(p.step >= 2, Ordering::Relaxed)).build(gpu.clone()).unwrap();
     match r.degrade_and_restore(&sample(), "c") {
         Err(Error::Cancelled { step }) => assert_eq!(step, 2),
-        other => panic!(
-            "expected a cancellation at step 2, got {:?}",
-            other.map(|o| o.image.width)
-        ),
+        other => panic!("expected a cancellation at step 2, got {:?}", other.map(|o| o.image.width)),
     }
-    for bad in [
-        Restorer::builder().steps(0),
-        Restorer::builder().lr(-1.0),
-        Restorer::builder().sigma_y(2.0),
-    ] {
+    for bad in [Restorer::builder().steps(0), Restorer::builder().lr(-1.0), Restorer::builder().sigma_y(2.0)] {
         assert!(matches!(bad.build(gpu.clone()), Err(Error::Invalid { .. })));
     }
 }

@@ -14,23 +14,11 @@ fn every_shader_parses_and_validates() {
     on_disk.sort();
     let mut embedded: Vec<String> = ALL.iter().map(|s| format!("{}.wgsl", s.name)).collect();
     embedded.sort();
-    assert_eq!(
-        on_disk, embedded,
-        "every wgsl/ file must be listed in src/shaders.rs"
-    );
+    assert_eq!(on_disk, embedded, "every wgsl/ file must be listed in src/shaders.rs");
     for s in ALL {
-        let module = naga::front::wgsl::parse_str(s.source)
-            .unwrap_or_else(|e| panic!("{}.wgsl: {}", s.name, e.emit_to_string(s.source)));
-        let mut v = naga::valid::Validator::new(
-            naga::valid::ValidationFlags::all(),
-            naga::valid::Capabilities::all(),
-        );
-        v.validate(&module)
-            .unwrap_or_else(|e| panic!("{}.wgsl: {:?}", s.name, e));
-        assert!(
-            !module.entry_points.is_empty(),
-            "{}.wgsl has no entry point",
-            s.name
-        );
+        let module = naga::front::wgsl::parse_str(s.source).unwrap_or_else(|e| panic!("{}.wgsl: {}", s.name, e.emit_to_string(s.source)));
+        let mut v = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::all());
+        v.validate(&module).unwrap_or_else(|e| panic!("{}.wgsl: {:?}", s.name, e));
+        assert!(!module.entry_points.is_empty(), "{}.wgsl has no entry point", s.name);
     }
 }

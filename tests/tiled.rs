@@ -23,22 +23,12 @@ fn grids_cover_the_image_with_the_overlap() {
             assert_eq!(o[0], 0);
             assert_eq!(*o.last().unwrap() + 32, len, "last tile ends at the border");
             for p in o.windows(2) {
-                assert!(
-                    p[1] > p[0] && p[1] - p[0] <= 24,
-                    "gap {} in {o:?}",
-                    p[1] - p[0]
-                );
+                assert!(p[1] > p[0] && p[1] - p[0] <= 24, "gap {} in {o:?}", p[1] - p[0]);
             }
         }
     }
-    assert!(
-        TileGrid::new(31, 64, 32, 8).is_err(),
-        "an image smaller than a tile has no grid"
-    );
-    assert!(
-        TileGrid::new(64, 64, 32, 32).is_err(),
-        "overlap must be below the tile size"
-    );
+    assert!(TileGrid::new(31, 64, 32, 8).is_err(), "an image smaller than a tile has no grid");
+    assert!(TileGrid::new(64, 64, 32, 32).is_err(), "overlap must be below the tile size");
 }
 
 #[test]
@@ -58,10 +48,7 @@ fn blending_all_tiles_back_gives_the_image() {
         let t = tiles.read(g).unwrap();
         // Spot-check one tile against the image: image 1, tile k0 + 1.
         let kk = k0 + 1;
-        let (oy, ox) = (
-            grid.rows[kk / grid.cols.len()],
-            grid.cols[kk % grid.cols.len()],
-        );
+        let (oy, ox) = (grid.rows[kk / grid.cols.len()], grid.cols[kk % grid.cols.len()]);
         for (y, xx) in [(0, 0), (5, 31), (31, 17)] {
             let want = data[((3 + 2) * h + oy + y) * w + ox + xx];
             assert_eq!(t[((k + 1) * c + 2) * 1024 + y * 32 + xx], want);
@@ -69,21 +56,14 @@ fn blending_all_tiles_back_gives_the_image() {
         ops::blend_tiles(g, &grid, &origins, &tiles, k0, k, &acc).unwrap();
     }
     let back = acc.read(g).unwrap();
-    let err = back
-        .iter()
-        .zip(&data)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0f32, f32::max);
+    let err = back.iter().zip(&data).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
     assert!(err < 1e-5, "blended tiles differ from the image by {err}");
 }
 
 /// A mosaic of held-out samples, `rows`×`cols` of 32×32.
 fn mosaic(rows: usize, cols: usize) -> Image {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("assets/samples");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
     files.sort();
     let (h, w) = (32 * rows, 32 * cols);
     let mut data = vec![0f32; 3 * h * w];
@@ -104,12 +84,7 @@ fn mosaic(rows: usize, cols: usize) -> Image {
 /// Seam visibility: the mean jump of the error field e = a − b between neighbouring pixels across the lines
 /// where a tile starts or ends, and across all other lines (both directions), counting only pixel pairs
 /// inside `region(y, x)`. Seams make the first larger; content edges affect both alike.
-fn error_jumps(
-    grid: &TileGrid,
-    a: &Image,
-    b: &Image,
-    region: impl Fn(usize, usize) -> bool,
-) -> (f64, f64) {
+fn error_jumps(grid: &TileGrid, a: &Image, b: &Image, region: impl Fn(usize, usize) -> bool) -> (f64, f64) {
     let (h, w) = (a.height, a.width);
     let cuts = |o: &[usize], len: usize| -> Vec<bool> {
         let mut v = vec![false; len];
@@ -123,9 +98,7 @@ fn error_jumps(
         v
     };
     let (cy, cx) = (cuts(&grid.rows, h), cuts(&grid.cols, w));
-    let e = |c: usize, y: usize, x: usize| {
-        (a.data[(c * h + y) * w + x] - b.data[(c * h + y) * w + x]) as f64
-    };
+    let e = |c: usize, y: usize, x: usize| (a.data[(c * h + y) * w + x] - b.data[(c * h + y) * w + x]) as f64;
     let (mut sb, mut nb, mut si, mut ni) = (0f64, 0usize, 0f64, 0usize);
     let mut add = |on_cut: bool, d: f64| {
         if on_cut {
@@ -160,51 +133,30 @@ fn restore_mosaic(rows: usize, cols: usize, kind: TaskKind, steps: usize) {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let unet = Unet::load(g, &root.join("models/emoji32")).unwrap();
     let truth = mosaic(rows, cols);
-    let task = Task {
-        kind: kind.clone(),
-        seed: 0,
-    };
+    let task = Task { kind: kind.clone(), seed: 0 };
     let problem = Problem {
-        opts: RedDiffOptions {
-            steps,
-            lr: task.default_lr(),
-            ..Default::default()
-        },
+        opts: RedDiffOptions { steps, lr: task.default_lr(), ..Default::default() },
         task,
         sigma_y: 0.0,
         class: None,
+        method: reddiff::solvers::Method::RedDiff,
     };
-    let out = reddiff::gpu::block_on(restore_synthetic(
-        g,
-        &unet,
-        &problem,
-        std::slice::from_ref(&truth),
-        |_| true,
-    ))
-    .unwrap();
+    let out = reddiff::gpu::block_on(restore_synthetic(g, &unet, &problem, std::slice::from_ref(&truth), |_| true)).unwrap();
     let result = &out.result[0];
-    assert_eq!(
-        (result.height, result.width),
-        (truth.height, truth.width),
-        "the whole image is restored"
-    );
-    let (pinv, ours) = (
-        psnr(&truth, out.pinv[0].as_ref().unwrap()).unwrap(),
-        psnr(&truth, result).unwrap(),
-    );
+    assert_eq!((result.height, result.width), (truth.height, truth.width), "the whole image is restored");
+    let (pinv, ours) = (psnr(&truth, out.pinv[0].as_ref().unwrap()).unwrap(), psnr(&truth, result).unwrap());
     let grid = TileGrid::new(truth.height, truth.width, 32, 8).unwrap();
     // Inpainting: only the hole (the centre half) is restored; elsewhere the error is ~0 by construction.
     let (h, w) = (truth.height, truth.width);
-    let hole = |y: usize, x: usize| {
-        !matches!(kind, TaskKind::InpaintBox)
-            || ((h / 4..3 * h / 4).contains(&y) && (w / 4..3 * w / 4).contains(&x))
-    };
+    let hole = |y: usize, x: usize| !matches!(kind, TaskKind::InpaintBox) || ((h / 4..3 * h / 4).contains(&y) && (w / 4..3 * w / 4).contains(&x));
     let (border, inside) = error_jumps(&grid, &truth, result, hole);
-    eprintln!("{kind:?} {}x{} ({} tiles): H+y {pinv:.2} dB, RED-diff {ours:.2} dB; mean error jump across tile edges {border:.4}, elsewhere {inside:.4}", truth.width, truth.height, grid.tiles());
-    assert!(
-        ours >= pinv + 1.0,
-        "{kind:?}: tiled RED-diff {ours:.2} dB does not beat H+y {pinv:.2} dB by 1 dB"
+    eprintln!(
+        "{kind:?} {}x{} ({} tiles): H+y {pinv:.2} dB, RED-diff {ours:.2} dB; mean error jump across tile edges {border:.4}, elsewhere {inside:.4}",
+        truth.width,
+        truth.height,
+        grid.tiles()
     );
+    assert!(ours >= pinv + 1.0, "{kind:?}: tiled RED-diff {ours:.2} dB does not beat H+y {pinv:.2} dB by 1 dB");
     assert!(border <= 1.25 * inside, "{kind:?}: the error jumps by {border:.4} across tile edges against {inside:.4} elsewhere: seams");
 }
 

@@ -10,7 +10,7 @@ use reddiff::model::{weights::write_tensors, HostTensor, Schedule, TensorFile, U
 use reddiff::operators::{Task, TaskKind};
 use reddiff::restore::{restore_measured, restore_synthetic, Outcome, Problem};
 use reddiff::solvers::{ddim_sample, DdimOptions, UnetPrior};
-use reddiff::solvers::{Init, Order, RedDiffOptions, StepInfo, Weighting};
+use reddiff::solvers::{DiffPirOptions, Init, Method, Order, RedDiffOptions, StepInfo, Weighting};
 use reddiff::{ops, Error, Gpu, Result};
 
 /// Prints a line to stdout; a closed pipe (`reddiff info | head -1`) ends the program quietly.
@@ -57,9 +57,13 @@ struct SolveArgs {
     /// Model directory; default: the built-in emoji prior.
     #[arg(long)]
     model: Option<PathBuf>,
-    /// RED-diff iterations (one timestep each).
-    #[arg(long, default_value_t = 1000)]
-    steps: usize,
+    /// reddiff or diffpir (the DiffPIR baseline, Zhu et al. 2023, at its authors' settings; linear tasks).
+    #[arg(long, default_value = "reddiff")]
+    method: String,
+    /// Iterations (network evaluations); default: 1000 for RED-diff, the authors' 20 (inpainting) or 100
+    /// for DiffPIR.
+    #[arg(long)]
+    steps: Option<usize>,
     /// Adam learning rate; default 0.25 for inpainting, 0.5 otherwise.
     #[arg(long)]
     lr: Option<f32>,
@@ -96,45 +100,40 @@ struct SolveArgs {
 impl SolveArgs {
     fn problem(&self) -> Result<(Problem, Fit)> {
         let kind: TaskKind = self.task.parse()?;
-        let task = Task {
-            kind,
-            seed: self.seed,
-        };
+        let task = Task { kind, seed: self.seed };
         let fit: Fit = self.fit.parse()?;
-        if !(1..=MAX_STEPS).contains(&self.steps) {
-            return Err(Error::Invalid {
-                op: "--steps",
-                msg: format!("must be 1 to {MAX_STEPS}, got {}", self.steps),
-            });
+        let method: Method = self.method.parse()?;
+        if !(0.0..=1.0).contains(&self.sigma_y) {
+            return Err(Error::Invalid { op: "--sigma-y", msg: format!("must be in [0, 1], got {}", self.sigma_y) });
+        }
+        let steps = match (self.steps, method) {
+            (Some(s), _) => s,
+            (None, Method::RedDiff) => 1000,
+            (None, Method::DiffPir) => DiffPirOptions::for_task(&task, self.sigma_y)?.steps,
+        };
+        if !(1..=MAX_STEPS).contains(&steps) {
+            return Err(Error::Invalid { op: "--steps", msg: format!("must be 1 to {MAX_STEPS}, got {steps}") });
+        }
+        if method == Method::DiffPir {
+            // Errors for nonlinear tasks before any work.
+            DiffPirOptions::for_task(&task, self.sigma_y)?;
+            if !(2..=1000).contains(&steps) {
+                return Err(Error::Invalid { op: "--steps", msg: format!("DiffPIR takes 2 to 1000 steps, got {steps}") });
+            }
         }
         if let Some(lr) = self.lr {
             if !(lr > 0.0 && lr.is_finite()) {
-                return Err(Error::Invalid {
-                    op: "--lr",
-                    msg: format!("must be a positive number, got {lr}"),
-                });
+                return Err(Error::Invalid { op: "--lr", msg: format!("must be a positive number, got {lr}") });
             }
         }
         if !(self.lambda >= 0.0 && self.lambda.is_finite()) {
-            return Err(Error::Invalid {
-                op: "--lambda",
-                msg: format!("must be zero or positive, got {}", self.lambda),
-            });
+            return Err(Error::Invalid { op: "--lambda", msg: format!("must be zero or positive, got {}", self.lambda) });
         }
         if !(self.sigma_x0 >= 0.0 && self.sigma_x0.is_finite()) {
-            return Err(Error::Invalid {
-                op: "--sigma-x0",
-                msg: format!("must be zero or positive, got {}", self.sigma_x0),
-            });
-        }
-        if !(0.0..=1.0).contains(&self.sigma_y) {
-            return Err(Error::Invalid {
-                op: "--sigma-y",
-                msg: format!("must be in [0, 1], got {}", self.sigma_y),
-            });
+            return Err(Error::Invalid { op: "--sigma-x0", msg: format!("must be zero or positive, got {}", self.sigma_x0) });
         }
         let opts = RedDiffOptions {
-            steps: self.steps,
+            steps,
             lr: self.lr.unwrap_or(task.default_lr()),
             lambda: self.lambda,
             weighting: self.weighting.parse::<Weighting>()?,
@@ -144,33 +143,36 @@ impl SolveArgs {
             seed: self.seed,
             ..RedDiffOptions::default()
         };
-        Ok((
-            Problem {
-                task,
-                sigma_y: self.sigma_y,
-                opts,
-                class: self.class,
-            },
-            fit,
-        ))
+        Ok((Problem { task, sigma_y: self.sigma_y, opts, class: self.class, method }, fit))
+    }
+}
+
+/// The method and its settings, for the first line of `restore`.
+fn method_label(p: &Problem) -> String {
+    match p.method {
+        Method::RedDiff => format!("RED-diff, {} steps, lr {}, lambda {}", p.opts.steps, p.opts.lr, p.opts.lambda),
+        Method::DiffPir => match DiffPirOptions::for_task(&p.task, p.sigma_y) {
+            Ok(o) => format!("DiffPIR, {} steps, lambda {}, zeta {}", p.opts.steps, o.lambda, o.zeta),
+            Err(_) => "DiffPIR".into(),
+        },
+    }
+}
+
+/// Network evaluations (progress-bar length): DiffPIR's last step needs none.
+fn evaluations(p: &Problem) -> usize {
+    match p.method {
+        Method::RedDiff => p.opts.steps,
+        Method::DiffPir => p.opts.steps.saturating_sub(1),
     }
 }
 
 /// A progress bar showing step, t and it/s; returns the solver callback and a clock that records when the
 /// first step finished (the steady-state rate excludes it: it includes capturing the network's graph and
 /// compiling pipelines).
-fn progress(
-    steps: usize,
-) -> (
-    indicatif::ProgressBar,
-    impl FnMut(&StepInfo) -> bool,
-    std::rc::Rc<std::cell::Cell<Option<std::time::Instant>>>,
-) {
+fn progress(steps: usize) -> (indicatif::ProgressBar, impl FnMut(&StepInfo) -> bool, std::rc::Rc<std::cell::Cell<Option<std::time::Instant>>>) {
     let bar = indicatif::ProgressBar::new(steps as u64);
-    let style = indicatif::ProgressStyle::with_template(
-        "{bar:32} step {pos}/{len}  t={msg}  {per_sec}  eta {eta}",
-    )
-    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+    let style = indicatif::ProgressStyle::with_template("{bar:32} step {pos}/{len}  t={msg}  {per_sec}  eta {eta}")
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
     bar.set_style(style);
     let b = bar.clone();
     let first = std::rc::Rc::new(std::cell::Cell::new(None));
@@ -192,19 +194,11 @@ fn progress(
 /// The noise key of an image file: a hash of its file name (see `ops::image_key`), the same in `restore`
 /// and `eval`.
 fn image_key_of(path: &Path) -> u32 {
-    reddiff::ops::image_key(
-        &path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default(),
-    )
+    reddiff::ops::image_key(&path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default())
 }
 
 fn compare_path(out: &Path) -> PathBuf {
-    let stem = out
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "out".into());
+    let stem = out.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "out".into());
     out.with_file_name(format!("{stem}-compare.png"))
 }
 
@@ -244,39 +238,22 @@ fn restore(args: SolveArgs, input: Option<PathBuf>, output: PathBuf, measured: b
         let x = img.fit(size, fit, m)?;
         (x.height, x.width)
     };
-    let tiles = if (h, w) == (size, size) {
-        String::new()
-    } else {
-        format!(
-            ", {} tiles of {size}x{size}",
-            reddiff::ops::TileGrid::new(h, w, size, size / 4)?.tiles()
-        )
-    };
+    let tiles =
+        if (h, w) == (size, size) { String::new() } else { format!(", {} tiles of {size}x{size}", reddiff::ops::TileGrid::new(h, w, size, size / 4)?.tiles()) };
     say!(
-        "{} | {} | {w}x{h}, model {size}x{size}{tiles} | {} steps, lr {}, lambda {}",
+        "{} | {} | {w}x{h}, model {size}x{size}{tiles} | {}",
         input.display(),
         problem.task.kind_name(),
-        problem.opts.steps,
-        problem.opts.lr,
-        problem.opts.lambda
+        method_label(&problem)
     );
-    let (bar, cb, first_step) = progress(problem.opts.steps);
+    let (bar, cb, first_step) = progress(evaluations(&problem));
     let t0 = std::time::Instant::now();
     let (truth, out): (Option<Image>, Outcome) = if measured {
         let y = img.fit(size / f, fit, my)?;
-        (
-            None,
-            reddiff::gpu::block_on(restore_measured(&gpu, &unet, &problem, &[y], cb))?,
-        )
+        (None, reddiff::gpu::block_on(restore_measured(&gpu, &unet, &problem, &[y], cb))?)
     } else {
         let x = img.fit(size, fit, m)?;
-        let out = reddiff::gpu::block_on(restore_synthetic(
-            &gpu,
-            &unet,
-            &problem,
-            std::slice::from_ref(&x),
-            cb,
-        ))?;
+        let out = reddiff::gpu::block_on(restore_synthetic(&gpu, &unet, &problem, std::slice::from_ref(&x), cb))?;
         (Some(x), out)
     };
     bar.finish();
@@ -294,36 +271,22 @@ fn restore(args: SolveArgs, input: Option<PathBuf>, output: PathBuf, measured: b
     panels.push(result);
     let h = result.height;
     let scale = (128 / h).max(1);
-    let big: Vec<Image> = panels
-        .iter()
-        .map(|p| p.upscale_nearest((scale * h / p.height.max(1)).max(1)))
-        .collect();
+    let big: Vec<Image> = panels.iter().map(|p| p.upscale_nearest((scale * h / p.height.max(1)).max(1))).collect();
     Image::strip(&big.iter().collect::<Vec<_>>()).write(&compare)?;
     match first_step.get() {
-        Some(t1) if problem.opts.steps > 1 => {
+        Some(t1) if evaluations(&problem) > 1 => {
             let first = t1.duration_since(t0).as_secs_f64();
-            let rate = (problem.opts.steps - 1) as f64 / (secs - first).max(1e-9);
+            let rate = (evaluations(&problem) - 1) as f64 / (secs - first).max(1e-9);
             say!("{secs:.1} s, {rate:.3} it/s after the first step ({first:.2} s, incl. graph capture and pipeline compilation)");
         }
-        _ => say!(
-            "{:.1} s, {:.3} it/s",
-            secs,
-            problem.opts.steps as f64 / secs
-        ),
+        _ => say!("{:.1} s, {:.3} it/s", secs, evaluations(&problem) as f64 / secs),
     }
     if let Some(t) = &truth {
         if let Some(p) = &out.pinv[0] {
-            say!(
-                "H+y      PSNR {:6.2} dB  SSIM {:.4}",
-                psnr(t, p)?,
-                ssim(t, p)?
-            );
+            say!("H+y      PSNR {:6.2} dB  SSIM {:.4}", psnr(t, p)?, ssim(t, p)?);
         }
-        say!(
-            "RED-diff PSNR {:6.2} dB  SSIM {:.4}",
-            psnr(t, result)?,
-            ssim(t, result)?
-        );
+        let name = if problem.method == Method::RedDiff { "RED-diff" } else { "DiffPIR " };
+        say!("{name} PSNR {:6.2} dB  SSIM {:.4}", psnr(t, result)?, ssim(t, result)?);
     }
     say!("wrote {} and {}", output.display(), compare.display());
     Ok(())
@@ -334,41 +297,20 @@ const IMAGE_EXTENSIONS: [&str; 8] = ["png", "jpg", "jpeg", "webp", "tif", "tiff"
 
 /// The image files in `dir`, sorted by name.
 fn image_files(dir: &Path) -> Result<Vec<PathBuf>> {
-    let rd = std::fs::read_dir(dir).map_err(|source| Error::Io {
-        path: dir.into(),
-        source,
-    })?;
-    let is_image = |p: &Path| {
-        p.extension()
-            .is_some_and(|e| IMAGE_EXTENSIONS.iter().any(|x| e.eq_ignore_ascii_case(x)))
-    };
-    let mut v: Vec<PathBuf> = rd
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| is_image(p))
-        .collect();
+    let rd = std::fs::read_dir(dir).map_err(|source| Error::Io { path: dir.into(), source })?;
+    let is_image = |p: &Path| p.extension().is_some_and(|e| IMAGE_EXTENSIONS.iter().any(|x| e.eq_ignore_ascii_case(x)));
+    let mut v: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| is_image(p)).collect();
     v.sort();
     if v.is_empty() {
-        return Err(Error::Invalid {
-            op: "--images",
-            msg: format!(
-                "no image files (.png, .jpg, .webp, .tif, .bmp, .gif) in {}",
-                dir.display()
-            ),
-        });
+        return Err(Error::Invalid { op: "--images", msg: format!("no image files (.png, .jpg, .webp, .tif, .bmp, .gif) in {}", dir.display()) });
     }
     Ok(v)
 }
 
 fn parse_shard(s: &str) -> Result<(usize, usize)> {
-    let bad = || Error::Invalid {
-        op: "--shard",
-        msg: format!("'{s}': use i/n with 0 <= i < n"),
-    };
+    let bad = || Error::Invalid { op: "--shard", msg: format!("'{s}': use i/n with 0 <= i < n") };
     let (i, n) = s.split_once('/').ok_or_else(bad)?;
-    let (i, n): (usize, usize) = (
-        i.trim().parse().map_err(|_| bad())?,
-        n.trim().parse().map_err(|_| bad())?,
-    );
+    let (i, n): (usize, usize) = (i.trim().parse().map_err(|_| bad())?, n.trim().parse().map_err(|_| bad())?);
     if n == 0 || i >= n {
         return Err(bad());
     }
@@ -406,46 +348,27 @@ fn csv_first(line: &str) -> String {
     }
 }
 
-const CSV_HEADER: &str = "image,task,steps,psnr_pinv,ssim_pinv,psnr_reddiff,ssim_reddiff";
+const CSV_HEADER: &str = "image,task,method,steps,psnr_pinv,ssim_pinv,psnr,ssim";
 
 /// One finished image: name, then PSNR/SSIM of H+y and of RED-diff.
 type Row = (String, f64, f64, f64, f64);
 
 #[allow(clippy::too_many_arguments)]
-fn eval(
-    args: SolveArgs,
-    images: PathBuf,
-    out: PathBuf,
-    shard: Option<String>,
-    limit: Option<usize>,
-    batch: usize,
-    resume: bool,
-) -> Result<()> {
+fn eval(args: SolveArgs, images: PathBuf, out: PathBuf, shard: Option<String>, limit: Option<usize>, batch: usize, resume: bool) -> Result<()> {
     let (problem, fit) = args.problem()?;
     if !(1..=MAX_BATCH).contains(&batch) {
-        return Err(Error::Invalid {
-            op: "--batch",
-            msg: format!("must be 1 to {MAX_BATCH}, got {batch}"),
-        });
+        return Err(Error::Invalid { op: "--batch", msg: format!("must be 1 to {MAX_BATCH}, got {batch}") });
     }
     let (si, sn) = match shard {
         Some(s) => parse_shard(&s)?,
         None => (0, 1),
     };
-    let mut files: Vec<PathBuf> = image_files(&images)?
-        .into_iter()
-        .enumerate()
-        .filter(|(k, _)| k % sn == si)
-        .map(|(_, p)| p)
-        .collect();
+    let mut files: Vec<PathBuf> = image_files(&images)?.into_iter().enumerate().filter(|(k, _)| k % sn == si).map(|(_, p)| p).collect();
     if let Some(k) = limit {
         files.truncate(k);
     }
     if files.is_empty() {
-        return Err(Error::Invalid {
-            op: "eval",
-            msg: "--shard and --limit select no image".into(),
-        });
+        return Err(Error::Invalid { op: "eval", msg: "--shard and --limit select no image".into() });
     }
     let mut reads: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
     let task_files = problem.task.kind.files();
@@ -455,39 +378,16 @@ fn eval(
     let done: Vec<String> = match (resume, std::fs::read_to_string(&out)) {
         (true, Ok(text)) => {
             if text.lines().next().is_some_and(|h| h != CSV_HEADER) {
-                return Err(Error::Invalid {
-                    op: "--resume",
-                    msg: format!(
-                        "{} is not a reddiff eval CSV (its header differs)",
-                        out.display()
-                    ),
-                });
+                return Err(Error::Invalid { op: "--resume", msg: format!("{} is not a reddiff eval CSV (its header differs)", out.display()) });
             }
-            text.lines()
-                .skip(1)
-                .filter(|l| !l.trim().is_empty())
-                .map(csv_first)
-                .collect()
+            text.lines().skip(1).filter(|l| !l.trim().is_empty()).map(csv_first).collect()
         }
         _ => Vec::new(),
     };
-    let name_of = |p: &Path| {
-        p.file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default()
-    };
-    let todo: Vec<PathBuf> = files
-        .iter()
-        .filter(|f| !done.contains(&name_of(f)))
-        .cloned()
-        .collect();
+    let name_of = |p: &Path| p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let todo: Vec<PathBuf> = files.iter().filter(|f| !done.contains(&name_of(f))).cloned().collect();
     if !done.is_empty() {
-        eprintln!(
-            "--resume: {} of {} images already in {}",
-            files.len() - todo.len(),
-            files.len(),
-            out.display()
-        );
+        eprintln!("--resume: {} of {} images already in {}", files.len() - todo.len(), files.len(), out.display());
     }
     let mut failed: Vec<String> = Vec::new();
     let mut loaded: Vec<(PathBuf, Image)> = Vec::new();
@@ -521,20 +421,14 @@ fn eval(
     let mut groups: Vec<std::ops::Range<usize>> = Vec::new();
     for (i, (_, im)) in truth.iter().enumerate() {
         match groups.last_mut() {
-            Some(g)
-                if g.len() < batch
-                    && (truth[g.start].1.height, truth[g.start].1.width)
-                        == (im.height, im.width) =>
-            {
-                g.end = i + 1
-            }
+            Some(g) if g.len() < batch && (truth[g.start].1.height, truth[g.start].1.width) == (im.height, im.width) => g.end = i + 1,
             _ => groups.push(i..i + 1),
         }
     }
     for g in groups {
         let chunk = &truth[g];
         let images: Vec<Image> = chunk.iter().map(|(_, im)| im.clone()).collect();
-        let (bar, cb, _) = progress(problem.opts.steps);
+        let (bar, cb, _) = progress(evaluations(&problem));
         // Noise keyed by file name: an image's result does not depend on --batch, --shard or --limit.
         let mut problem = problem.clone();
         problem.opts.image_keys = chunk.iter().map(|(f, _)| image_key_of(f)).collect();
@@ -545,29 +439,9 @@ fn eval(
                 Some(p) => (psnr(x, p)?, ssim(x, p)?),
                 None => (f64::NAN, f64::NAN),
             };
-            let row = (
-                name_of(f),
-                pp,
-                ps,
-                psnr(x, &o.result[k])?,
-                ssim(x, &o.result[k])?,
-            );
-            let line = format!(
-                "{},{},{},{:.4},{:.4},{:.4},{:.4}\n",
-                csv_field(&row.0),
-                csv_field(&args.task),
-                problem.opts.steps,
-                row.1,
-                row.2,
-                row.3,
-                row.4
-            );
-            csv.write_all(line.as_bytes())
-                .and_then(|_| csv.flush())
-                .map_err(|source| Error::Io {
-                    path: out.clone(),
-                    source,
-                })?;
+            let row = (name_of(f), pp, ps, psnr(x, &o.result[k])?, ssim(x, &o.result[k])?);
+            let line = format!("{},{},{},{},{:.4},{:.4},{:.4},{:.4}\n", csv_field(&row.0), csv_field(&args.task), args.method, problem.opts.steps, row.1, row.2, row.3, row.4);
+            csv.write_all(line.as_bytes()).and_then(|_| csv.flush()).map_err(|source| Error::Io { path: out.clone(), source })?;
             rows.push(row);
         }
         eprintln!("{}/{} images", rows.len(), todo.len());
@@ -575,11 +449,12 @@ fn eval(
     let secs = t0.elapsed().as_secs_f64();
     if !rows.is_empty() {
         let mean = |f: fn(&Row) -> f64| rows.iter().map(f).sum::<f64>() / rows.len() as f64;
-        say!("| task | images | steps | PSNR H+y | SSIM H+y | PSNR RED-diff | SSIM RED-diff | s/image |");
-        say!("|---|---|---|---|---|---|---|---|");
+        say!("| task | method | images | steps | PSNR H+y | SSIM H+y | PSNR | SSIM | s/image |");
+        say!("|---|---|---|---|---|---|---|---|---|");
         say!(
-            "| {} | {} | {} | {:.2} | {:.4} | {:.2} | {:.4} | {:.1} |",
+            "| {} | {} | {} | {} | {:.2} | {:.4} | {:.2} | {:.4} | {:.1} |",
             args.task,
+            args.method,
             rows.len(),
             problem.opts.steps,
             mean(|r| r.1),
@@ -591,35 +466,19 @@ fn eval(
         say!("wrote {}", out.display());
     }
     if !failed.is_empty() {
-        return Err(Error::Invalid {
-            op: "eval",
-            msg: format!(
-                "{} image(s) could not be used and were skipped: {}",
-                failed.len(),
-                failed.join(", ")
-            ),
-        });
+        return Err(Error::Invalid { op: "eval", msg: format!("{} image(s) could not be used and were skipped: {}", failed.len(), failed.join(", ")) });
     }
     if rows.is_empty() && done.is_empty() {
-        return Err(Error::Invalid {
-            op: "eval",
-            msg: "no image was evaluated".into(),
-        });
+        return Err(Error::Invalid { op: "eval", msg: "no image was evaluated".into() });
     }
     Ok(())
 }
 
 /// The eval CSV, opened for appending (`append`) or created afresh with its header.
 fn open_csv(path: &Path, append: bool) -> Result<std::fs::File> {
-    let io = |source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    };
+    let io = |source| Error::Io { path: path.to_path_buf(), source };
     if append {
-        return std::fs::OpenOptions::new()
-            .append(true)
-            .open(path)
-            .map_err(io);
+        return std::fs::OpenOptions::new().append(true).open(path).map_err(io);
     }
     let mut f = std::fs::File::create(path).map_err(io)?;
     writeln!(f, "{CSV_HEADER}").map_err(io)?;
@@ -731,31 +590,20 @@ fn builtin_model(gpu: &Gpu) -> Result<Unet> {
 
 #[cfg(not(feature = "builtin-model"))]
 fn builtin_model(_: &Gpu) -> Result<Unet> {
-    Err(Error::Invalid {
-        op: "--model",
-        msg: "this build has no built-in model (cargo feature builtin-model); pass --model DIR"
-            .into(),
-    })
+    Err(Error::Invalid { op: "--model", msg: "this build has no built-in model (cargo feature builtin-model); pass --model DIR".into() })
 }
 
 /// The default input of `restore`: the built-in held-out sample, as (name, image).
 #[cfg(feature = "builtin-model")]
 fn default_input() -> Result<(PathBuf, Image)> {
     let name = reddiff::builtin::DEFAULT_SAMPLE;
-    let bytes = reddiff::builtin::sample(name).ok_or(Error::Invalid {
-        op: "--input",
-        msg: format!("built-in sample {name} missing"),
-    })?;
+    let bytes = reddiff::builtin::sample(name).ok_or(Error::Invalid { op: "--input", msg: format!("built-in sample {name} missing") })?;
     Ok((PathBuf::from(name), Image::decode(name.as_ref(), bytes)?))
 }
 
 #[cfg(not(feature = "builtin-model"))]
 fn default_input() -> Result<(PathBuf, Image)> {
-    Err(Error::Invalid {
-        op: "--input",
-        msg: "this build has no built-in samples (cargo feature builtin-model); pass --input FILE"
-            .into(),
-    })
+    Err(Error::Invalid { op: "--input", msg: "this build has no built-in samples (cargo feature builtin-model); pass --input FILE".into() })
 }
 
 fn eps(model: Option<PathBuf>, input: &Path, output: &Path) -> Result<()> {
@@ -765,10 +613,7 @@ fn eps(model: Option<PathBuf>, input: &Path, output: &Path) -> Result<()> {
     let t = io.get("t")?;
     for (name, v) in [("x", &x.data), ("t", &t.data)] {
         if let Some(bad) = v.iter().find(|v| !v.is_finite()) {
-            return Err(Error::Format {
-                path: input.into(),
-                msg: format!("tensor '{name}' holds {bad}: inputs must be finite"),
-            });
+            return Err(Error::Format { path: input.into(), msg: format!("tensor '{name}' holds {bad}: inputs must be finite") });
         }
     }
     let y: Option<Vec<usize>> = match io.tensors.get("y") {
@@ -779,10 +624,7 @@ fn eps(model: Option<PathBuf>, input: &Path, output: &Path) -> Result<()> {
                     if *v >= 0.0 && v.fract() == 0.0 {
                         Ok(*v as usize)
                     } else {
-                        Err(Error::Format {
-                            path: input.into(),
-                            msg: format!("label {v} is not a class index"),
-                        })
+                        Err(Error::Format { path: input.into(), msg: format!("label {v} is not a class index") })
                     }
                 })
                 .collect::<Result<_>>()?,
@@ -791,49 +633,23 @@ fn eps(model: Option<PathBuf>, input: &Path, output: &Path) -> Result<()> {
     };
     let gpu = Gpu::new()?;
     let m = load(&gpu, model)?;
-    let out = m.forward(
-        &gpu,
-        &gpu.upload(&x.shape, &x.data)?,
-        &gpu.upload(&t.shape, &t.data)?,
-        y.as_deref(),
-    )?;
-    let host = HostTensor {
-        shape: out.shape().to_vec(),
-        data: out.read(&gpu)?,
-    };
+    let out = m.forward(&gpu, &gpu.upload(&x.shape, &x.data)?, &gpu.upload(&t.shape, &t.data)?, y.as_deref())?;
+    let host = HostTensor { shape: out.shape().to_vec(), data: out.read(&gpu)? };
     write_tensors(output, &[("eps", &host)])?;
     say!("wrote eps {:?} to {}", host.shape, output.display());
     Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]
-fn sample(
-    model: Option<PathBuf>,
-    n: usize,
-    steps: usize,
-    eta: f32,
-    seed: u64,
-    noise: Option<PathBuf>,
-    class: Option<usize>,
-    output: &Path,
-) -> Result<()> {
+fn sample(model: Option<PathBuf>, n: usize, steps: usize, eta: f32, seed: u64, noise: Option<PathBuf>, class: Option<usize>, output: &Path) -> Result<()> {
     if !(1..=MAX_SAMPLES).contains(&n) {
-        return Err(Error::Invalid {
-            op: "--n",
-            msg: format!("must be 1 to {MAX_SAMPLES}, got {n}"),
-        });
+        return Err(Error::Invalid { op: "--n", msg: format!("must be 1 to {MAX_SAMPLES}, got {n}") });
     }
     if !(1..=1000).contains(&steps) {
-        return Err(Error::Invalid {
-            op: "--steps",
-            msg: format!("DDIM takes 1 to 1000 steps, got {steps}"),
-        });
+        return Err(Error::Invalid { op: "--steps", msg: format!("DDIM takes 1 to 1000 steps, got {steps}") });
     }
     if !(eta >= 0.0 && eta.is_finite()) {
-        return Err(Error::Invalid {
-            op: "--eta",
-            msg: format!("must be zero or positive, got {eta}"),
-        });
+        return Err(Error::Invalid { op: "--eta", msg: format!("must be zero or positive, got {eta}") });
     }
     reddiff::image::OutputFormat::from_path(output)?;
     let reads: Vec<&Path> = noise.iter().map(PathBuf::as_path).collect();
@@ -846,22 +662,11 @@ fn sample(
             let f = TensorFile::read(&p)?;
             let t = match f.tensors.get("noise") {
                 Some(t) => t,
-                None if f.tensors.len() == 1 => f.tensors.values().next().ok_or(Error::Empty {
-                    op: "noise",
-                    shape: vec![],
-                })?,
-                None => {
-                    return Err(Error::Format {
-                        path: p.clone(),
-                        msg: "expected a tensor named 'noise'".into(),
-                    })
-                }
+                None if f.tensors.len() == 1 => f.tensors.values().next().ok_or(Error::Empty { op: "noise", shape: vec![] })?,
+                None => return Err(Error::Format { path: p.clone(), msg: "expected a tensor named 'noise'".into() }),
             };
             if t.shape.len() != 4 || t.shape[1] != c {
-                return Err(Error::Format {
-                    path: p.clone(),
-                    msg: format!("noise {:?} should be [N, {c}, H, W]", t.shape),
-                });
+                return Err(Error::Format { path: p.clone(), msg: format!("noise {:?} should be [N, {c}, H, W]", t.shape) });
             }
             gpu.upload(&t.shape, &t.data)?
         }
@@ -869,31 +674,21 @@ fn sample(
     };
     let bar = indicatif::ProgressBar::new(steps as u64);
     bar.set_style(
-        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} t={msg} {per_sec}")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} t={msg} {per_sec}").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     let prior = UnetPrior { unet: &m, class };
-    let out = ddim_sample(
-        &gpu,
-        &prior,
-        &x,
-        &Schedule::ddpm(),
-        DdimOptions { steps, eta, seed },
-        |i, t| {
-            if i % 5 == 4 {
-                let _ = gpu.flush();
-            }
-            bar.set_message(t.to_string());
-            bar.inc(1);
-        },
-    )?;
+    let out = ddim_sample(&gpu, &prior, &x, &Schedule::ddpm(), DdimOptions { steps, eta, seed }, |i, t| {
+        if i % 5 == 4 {
+            let _ = gpu.flush();
+        }
+        bar.set_message(t.to_string());
+        bar.inc(1);
+    })?;
     let v = out.read(&gpu)?;
     bar.finish();
     let sh = out.shape();
     let img = sh[1] * sh[2] * sh[3];
-    let images: Vec<Image> = (0..sh[0])
-        .map(|i| Image::new(sh[1], sh[2], sh[3], v[i * img..(i + 1) * img].to_vec()))
-        .collect::<Result<_>>()?;
+    let images: Vec<Image> = (0..sh[0]).map(|i| Image::new(sh[1], sh[2], sh[3], v[i * img..(i + 1) * img].to_vec())).collect::<Result<_>>()?;
     let cols = (sh[0] as f64).sqrt().ceil() as usize;
     Image::grid(&images, cols)?.write(output)?;
     say!("wrote {} samples to {}", sh[0], output.display());
@@ -907,46 +702,14 @@ fn main() {
     }
     // `reddiff` alone runs the main job: restore a bundled sample with the built-in prior.
     let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    let cli = if argv.len() == 1 {
-        Cli::parse_from([argv[0].clone(), "restore".into()])
-    } else {
-        Cli::parse_from(argv)
-    };
+    let cli = if argv.len() == 1 { Cli::parse_from([argv[0].clone(), "restore".into()]) } else { Cli::parse_from(argv) };
     let result = match cli.command {
         Command::Adapter => Gpu::new().map(|g| say!("{}", g.adapter())),
-        Command::Restore {
-            solve,
-            input,
-            output,
-            measured,
-        } => restore(solve, input, output, measured),
-        Command::Eval {
-            solve,
-            images,
-            out,
-            shard,
-            limit,
-            batch,
-            resume,
-        } => eval(solve, images, out, shard, limit, batch, resume),
-        Command::Info { model } => Gpu::new()
-            .and_then(|g| load(&g, model))
-            .map(|m| say!("{}", m.info())),
-        Command::Eps {
-            model,
-            input,
-            output,
-        } => eps(model, &input, &output),
-        Command::Sample {
-            model,
-            n,
-            steps,
-            eta,
-            seed,
-            noise,
-            class,
-            output,
-        } => sample(model, n, steps, eta, seed, noise, class, &output),
+        Command::Restore { solve, input, output, measured } => restore(solve, input, output, measured),
+        Command::Eval { solve, images, out, shard, limit, batch, resume } => eval(solve, images, out, shard, limit, batch, resume),
+        Command::Info { model } => Gpu::new().and_then(|g| load(&g, model)).map(|m| say!("{}", m.info())),
+        Command::Eps { model, input, output } => eps(model, &input, &output),
+        Command::Sample { model, n, steps, eta, seed, noise, class, output } => sample(model, n, steps, eta, seed, noise, class, &output),
     };
     if let Err(e) = result {
         eprintln!("error: {e}");

@@ -81,20 +81,12 @@ impl GpuOptions {
     /// (`cpu` = register-blocked, `gpu` = workgroup-tiled; unset or anything else = by device type).
     pub fn from_env() -> Self {
         let get = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
-        let profile = match get("REDDIFF_KERNELS")
-            .map(|v| v.to_ascii_lowercase())
-            .as_deref()
-        {
+        let profile = match get("REDDIFF_KERNELS").map(|v| v.to_ascii_lowercase()).as_deref() {
             Some("cpu") | Some("register-blocked") => Some(KernelProfile::RegisterBlocked),
             Some("gpu") | Some("tiled") => Some(KernelProfile::Tiled),
             _ => None,
         };
-        GpuOptions {
-            backend: get("REDDIFF_BACKEND"),
-            adapter: get("REDDIFF_ADAPTER"),
-            profile,
-            ..GpuOptions::default()
-        }
+        GpuOptions { backend: get("REDDIFF_BACKEND"), adapter: get("REDDIFF_ADAPTER"), profile, ..GpuOptions::default() }
     }
 }
 
@@ -135,12 +127,7 @@ fn parse_backend(name: &str) -> Result<wgpu::Backends> {
         "dx12" | "d3d12" => wgpu::Backends::DX12,
         "gl" | "gles" | "opengl" => wgpu::Backends::GL,
         "webgpu" | "browser" => wgpu::Backends::BROWSER_WEBGPU,
-        other => {
-            return Err(Error::Invalid {
-                op: "REDDIFF_BACKEND",
-                msg: format!("unknown backend '{other}' (use vulkan, metal, dx12 or gl)"),
-            })
-        }
+        other => return Err(Error::Invalid { op: "REDDIFF_BACKEND", msg: format!("unknown backend '{other}' (use vulkan, metal, dx12 or gl)") }),
     })
 }
 
@@ -178,25 +165,13 @@ impl Gpu {
         if let Some(a) = &opts.adapter {
             wanted.push(format!("a name containing '{a}'"));
         }
-        let detail = if wanted.is_empty() {
-            String::new()
-        } else {
-            format!(" with {}", wanted.join(" and "))
-        };
+        let detail = if wanted.is_empty() { String::new() } else { format!(" with {}", wanted.join(" and ")) };
         let adapter = match Self::pick_adapter(&instance, backends, opts.adapter.as_deref()).await {
             Some(a) => a,
             None => {
                 let found = Self::adapter_names(&instance, backends).await;
-                let detail = if found.is_empty() {
-                    detail
-                } else {
-                    format!("{detail}; adapters present: {}", found.join("; "))
-                };
-                let hint = if found.is_empty() {
-                    NO_ADAPTER_HINT
-                } else {
-                    "Unset REDDIFF_ADAPTER / REDDIFF_BACKEND or pick one of the adapters listed."
-                };
+                let detail = if found.is_empty() { detail } else { format!("{detail}; adapters present: {}", found.join("; ")) };
+                let hint = if found.is_empty() { NO_ADAPTER_HINT } else { "Unset REDDIFF_ADAPTER / REDDIFF_BACKEND or pick one of the adapters listed." };
                 return Err(Error::NoAdapter { detail, hint });
             }
         };
@@ -204,20 +179,12 @@ impl Gpu {
     }
 
     #[cfg(not(target_arch = "wasm32"))]
-    async fn pick_adapter(
-        instance: &wgpu::Instance,
-        backends: wgpu::Backends,
-        name: Option<&str>,
-    ) -> Option<wgpu::Adapter> {
+    async fn pick_adapter(instance: &wgpu::Instance, backends: wgpu::Backends, name: Option<&str>) -> Option<wgpu::Adapter> {
         let mut adapters: Vec<wgpu::Adapter> = instance
             .enumerate_adapters(backends)
             .await
             .into_iter()
-            .filter(|a| {
-                a.get_downlevel_capabilities()
-                    .flags
-                    .contains(wgpu::DownlevelFlags::COMPUTE_SHADERS)
-            })
+            .filter(|a| a.get_downlevel_capabilities().flags.contains(wgpu::DownlevelFlags::COMPUTE_SHADERS))
             .filter(|a| match name {
                 Some(n) => a.get_info().name.to_lowercase().contains(&n.to_lowercase()),
                 None => true,
@@ -232,10 +199,7 @@ impl Gpu {
     async fn adapter_names(instance: &wgpu::Instance, backends: wgpu::Backends) -> Vec<String> {
         let _ = backends;
         let all = instance.enumerate_adapters(wgpu::Backends::all()).await;
-        all.iter()
-            .map(|a| a.get_info())
-            .map(|i| format!("{} ({:?}, {:?})", i.name, i.backend, i.device_type))
-            .collect()
+        all.iter().map(|a| a.get_info()).map(|i| format!("{} ({:?}, {:?})", i.name, i.backend, i.device_type)).collect()
     }
 
     #[cfg(target_arch = "wasm32")]
@@ -244,11 +208,7 @@ impl Gpu {
     }
 
     #[cfg(target_arch = "wasm32")]
-    async fn pick_adapter(
-        instance: &wgpu::Instance,
-        _backends: wgpu::Backends,
-        name: Option<&str>,
-    ) -> Option<wgpu::Adapter> {
+    async fn pick_adapter(instance: &wgpu::Instance, _backends: wgpu::Backends, name: Option<&str>) -> Option<wgpu::Adapter> {
         let opts = wgpu::RequestAdapterOptions {
             power_preference: wgpu::PowerPreference::HighPerformance,
             force_fallback_adapter: false,
@@ -264,18 +224,14 @@ impl Gpu {
 
     async fn from_adapter(adapter: wgpu::Adapter, opts: &GpuOptions) -> Result<Gpu> {
         let info = adapter.get_info();
-        let wanted =
-            wgpu::Features::SHADER_F16 | wgpu::Features::SUBGROUP | wgpu::Features::TIMESTAMP_QUERY;
+        let wanted = wgpu::Features::SHADER_F16 | wgpu::Features::SUBGROUP | wgpu::Features::TIMESTAMP_QUERY;
         let features = adapter.features() & wanted;
         // Ask for everything the adapter offers: large storage bindings and buffers matter for 256x256 models.
         let mut limits = adapter.limits();
         if let Some(cap) = opts.max_binding_bytes {
-            limits.max_storage_buffer_binding_size =
-                limits.max_storage_buffer_binding_size.min(cap.max(256));
+            limits.max_storage_buffer_binding_size = limits.max_storage_buffer_binding_size.min(cap.max(256));
         }
-        if limits.max_storage_buffers_per_shader_stage < 4
-            || limits.max_compute_invocations_per_workgroup < 256
-        {
+        if limits.max_storage_buffers_per_shader_stage < 4 || limits.max_compute_invocations_per_workgroup < 256 {
             return Err(Error::RequestDevice {
                 adapter: info.name.clone(),
                 reason: format!(
@@ -295,10 +251,7 @@ impl Gpu {
                 trace: wgpu::Trace::Off,
             })
             .await
-            .map_err(|e| Error::RequestDevice {
-                adapter: info.name.clone(),
-                reason: e.to_string(),
-            })?;
+            .map_err(|e| Error::RequestDevice { adapter: info.name.clone(), reason: e.to_string() })?;
         Self::from_device(device, queue, info, features, limits, opts.profile)
     }
 
@@ -308,19 +261,12 @@ impl Gpu {
     /// batches. `SHADER_F16`, `SUBGROUP` and `TIMESTAMP_QUERY` are used when enabled. The kernel family
     /// follows the adapter type (see [`GpuOptions::profile`] to force one). Note: reddiff installs its own
     /// uncaptured-error handler on the device, turning validation errors into [`Error::Gpu`].
-    pub fn from_wgpu(
-        device: wgpu::Device,
-        queue: wgpu::Queue,
-        profile: Option<KernelProfile>,
-    ) -> Result<Gpu> {
+    pub fn from_wgpu(device: wgpu::Device, queue: wgpu::Queue, profile: Option<KernelProfile>) -> Result<Gpu> {
         let info = device.adapter_info();
-        let wanted =
-            wgpu::Features::SHADER_F16 | wgpu::Features::SUBGROUP | wgpu::Features::TIMESTAMP_QUERY;
+        let wanted = wgpu::Features::SHADER_F16 | wgpu::Features::SUBGROUP | wgpu::Features::TIMESTAMP_QUERY;
         let features = device.features() & wanted;
         let limits = device.limits();
-        if limits.max_storage_buffers_per_shader_stage < 4
-            || limits.max_compute_invocations_per_workgroup < 256
-        {
+        if limits.max_storage_buffers_per_shader_stage < 4 || limits.max_compute_invocations_per_workgroup < 256 {
             return Err(Error::RequestDevice {
                 adapter: info.name.clone(),
                 reason: format!(
@@ -349,11 +295,8 @@ impl Gpu {
             }
         }));
         let mut names = Vec::new();
-        for (f, n) in [
-            (wgpu::Features::SHADER_F16, "SHADER_F16"),
-            (wgpu::Features::SUBGROUP, "SUBGROUP"),
-            (wgpu::Features::TIMESTAMP_QUERY, "TIMESTAMP_QUERY"),
-        ] {
+        for (f, n) in [(wgpu::Features::SHADER_F16, "SHADER_F16"), (wgpu::Features::SUBGROUP, "SUBGROUP"), (wgpu::Features::TIMESTAMP_QUERY, "TIMESTAMP_QUERY")]
+        {
             if features.contains(f) {
                 names.push(n);
             }
@@ -366,9 +309,7 @@ impl Gpu {
             name: info.name.clone(),
             backend: format!("{:?}", info.backend),
             device_type: format!("{:?}", info.device_type),
-            driver: format!("{} {}", info.driver, info.driver_info)
-                .trim()
-                .to_string(),
+            driver: format!("{} {}", info.driver, info.driver_info).trim().to_string(),
             max_storage_binding: limits.max_storage_buffer_binding_size,
             max_buffer: limits.max_buffer_size,
             max_storage_buffers_per_stage: limits.max_storage_buffers_per_shader_stage,
@@ -379,8 +320,7 @@ impl Gpu {
         let stream = Stream::new(&device);
         let pool = Arc::new(Mutex::new(BufferPool::default()));
         // New buffers are zero-filled by wgpu.
-        let dummy =
-            super::tensor::Tensor::from_pooled(super::pool::take(&pool, &device, 256), vec![4]);
+        let dummy = super::tensor::Tensor::from_pooled(super::pool::take(&pool, &device, 256), vec![4]);
         Ok(Gpu {
             device,
             queue,
@@ -418,28 +358,15 @@ impl Gpu {
     /// The tile of the tiled convolution for an M (output channels) × N (pixels) × K (Cin·K·K) problem:
     /// the autotuned choice for its size class, else [`TileConfig::DEFAULT`](super::tune::TileConfig::DEFAULT).
     pub fn conv_tile(&self, m: usize, n: usize, k: usize) -> super::tune::TileConfig {
-        self.tune
-            .lock()
-            .ok()
-            .and_then(|t| t.conv.get(&super::tune::SizeClass::of(m, n, k)).copied())
-            .unwrap_or(super::tune::TileConfig::DEFAULT)
+        self.tune.lock().ok().and_then(|t| t.conv.get(&super::tune::SizeClass::of(m, n, k)).copied()).unwrap_or(super::tune::TileConfig::DEFAULT)
     }
 
     /// While [`Gpu::start_conv_log`] is on for this thread, remembers a convolution it issued.
-    pub(crate) fn log_conv(
-        &self,
-        x_shape: &[usize],
-        w: &crate::ops::ConvWeights,
-        cfg: crate::ops::Conv2d,
-    ) {
+    pub(crate) fn log_conv(&self, x_shape: &[usize], w: &crate::ops::ConvWeights, cfg: crate::ops::Conv2d) {
         let me = std::thread::current().id();
         if let Ok(mut t) = self.tune.lock() {
             if let Some((_, log)) = t.logs.iter_mut().find(|l| l.0 == me) {
-                log.push(super::tune::ConvProblem {
-                    x_shape: x_shape.to_vec(),
-                    w: w.clone(),
-                    cfg,
-                });
+                log.push(super::tune::ConvProblem { x_shape: x_shape.to_vec(), w: w.clone(), cfg });
             }
         }
     }
@@ -488,10 +415,7 @@ impl Gpu {
     /// (op, dispatches, seconds) per op since profiling was turned on, slowest first.
     pub fn profile_report(&self) -> Vec<(String, u64, f64)> {
         let mut v: Vec<_> = match self.profile.lock() {
-            Ok(p) => p
-                .as_ref()
-                .map(|m| m.iter().map(|(k, (n, s))| (k.clone(), *n, *s)).collect())
-                .unwrap_or_default(),
+            Ok(p) => p.as_ref().map(|m| m.iter().map(|(k, (n, s))| (k.clone(), *n, *s)).collect()).unwrap_or_default(),
             Err(_) => vec![],
         };
         v.sort_by(|a, b| b.2.total_cmp(&a.2));
@@ -500,10 +424,7 @@ impl Gpu {
 
     /// Returns (and clears) validation errors wgpu reported since the last call.
     pub(crate) fn take_errors(&self) -> Result<()> {
-        let mut v = self
-            .errors
-            .lock()
-            .map_err(|_| Error::Gpu("error sink poisoned".into()))?;
+        let mut v = self.errors.lock().map_err(|_| Error::Gpu("error sink poisoned".into()))?;
         if v.is_empty() {
             Ok(())
         } else {

@@ -71,41 +71,21 @@ impl Gpu {
     pub fn capture<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<(T, Graph)> {
         let me = std::thread::current().id();
         {
-            let mut c = self
-                .capture
-                .lock()
-                .map_err(|_| Error::Gpu("capture state poisoned".into()))?;
+            let mut c = self.capture.lock().map_err(|_| Error::Gpu("capture state poisoned".into()))?;
             if c.iter().any(|c| c.thread == me) {
-                return Err(Error::Invalid {
-                    op: "capture",
-                    msg: "this thread is already capturing (captures do not nest)".into(),
-                });
+                return Err(Error::Invalid { op: "capture", msg: "this thread is already capturing (captures do not nest)".into() });
             }
-            c.push(Capture {
-                thread: me,
-                pool: Arc::new(Mutex::new(BufferPool::default())),
-                pending: Vec::new(),
-                uncapturable: None,
-            });
+            c.push(Capture { thread: me, pool: Arc::new(Mutex::new(BufferPool::default())), pending: Vec::new(), uncapturable: None });
         }
         let out = f();
         let cap = {
-            let mut c = self
-                .capture
-                .lock()
-                .map_err(|_| Error::Gpu("capture state poisoned".into()))?;
-            let i = c
-                .iter()
-                .position(|c| c.thread == me)
-                .ok_or_else(|| Error::Gpu("capture state lost".into()))?;
+            let mut c = self.capture.lock().map_err(|_| Error::Gpu("capture state poisoned".into()))?;
+            let i = c.iter().position(|c| c.thread == me).ok_or_else(|| Error::Gpu("capture state lost".into()))?;
             c.swap_remove(i)
         };
         let value = out?;
         if let Some(op) = cap.uncapturable {
-            return Err(Error::Invalid {
-                op: "capture",
-                msg: format!("{op} cannot be captured into a graph"),
-            });
+            return Err(Error::Invalid { op: "capture", msg: format!("{op} cannot be captured into a graph") });
         }
         let params = self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("graph params"),
@@ -119,54 +99,33 @@ impl Gpu {
             words[at..at + p.params.len()].copy_from_slice(&p.params);
         }
         if !words.is_empty() {
-            self.queue
-                .write_buffer(&params, 0, bytemuck::cast_slice(&words));
+            self.queue.write_buffer(&params, 0, bytemuck::cast_slice(&words));
         }
         let nodes = cap
             .pending
             .into_iter()
             .enumerate()
             .map(|(i, p)| {
-                let list: Vec<(&wgpu::Buffer, u64)> =
-                    p.buffers.iter().map(|(b, n)| (b, *n)).collect();
+                let list: Vec<(&wgpu::Buffer, u64)> = p.buffers.iter().map(|(b, n)| (b, *n)).collect();
                 let bind = self.bind_group(&p.pipe, &params, i as u64 * PARAM_SLOT, &list);
-                Node {
-                    pipe: p.pipe,
-                    bind,
-                    gx: p.gx,
-                    gy: p.gy,
-                    label: p.label,
-                }
+                Node { pipe: p.pipe, bind, gx: p.gx, gy: p.gy, label: p.label }
             })
             .collect();
         self.take_errors()?;
-        Ok((
-            value,
-            Graph {
-                nodes,
-                _params: params,
-                pool: cap.pool,
-            },
-        ))
+        Ok((value, Graph { nodes, _params: params, pool: cap.pool }))
     }
 
     /// Records every dispatch of `graph` into the stream, in one compute pass (one pass per dispatch while
     /// profiling, so each can be timed).
     pub fn replay(&self, graph: &Graph) -> Result<()> {
         if self.capturing() {
-            return Err(Error::Invalid {
-                op: "replay",
-                msg: "cannot replay a graph while capturing".into(),
-            });
+            return Err(Error::Invalid { op: "replay", msg: "cannot replay a graph while capturing".into() });
         }
         let profiling = self.profile.lock().map(|p| p.is_some()).unwrap_or(false);
         if profiling {
             for n in &graph.nodes {
                 self.with_encoder(|enc| {
-                    let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                        label: None,
-                        timestamp_writes: None,
-                    });
+                    let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: None });
                     pass.set_pipeline(&n.pipe.pipeline);
                     pass.set_bind_group(0, &n.bind, &[]);
                     pass.dispatch_workgroups(n.gx, n.gy, 1);
@@ -176,10 +135,7 @@ impl Gpu {
             return Ok(());
         }
         self.with_encoder(|enc| {
-            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: Some("graph"),
-                timestamp_writes: None,
-            });
+            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("graph"), timestamp_writes: None });
             for n in &graph.nodes {
                 pass.set_pipeline(&n.pipe.pipeline);
                 pass.set_bind_group(0, &n.bind, &[]);
@@ -192,40 +148,25 @@ impl Gpu {
     /// True while this thread is capturing.
     pub(crate) fn capturing(&self) -> bool {
         let me = std::thread::current().id();
-        self.capture
-            .lock()
-            .map(|c| c.iter().any(|c| c.thread == me))
-            .unwrap_or(false)
+        self.capture.lock().map(|c| c.iter().any(|c| c.thread == me)).unwrap_or(false)
     }
 
     /// The capture pool, when this thread is capturing (new tensors come from it).
     pub(crate) fn capture_pool(&self) -> Option<Arc<Mutex<BufferPool>>> {
         let me = std::thread::current().id();
-        self.capture
-            .lock()
-            .ok()?
-            .iter()
-            .find(|c| c.thread == me)
-            .map(|c| c.pool.clone())
+        self.capture.lock().ok()?.iter().find(|c| c.thread == me).map(|c| c.pool.clone())
     }
 
     /// Keeps `d` in this thread's capture; false when not capturing (the caller records it normally).
     pub(crate) fn capture_dispatch(&self, d: &Dispatch, params: &super::Params) -> Result<bool> {
         let me = std::thread::current().id();
-        let mut c = self
-            .capture
-            .lock()
-            .map_err(|_| Error::Gpu("capture state poisoned".into()))?;
+        let mut c = self.capture.lock().map_err(|_| Error::Gpu("capture state poisoned".into()))?;
         match c.iter_mut().find(|c| c.thread == me) {
             Some(cap) => {
                 cap.pending.push(Pending {
                     pipe: d.pipe.clone(),
                     params: params.words().to_vec(),
-                    buffers: d
-                        .args
-                        .iter()
-                        .map(|(t, _)| (t.buffer().clone(), t.bytes()))
-                        .collect(),
+                    buffers: d.args.iter().map(|(t, _)| (t.buffer().clone(), t.bytes())).collect(),
                     gx: d.gx,
                     gy: d.gy,
                     label: profile_label(d),
@@ -248,8 +189,7 @@ impl Gpu {
 
     /// Counts a bind-group creation (tests check that a replayed graph creates none).
     pub(crate) fn count_bind_group(&self) {
-        self.bind_groups
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.bind_groups.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Bind groups created so far (constant across replays of a captured graph).

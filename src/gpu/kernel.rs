@@ -51,12 +51,7 @@ pub struct Kernel {
 impl Kernel {
     /// A kernel without override constants.
     pub fn new(shader: &'static Shader, entry: &'static str) -> Kernel {
-        Kernel {
-            shader,
-            entry,
-            constants: [("", 0.0); MAX_CONSTANTS],
-            n_constants: 0,
-        }
+        Kernel { shader, entry, constants: [("", 0.0); MAX_CONSTANTS], n_constants: 0 }
     }
 
     /// Adds an override constant (at most four; a fifth is ignored and reported at launch).
@@ -80,13 +75,7 @@ impl Kernel {
         }
         let mut acc = [Access::Read; MAX_BINDINGS];
         acc[..access.len()].copy_from_slice(access);
-        KernelKey {
-            shader: self.shader.name,
-            entry: self.entry,
-            constants,
-            access: acc,
-            n_access: access.len(),
-        }
+        KernelKey { shader: self.shader.name, entry: self.entry, constants, access: acc, n_access: access.len() }
     }
 }
 
@@ -122,10 +111,7 @@ pub struct Params {
 
 impl Default for Params {
     fn default() -> Self {
-        Params {
-            words: [0; 64],
-            len: 0,
-        }
+        Params { words: [0; 64], len: 0 }
     }
 }
 
@@ -173,10 +159,7 @@ pub(crate) struct Dispatch<'a> {
 impl Gpu {
     fn pipeline(&self, k: &Kernel, access: &[Access]) -> Result<Arc<Pipeline>> {
         let key = k.key(access);
-        let mut cache = self
-            .kernels
-            .lock()
-            .map_err(|_| Error::Gpu("kernel cache poisoned".into()))?;
+        let mut cache = self.kernels.lock().map_err(|_| Error::Gpu("kernel cache poisoned".into()))?;
         if let Some(p) = cache.pipelines.get(&key) {
             return Ok(p.clone());
         }
@@ -185,20 +168,14 @@ impl Gpu {
             .modules
             .entry(k.shader.name)
             .or_insert_with(|| {
-                device.create_shader_module(wgpu::ShaderModuleDescriptor {
-                    label: Some(k.shader.name),
-                    source: wgpu::ShaderSource::Wgsl(k.shader.source.into()),
-                })
+                device
+                    .create_shader_module(wgpu::ShaderModuleDescriptor { label: Some(k.shader.name), source: wgpu::ShaderSource::Wgsl(k.shader.source.into()) })
             })
             .clone();
         let mut entries = vec![wgpu::BindGroupLayoutEntry {
             binding: 0,
             visibility: wgpu::ShaderStages::COMPUTE,
-            ty: wgpu::BindingType::Buffer {
-                ty: wgpu::BufferBindingType::Uniform,
-                has_dynamic_offset: false,
-                min_binding_size: None,
-            },
+            ty: wgpu::BindingType::Buffer { ty: wgpu::BufferBindingType::Uniform, has_dynamic_offset: false, min_binding_size: None },
             count: None,
         }];
         for (i, a) in access.iter().enumerate() {
@@ -206,33 +183,22 @@ impl Gpu {
                 binding: i as u32 + 1,
                 visibility: wgpu::ShaderStages::COMPUTE,
                 ty: wgpu::BindingType::Buffer {
-                    ty: wgpu::BufferBindingType::Storage {
-                        read_only: *a == Access::Read,
-                    },
+                    ty: wgpu::BufferBindingType::Storage { read_only: *a == Access::Read },
                     has_dynamic_offset: false,
                     min_binding_size: None,
                 },
                 count: None,
             });
         }
-        let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some(k.entry),
-            entries: &entries,
-        });
-        let pl = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-            label: Some(k.entry),
-            bind_group_layouts: &[Some(&layout)],
-            immediate_size: 0,
-        });
+        let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor { label: Some(k.entry), entries: &entries });
+        let pl =
+            device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor { label: Some(k.entry), bind_group_layouts: &[Some(&layout)], immediate_size: 0 });
         let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
             label: Some(k.entry),
             layout: Some(&pl),
             module: &module,
             entry_point: Some(k.entry),
-            compilation_options: wgpu::PipelineCompilationOptions {
-                constants: k.constants(),
-                zero_initialize_workgroup_memory: false,
-            },
+            compilation_options: wgpu::PipelineCompilationOptions { constants: k.constants(), zero_initialize_workgroup_memory: false },
             cache: None,
         });
         self.take_errors()?;
@@ -242,78 +208,40 @@ impl Gpu {
     }
 
     /// A bind group: the parameter block at `offset` of `params`, then `args` at bindings 1.. in order.
-    pub(crate) fn bind_group(
-        &self,
-        pipe: &Pipeline,
-        params: &wgpu::Buffer,
-        offset: u64,
-        args: &[(&wgpu::Buffer, u64)],
-    ) -> wgpu::BindGroup {
+    pub(crate) fn bind_group(&self, pipe: &Pipeline, params: &wgpu::Buffer, offset: u64, args: &[(&wgpu::Buffer, u64)]) -> wgpu::BindGroup {
         let mut entries: [Option<wgpu::BindGroupEntry>; MAX_BINDINGS + 1] = Default::default();
         entries[0] = Some(wgpu::BindGroupEntry {
             binding: 0,
-            resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                buffer: params,
-                offset,
-                size: wgpu::BufferSize::new(PARAM_SLOT),
-            }),
+            resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding { buffer: params, offset, size: wgpu::BufferSize::new(PARAM_SLOT) }),
         });
         for (i, (buffer, bytes)) in args.iter().enumerate() {
             entries[i + 1] = Some(wgpu::BindGroupEntry {
                 binding: i as u32 + 1,
-                resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                    buffer,
-                    offset: 0,
-                    size: wgpu::BufferSize::new(*bytes),
-                }),
+                resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding { buffer, offset: 0, size: wgpu::BufferSize::new(*bytes) }),
             });
         }
         let list: Vec<wgpu::BindGroupEntry> = entries.into_iter().flatten().collect();
         self.count_bind_group();
-        self.device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: None,
-            layout: &pipe.layout,
-            entries: &list,
-        })
+        self.device.create_bind_group(&wgpu::BindGroupDescriptor { label: None, layout: &pipe.layout, entries: &list })
     }
 
     /// Records one dispatch of `groups` workgroups (a 1-D count, folded to 2-D past the per-dimension limit).
     /// `args` are bound at bindings 1.. in order. `op` names the operation in errors. While this thread is
     /// capturing a [`Graph`](super::Graph), the dispatch goes into the graph instead of the stream.
-    pub(crate) fn launch(
-        &self,
-        op: &'static str,
-        k: &Kernel,
-        params: &Params,
-        args: &[(&Tensor, Access)],
-        groups: u64,
-    ) -> Result<()> {
+    pub(crate) fn launch(&self, op: &'static str, k: &Kernel, params: &Params, args: &[(&Tensor, Access)], groups: u64) -> Result<()> {
         if params.len > 64 {
-            return Err(Error::Invalid {
-                op,
-                msg: format!("{} parameter words (max 64)", params.len),
-            });
+            return Err(Error::Invalid { op, msg: format!("{} parameter words (max 64)", params.len) });
         }
         if k.n_constants > MAX_CONSTANTS || args.len() > MAX_BINDINGS {
             return Err(Error::Invalid {
                 op,
-                msg: format!(
-                    "{} override constants and {} bindings (max {MAX_CONSTANTS}, {MAX_BINDINGS})",
-                    k.n_constants,
-                    args.len()
-                ),
+                msg: format!("{} override constants and {} bindings (max {MAX_CONSTANTS}, {MAX_BINDINGS})", k.n_constants, args.len()),
             });
         }
         let max_bind = self.limits.max_storage_buffer_binding_size;
         for (t, _) in args {
             if t.bytes() > max_bind {
-                return Err(Error::TooLarge {
-                    op,
-                    what: "a storage binding",
-                    bytes: t.bytes(),
-                    limit: max_bind,
-                    shape: t.shape().to_vec(),
-                });
+                return Err(Error::TooLarge { op, what: "a storage binding", bytes: t.bytes(), limit: max_bind, shape: t.shape().to_vec() });
             }
         }
         if groups == 0 {
@@ -323,53 +251,30 @@ impl Gpu {
         let gx = groups.min(max_dim);
         let gy = groups.div_ceil(gx);
         if gy > max_dim {
-            return Err(Error::TooLarge {
-                op,
-                what: "a dispatch (workgroups)",
-                bytes: groups,
-                limit: max_dim * max_dim,
-                shape: vec![],
-            });
+            return Err(Error::TooLarge { op, what: "a dispatch (workgroups)", bytes: groups, limit: max_dim * max_dim, shape: vec![] });
         }
         let mut access = [Access::Read; MAX_BINDINGS];
         for (slot, a) in access.iter_mut().zip(args) {
             *slot = a.1;
         }
         let pipe = self.pipeline(k, &access[..args.len()])?;
-        let d = Dispatch {
-            op,
-            entry: k.entry,
-            pipe,
-            gx: gx as u32,
-            gy: gy as u32,
-            args,
-        };
+        let d = Dispatch { op, entry: k.entry, pipe, gx: gx as u32, gy: gy as u32, args };
         if self.capture_dispatch(&d, params)? {
             return Ok(());
         }
         // Reserve a parameter slot and record under one lock, so concurrent callers cannot interleave a flush.
-        let mut s = self
-            .stream
-            .lock()
-            .map_err(|_| Error::Gpu("stream poisoned".into()))?;
+        let mut s = self.stream.lock().map_err(|_| Error::Gpu("stream poisoned".into()))?;
         if s.slots_used() >= SLOTS {
             s.submit(&self.queue);
         }
         let offset = s.params.len() as u64;
-        s.params
-            .extend_from_slice(bytemuck::cast_slice(params.words()));
+        s.params.extend_from_slice(bytemuck::cast_slice(params.words()));
         s.params.resize((offset + PARAM_SLOT) as usize, 0);
-        let list: Vec<(&wgpu::Buffer, u64)> =
-            args.iter().map(|(t, _)| (t.buffer(), t.bytes())).collect();
+        let list: Vec<(&wgpu::Buffer, u64)> = args.iter().map(|(t, _)| (t.buffer(), t.bytes())).collect();
         let bind = self.bind_group(&d.pipe, &s.params_buf, offset, &list);
         let device = &self.device;
-        let enc = s.encoder.get_or_insert_with(|| {
-            device.create_command_encoder(&wgpu::CommandEncoderDescriptor::default())
-        });
-        let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-            label: Some(op),
-            timestamp_writes: None,
-        });
+        let enc = s.encoder.get_or_insert_with(|| device.create_command_encoder(&wgpu::CommandEncoderDescriptor::default()));
+        let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(op), timestamp_writes: None });
         pass.set_pipeline(&d.pipe.pipeline);
         pass.set_bind_group(0, &bind, &[]);
         pass.dispatch_workgroups(d.gx, d.gy, 1);
@@ -385,10 +290,7 @@ impl Gpu {
         if self.profile.lock().map(|p| p.is_some()).unwrap_or(false) {
             self.flush()?;
             let t0 = std::time::Instant::now();
-            let _ = self.device.poll(wgpu::PollType::Wait {
-                submission_index: None,
-                timeout: None,
-            });
+            let _ = self.device.poll(wgpu::PollType::Wait { submission_index: None, timeout: None });
             if let Ok(mut p) = self.profile.lock() {
                 if let Some(m) = p.as_mut() {
                     let e = m.entry(label()).or_insert((0, 0.0));
@@ -405,12 +307,6 @@ impl Gpu {
 
 /// Profiling only: op, entry point and output shape.
 pub(crate) fn profile_label(d: &Dispatch) -> String {
-    let shape = d
-        .args
-        .iter()
-        .rev()
-        .find(|a| a.1 == Access::ReadWrite)
-        .map(|a| a.0.shape().to_vec())
-        .unwrap_or_default();
+    let shape = d.args.iter().rev().find(|a| a.1 == Access::ReadWrite).map(|a| a.0.shape().to_vec()).unwrap_or_default();
     format!("{} {} {shape:?}", d.op, d.entry)
 }

@@ -30,10 +30,7 @@ impl Drop for PooledBuffer {
     fn drop(&mut self) {
         if let Some(pool) = self.pool.upgrade() {
             if let Ok(mut p) = pool.lock() {
-                p.free
-                    .entry(self.bytes)
-                    .or_default()
-                    .push(self.buffer.clone());
+                p.free.entry(self.bytes).or_default().push(self.buffer.clone());
             }
         }
     }
@@ -45,15 +42,8 @@ pub(crate) fn bucket(bytes: u64) -> u64 {
 }
 
 /// Takes a free buffer of `bytes` (already bucketed) or creates one.
-pub(crate) fn take(
-    pool: &Arc<Mutex<BufferPool>>,
-    device: &wgpu::Device,
-    bytes: u64,
-) -> PooledBuffer {
-    let reused = pool
-        .lock()
-        .ok()
-        .and_then(|mut p| p.free.get_mut(&bytes).and_then(|v| v.pop()));
+pub(crate) fn take(pool: &Arc<Mutex<BufferPool>>, device: &wgpu::Device, bytes: u64) -> PooledBuffer {
+    let reused = pool.lock().ok().and_then(|mut p| p.free.get_mut(&bytes).and_then(|v| v.pop()));
     let buffer = match reused {
         Some(b) => b,
         None => {
@@ -65,18 +55,12 @@ pub(crate) fn take(
             device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("tensor"),
                 size: bytes,
-                usage: wgpu::BufferUsages::STORAGE
-                    | wgpu::BufferUsages::COPY_SRC
-                    | wgpu::BufferUsages::COPY_DST,
+                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
                 mapped_at_creation: false,
             })
         }
     };
-    PooledBuffer {
-        buffer,
-        bytes,
-        pool: Arc::downgrade(pool),
-    }
+    PooledBuffer { buffer, bytes, pool: Arc::downgrade(pool) }
 }
 
 impl BufferPool {

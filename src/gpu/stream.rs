@@ -26,12 +26,7 @@ impl Stream {
             usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        Stream {
-            encoder: None,
-            params: Vec::new(),
-            params_buf,
-            submits: 0,
-        }
+        Stream { encoder: None, params: Vec::new(), params_buf, submits: 0 }
     }
 
     pub(crate) fn slots_used(&self) -> u64 {
@@ -64,12 +59,7 @@ impl Gpu {
     pub fn sync(&self) -> Result<()> {
         self.flush()?;
         #[cfg(not(target_arch = "wasm32"))]
-        self.device
-            .poll(wgpu::PollType::Wait {
-                submission_index: None,
-                timeout: None,
-            })
-            .map_err(|e| crate::error::Error::Gpu(e.to_string()))?;
+        self.device.poll(wgpu::PollType::Wait { submission_index: None, timeout: None }).map_err(|e| crate::error::Error::Gpu(e.to_string()))?;
         self.take_errors()
     }
 
@@ -81,8 +71,7 @@ impl Gpu {
     pub async fn yield_now(&self) {
         #[cfg(target_arch = "wasm32")]
         {
-            let done =
-                std::sync::Arc::new(std::sync::Mutex::new((false, None::<std::task::Waker>)));
+            let done = std::sync::Arc::new(std::sync::Mutex::new((false, None::<std::task::Waker>)));
             let d = done.clone();
             self.queue.on_submitted_work_done(move || {
                 if let Ok(mut s) = d.lock() {
@@ -120,10 +109,7 @@ impl Gpu {
             Ok(s) => s,
             Err(p) => p.into_inner(),
         };
-        let enc = s.encoder.get_or_insert_with(|| {
-            self.device
-                .create_command_encoder(&wgpu::CommandEncoderDescriptor::default())
-        });
+        let enc = s.encoder.get_or_insert_with(|| self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor::default()));
         f(enc)
     }
 }

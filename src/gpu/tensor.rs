@@ -45,10 +45,7 @@ impl Tensor {
     }
 
     pub(crate) fn from_pooled(buf: PooledBuffer, shape: Vec<usize>) -> Tensor {
-        Tensor {
-            buf: Arc::new(buf),
-            shape,
-        }
+        Tensor { buf: Arc::new(buf), shape }
     }
 
     pub(crate) fn buffer(&self) -> &wgpu::Buffer {
@@ -58,20 +55,9 @@ impl Tensor {
     /// The same storage viewed with another shape of equal element count.
     pub fn reshape(&self, shape: &[usize]) -> Result<Tensor> {
         if numel(shape) != self.numel() {
-            return Err(Error::Shape {
-                op: "reshape",
-                msg: format!(
-                    "cannot view {:?} ({} elements) as {:?}",
-                    self.shape,
-                    self.numel(),
-                    shape
-                ),
-            });
+            return Err(Error::Shape { op: "reshape", msg: format!("cannot view {:?} ({} elements) as {:?}", self.shape, self.numel(), shape) });
         }
-        Ok(Tensor {
-            buf: self.buf.clone(),
-            shape: shape.to_vec(),
-        })
+        Ok(Tensor { buf: self.buf.clone(), shape: shape.to_vec() })
     }
 
     /// True if both tensors share one buffer.
@@ -94,9 +80,7 @@ impl Tensor {
             mapped_at_creation: false,
         });
         gpu.note_uncapturable("read");
-        gpu.with_encoder(|enc| {
-            enc.copy_buffer_to_buffer(self.buffer(), 0, &staging, 0, self.bytes())
-        });
+        gpu.with_encoder(|enc| enc.copy_buffer_to_buffer(self.buffer(), 0, &staging, 0, self.bytes()));
         gpu.flush()?;
         let slot = Arc::new(Mutex::new(MapState::default()));
         let cb_slot = slot.clone();
@@ -109,17 +93,10 @@ impl Tensor {
             }
         });
         #[cfg(not(target_arch = "wasm32"))]
-        gpu.device
-            .poll(wgpu::PollType::Wait {
-                submission_index: None,
-                timeout: None,
-            })
-            .map_err(|e| Error::Readback(e.to_string()))?;
+        gpu.device.poll(wgpu::PollType::Wait { submission_index: None, timeout: None }).map_err(|e| Error::Readback(e.to_string()))?;
         MapFuture(slot).await.map_err(Error::Readback)?;
         let data = {
-            let view = staging
-                .get_mapped_range(..)
-                .map_err(|e| Error::Readback(e.to_string()))?;
+            let view = staging.get_mapped_range(..).map_err(|e| Error::Readback(e.to_string()))?;
             bytemuck::cast_slice::<u8, f32>(&view).to_vec()
         };
         staging.unmap();
@@ -159,29 +136,17 @@ impl Gpu {
     pub fn empty(&self, op: &'static str, shape: &[usize]) -> Result<Tensor> {
         let n = numel(shape);
         if n == 0 {
-            return Err(Error::Empty {
-                op,
-                shape: shape.to_vec(),
-            });
+            return Err(Error::Empty { op, shape: shape.to_vec() });
         }
         let bytes = (n as u64).checked_mul(4).map(bucket).unwrap_or(u64::MAX);
         if bytes > self.limits.max_buffer_size {
-            return Err(Error::TooLarge {
-                op,
-                what: "a buffer",
-                bytes,
-                limit: self.limits.max_buffer_size,
-                shape: shape.to_vec(),
-            });
+            return Err(Error::TooLarge { op, what: "a buffer", bytes, limit: self.limits.max_buffer_size, shape: shape.to_vec() });
         }
         let buf = match self.capture_pool() {
             Some(pool) => take(&pool, &self.device, bytes),
             None => take(&self.pool, &self.device, bytes),
         };
-        Ok(Tensor {
-            buf: Arc::new(buf),
-            shape: shape.to_vec(),
-        })
+        Ok(Tensor { buf: Arc::new(buf), shape: shape.to_vec() })
     }
 
     /// A tensor of zeros.
@@ -204,10 +169,7 @@ impl Gpu {
 
     fn upload_bytes(&self, shape: &[usize], len: usize, bytes: &[u8]) -> Result<Tensor> {
         if numel(shape) != len {
-            return Err(Error::Shape {
-                op: "upload",
-                msg: format!("shape {:?} needs {} values, got {len}", shape, numel(shape)),
-            });
+            return Err(Error::Shape { op: "upload", msg: format!("shape {:?} needs {} values, got {len}", shape, numel(shape)) });
         }
         let t = self.empty("upload", shape)?;
         self.write_bytes(&t, bytes)?;
@@ -226,15 +188,7 @@ impl Gpu {
     /// Overwrites a tensor's contents, ordered after all previously recorded work.
     pub fn write(&self, t: &Tensor, data: &[f32]) -> Result<()> {
         if t.numel() != data.len() {
-            return Err(Error::Shape {
-                op: "write",
-                msg: format!(
-                    "tensor {:?} holds {} values, got {}",
-                    t.shape(),
-                    t.numel(),
-                    data.len()
-                ),
-            });
+            return Err(Error::Shape { op: "write", msg: format!("tensor {:?} holds {} values, got {}", t.shape(), t.numel(), data.len()) });
         }
         self.write_bytes(t, bytemuck::cast_slice(data))
     }
@@ -242,24 +196,16 @@ impl Gpu {
     /// Records a copy of all of `src` into the start of `dst` (a buffer copy, no kernel; not capturable).
     pub fn copy_tensor(&self, src: &Tensor, dst: &Tensor) -> Result<()> {
         if src.numel() > dst.numel() {
-            return Err(Error::Shape {
-                op: "copy_tensor",
-                msg: format!("{:?} does not fit into {:?}", src.shape(), dst.shape()),
-            });
+            return Err(Error::Shape { op: "copy_tensor", msg: format!("{:?} does not fit into {:?}", src.shape(), dst.shape()) });
         }
         self.note_uncapturable("copy_tensor");
-        self.with_encoder(|enc| {
-            enc.copy_buffer_to_buffer(src.buffer(), 0, dst.buffer(), 0, src.bytes())
-        });
+        self.with_encoder(|enc| enc.copy_buffer_to_buffer(src.buffer(), 0, dst.buffer(), 0, src.bytes()));
         Ok(())
     }
 
     /// Bytes currently held by pooled buffers (in use or free) and the peak so far.
     pub fn memory(&self) -> (u64, u64) {
-        self.pool
-            .lock()
-            .map(|p| (p.allocated, p.peak))
-            .unwrap_or((0, 0))
+        self.pool.lock().map(|p| (p.allocated, p.peak)).unwrap_or((0, 0))
     }
 
     /// Storage buffers created so far (constant across iterations of a loop that allocates nothing new).

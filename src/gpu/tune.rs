@@ -17,13 +17,8 @@ impl TileConfig {
     /// The tile used before (or without) autotuning: 64 × 64 per workgroup, 4 × 4 per thread.
     pub const DEFAULT: TileConfig = TileConfig { tm: 4, tn: 4 };
     /// The tiles autotuning chooses from.
-    pub const CANDIDATES: [TileConfig; 5] = [
-        TileConfig { tm: 4, tn: 4 },
-        TileConfig { tm: 8, tn: 4 },
-        TileConfig { tm: 4, tn: 8 },
-        TileConfig { tm: 8, tn: 8 },
-        TileConfig { tm: 2, tn: 4 },
-    ];
+    pub const CANDIDATES: [TileConfig; 5] =
+        [TileConfig { tm: 4, tn: 4 }, TileConfig { tm: 8, tn: 4 }, TileConfig { tm: 4, tn: 8 }, TileConfig { tm: 8, tn: 8 }, TileConfig { tm: 2, tn: 4 }];
 }
 
 /// A convolution problem's size class: log2 buckets of M (output channels), N (output pixels) and

@@ -1,9 +1,7 @@
 //! openai guided-diffusion `UNetModel` ("ADM") from `config.json` (`create_model` argument names) and a
 //! state_dict with guided-diffusion's own keys (`input_blocks.N.M...`, `middle_block`, `output_blocks`, `out`).
 
-use super::blocks::{
-    Attention, Block, Conv, EmbStack, Linear, Norm, Pointwise, Qkv, ResBlock, Resample,
-};
+use super::blocks::{Attention, Block, Conv, EmbStack, Linear, Norm, Pointwise, Qkv, ResBlock, Resample};
 use super::config::Config;
 use super::loader::Loader;
 use super::unet::{ModelFormat, ModelInfo, Unet};
@@ -20,12 +18,7 @@ fn default_mult(cfg: &Config, image_size: usize) -> Result<Vec<f64>> {
         256 => vec![1.0, 1.0, 2.0, 2.0, 4.0, 4.0],
         128 => vec![1.0, 1.0, 2.0, 3.0, 4.0],
         64 => vec![1.0, 2.0, 3.0, 4.0],
-        other => {
-            return Err(cfg.err(
-                "channel_mult",
-                format!("empty, and guided-diffusion has no default for image_size {other}"),
-            ))
-        }
+        other => return Err(cfg.err("channel_mult", format!("empty, and guided-diffusion has no default for image_size {other}"))),
     })
 }
 
@@ -39,76 +32,36 @@ struct Arch {
     heads_up: i64,
 }
 
-fn res(
-    l: &mut Loader,
-    e: &mut EmbStack,
-    a: &Arch,
-    key: &str,
-    cin: usize,
-    cout: usize,
-    resample: Resample,
-) -> Result<ResBlock> {
+fn res(l: &mut Loader, e: &mut EmbStack, a: &Arch, key: &str, cin: usize, cout: usize, resample: Resample) -> Result<ResBlock> {
     Ok(ResBlock {
         norm1: Norm::load(l, &format!("{key}.in_layers.0"), cin, GROUPS, EPS)?,
         conv1: Conv::load(l, &format!("{key}.in_layers.2"), cin, cout, 3, 1)?,
-        emb_off: e.push(
-            l,
-            &format!("{key}.emb_layers.1"),
-            if a.scale_shift { 2 * cout } else { cout },
-        )?,
+        emb_off: e.push(l, &format!("{key}.emb_layers.1"), if a.scale_shift { 2 * cout } else { cout })?,
         norm2: Norm::load(l, &format!("{key}.out_layers.0"), cout, GROUPS, EPS)?,
         conv2: Conv::load(l, &format!("{key}.out_layers.3"), cout, cout, 3, 1)?,
-        skip: if cin == cout {
-            None
-        } else {
-            Some(Conv::load(
-                l,
-                &format!("{key}.skip_connection"),
-                cin,
-                cout,
-                1,
-                1,
-            )?)
-        },
+        skip: if cin == cout { None } else { Some(Conv::load(l, &format!("{key}.skip_connection"), cin, cout, 1, 1)?) },
         resample,
         scale_shift: a.scale_shift,
         out_scale: 1.0,
     })
 }
 
-fn attn(
-    cfg: &Config,
-    l: &mut Loader,
-    a: &Arch,
-    key: &str,
-    c: usize,
-    num_heads: i64,
-) -> Result<Attention> {
+fn attn(cfg: &Config, l: &mut Loader, a: &Arch, key: &str, c: usize, num_heads: i64) -> Result<Attention> {
     let heads = if a.head_channels == -1 {
         if num_heads <= 0 || c % num_heads as usize != 0 {
-            return Err(cfg.err(
-                "num_heads",
-                format!("{num_heads} heads do not divide {c} channels"),
-            ));
+            return Err(cfg.err("num_heads", format!("{num_heads} heads do not divide {c} channels")));
         }
         num_heads as usize
     } else {
         if a.head_channels <= 0 || c % a.head_channels as usize != 0 {
-            return Err(cfg.err(
-                "num_head_channels",
-                format!("{} does not divide {c} channels", a.head_channels),
-            ));
+            return Err(cfg.err("num_head_channels", format!("{} does not divide {c} channels", a.head_channels)));
         }
         c / a.head_channels as usize
     };
     let qkv = Pointwise::load(l, &format!("{key}.qkv"), c, 3 * c, true)?;
     Ok(Attention {
         norm: Some(Norm::load(l, &format!("{key}.norm"), c, GROUPS, EPS)?),
-        qkv: if a.new_order {
-            Qkv::AdmNew(qkv)
-        } else {
-            Qkv::AdmLegacy(qkv)
-        },
+        qkv: if a.new_order { Qkv::AdmNew(qkv) } else { Qkv::AdmLegacy(qkv) },
         proj: Pointwise::load(l, &format!("{key}.proj_out"), c, c, true)?,
         heads,
         rescale: 1.0,
@@ -124,18 +77,8 @@ pub(crate) fn build(cfg: &Config, l: &mut Loader, dtypes: Vec<String>) -> Result
     if mult.is_empty() {
         mult = default_mult(cfg, image_size)?;
     }
-    if mult.len() > 8
-        || mult
-            .iter()
-            .any(|m| !(*m > 0.0 && m * mc as f64 <= super::MAX_CHANNELS as f64))
-    {
-        return Err(cfg.err(
-            "channel_mult",
-            format!(
-                "{mult:?}: at most 8 levels, each giving 1 to {} channels",
-                super::MAX_CHANNELS
-            ),
-        ));
+    if mult.len() > 8 || mult.iter().any(|m| !(*m > 0.0 && m * mc as f64 <= super::MAX_CHANNELS as f64)) {
+        return Err(cfg.err("channel_mult", format!("{mult:?}: at most 8 levels, each giving 1 to {} channels", super::MAX_CHANNELS)));
     }
     let attn_ds: Vec<usize> = cfg
         .num_list("attention_resolutions")?
@@ -143,10 +86,7 @@ pub(crate) fn build(cfg: &Config, l: &mut Loader, dtypes: Vec<String>) -> Result
         .map(|r| {
             let r = *r as usize;
             if r == 0 || image_size % r != 0 {
-                Err(cfg.err(
-                    "attention_resolutions",
-                    format!("{r} does not divide image_size {image_size}"),
-                ))
+                Err(cfg.err("attention_resolutions", format!("{r} does not divide image_size {image_size}")))
             } else {
                 Ok(image_size / r)
             }
@@ -167,15 +107,8 @@ pub(crate) fn build(cfg: &Config, l: &mut Loader, dtypes: Vec<String>) -> Result
         head_channels: cfg.int("num_head_channels", Some(-1))?,
         heads_up: if heads_up == -1 { num_heads } else { heads_up },
     };
-    if mc == 0
-        || mult
-            .iter()
-            .any(|m| *m <= 0.0 || (m * mc as f64) as usize % GROUPS != 0)
-    {
-        return Err(cfg.err(
-            "channel_mult",
-            format!("{mult:?} x {mc} channels must give positive multiples of {GROUPS}"),
-        ));
+    if mc == 0 || mult.iter().any(|m| *m <= 0.0 || (m * mc as f64) as usize % GROUPS != 0) {
+        return Err(cfg.err("channel_mult", format!("{mult:?} x {mc} channels must give positive multiples of {GROUPS}")));
     }
     let chans = |m: f64| (m * mc as f64) as usize;
 
@@ -191,42 +124,18 @@ pub(crate) fn build(cfg: &Config, l: &mut Loader, dtypes: Vec<String>) -> Result
 
     let mut ch = chans(mult[0]);
     let mut max_act = ch * image_size * image_size;
-    let mut track = |c: usize, ds: usize, extra: usize| {
-        max_act = max_act.max(c * (image_size / ds).pow(2)).max(extra)
-    };
-    let mut down: Vec<Vec<Block>> = vec![vec![Block::Conv(Conv::load(
-        l,
-        "input_blocks.0.0",
-        in_ch,
-        ch,
-        3,
-        1,
-    )?)]];
+    let mut track = |c: usize, ds: usize, extra: usize| max_act = max_act.max(c * (image_size / ds).pow(2)).max(extra);
+    let mut down: Vec<Vec<Block>> = vec![vec![Block::Conv(Conv::load(l, "input_blocks.0.0", in_ch, ch, 3, 1)?)]];
     let mut skip_ch = vec![ch];
     let mut ds = 1;
     let mut idx = 1;
     for (level, m) in mult.iter().enumerate() {
         for _ in 0..nrb {
             let out = chans(*m);
-            let mut entry = vec![Block::Res(res(
-                l,
-                &mut embs,
-                &a,
-                &format!("input_blocks.{idx}.0"),
-                ch,
-                out,
-                Resample::None,
-            )?)];
+            let mut entry = vec![Block::Res(res(l, &mut embs, &a, &format!("input_blocks.{idx}.0"), ch, out, Resample::None)?)];
             ch = out;
             if attn_ds.contains(&ds) {
-                let at = attn(
-                    cfg,
-                    l,
-                    &a,
-                    &format!("input_blocks.{idx}.1"),
-                    ch,
-                    a.num_heads,
-                )?;
+                let at = attn(cfg, l, &a, &format!("input_blocks.{idx}.1"), ch, a.num_heads)?;
                 let t = (image_size / ds).pow(2);
                 track(3 * ch, ds, at.heads * t * t);
                 entry.push(Block::Attn(at));
@@ -253,25 +162,9 @@ pub(crate) fn build(cfg: &Config, l: &mut Loader, dtypes: Vec<String>) -> Result
     let t = (image_size / ds).pow(2);
     track(3 * ch, ds, mid_attn.heads * t * t);
     let mid = vec![
-        Block::Res(res(
-            l,
-            &mut embs,
-            &a,
-            "middle_block.0",
-            ch,
-            ch,
-            Resample::None,
-        )?),
+        Block::Res(res(l, &mut embs, &a, "middle_block.0", ch, ch, Resample::None)?),
         Block::Attn(mid_attn),
-        Block::Res(res(
-            l,
-            &mut embs,
-            &a,
-            "middle_block.2",
-            ch,
-            ch,
-            Resample::None,
-        )?),
+        Block::Res(res(l, &mut embs, &a, "middle_block.2", ch, ch, Resample::None)?),
     ];
     let mut up = Vec::new();
     let mut idx = 0;
@@ -280,26 +173,11 @@ pub(crate) fn build(cfg: &Config, l: &mut Loader, dtypes: Vec<String>) -> Result
             let ich = skip_ch.pop().unwrap_or(0);
             let out = chans(*m);
             track(ch + ich, ds, 0);
-            let mut entry = vec![Block::Res(res(
-                l,
-                &mut embs,
-                &a,
-                &format!("output_blocks.{idx}.0"),
-                ch + ich,
-                out,
-                Resample::None,
-            )?)];
+            let mut entry = vec![Block::Res(res(l, &mut embs, &a, &format!("output_blocks.{idx}.0"), ch + ich, out, Resample::None)?)];
             ch = out;
             let mut sub = 1;
             if attn_ds.contains(&ds) {
-                let at = attn(
-                    cfg,
-                    l,
-                    &a,
-                    &format!("output_blocks.{idx}.1"),
-                    ch,
-                    a.heads_up,
-                )?;
+                let at = attn(cfg, l, &a, &format!("output_blocks.{idx}.1"), ch, a.heads_up)?;
                 let t = (image_size / ds).pow(2);
                 track(3 * ch, ds, at.heads * t * t);
                 entry.push(Block::Attn(at));

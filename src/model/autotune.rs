@@ -30,10 +30,7 @@ fn cache_file(gpu: &Gpu) -> Option<PathBuf> {
         .or_else(|| std::env::var_os("XDG_CACHE_HOME").map(|d| PathBuf::from(d).join("reddiff")))
         .or_else(|| std::env::var_os("HOME").map(|d| PathBuf::from(d).join(".cache/reddiff")))?;
     let a = gpu.adapter();
-    let name: String = format!("{}-{}", a.name, a.driver)
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-        .collect();
+    let name: String = format!("{}-{}", a.name, a.driver).chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
     Some(dir.join(format!("tune-{}.json", &name[..name.len().min(120)])))
 }
 
@@ -45,20 +42,10 @@ fn read_cache(gpu: &Gpu) -> BTreeMap<SizeClass, TileConfig> {
     let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) else {
         return out;
     };
-    for e in v
-        .get("conv")
-        .and_then(|c| c.as_array())
-        .into_iter()
-        .flatten()
-    {
+    for e in v.get("conv").and_then(|c| c.as_array()).into_iter().flatten() {
         let num = |k: &str| e.get(k).and_then(|v| v.as_u64());
-        if let (Some(m), Some(n), Some(k), Some(tm), Some(tn)) =
-            (num("m"), num("n"), num("k"), num("tm"), num("tn"))
-        {
-            let tile = TileConfig {
-                tm: tm as usize,
-                tn: tn as usize,
-            };
+        if let (Some(m), Some(n), Some(k), Some(tm), Some(tn)) = (num("m"), num("n"), num("k"), num("tm"), num("tn")) {
+            let tile = TileConfig { tm: tm as usize, tn: tn as usize };
             if TileConfig::CANDIDATES.contains(&tile) {
                 out.insert(SizeClass::from_buckets([m as u8, n as u8, k as u8]), tile);
             }
@@ -85,24 +72,8 @@ fn write_cache(gpu: &Gpu, table: &BTreeMap<SizeClass, TileConfig>) {
     let _ = crate::model::weights::write_atomic(&path, doc.to_string().as_bytes());
 }
 
-fn time_tile(
-    gpu: &Gpu,
-    p: &ConvProblem,
-    x: &crate::gpu::Tensor,
-    tile: TileConfig,
-    reps: usize,
-) -> Result<f64> {
-    let run = || {
-        ops::conv2d_with(
-            gpu,
-            x,
-            &p.w,
-            p.cfg,
-            &Epilogue::bias(None),
-            Some((KernelProfile::Tiled, tile)),
-        )
-        .map(|_| ())
-    };
+fn time_tile(gpu: &Gpu, p: &ConvProblem, x: &crate::gpu::Tensor, tile: TileConfig, reps: usize) -> Result<f64> {
+    let run = || ops::conv2d_with(gpu, x, &p.w, p.cfg, &Epilogue::bias(None), Some((KernelProfile::Tiled, tile))).map(|_| ());
     run()?;
     gpu.sync()?;
     let t0 = Instant::now();
@@ -146,11 +117,7 @@ impl Unet {
         for (class, p) in &classes {
             if let Some(tile) = table.get(class) {
                 gpu.set_conv_tile(*class, *tile);
-                results.push(TuneResult {
-                    class: *class,
-                    tile: *tile,
-                    ms: Vec::new(),
-                });
+                results.push(TuneResult { class: *class, tile: *tile, ms: Vec::new() });
                 continue;
             }
             let x = ops::normal(gpu, &p.x_shape, 7, 0, 0.0, 1.0)?;
@@ -158,20 +125,11 @@ impl Unet {
             for tile in TileConfig::CANDIDATES {
                 ms.push(time_tile(gpu, p, &x, tile, 5)?);
             }
-            let best = ms
-                .iter()
-                .enumerate()
-                .min_by(|a, b| a.1.total_cmp(b.1))
-                .map(|(i, _)| i)
-                .unwrap_or(0);
+            let best = ms.iter().enumerate().min_by(|a, b| a.1.total_cmp(b.1)).map(|(i, _)| i).unwrap_or(0);
             let tile = TileConfig::CANDIDATES[best];
             gpu.set_conv_tile(*class, tile);
             table.insert(*class, tile);
-            results.push(TuneResult {
-                class: *class,
-                tile,
-                ms,
-            });
+            results.push(TuneResult { class: *class, tile, ms });
             tuned = true;
         }
         if tuned {

@@ -6,9 +6,7 @@
 use super::loader::Loader;
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, Tensor};
-use crate::ops::{
-    self, ChannelTerm, Conv2d, ConvWeights, Epilogue, GroupNorm, MatView, ScaleShift,
-};
+use crate::ops::{self, ChannelTerm, Conv2d, ConvWeights, Epilogue, GroupNorm, MatView, ScaleShift};
 
 /// A 2-D convolution layer with packed weights (f16 when the file stored them as F16, else f32).
 pub(crate) struct Conv {
@@ -19,77 +17,22 @@ pub(crate) struct Conv {
 }
 
 impl Conv {
-    pub(crate) fn load(
-        l: &mut Loader,
-        key: &str,
-        cin: usize,
-        cout: usize,
-        k: usize,
-        stride: usize,
-    ) -> Result<Conv> {
+    pub(crate) fn load(l: &mut Loader, key: &str, cin: usize, cout: usize, k: usize, stride: usize) -> Result<Conv> {
         let wkey = format!("{key}.weight");
         let raw = l.take(&wkey, &[cout, cin, k, k])?;
-        Self::from_raw(
-            l,
-            &wkey,
-            &raw,
-            &format!("{key}.bias"),
-            cout,
-            Conv2d {
-                stride,
-                padding: k / 2,
-            },
-        )
+        Self::from_raw(l, &wkey, &raw, &format!("{key}.bias"), cout, Conv2d { stride, padding: k / 2 })
     }
 
-    fn from_raw(
-        l: &mut Loader,
-        wkey: &str,
-        raw: &Tensor,
-        bkey: &str,
-        cout: usize,
-        cfg: Conv2d,
-    ) -> Result<Conv> {
+    fn from_raw(l: &mut Loader, wkey: &str, raw: &Tensor, bkey: &str, cout: usize, cfg: Conv2d) -> Result<Conv> {
         // The raw tensor is dropped after packing (back to the pool, reused by the next upload).
-        let w = if l.is_dry() {
-            None
-        } else {
-            Some(ops::pack_conv(l.gpu, raw, l.is_f16(wkey))?)
-        };
-        Ok(Conv {
-            w,
-            b: Some(l.take(bkey, &[cout])?),
-            cfg,
-        })
+        let w = if l.is_dry() { None } else { Some(ops::pack_conv(l.gpu, raw, l.is_f16(wkey))?) };
+        Ok(Conv { w, b: Some(l.take(bkey, &[cout])?), cfg })
     }
 
     /// The convolution plus bias, then `alpha · (· + term) + beta · residual`.
-    pub(crate) fn run_with(
-        &self,
-        gpu: &Gpu,
-        x: &Tensor,
-        term: Option<ChannelTerm>,
-        residual: Option<&Tensor>,
-        alpha: f32,
-        beta: f32,
-    ) -> Result<Tensor> {
-        let w = self.w.as_ref().ok_or_else(|| Error::Invalid {
-            op: "conv2d",
-            msg: "layer was loaded without weights".into(),
-        })?;
-        ops::conv2d_packed(
-            gpu,
-            x,
-            w,
-            self.cfg,
-            &Epilogue {
-                bias: self.b.as_ref(),
-                term,
-                residual,
-                alpha,
-                beta,
-            },
-        )
+    pub(crate) fn run_with(&self, gpu: &Gpu, x: &Tensor, term: Option<ChannelTerm>, residual: Option<&Tensor>, alpha: f32, beta: f32) -> Result<Tensor> {
+        let w = self.w.as_ref().ok_or_else(|| Error::Invalid { op: "conv2d", msg: "layer was loaded without weights".into() })?;
+        ops::conv2d_packed(gpu, x, w, self.cfg, &Epilogue { bias: self.b.as_ref(), term, residual, alpha, beta })
     }
 
     pub(crate) fn run(&self, gpu: &Gpu, x: &Tensor) -> Result<Tensor> {
@@ -106,39 +49,11 @@ pub(crate) struct Norm {
 }
 
 impl Norm {
-    pub(crate) fn load(
-        l: &mut Loader,
-        key: &str,
-        c: usize,
-        groups: usize,
-        eps: f32,
-    ) -> Result<Norm> {
-        Ok(Norm {
-            g: l.take(&format!("{key}.weight"), &[c])?,
-            b: l.take(&format!("{key}.bias"), &[c])?,
-            groups,
-            eps,
-        })
+    pub(crate) fn load(l: &mut Loader, key: &str, c: usize, groups: usize, eps: f32) -> Result<Norm> {
+        Ok(Norm { g: l.take(&format!("{key}.weight"), &[c])?, b: l.take(&format!("{key}.bias"), &[c])?, groups, eps })
     }
-    pub(crate) fn run(
-        &self,
-        gpu: &Gpu,
-        x: &Tensor,
-        ss: Option<ScaleShift>,
-        silu: bool,
-    ) -> Result<Tensor> {
-        ops::group_norm(
-            gpu,
-            x,
-            &self.g,
-            &self.b,
-            ss,
-            GroupNorm {
-                groups: self.groups,
-                eps: self.eps,
-                silu,
-            },
-        )
+    pub(crate) fn run(&self, gpu: &Gpu, x: &Tensor, ss: Option<ScaleShift>, silu: bool) -> Result<Tensor> {
+        ops::group_norm(gpu, x, &self.g, &self.b, ss, GroupNorm { groups: self.groups, eps: self.eps, silu })
     }
 }
 
@@ -150,10 +65,7 @@ pub(crate) struct Linear {
 
 impl Linear {
     pub(crate) fn load(l: &mut Loader, key: &str, cin: usize, cout: usize) -> Result<Linear> {
-        Ok(Linear {
-            w: l.take(&format!("{key}.weight"), &[cout, cin])?,
-            b: l.take(&format!("{key}.bias"), &[cout])?,
-        })
+        Ok(Linear { w: l.take(&format!("{key}.weight"), &[cout, cin])?, b: l.take(&format!("{key}.bias"), &[cout])? })
     }
     pub(crate) fn run(&self, gpu: &Gpu, x: &Tensor) -> Result<Tensor> {
         ops::linear(gpu, x, &self.w, Some(&self.b))
@@ -177,11 +89,7 @@ pub(crate) struct EmbOut<'a> {
 
 impl EmbStack {
     pub(crate) fn new(emb: usize) -> EmbStack {
-        EmbStack {
-            emb,
-            w: Vec::new(),
-            b: Vec::new(),
-        }
+        EmbStack { emb, w: Vec::new(), b: Vec::new() }
     }
 
     /// Appends the projection `key` (weight [out, E], bias [out]); returns its slice offset.
@@ -200,10 +108,7 @@ impl EmbStack {
     pub(crate) fn finish(self, l: &mut Loader) -> Result<(Linear, usize)> {
         let total = self.b.len();
         if total == 0 {
-            return Err(Error::Invalid {
-                op: "unet",
-                msg: "the model has no residual blocks".into(),
-            });
+            return Err(Error::Invalid { op: "unet", msg: "the model has no residual blocks".into() });
         }
         let w = l.upload(&[total, self.emb], &self.w)?;
         let b = l.upload(&[total], &self.b)?;
@@ -220,39 +125,14 @@ pub(crate) struct Pointwise {
 
 impl Pointwise {
     /// `conv1d`: the weight is stored as [out, in, 1] (conv1d) rather than [out, in] (linear).
-    pub(crate) fn load(
-        l: &mut Loader,
-        key: &str,
-        cin: usize,
-        cout: usize,
-        conv1d: bool,
-    ) -> Result<Pointwise> {
-        let stored: Vec<usize> = if conv1d {
-            vec![cout, cin, 1]
-        } else {
-            vec![cout, cin]
-        };
+    pub(crate) fn load(l: &mut Loader, key: &str, cin: usize, cout: usize, conv1d: bool) -> Result<Pointwise> {
+        let stored: Vec<usize> = if conv1d { vec![cout, cin, 1] } else { vec![cout, cin] };
         let wkey = format!("{key}.weight");
         let raw = l.take_as(&wkey, &stored, &[cout, cin, 1, 1])?;
-        Ok(Pointwise {
-            conv: Conv::from_raw(
-                l,
-                &wkey,
-                &raw,
-                &format!("{key}.bias"),
-                cout,
-                Conv2d::same(1),
-            )?,
-            cout,
-        })
+        Ok(Pointwise { conv: Conv::from_raw(l, &wkey, &raw, &format!("{key}.bias"), cout, Conv2d::same(1))?, cout })
     }
     /// `x` [N, Cin, T] → [N, Cout, T], plus `scale · (· + residual)` when a residual is given.
-    pub(crate) fn run(
-        &self,
-        gpu: &Gpu,
-        x: &Tensor,
-        residual: Option<(&Tensor, f32)>,
-    ) -> Result<Tensor> {
+    pub(crate) fn run(&self, gpu: &Gpu, x: &Tensor, residual: Option<(&Tensor, f32)>) -> Result<Tensor> {
         let s = x.shape();
         let (n, t) = (s[0], s[2..].iter().product::<usize>());
         // [N, C, 1, T]: the convolution kernels block along the last (width) axis.
@@ -260,8 +140,7 @@ impl Pointwise {
         let out = match residual {
             Some((r, scale)) => {
                 let r4 = r.reshape(&[n, self.cout, 1, t])?;
-                self.conv
-                    .run_with(gpu, &x4, None, Some(&r4), scale, scale)?
+                self.conv.run_with(gpu, &x4, None, Some(&r4), scale, scale)?
             }
             None => self.conv.run(gpu, &x4)?,
         };
@@ -297,30 +176,14 @@ impl ResBlock {
         let h = self.norm1.run(gpu, x, None, true)?;
         let (x, h) = match self.resample {
             Resample::None => (x.clone(), h),
-            Resample::Up => (
-                ops::upsample_nearest2(gpu, x)?,
-                ops::upsample_nearest2(gpu, &h)?,
-            ),
+            Resample::Up => (ops::upsample_nearest2(gpu, x)?, ops::upsample_nearest2(gpu, &h)?),
             Resample::Down => (ops::avg_pool2(gpu, x)?, ops::avg_pool2(gpu, &h)?),
         };
         let h = if self.scale_shift {
             let h = self.conv1.run(gpu, &h)?;
-            self.norm2.run(
-                gpu,
-                &h,
-                Some(ScaleShift {
-                    t: emb.t,
-                    offset: self.emb_off,
-                    stride: emb.total,
-                }),
-                true,
-            )?
+            self.norm2.run(gpu, &h, Some(ScaleShift { t: emb.t, offset: self.emb_off, stride: emb.total }), true)?
         } else {
-            let term = ChannelTerm {
-                t: emb.t,
-                offset: self.emb_off,
-                stride: emb.total,
-            };
+            let term = ChannelTerm { t: emb.t, offset: self.emb_off, stride: emb.total };
             let h = self.conv1.run_with(gpu, &h, Some(term), None, 1.0, 1.0)?;
             self.norm2.run(gpu, &h, None, true)?
         };
@@ -367,69 +230,22 @@ impl Attention {
         let a = match &self.qkv {
             Qkv::AdmLegacy(p) => {
                 let qkv = p.run(gpu, &h, None)?;
-                let v = |part: usize| MatView {
-                    offset: part * ch * t,
-                    inner: 1,
-                    batch_hi: 3 * ch * t,
-                    batch_lo: 0,
-                    row: t,
-                    col: 1,
-                };
-                ops::attention(
-                    gpu,
-                    (&qkv, v(0)),
-                    (&qkv, v(1)),
-                    (&qkv, v(2)),
-                    n,
-                    self.heads,
-                    ch,
-                    t,
-                    scale,
-                )?
+                let v = |part: usize| MatView { offset: part * ch * t, inner: 1, batch_hi: 3 * ch * t, batch_lo: 0, row: t, col: 1 };
+                ops::attention(gpu, (&qkv, v(0)), (&qkv, v(1)), (&qkv, v(2)), n, self.heads, ch, t, scale)?
             }
             Qkv::AdmNew(p) => {
                 let qkv = p.run(gpu, &h, None)?;
-                let v = |part: usize| MatView {
-                    offset: part * c * t,
-                    inner: self.heads,
-                    batch_hi: 3 * c * t,
-                    batch_lo: ch * t,
-                    row: t,
-                    col: 1,
-                };
-                ops::attention(
-                    gpu,
-                    (&qkv, v(0)),
-                    (&qkv, v(1)),
-                    (&qkv, v(2)),
-                    n,
-                    self.heads,
-                    ch,
-                    t,
-                    scale,
-                )?
+                let v = |part: usize| MatView { offset: part * c * t, inner: self.heads, batch_hi: 3 * c * t, batch_lo: ch * t, row: t, col: 1 };
+                ops::attention(gpu, (&qkv, v(0)), (&qkv, v(1)), (&qkv, v(2)), n, self.heads, ch, t, scale)?
             }
             Qkv::Separate(pq, pk, pv) => {
-                let (q, k, vv) = (
-                    pq.run(gpu, &h, None)?,
-                    pk.run(gpu, &h, None)?,
-                    pv.run(gpu, &h, None)?,
-                );
-                let v = MatView {
-                    offset: 0,
-                    inner: self.heads,
-                    batch_hi: c * t,
-                    batch_lo: ch * t,
-                    row: t,
-                    col: 1,
-                };
+                let (q, k, vv) = (pq.run(gpu, &h, None)?, pk.run(gpu, &h, None)?, pv.run(gpu, &h, None)?);
+                let v = MatView { offset: 0, inner: self.heads, batch_hi: c * t, batch_lo: ch * t, row: t, col: 1 };
                 ops::attention(gpu, (&q, v), (&k, v), (&vv, v), n, self.heads, ch, t, scale)?
             }
         };
         let a = a.reshape(&[n, c, t])?;
-        self.proj
-            .run(gpu, &a, Some((&x3, 1.0 / self.rescale)))?
-            .reshape(s)
+        self.proj.run(gpu, &a, Some((&x3, 1.0 / self.rescale)))?.reshape(s)
     }
 }
 

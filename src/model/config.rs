@@ -18,28 +18,15 @@ pub(crate) struct Config {
 
 impl Config {
     pub(crate) fn parse(path: &Path, text: &str) -> Result<Config> {
-        let v: Value = serde_json::from_str(text).map_err(|e| Error::Format {
-            path: path.to_path_buf(),
-            msg: format!("invalid JSON: {e}"),
-        })?;
+        let v: Value = serde_json::from_str(text).map_err(|e| Error::Format { path: path.to_path_buf(), msg: format!("invalid JSON: {e}") })?;
         match v {
-            Value::Object(obj) => Ok(Config {
-                path: path.to_path_buf(),
-                obj,
-                looked_at: RefCell::new(BTreeSet::new()),
-            }),
-            _ => Err(Error::Format {
-                path: path.to_path_buf(),
-                msg: "config must be a JSON object".into(),
-            }),
+            Value::Object(obj) => Ok(Config { path: path.to_path_buf(), obj, looked_at: RefCell::new(BTreeSet::new()) }),
+            _ => Err(Error::Format { path: path.to_path_buf(), msg: "config must be a JSON object".into() }),
         }
     }
 
     pub(crate) fn err(&self, key: &str, msg: impl std::fmt::Display) -> Error {
-        Error::Format {
-            path: self.path.clone(),
-            msg: format!("'{key}': {msg}"),
-        }
+        Error::Format { path: self.path.clone(), msg: format!("'{key}': {msg}") }
     }
 
     fn get(&self, key: &str) -> Option<&Value> {
@@ -51,29 +38,17 @@ impl Config {
     /// that do not change the network) and does not start with `_` (metadata), naming the closest known key.
     pub(crate) fn check_unknown_keys(&self, ignored: &[&str]) -> Result<()> {
         let looked = self.looked_at.borrow();
-        let known: Vec<&str> = looked
-            .iter()
-            .map(String::as_str)
-            .chain(ignored.iter().copied())
-            .collect();
+        let known: Vec<&str> = looked.iter().map(String::as_str).chain(ignored.iter().copied()).collect();
         for key in self.obj.keys() {
             if key.starts_with('_') || known.contains(&key.as_str()) {
                 continue;
             }
-            let closest = known
-                .iter()
-                .min_by_key(|k| edit_distance(key, k))
-                .filter(|k| edit_distance(key, k) <= 3);
+            let closest = known.iter().min_by_key(|k| edit_distance(key, k)).filter(|k| edit_distance(key, k) <= 3);
             let hint = match closest {
                 Some(k) => format!("did you mean '{k}'?"),
                 None => format!("known keys: {}", known.join(", ")),
             };
-            return Err(self.err(
-                key,
-                format!(
-                    "unknown key; it would be ignored and the network built without it ({hint})"
-                ),
-            ));
+            return Err(self.err(key, format!("unknown key; it would be ignored and the network built without it ({hint})")));
         }
         Ok(())
     }
@@ -94,36 +69,21 @@ impl Config {
 
     pub(crate) fn usize(&self, key: &str, default: Option<usize>) -> Result<usize> {
         let v = self.int(key, default.map(|d| d as i64))?;
-        usize::try_from(v)
-            .map_err(|_| self.err(key, format!("expected a non-negative integer, found {v}")))
+        usize::try_from(v).map_err(|_| self.err(key, format!("expected a non-negative integer, found {v}")))
     }
 
     /// A non-negative integer within `range` (caps keep absurd configs from allocating terabytes).
-    pub(crate) fn usize_in(
-        &self,
-        key: &str,
-        default: Option<usize>,
-        range: std::ops::RangeInclusive<usize>,
-    ) -> Result<usize> {
+    pub(crate) fn usize_in(&self, key: &str, default: Option<usize>, range: std::ops::RangeInclusive<usize>) -> Result<usize> {
         let v = self.usize(key, default)?;
         if !range.contains(&v) {
-            return Err(self.err(
-                key,
-                format!(
-                    "{v} is outside the supported range {} to {}",
-                    range.start(),
-                    range.end()
-                ),
-            ));
+            return Err(self.err(key, format!("{v} is outside the supported range {} to {}", range.start(), range.end())));
         }
         Ok(v)
     }
 
     pub(crate) fn float(&self, key: &str, default: Option<f64>) -> Result<f64> {
         match self.get(key) {
-            Some(v) => v
-                .as_f64()
-                .ok_or_else(|| self.err(key, format!("expected a number, found {v}"))),
+            Some(v) => v.as_f64().ok_or_else(|| self.err(key, format!("expected a number, found {v}"))),
             None => default.ok_or_else(|| self.err(key, "missing")),
         }
     }
@@ -131,9 +91,7 @@ impl Config {
     pub(crate) fn bool(&self, key: &str, default: bool) -> Result<bool> {
         match self.get(key) {
             Some(Value::Bool(b)) => Ok(*b),
-            Some(Value::Number(n)) if n.as_i64() == Some(0) || n.as_i64() == Some(1) => {
-                Ok(n.as_i64() == Some(1))
-            }
+            Some(Value::Number(n)) if n.as_i64() == Some(0) || n.as_i64() == Some(1) => Ok(n.as_i64() == Some(1)),
             Some(v) => Err(self.err(key, format!("expected true or false, found {v}"))),
             None => Ok(default),
         }
@@ -143,9 +101,7 @@ impl Config {
         match self.get(key) {
             Some(Value::String(s)) => Ok(s.clone()),
             Some(v) => Err(self.err(key, format!("expected a string, found {v}"))),
-            None => default
-                .map(str::to_string)
-                .ok_or_else(|| self.err(key, "missing")),
+            None => default.map(str::to_string).ok_or_else(|| self.err(key, "missing")),
         }
     }
 
@@ -154,40 +110,19 @@ impl Config {
         match self.get(key) {
             None => Ok(vec![]),
             Some(Value::String(s)) if s.trim().is_empty() => Ok(vec![]),
-            Some(Value::String(s)) => s
-                .split(',')
-                .map(|p| {
-                    p.trim()
-                        .parse::<f64>()
-                        .map_err(|_| self.err(key, format!("'{p}' is not a number")))
-                })
-                .collect(),
-            Some(Value::Array(a)) => a
-                .iter()
-                .map(|v| {
-                    v.as_f64()
-                        .ok_or_else(|| self.err(key, format!("expected numbers, found {v}")))
-                })
-                .collect(),
+            Some(Value::String(s)) => s.split(',').map(|p| p.trim().parse::<f64>().map_err(|_| self.err(key, format!("'{p}' is not a number")))).collect(),
+            Some(Value::Array(a)) => a.iter().map(|v| v.as_f64().ok_or_else(|| self.err(key, format!("expected numbers, found {v}")))).collect(),
             Some(Value::Number(n)) => Ok(vec![n.as_f64().unwrap_or(0.0)]),
-            Some(v) => Err(self.err(
-                key,
-                format!("expected a list or a comma-separated string, found {v}"),
-            )),
+            Some(v) => Err(self.err(key, format!("expected a list or a comma-separated string, found {v}"))),
         }
     }
 
     /// A list of strings (diffusers block types).
     pub(crate) fn str_list(&self, key: &str) -> Result<Vec<String>> {
         match self.get(key) {
-            Some(Value::Array(a)) => a
-                .iter()
-                .map(|v| {
-                    v.as_str()
-                        .map(str::to_string)
-                        .ok_or_else(|| self.err(key, format!("expected strings, found {v}")))
-                })
-                .collect(),
+            Some(Value::Array(a)) => {
+                a.iter().map(|v| v.as_str().map(str::to_string).ok_or_else(|| self.err(key, format!("expected strings, found {v}")))).collect()
+            }
             Some(v) => Err(self.err(key, format!("expected a list of strings, found {v}"))),
             None => Err(self.err(key, "missing")),
         }
@@ -203,9 +138,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
         row[0] = i + 1;
         for j in 0..b.len() {
             let cur = row[j + 1];
-            row[j + 1] = (prev + usize::from(ca != b[j]))
-                .min(row[j] + 1)
-                .min(cur + 1);
+            row[j + 1] = (prev + usize::from(ca != b[j])).min(row[j] + 1).min(cur + 1);
             prev = cur;
         }
     }

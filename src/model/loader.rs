@@ -20,26 +20,14 @@ pub(crate) struct Loader<'a> {
 
 impl<'a> Loader<'a> {
     pub(crate) fn new(gpu: &'a Gpu, file: &'a TensorFile, dry: bool) -> Loader<'a> {
-        Loader {
-            gpu,
-            file,
-            used: BTreeSet::new(),
-            dry,
-            params: 0,
-        }
+        Loader { gpu, file, used: BTreeSet::new(), dry, params: 0 }
     }
 
     /// The tensor `key`, which must have exactly `shape`; returned viewed as `view` (same element count).
     pub(crate) fn take_as(&mut self, key: &str, shape: &[usize], view: &[usize]) -> Result<Tensor> {
         let t = self.file.get(key)?;
         if t.shape != shape {
-            return Err(Error::Format {
-                path: self.file.path.clone(),
-                msg: format!(
-                    "tensor '{key}' has shape {:?}, the config expects {:?}",
-                    t.shape, shape
-                ),
-            });
+            return Err(Error::Format { path: self.file.path.clone(), msg: format!("tensor '{key}' has shape {:?}, the config expects {:?}", t.shape, shape) });
         }
         self.used.insert(key.to_string());
         self.params += t.data.len();
@@ -61,13 +49,7 @@ impl<'a> Loader<'a> {
         let file: &'a TensorFile = self.file;
         let t = file.get(key)?;
         if t.shape != shape {
-            return Err(Error::Format {
-                path: file.path.clone(),
-                msg: format!(
-                    "tensor '{key}' has shape {:?}, the config expects {:?}",
-                    t.shape, shape
-                ),
-            });
+            return Err(Error::Format { path: file.path.clone(), msg: format!("tensor '{key}' has shape {:?}, the config expects {:?}", t.shape, shape) });
         }
         self.used.insert(key.to_string());
         self.params += t.data.len();
@@ -80,7 +62,10 @@ impl<'a> Loader<'a> {
     fn check_finite(&self, key: &str, data: &[f32]) -> Result<()> {
         let bad = data.iter().filter(|v| !v.is_finite()).count();
         if bad > 0 {
-            return Err(Error::Format { path: self.file.path.clone(), msg: format!("tensor '{key}' has {bad} NaN or infinite value(s) of {}: the checkpoint is damaged", data.len()) });
+            return Err(Error::Format {
+                path: self.file.path.clone(),
+                msg: format!("tensor '{key}' has {bad} NaN or infinite value(s) of {}: the checkpoint is damaged", data.len()),
+            });
         }
         Ok(())
     }
@@ -105,12 +90,7 @@ impl<'a> Loader<'a> {
 
     /// Errors if the file holds keys the architecture did not use.
     pub(crate) fn finish(&self) -> Result<()> {
-        let extra: Vec<&String> = self
-            .file
-            .tensors
-            .keys()
-            .filter(|k| !self.used.contains(*k))
-            .collect();
+        let extra: Vec<&String> = self.file.tensors.keys().filter(|k| !self.used.contains(*k)).collect();
         if extra.is_empty() {
             return Ok(());
         }

@@ -34,10 +34,7 @@ fn detect(cfg: &config::Config) -> Result<ModelFormat> {
     if cfg.has("_class_name") {
         let name = cfg.string("_class_name", None)?;
         if name != "UNet2DModel" {
-            return Err(cfg.err(
-                "_class_name",
-                format!("'{name}' is not supported (only UNet2DModel)"),
-            ));
+            return Err(cfg.err("_class_name", format!("'{name}' is not supported (only UNet2DModel)")));
         }
         return Ok(ModelFormat::Diffusers);
     }
@@ -47,7 +44,10 @@ fn detect(cfg: &config::Config) -> Result<ModelFormat> {
     if cfg.has("num_channels") {
         return Ok(ModelFormat::Adm);
     }
-    Err(cfg.err("_class_name", "cannot tell the model format: expected a diffusers UNet2DModel config or guided-diffusion create_model arguments (num_channels, ...)"))
+    Err(cfg.err(
+        "_class_name",
+        "cannot tell the model format: expected a diffusers UNet2DModel config or guided-diffusion create_model arguments (num_channels, ...)",
+    ))
 }
 
 /// The largest model resolution reddiff loads (pixels per side).
@@ -80,9 +80,7 @@ const DIFFUSERS_IGNORED_KEYS: &[&str] = &["dropout", "num_train_timesteps", "mid
 fn autotune_on_load(gpu: &Gpu) -> bool {
     gpu.profile() == crate::gpu::KernelProfile::Tiled
         && gpu.adapter().device_type != "Cpu"
-        && std::env::var("REDDIFF_AUTOTUNE")
-            .map(|v| v != "0")
-            .unwrap_or(true)
+        && std::env::var("REDDIFF_AUTOTUNE").map(|v| v != "0").unwrap_or(true)
 }
 
 impl Unet {
@@ -92,20 +90,14 @@ impl Unet {
     #[cfg(not(target_arch = "wasm32"))]
     pub fn load(gpu: &Gpu, dir: &Path) -> Result<Unet> {
         let cfg_path = dir.join("config.json");
-        let text = std::fs::read_to_string(&cfg_path).map_err(|source| Error::Io {
-            path: cfg_path.clone(),
-            source,
-        })?;
+        let text = std::fs::read_to_string(&cfg_path).map_err(|source| Error::Io { path: cfg_path.clone(), source })?;
         let cfg = config::Config::parse(&cfg_path, &text)?;
         let wname = match detect(&cfg)? {
             ModelFormat::Adm => ADM_WEIGHTS,
             ModelFormat::Diffusers => DIFFUSERS_WEIGHTS,
         };
         let wpath = dir.join(wname);
-        let bytes = std::fs::read(&wpath).map_err(|source| Error::Io {
-            path: wpath.clone(),
-            source,
-        })?;
+        let bytes = std::fs::read(&wpath).map_err(|source| Error::Io { path: wpath.clone(), source })?;
         Self::from_bytes(gpu, &cfg_path, &text, &wpath, &bytes)?.after_load(gpu)
     }
 
@@ -123,13 +115,7 @@ impl Unet {
     }
 
     /// Loads a model from the contents of its config.json and weight file (paths only name them in errors).
-    pub fn from_bytes(
-        gpu: &Gpu,
-        cfg_name: &Path,
-        config_json: &str,
-        weights_name: &Path,
-        weights: &[u8],
-    ) -> Result<Unet> {
+    pub fn from_bytes(gpu: &Gpu, cfg_name: &Path, config_json: &str, weights_name: &Path, weights: &[u8]) -> Result<Unet> {
         let cfg = config::Config::parse(cfg_name, config_json)?;
         let format = detect(&cfg)?;
         let file = TensorFile::parse(weights_name, weights)?;

@@ -13,11 +13,7 @@ impl Schedule {
         let mut acc = 1.0;
         let alphas_cumprod = (0..steps)
             .map(|i| {
-                let beta = if steps > 1 {
-                    beta_start + (beta_end - beta_start) * i as f64 / (steps - 1) as f64
-                } else {
-                    beta_start
-                };
+                let beta = if steps > 1 { beta_start + (beta_end - beta_start) * i as f64 / (steps - 1) as f64 } else { beta_start };
                 acc *= 1.0 - beta;
                 acc
             })
@@ -42,9 +38,6 @@ impl Schedule {
 
     /// ᾱ_t (t clamped to the schedule; 1 for an empty schedule).
     pub fn alpha_bar(&self, t: usize) -> f64 {
-        self.alphas_cumprod
-            .get(t.min(self.len().saturating_sub(1)))
-            .copied()
-            .unwrap_or(1.0)
+        self.alphas_cumprod.get(t.min(self.len().saturating_sub(1))).copied().unwrap_or(1.0)
     }
 }

@@ -50,26 +50,13 @@ impl ModelInfo {
 impl std::fmt::Display for ModelInfo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(f, "format:        {:?}", self.format)?;
-        writeln!(
-            f,
-            "image:         {0}x{0}, {1} -> {2} channels",
-            self.image_size, self.in_channels, self.out_channels
-        )?;
+        writeln!(f, "image:         {0}x{0}, {1} -> {2} channels", self.image_size, self.in_channels, self.out_channels)?;
         if let Some(c) = self.num_classes {
             writeln!(f, "classes:       {c}")?;
         }
-        writeln!(
-            f,
-            "parameters:    {} ({:.2}M)",
-            self.params,
-            self.params as f64 / 1e6
-        )?;
+        writeln!(f, "parameters:    {} ({:.2}M)", self.params, self.params as f64 / 1e6)?;
         writeln!(f, "weight dtype:  {}", self.weight_dtypes.join(", "))?;
-        writeln!(
-            f,
-            "GPU memory:    ~{:.0} MiB for batch 1 (f32)",
-            self.estimated_bytes(1) as f64 / 1048576.0
-        )?;
+        writeln!(f, "GPU memory:    ~{:.0} MiB for batch 1 (f32)", self.estimated_bytes(1) as f64 / 1048576.0)?;
         write!(f, "architecture:  {}", self.summary)
     }
 }
@@ -121,75 +108,33 @@ impl Unet {
     /// class-conditional models, labels `y` (N values). Returns [N, out_channels, H, W], learned-sigma
     /// channels included. Batches whose activations would exceed the adapter's storage-binding limit are
     /// split into chunks automatically.
-    pub fn forward(
-        &self,
-        gpu: &Gpu,
-        x: &Tensor,
-        t: &Tensor,
-        y: Option<&[usize]>,
-    ) -> Result<Tensor> {
+    pub fn forward(&self, gpu: &Gpu, x: &Tensor, t: &Tensor, y: Option<&[usize]>) -> Result<Tensor> {
         const OP: &str = "unet";
         let s = x.shape();
         if s.len() != 4 || s[1] != self.info.in_channels {
-            return Err(Error::Shape {
-                op: OP,
-                msg: format!(
-                    "input {:?} should be [N, {}, H, W]",
-                    s, self.info.in_channels
-                ),
-            });
+            return Err(Error::Shape { op: OP, msg: format!("input {:?} should be [N, {}, H, W]", s, self.info.in_channels) });
         }
         let n = s[0];
-        let levels = self
-            .down
-            .iter()
-            .filter(|e| {
-                e.iter()
-                    .any(|b| matches!(b, Block::Down(_)) || is_down_res(b))
-            })
-            .count();
+        let levels = self.down.iter().filter(|e| e.iter().any(|b| matches!(b, Block::Down(_)) || is_down_res(b))).count();
         let unit = 1usize << levels;
         if s[2] % unit != 0 || s[3] % unit != 0 {
-            return Err(Error::Shape {
-                op: OP,
-                msg: format!(
-                    "height and width {}x{} must be multiples of {unit}",
-                    s[2], s[3]
-                ),
-            });
+            return Err(Error::Shape { op: OP, msg: format!("height and width {}x{} must be multiples of {unit}", s[2], s[3]) });
         }
         if t.shape() != [n] {
-            return Err(Error::Shape {
-                op: OP,
-                msg: format!("timesteps {:?} should be [{n}]", t.shape()),
-            });
+            return Err(Error::Shape { op: OP, msg: format!("timesteps {:?} should be [{n}]", t.shape()) });
         }
         match (&self.label, y) {
-            (Some(_), None) => {
-                return Err(Error::Invalid {
-                    op: OP,
-                    msg: "this model is class-conditional: give class labels".into(),
-                })
-            }
-            (None, Some(_)) => {
-                return Err(Error::Invalid {
-                    op: OP,
-                    msg: "this model is not class-conditional: labels given".into(),
-                })
-            }
+            (Some(_), None) => return Err(Error::Invalid { op: OP, msg: "this model is class-conditional: give class labels".into() }),
+            (None, Some(_)) => return Err(Error::Invalid { op: OP, msg: "this model is not class-conditional: labels given".into() }),
             (Some((_, classes)), Some(y)) => {
                 if y.len() != n || y.iter().any(|c| c >= classes) {
-                    return Err(Error::Invalid {
-                        op: OP,
-                        msg: format!("need {n} labels below {classes}, got {:?}", y),
-                    });
+                    return Err(Error::Invalid { op: OP, msg: format!("need {n} labels below {classes}, got {:?}", y) });
                 }
             }
             (None, None) => {}
         }
         // Activations scale with H·W relative to the training size.
-        let per_image = self.info.max_activation * (s[2] * s[3])
-            / (self.info.image_size * self.info.image_size).max(1);
+        let per_image = self.info.max_activation * (s[2] * s[3]) / (self.info.image_size * self.info.image_size).max(1);
         let max_elems = (gpu.max_binding_bytes() / 4) as usize;
         let chunk = (max_elems / per_image.max(1)).clamp(1, n);
         if per_image > max_elems {
@@ -225,21 +170,12 @@ impl Unet {
             start += len;
             gpu.flush()?;
         }
-        out.ok_or(Error::Empty {
-            op: OP,
-            shape: s.to_vec(),
-        })
+        out.ok_or(Error::Empty { op: OP, shape: s.to_vec() })
     }
 
     /// One chunk through the captured graph for its shape (captured on first use): the inputs are copied
     /// into the graph's input tensors, the graph is replayed, and the output is copied to a new tensor.
-    fn forward_batch(
-        &self,
-        gpu: &Gpu,
-        x: &Tensor,
-        t: &Tensor,
-        y: Option<&[usize]>,
-    ) -> Result<Tensor> {
+    fn forward_batch(&self, gpu: &Gpu, x: &Tensor, t: &Tensor, y: Option<&[usize]>) -> Result<Tensor> {
         let n = x.shape()[0];
         let onehot = match (&self.label, y) {
             (Some((_, classes)), Some(y)) => {
@@ -251,14 +187,8 @@ impl Unet {
             }
             _ => None,
         };
-        let mut graphs = self
-            .graphs
-            .lock()
-            .map_err(|_| Error::Gpu("graph cache poisoned".into()))?;
-        let pos = match graphs
-            .iter()
-            .position(|g| g.x.shape() == x.shape() && g.onehot.is_some() == onehot.is_some())
-        {
+        let mut graphs = self.graphs.lock().map_err(|_| Error::Gpu("graph cache poisoned".into()))?;
+        let pos = match graphs.iter().position(|g| g.x.shape() == x.shape() && g.onehot.is_some() == onehot.is_some()) {
             Some(p) => p,
             None => {
                 let ((xin, tin, ohin, out), graph) = gpu.capture(|| {
@@ -274,13 +204,7 @@ impl Unet {
                 if graphs.len() >= MAX_GRAPHS {
                     graphs.remove(0);
                 }
-                graphs.push(ForwardGraph {
-                    graph,
-                    x: xin,
-                    t: tin,
-                    onehot: ohin,
-                    out,
-                });
+                graphs.push(ForwardGraph { graph, x: xin, t: tin, onehot: ohin, out });
                 graphs.len() - 1
             }
         };
@@ -299,58 +223,29 @@ impl Unet {
     /// Dispatches per forward of the graphs captured so far (one entry per input shape), and the GPU
     /// memory they hold (bytes).
     pub fn graph_stats(&self) -> Vec<(Vec<usize>, usize, u64)> {
-        self.graphs
-            .lock()
-            .map(|g| {
-                g.iter()
-                    .map(|f| (f.x.shape().to_vec(), f.graph.dispatches(), f.graph.bytes()))
-                    .collect()
-            })
-            .unwrap_or_default()
+        self.graphs.lock().map(|g| g.iter().map(|f| (f.x.shape().to_vec(), f.graph.dispatches(), f.graph.bytes())).collect()).unwrap_or_default()
     }
 
     /// The network on one chunk (what a graph captures); `onehot` [N, classes] for class-conditional models.
-    pub(crate) fn forward_core(
-        &self,
-        gpu: &Gpu,
-        x: &Tensor,
-        t: &Tensor,
-        onehot: Option<&Tensor>,
-    ) -> Result<Tensor> {
+    pub(crate) fn forward_core(&self, gpu: &Gpu, x: &Tensor, t: &Tensor, onehot: Option<&Tensor>) -> Result<Tensor> {
         let n = x.shape()[0];
-        let temb =
-            ops::timestep_embedding(gpu, t, &self.freqs, self.emb_dim, self.flip_sin_to_cos)?;
+        let temb = ops::timestep_embedding(gpu, t, &self.freqs, self.emb_dim, self.flip_sin_to_cos)?;
         let e = self.time1.run(gpu, &temb)?;
         let e = self.time2.run(gpu, &ops::silu(gpu, &e)?)?;
         let e = match (&self.label, onehot) {
             (Some((table, classes)), Some(oh)) => {
                 let dim = table.shape()[1];
-                let d = ops::Matmul {
-                    batch: 1,
-                    m: n,
-                    n: dim,
-                    k: *classes,
-                    a: ops::MatView::rows(n, *classes),
-                    b: ops::MatView::rows(*classes, dim),
-                    alpha: 1.0,
-                };
-                let lab =
-                    ops::matmul(gpu, oh, table, ops::Bias::None, &d, None)?.reshape(&[n, dim])?;
+                let d =
+                    ops::Matmul { batch: 1, m: n, n: dim, k: *classes, a: ops::MatView::rows(n, *classes), b: ops::MatView::rows(*classes, dim), alpha: 1.0 };
+                let lab = ops::matmul(gpu, oh, table, ops::Bias::None, &d, None)?.reshape(&[n, dim])?;
                 ops::add(gpu, &e, &lab)?
             }
             _ => e,
         };
         let emb_silu = ops::silu(gpu, &e)?;
         let emb_all = self.emb_proj.run(gpu, &emb_silu)?;
-        let emb = EmbOut {
-            t: &emb_all,
-            total: self.emb_total,
-        };
-        let mut h = if self.center_input {
-            ops::affine(gpu, x, 2.0, -1.0)?
-        } else {
-            x.clone()
-        };
+        let emb = EmbOut { t: &emb_all, total: self.emb_total };
+        let mut h = if self.center_input { ops::affine(gpu, x, 2.0, -1.0)? } else { x.clone() };
         let mut skips = Vec::with_capacity(self.down.len());
         for entry in &self.down {
             for b in entry {
@@ -362,10 +257,7 @@ impl Unet {
             h = b.run(gpu, &h, emb)?;
         }
         for entry in &self.up {
-            let skip = skips.pop().ok_or(Error::Invalid {
-                op: "unet",
-                msg: "more up blocks than skips".into(),
-            })?;
+            let skip = skips.pop().ok_or(Error::Invalid { op: "unet", msg: "more up blocks than skips".into() })?;
             h = ops::concat_channels(gpu, &h, &skip)?;
             for b in entry {
                 h = b.run(gpu, &h, emb)?;

@@ -31,39 +31,32 @@ pub struct TensorFile {
 }
 
 fn format_err(path: &Path, msg: impl Into<String>) -> Error {
-    Error::Format {
-        path: path.to_path_buf(),
-        msg: msg.into(),
-    }
+    Error::Format { path: path.to_path_buf(), msg: msg.into() }
 }
 
 impl TensorFile {
     /// Reads a safetensors file.
     pub fn read(path: &Path) -> Result<TensorFile> {
-        let bytes = std::fs::read(path).map_err(|source| Error::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let bytes = std::fs::read(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
         Self::parse(path, &bytes)
     }
 
     /// Parses safetensors bytes; `path` only names the source in errors.
     pub fn parse(path: &Path, bytes: &[u8]) -> Result<TensorFile> {
         if bytes.len() < 8 {
-            return Err(format_err(
-                path,
-                format!("not a safetensors file: only {} bytes", bytes.len()),
-            ));
+            return Err(format_err(path, format!("not a safetensors file: only {} bytes", bytes.len())));
         }
         let header_len = u64::from_le_bytes(bytes[..8].try_into().unwrap_or([0; 8]));
         if header_len > bytes.len() as u64 - 8 {
             return Err(format_err(
                 path,
-                format!("the safetensors header length says {header_len} bytes, but only {} bytes follow it (truncated, or not a safetensors file)", bytes.len() - 8),
+                format!(
+                    "the safetensors header length says {header_len} bytes, but only {} bytes follow it (truncated, or not a safetensors file)",
+                    bytes.len() - 8
+                ),
             ));
         }
-        let st = SafeTensors::deserialize(bytes)
-            .map_err(|e| format_err(path, format!("invalid safetensors: {e}")))?;
+        let st = SafeTensors::deserialize(bytes).map_err(|e| format_err(path, format!("invalid safetensors: {e}")))?;
         let mut tensors = BTreeMap::new();
         let mut dtypes = Vec::new();
         let mut f16_keys = std::collections::BTreeSet::new();
@@ -73,84 +66,36 @@ impl TensorFile {
             }
             let data = view.data();
             let vals: Vec<f32> = match view.dtype() {
-                Dtype::F32 => data
-                    .chunks_exact(4)
-                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                    .collect(),
-                Dtype::F16 => data
-                    .chunks_exact(2)
-                    .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
-                    .collect(),
-                Dtype::BF16 => data
-                    .chunks_exact(2)
-                    .map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32())
-                    .collect(),
-                Dtype::F64 => data
-                    .chunks_exact(8)
-                    .map(|c| f64::from_le_bytes(c.try_into().unwrap_or([0; 8])) as f32)
-                    .collect(),
-                Dtype::I64 => data
-                    .chunks_exact(8)
-                    .map(|c| i64::from_le_bytes(c.try_into().unwrap_or([0; 8])) as f32)
-                    .collect(),
-                Dtype::I32 => data
-                    .chunks_exact(4)
-                    .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f32)
-                    .collect(),
-                other => return Err(format_err(
-                    path,
-                    format!(
-                        "tensor '{name}' has unsupported dtype {other:?} (need F32, F16 or BF16)"
-                    ),
-                )),
+                Dtype::F32 => data.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
+                Dtype::F16 => data.chunks_exact(2).map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
+                Dtype::BF16 => data.chunks_exact(2).map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
+                Dtype::F64 => data.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap_or([0; 8])) as f32).collect(),
+                Dtype::I64 => data.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap_or([0; 8])) as f32).collect(),
+                Dtype::I32 => data.chunks_exact(4).map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f32).collect(),
+                other => return Err(format_err(path, format!("tensor '{name}' has unsupported dtype {other:?} (need F32, F16 or BF16)"))),
             };
             let d = format!("{:?}", view.dtype());
             if !dtypes.contains(&d) {
                 dtypes.push(d);
             }
-            tensors.insert(
-                name.to_string(),
-                HostTensor {
-                    shape: view.shape().to_vec(),
-                    data: vals,
-                },
-            );
+            tensors.insert(name.to_string(), HostTensor { shape: view.shape().to_vec(), data: vals });
         }
-        Ok(TensorFile {
-            path: path.to_path_buf(),
-            tensors,
-            dtypes,
-            f16_keys,
-        })
+        Ok(TensorFile { path: path.to_path_buf(), tensors, dtypes, f16_keys })
     }
 
     /// The tensor `key`, or an error naming the file and key.
     pub fn get(&self, key: &str) -> Result<&HostTensor> {
-        self.tensors
-            .get(key)
-            .ok_or_else(|| format_err(&self.path, format!("missing tensor '{key}'")))
+        self.tensors.get(key).ok_or_else(|| format_err(&self.path, format!("missing tensor '{key}'")))
     }
 }
 
 /// Writes f32 tensors as a safetensors file, atomically (temporary file in the same folder, then rename).
 pub fn write_tensors(path: &Path, tensors: &[(&str, &HostTensor)]) -> Result<()> {
-    let bytes: Vec<(String, Vec<u8>, Vec<usize>)> = tensors
-        .iter()
-        .map(|(k, t)| {
-            (
-                k.to_string(),
-                t.data.iter().flat_map(|v| v.to_le_bytes()).collect(),
-                t.shape.clone(),
-            )
-        })
-        .collect();
+    let bytes: Vec<(String, Vec<u8>, Vec<usize>)> =
+        tensors.iter().map(|(k, t)| (k.to_string(), t.data.iter().flat_map(|v| v.to_le_bytes()).collect(), t.shape.clone())).collect();
     let views: Vec<(String, safetensors::tensor::TensorView)> = bytes
         .iter()
-        .map(|(k, b, s)| {
-            safetensors::tensor::TensorView::new(Dtype::F32, s.clone(), b)
-                .map(|v| (k.clone(), v))
-                .map_err(|e| format_err(path, e.to_string()))
-        })
+        .map(|(k, b, s)| safetensors::tensor::TensorView::new(Dtype::F32, s.clone(), b).map(|v| (k.clone(), v)).map_err(|e| format_err(path, e.to_string())))
         .collect::<Result<_>>()?;
     let out = safetensors::serialize(views, None).map_err(|e| format_err(path, e.to_string()))?;
     write_atomic(path, &out)
@@ -158,14 +103,8 @@ pub fn write_tensors(path: &Path, tensors: &[(&str, &HostTensor)]) -> Result<()>
 
 /// Writes bytes to `path` through a temporary sibling and a rename, so readers never see a partial file.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let io = |source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "out".into());
+    let io = |source| Error::Io { path: path.to_path_buf(), source };
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "out".into());
     let tmp = path.with_file_name(format!(".{name}.tmp{}", std::process::id()));
     if let Err(e) = std::fs::write(&tmp, bytes) {
         // A full disk leaves a partial temporary file: remove it (the target is untouched).

@@ -7,23 +7,10 @@ use crate::error::{Error, Result};
 use crate::gpu::{Gpu, Tensor};
 use crate::ops::{self, Bias, Conv2d, ConvWeights, Epilogue, MatView, Matmul};
 
-fn check_image(
-    op: &'static str,
-    x: &Tensor,
-    c: Option<usize>,
-    h: usize,
-    w: usize,
-) -> Result<(usize, usize)> {
+fn check_image(op: &'static str, x: &Tensor, c: Option<usize>, h: usize, w: usize) -> Result<(usize, usize)> {
     let s = x.shape();
     if s.len() != 4 || s[2] != h || s[3] != w || c.is_some_and(|c| s[1] != c) {
-        return Err(Error::Shape {
-            op,
-            msg: format!(
-                "expected [N, {}, {h}, {w}], got {:?}",
-                c.map(|c| c.to_string()).unwrap_or("C".into()),
-                s
-            ),
-        });
+        return Err(Error::Shape { op, msg: format!("expected [N, {}, {h}, {w}], got {:?}", c.map(|c| c.to_string()).unwrap_or("C".into()), s) });
     }
     Ok((s[0], s[1]))
 }
@@ -41,29 +28,15 @@ impl Masked {
     /// From a host mask [h, w] (values 0 or 1).
     pub fn new(gpu: &Gpu, mask: &[f32], h: usize, w: usize, label: &str) -> Result<Masked> {
         if mask.len() != h * w {
-            return Err(Error::Shape {
-                op: "inpaint",
-                msg: format!("mask has {} values for a {w}x{h} image", mask.len()),
-            });
+            return Err(Error::Shape { op: "inpaint", msg: format!("mask has {} values for a {w}x{h} image", mask.len()) });
         }
         if mask.iter().all(|v| *v != 0.0) {
-            return Err(Error::Invalid {
-                op: "inpaint",
-                msg: "the mask hides nothing".into(),
-            });
+            return Err(Error::Invalid { op: "inpaint", msg: "the mask hides nothing".into() });
         }
         if mask.iter().all(|v| *v == 0.0) {
-            return Err(Error::Invalid {
-                op: "inpaint",
-                msg: "the mask hides everything".into(),
-            });
+            return Err(Error::Invalid { op: "inpaint", msg: "the mask hides everything".into() });
         }
-        Ok(Masked {
-            mask: gpu.upload(&[h * w], mask)?,
-            h,
-            w,
-            label: label.to_string(),
-        })
+        Ok(Masked { mask: gpu.upload(&[h * w], mask)?, h, w, label: label.to_string() })
     }
     /// The keep-mask [H·W] on the GPU.
     pub fn mask(&self) -> &Tensor {
@@ -112,13 +85,7 @@ pub struct Separable {
 
 impl Separable {
     /// From the 1-D matrices; `rel_reg` regularises the pseudo-inverse (0 for exact).
-    pub fn new(
-        gpu: &Gpu,
-        ry: &Matrix,
-        rx: &Matrix,
-        rel_reg: f64,
-        label: &str,
-    ) -> Result<Separable> {
+    pub fn new(gpu: &Gpu, ry: &Matrix, rx: &Matrix, rel_reg: f64, label: &str) -> Result<Separable> {
         let (py, px) = (ry.pinv(rel_reg)?, rx.pinv(rel_reg)?);
         Ok(Separable {
             ry: gpu.upload(&[ry.rows, ry.cols], &ry.to_f32())?,
@@ -131,48 +98,14 @@ impl Separable {
     }
 
     /// out[p] = A · X[p] · Bᵀ for planes X [P, hi, wi], A [ho, hi] and B [wo, wi] given as views.
-    fn sandwich(
-        gpu: &Gpu,
-        x: &Tensor,
-        (a, av, ho, hi): (&Tensor, MatView, usize, usize),
-        (b, bv, wo, wi): (&Tensor, MatView, usize, usize),
-    ) -> Result<Tensor> {
+    fn sandwich(gpu: &Gpu, x: &Tensor, (a, av, ho, hi): (&Tensor, MatView, usize, usize), (b, bv, wo, wi): (&Tensor, MatView, usize, usize)) -> Result<Tensor> {
         let s = x.shape();
         let planes = s[0] * s[1];
         // T = X · Bᵀ over all rows of all planes: [P·hi, wi] x [wi, wo].
-        let t = ops::matmul(
-            gpu,
-            x,
-            b,
-            Bias::None,
-            &Matmul {
-                batch: 1,
-                m: planes * hi,
-                n: wo,
-                k: wi,
-                a: MatView::rows(planes * hi, wi),
-                b: bv,
-                alpha: 1.0,
-            },
-            None,
-        )?;
+        let t =
+            ops::matmul(gpu, x, b, Bias::None, &Matmul { batch: 1, m: planes * hi, n: wo, k: wi, a: MatView::rows(planes * hi, wi), b: bv, alpha: 1.0 }, None)?;
         // Y[p] = A · T[p]: [ho, hi] x [hi, wo] per plane.
-        let y = ops::matmul(
-            gpu,
-            a,
-            &t,
-            Bias::None,
-            &Matmul {
-                batch: planes,
-                m: ho,
-                n: wo,
-                k: hi,
-                a: av,
-                b: MatView::rows(hi, wo),
-                alpha: 1.0,
-            },
-            None,
-        )?;
+        let y = ops::matmul(gpu, a, &t, Bias::None, &Matmul { batch: planes, m: ho, n: wo, k: hi, a: av, b: MatView::rows(hi, wo), alpha: 1.0 }, None)?;
         y.reshape(&[s[0], s[1], ho, wo])
     }
 }
@@ -191,12 +124,7 @@ impl Operator for Separable {
         let [ho, h, wo, w] = self.shape;
         check_image("separable", x, None, h, w)?;
         // B = R_xᵀ seen as [w, wo]: the transpose of the stored [wo, w].
-        Self::sandwich(
-            gpu,
-            x,
-            (&self.ry, MatView::rows(ho, h).shared(), ho, h),
-            (&self.rx, MatView::transposed(w, wo), wo, w),
-        )
+        Self::sandwich(gpu, x, (&self.ry, MatView::rows(ho, h).shared(), ho, h), (&self.rx, MatView::transposed(w, wo), wo, w))
     }
     fn grad(&self, gpu: &Gpu, x: &Tensor, y: &Tensor) -> Result<Tensor> {
         linear_grad(gpu, self, x, y)
@@ -205,25 +133,13 @@ impl Operator for Separable {
         let [ho, h, wo, w] = self.shape;
         check_image("separable pinv", y, None, ho, wo)?;
         // P_y [h, ho], P_x [w, wo]: X = P_y Y P_xᵀ.
-        Self::sandwich(
-            gpu,
-            y,
-            (&self.py, MatView::rows(h, ho).shared(), h, ho),
-            (&self.px, MatView::transposed(wo, w), w, wo),
-        )
-        .map(Some)
+        Self::sandwich(gpu, y, (&self.py, MatView::rows(h, ho).shared(), h, ho), (&self.px, MatView::transposed(wo, w), w, wo)).map(Some)
     }
     fn adjoint(&self, gpu: &Gpu, y: &Tensor) -> Result<Option<Tensor>> {
         let [ho, h, wo, w] = self.shape;
         check_image("separable adjoint", y, None, ho, wo)?;
         // X = R_yᵀ Y R_x: A = R_yᵀ [h, ho] (transposed view), B = R_x [wo, w] used as Bᵀ → need [wo, w] rows.
-        Self::sandwich(
-            gpu,
-            y,
-            (&self.ry, MatView::transposed(h, ho).shared(), h, ho),
-            (&self.rx, MatView::rows(wo, w), w, wo),
-        )
-        .map(Some)
+        Self::sandwich(gpu, y, (&self.ry, MatView::transposed(h, ho).shared(), h, ho), (&self.rx, MatView::rows(wo, w), w, wo)).map(Some)
     }
 }
 
@@ -240,32 +156,15 @@ impl Convolution {
     /// From a row-major k×k kernel (k odd).
     pub fn new(gpu: &Gpu, kernel: &[f32], k: usize, label: &str) -> Result<Convolution> {
         if k % 2 == 0 || kernel.len() != k * k {
-            return Err(Error::Invalid {
-                op: "deblur",
-                msg: format!(
-                    "kernel must be k x k with k odd ({} values, k = {k})",
-                    kernel.len()
-                ),
-            });
+            return Err(Error::Invalid { op: "deblur", msg: format!("kernel must be k x k with k odd ({} values, k = {k})", kernel.len()) });
         }
         let flipped: Vec<f32> = kernel.iter().rev().cloned().collect();
-        Ok(Convolution {
-            kernel: pack(gpu, &[1, 1, k, k], kernel)?,
-            flipped: pack(gpu, &[1, 1, k, k], &flipped)?,
-            k,
-            label: label.to_string(),
-        })
+        Ok(Convolution { kernel: pack(gpu, &[1, 1, k, k], kernel)?, flipped: pack(gpu, &[1, 1, k, k], &flipped)?, k, label: label.to_string() })
     }
     fn conv(&self, gpu: &Gpu, x: &Tensor, w: &ConvWeights) -> Result<Tensor> {
         let s = x.shape();
         if s.len() != 4 || s[2] < self.k / 2 + 1 || s[3] < self.k / 2 + 1 {
-            return Err(Error::Shape {
-                op: "deblur",
-                msg: format!(
-                    "image {:?} is smaller than the {}x{} kernel",
-                    s, self.k, self.k
-                ),
-            });
+            return Err(Error::Shape { op: "deblur", msg: format!("image {:?} is smaller than the {}x{} kernel", s, self.k, self.k) });
         }
         let planes = x.reshape(&[s[0] * s[1], 1, s[2], s[3]])?;
         ops::conv2d_packed(gpu, &planes, w, Conv2d::same(self.k), &Epilogue::bias(None))?.reshape(s)
@@ -323,21 +222,9 @@ impl Operator for Colorize {
     }
     fn forward(&self, gpu: &Gpu, x: &Tensor) -> Result<Tensor> {
         if x.shape().len() != 4 || x.shape()[1] != 3 {
-            return Err(Error::Shape {
-                op: "color",
-                msg: format!(
-                    "colorization needs RGB images [N, 3, H, W], got {:?}",
-                    x.shape()
-                ),
-            });
+            return Err(Error::Shape { op: "color", msg: format!("colorization needs RGB images [N, 3, H, W], got {:?}", x.shape()) });
         }
-        ops::conv2d_packed(
-            gpu,
-            x,
-            &self.to_gray,
-            Conv2d::same(1),
-            &Epilogue::bias(None),
-        )
+        ops::conv2d_packed(gpu, x, &self.to_gray, Conv2d::same(1), &Epilogue::bias(None))
     }
     fn grad(&self, gpu: &Gpu, x: &Tensor, y: &Tensor) -> Result<Tensor> {
         linear_grad(gpu, self, x, y)
@@ -346,14 +233,7 @@ impl Operator for Colorize {
         ops::conv2d_packed(gpu, y, &self.pinv, Conv2d::same(1), &Epilogue::bias(None)).map(Some)
     }
     fn adjoint(&self, gpu: &Gpu, y: &Tensor) -> Result<Option<Tensor>> {
-        ops::conv2d_packed(
-            gpu,
-            y,
-            &self.adjoint,
-            Conv2d::same(1),
-            &Epilogue::bias(None),
-        )
-        .map(Some)
+        ops::conv2d_packed(gpu, y, &self.adjoint, Conv2d::same(1), &Epilogue::bias(None)).map(Some)
     }
 }
 

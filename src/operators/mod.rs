@@ -38,10 +38,7 @@ pub(crate) fn linear_grad(gpu: &Gpu, h: &dyn Operator, x: &Tensor, y: &Tensor) -
     let hx = h.forward(gpu, x)?;
     let inv_m = 1.0 / y.numel() as f32;
     let r = ops::axpby(gpu, inv_m, &hx, -inv_m, y)?;
-    h.adjoint(gpu, &r)?.ok_or(crate::Error::Invalid {
-        op: "grad",
-        msg: format!("{} has no adjoint", h.name()),
-    })
+    h.adjoint(gpu, &r)?.ok_or(crate::Error::Invalid { op: "grad", msg: format!("{} has no adjoint", h.name()) })
 }
 
 /// y = H(x) + 2·σ_y·n with n ~ N(0, I) drawn from `seed` (σ_y in [0, 1] pixel units; images span 2).
@@ -51,14 +48,7 @@ pub fn measure(gpu: &Gpu, h: &dyn Operator, x: &Tensor, sigma_y: f32, seed: u64)
 
 /// [`measure`] with the noise of image k keyed by `keys[k]` (see [`ops::normal_keyed`]; empty = 0..N), so
 /// an image's measurement does not depend on its place in a batch.
-pub fn measure_keyed(
-    gpu: &Gpu,
-    h: &dyn Operator,
-    x: &Tensor,
-    sigma_y: f32,
-    seed: u64,
-    keys: &[u32],
-) -> Result<Tensor> {
+pub fn measure_keyed(gpu: &Gpu, h: &dyn Operator, x: &Tensor, sigma_y: f32, seed: u64, keys: &[u32]) -> Result<Tensor> {
     let y = h.forward(gpu, x)?;
     if sigma_y <= 0.0 {
         return Ok(y);

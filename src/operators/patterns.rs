@@ -40,10 +40,7 @@ pub type Mask = Vec<f32>;
 /// Missing box of `bh`×`bw` pixels at (`top`, `left`).
 pub fn box_mask(h: usize, w: usize, top: usize, left: usize, bh: usize, bw: usize) -> Result<Mask> {
     if bh == 0 || bw == 0 || top + bh > h || left + bw > w {
-        return Err(Error::Invalid {
-            op: "inpaint-box",
-            msg: format!("box {bh}x{bw} at ({top}, {left}) does not fit a {h}x{w} image"),
-        });
+        return Err(Error::Invalid { op: "inpaint-box", msg: format!("box {bh}x{bw} at ({top}, {left}) does not fit a {h}x{w} image") });
     }
     let mut m = vec![1f32; h * w];
     for y in top..top + bh {
@@ -62,15 +59,10 @@ pub fn centre_box_mask(h: usize, w: usize) -> Result<Mask> {
 /// Each pixel missing independently with probability `fraction` (same for all channels).
 pub fn random_mask(h: usize, w: usize, fraction: f64, seed: u64) -> Result<Mask> {
     if !(0.0..1.0).contains(&fraction) {
-        return Err(Error::Invalid {
-            op: "inpaint-random",
-            msg: format!("fraction must be in [0, 1), got {fraction}"),
-        });
+        return Err(Error::Invalid { op: "inpaint-random", msg: format!("fraction must be in [0, 1), got {fraction}") });
     }
     let mut r = SplitMix::new(seed);
-    Ok((0..h * w)
-        .map(|_| if r.uniform() < fraction { 0.0 } else { 1.0 })
-        .collect())
+    Ok((0..h * w).map(|_| if r.uniform() < fraction { 0.0 } else { 1.0 }).collect())
 }
 
 /// Free-form brush strokes: 2–5 strokes of 4–9 segments each, brush radius ~h/16, drawn until at least
@@ -90,22 +82,13 @@ pub fn freeform_mask(h: usize, w: usize, seed: u64) -> Result<Mask> {
         for _ in 0..segs {
             angle += (r.uniform() - 0.5) * 2.0;
             let len = size * (0.1 + 0.2 * r.uniform());
-            let (ny, nx) = (
-                (y + len * angle.sin()).clamp(0.0, h as f64 - 1.0),
-                (x + len * angle.cos()).clamp(0.0, w as f64 - 1.0),
-            );
+            let (ny, nx) = ((y + len * angle.sin()).clamp(0.0, h as f64 - 1.0), (x + len * angle.cos()).clamp(0.0, w as f64 - 1.0));
             let steps = (len * 2.0).ceil() as usize + 1;
             for k in 0..=steps {
                 let f = k as f64 / steps as f64;
                 let (cy, cx) = (y + (ny - y) * f, x + (nx - x) * f);
-                let (y0, y1) = (
-                    (cy - radius).floor().max(0.0) as usize,
-                    ((cy + radius).ceil() as usize).min(h - 1),
-                );
-                let (x0, x1) = (
-                    (cx - radius).floor().max(0.0) as usize,
-                    ((cx + radius).ceil() as usize).min(w - 1),
-                );
+                let (y0, y1) = ((cy - radius).floor().max(0.0) as usize, ((cy + radius).ceil() as usize).min(h - 1));
+                let (x0, x1) = ((cx - radius).floor().max(0.0) as usize, ((cx + radius).ceil() as usize).min(w - 1));
                 for py in y0..=y1 {
                     for px in x0..=x1 {
                         if (py as f64 - cy).powi(2) + (px as f64 - cx).powi(2) <= radius * radius {
@@ -124,19 +107,12 @@ pub fn freeform_mask(h: usize, w: usize, seed: u64) -> Result<Mask> {
 /// A mask from an image (white = keep): mean over channels > 0 (i.e. above mid-grey) keeps the pixel.
 pub fn mask_from_image(img: &Image, h: usize, w: usize) -> Result<Mask> {
     if img.height != h || img.width != w {
-        return Err(Error::Shape {
-            op: "inpaint-mask",
-            msg: format!(
-                "mask is {}x{} but the image is {w}x{h}",
-                img.width, img.height
-            ),
-        });
+        return Err(Error::Shape { op: "inpaint-mask", msg: format!("mask is {}x{} but the image is {w}x{h}", img.width, img.height) });
     }
     let hw = h * w;
     let m: Mask = (0..hw)
         .map(|p| {
-            let mean =
-                (0..img.channels).map(|c| img.data[c * hw + p]).sum::<f32>() / img.channels as f32;
+            let mean = (0..img.channels).map(|c| img.data[c * hw + p]).sum::<f32>() / img.channels as f32;
             if mean > 0.0 {
                 1.0
             } else {
@@ -145,16 +121,10 @@ pub fn mask_from_image(img: &Image, h: usize, w: usize) -> Result<Mask> {
         })
         .collect();
     if m.iter().all(|v| *v == 1.0) {
-        return Err(Error::Invalid {
-            op: "inpaint-mask",
-            msg: "the mask is all white: nothing to inpaint".into(),
-        });
+        return Err(Error::Invalid { op: "inpaint-mask", msg: "the mask is all white: nothing to inpaint".into() });
     }
     if m.iter().all(|v| *v == 0.0) {
-        return Err(Error::Invalid {
-            op: "inpaint-mask",
-            msg: "the mask is all black: nothing is observed".into(),
-        });
+        return Err(Error::Invalid { op: "inpaint-mask", msg: "the mask is all black: nothing is observed".into() });
     }
     Ok(m)
 }
@@ -162,15 +132,10 @@ pub fn mask_from_image(img: &Image, h: usize, w: usize) -> Result<Mask> {
 /// Normalised 1-D Gaussian taps exp(−d²/(2σ²)), d = −size/2 .. size/2 (size odd).
 pub fn gaussian_taps(size: usize, sigma: f64) -> Result<Vec<f64>> {
     if size % 2 == 0 || sigma <= 0.0 {
-        return Err(Error::Invalid {
-            op: "deblur-gauss",
-            msg: format!("kernel size must be odd and sigma positive (size {size}, sigma {sigma})"),
-        });
+        return Err(Error::Invalid { op: "deblur-gauss", msg: format!("kernel size must be odd and sigma positive (size {size}, sigma {sigma})") });
     }
     let r = (size / 2) as f64;
-    let t: Vec<f64> = (0..size)
-        .map(|i| (-(i as f64 - r).powi(2) / (2.0 * sigma * sigma)).exp())
-        .collect();
+    let t: Vec<f64> = (0..size).map(|i| (-(i as f64 - r).powi(2) / (2.0 * sigma * sigma)).exp()).collect();
     let s: f64 = t.iter().sum();
     Ok(t.into_iter().map(|v| v / s).collect())
 }
@@ -179,10 +144,7 @@ pub fn gaussian_taps(size: usize, sigma: f64) -> Result<Vec<f64>> {
 /// bilinearly and normalised to sum 1.
 pub fn motion_kernel(size: usize, seed: u64) -> Result<Vec<f32>> {
     if size % 2 == 0 || size < 3 {
-        return Err(Error::Invalid {
-            op: "deblur-motion",
-            msg: format!("kernel size must be odd and >= 3, got {size}"),
-        });
+        return Err(Error::Invalid { op: "deblur-motion", msg: format!("kernel size must be odd and >= 3, got {size}") });
     }
     let mut r = SplitMix::new(seed);
     let n = 64;
@@ -195,12 +157,8 @@ pub fn motion_kernel(size: usize, seed: u64) -> Result<Vec<f32>> {
         py += a.sin();
         pts.push((px, py));
     }
-    let (minx, maxx) = pts.iter().fold((f64::MAX, f64::MIN), |(lo, hi), p| {
-        (lo.min(p.0), hi.max(p.0))
-    });
-    let (miny, maxy) = pts.iter().fold((f64::MAX, f64::MIN), |(lo, hi), p| {
-        (lo.min(p.1), hi.max(p.1))
-    });
+    let (minx, maxx) = pts.iter().fold((f64::MAX, f64::MIN), |(lo, hi), p| (lo.min(p.0), hi.max(p.0)));
+    let (miny, maxy) = pts.iter().fold((f64::MAX, f64::MIN), |(lo, hi), p| (lo.min(p.1), hi.max(p.1)));
     let span = (maxx - minx).max(maxy - miny).max(1e-9);
     let scale = (size - 1) as f64 / span;
     let (cx, cy) = ((minx + maxx) / 2.0, (miny + maxy) / 2.0);
@@ -208,14 +166,8 @@ pub fn motion_kernel(size: usize, seed: u64) -> Result<Vec<f32>> {
     let mut k = vec![0f64; size * size];
     for (x, y) in pts {
         let (fx, fy) = ((x - cx) * scale + c, (y - cy) * scale + c);
-        let (x0, y0) = (
-            fx.floor().clamp(0.0, (size - 1) as f64) as usize,
-            fy.floor().clamp(0.0, (size - 1) as f64) as usize,
-        );
-        let (dx, dy) = (
-            (fx - x0 as f64).clamp(0.0, 1.0),
-            (fy - y0 as f64).clamp(0.0, 1.0),
-        );
+        let (x0, y0) = (fx.floor().clamp(0.0, (size - 1) as f64) as usize, fy.floor().clamp(0.0, (size - 1) as f64) as usize);
+        let (dx, dy) = ((fx - x0 as f64).clamp(0.0, 1.0), (fy - y0 as f64).clamp(0.0, 1.0));
         let (x1, y1) = ((x0 + 1).min(size - 1), (y0 + 1).min(size - 1));
         k[y0 * size + x0] += (1.0 - dx) * (1.0 - dy);
         k[y0 * size + x1] += dx * (1.0 - dy);
@@ -229,29 +181,13 @@ pub fn motion_kernel(size: usize, seed: u64) -> Result<Vec<f32>> {
 /// A blur kernel from a grayscale image (brightness = weight), normalised to sum 1. Sides must be odd.
 pub fn kernel_from_image(img: &Image) -> Result<Vec<f32>> {
     if img.height != img.width || img.height % 2 == 0 {
-        return Err(Error::Invalid {
-            op: "deblur-kernel",
-            msg: format!(
-                "kernel image must be square with an odd side, got {}x{}",
-                img.width, img.height
-            ),
-        });
+        return Err(Error::Invalid { op: "deblur-kernel", msg: format!("kernel image must be square with an odd side, got {}x{}", img.width, img.height) });
     }
     let hw = img.height * img.width;
-    let k: Vec<f64> = (0..hw)
-        .map(|p| {
-            (0..img.channels)
-                .map(|c| (img.data[c * hw + p] as f64 + 1.0) / 2.0)
-                .sum::<f64>()
-                / img.channels as f64
-        })
-        .collect();
+    let k: Vec<f64> = (0..hw).map(|p| (0..img.channels).map(|c| (img.data[c * hw + p] as f64 + 1.0) / 2.0).sum::<f64>() / img.channels as f64).collect();
     let s: f64 = k.iter().sum();
     if !(s > 1e-6) {
-        return Err(Error::Invalid {
-            op: "deblur-kernel",
-            msg: "kernel image is black: it cannot be normalised".into(),
-        });
+        return Err(Error::Invalid { op: "deblur-kernel", msg: "kernel image is black: it cannot be normalised".into() });
     }
     Ok(k.into_iter().map(|v| (v / s) as f32).collect())
 }
@@ -269,11 +205,7 @@ pub struct Matrix {
 
 impl Matrix {
     fn zeros(rows: usize, cols: usize) -> Matrix {
-        Matrix {
-            rows,
-            cols,
-            data: vec![0.0; rows * cols],
-        }
+        Matrix { rows, cols, data: vec![0.0; rows * cols] }
     }
     fn at(&self, r: usize, c: usize) -> f64 {
         self.data[r * self.cols + c]
@@ -286,10 +218,7 @@ impl Matrix {
     /// Block averaging by `f`: n → n / f.
     pub fn block_average(n: usize, f: usize) -> Result<Matrix> {
         if f == 0 || n % f != 0 {
-            return Err(Error::Invalid {
-                op: "super-resolution",
-                msg: format!("image side {n} is not a multiple of the factor {f}"),
-            });
+            return Err(Error::Invalid { op: "super-resolution", msg: format!("image side {n} is not a multiple of the factor {f}") });
         }
         let mut m = Matrix::zeros(n / f, n);
         for i in 0..n / f {
@@ -304,10 +233,7 @@ impl Matrix {
     /// rows normalised to sum 1), as Matlab's imresize.
     pub fn bicubic(n: usize, f: usize) -> Result<Matrix> {
         if f == 0 || n % f != 0 {
-            return Err(Error::Invalid {
-                op: "super-resolution",
-                msg: format!("image side {n} is not a multiple of the factor {f}"),
-            });
+            return Err(Error::Invalid { op: "super-resolution", msg: format!("image side {n} is not a multiple of the factor {f}") });
         }
         let cubic = |x: f64| {
             let (a, x) = (-0.5, x.abs());
@@ -323,10 +249,7 @@ impl Matrix {
         let mut m = Matrix::zeros(n / f, n);
         for i in 0..n / f {
             let centre = (i as f64 + 0.5) * fl - 0.5;
-            let (lo, hi) = (
-                (centre - 2.0 * fl).floor() as i64,
-                (centre + 2.0 * fl).ceil() as i64,
-            );
+            let (lo, hi) = ((centre - 2.0 * fl).floor() as i64, (centre + 2.0 * fl).ceil() as i64);
             let mut row = vec![0f64; n];
             for j in lo..=hi {
                 let wgt = cubic((j as f64 - centre) / fl);
@@ -387,11 +310,7 @@ impl Matrix {
             for j in 0..self.rows {
                 let mut s = 0.0;
                 for t in 0..k {
-                    s += if wide {
-                        self.at(t, i) * gi.at(t, j)
-                    } else {
-                        gi.at(i, t) * self.at(j, t)
-                    };
+                    s += if wide { self.at(t, i) * gi.at(t, j) } else { gi.at(i, t) * self.at(j, t) };
                 }
                 out.data[i * self.rows + j] = s;
             }
@@ -409,14 +328,9 @@ fn invert(a: &Matrix) -> Result<Matrix> {
         inv.data[i * n + i] = 1.0;
     }
     for col in 0..n {
-        let piv = (col..n)
-            .max_by(|&x, &y| m[x * n + col].abs().total_cmp(&m[y * n + col].abs()))
-            .unwrap_or(col);
+        let piv = (col..n).max_by(|&x, &y| m[x * n + col].abs().total_cmp(&m[y * n + col].abs())).unwrap_or(col);
         if m[piv * n + col].abs() < 1e-12 {
-            return Err(Error::Invalid {
-                op: "pseudo-inverse",
-                msg: "matrix is singular (add regularisation)".into(),
-            });
+            return Err(Error::Invalid { op: "pseudo-inverse", msg: "matrix is singular (add regularisation)".into() });
         }
         for j in 0..n {
             m.swap(col * n + j, piv * n + j);

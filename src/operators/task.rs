@@ -92,10 +92,7 @@ impl FromStr for TaskKind {
         let file = |what: &str| -> Result<PathBuf> {
             arg.filter(|a| !a.is_empty())
                 .map(PathBuf::from)
-                .ok_or_else(|| Error::Invalid {
-                    op: "task",
-                    msg: format!("{name} needs a file: {name}=FILE ({what})"),
-                })
+                .ok_or_else(|| Error::Invalid { op: "task", msg: format!("{name} needs a file: {name}=FILE ({what})") })
         };
         Ok(match name {
             "inpaint-box" => TaskKind::InpaintBox,
@@ -117,27 +114,15 @@ impl FromStr for TaskKind {
             "hdr" => TaskKind::Hdr,
             "phase" => TaskKind::Phase,
             "jpeg" | "jpeg444" => {
-                let qf = arg
-                    .and_then(|a| a.trim().parse::<u32>().ok())
-                    .filter(|q| (1..=100).contains(q));
-                let qf = qf.ok_or_else(|| Error::Invalid {
-                    op: "task",
-                    msg: format!(
-                        "{name} needs a quality from 1 to 100: {name}=QF (e.g. {name}=10)"
-                    ),
-                })?;
+                let qf = arg.and_then(|a| a.trim().parse::<u32>().ok()).filter(|q| (1..=100).contains(q));
+                let qf = qf.ok_or_else(|| Error::Invalid { op: "task", msg: format!("{name} needs a quality from 1 to 100: {name}=QF (e.g. {name}=10)") })?;
                 if name == "jpeg" {
                     TaskKind::Jpeg(qf)
                 } else {
                     TaskKind::Jpeg444(qf)
                 }
             }
-            other => {
-                return Err(Error::Invalid {
-                    op: "task",
-                    msg: format!("unknown task '{other}'; one of: {}", TASK_NAMES.join(", ")),
-                })
-            }
+            other => return Err(Error::Invalid { op: "task", msg: format!("unknown task '{other}'; one of: {}", TASK_NAMES.join(", ")) }),
         })
     }
 }
@@ -191,21 +176,13 @@ impl Task {
     pub fn is_inpainting(&self) -> bool {
         matches!(
             self.kind,
-            TaskKind::InpaintBox
-                | TaskKind::InpaintRandom
-                | TaskKind::InpaintFreeform
-                | TaskKind::InpaintMask(_)
-                | TaskKind::InpaintMaskData(_)
+            TaskKind::InpaintBox | TaskKind::InpaintRandom | TaskKind::InpaintFreeform | TaskKind::InpaintMask(_) | TaskKind::InpaintMaskData(_)
         )
     }
 
     /// Channels the task needs (colorization and JPEG need RGB).
     pub fn needs_channels(&self) -> Option<usize> {
-        matches!(
-            self.kind,
-            TaskKind::Color | TaskKind::Jpeg(_) | TaskKind::Jpeg444(_)
-        )
-        .then_some(3)
+        matches!(self.kind, TaskKind::Color | TaskKind::Jpeg(_) | TaskKind::Jpeg444(_)).then_some(3)
     }
 
     /// Image sides must be multiples of this: the factor for super-resolution, 16 (4:2:0) or 8 for JPEG.
@@ -222,107 +199,43 @@ impl Task {
     pub fn operator(&self, gpu: &Gpu, c: usize, h: usize, w: usize) -> Result<Box<dyn Operator>> {
         if let Some(need) = self.needs_channels() {
             if c != need {
-                return Err(Error::Invalid {
-                    op: "task",
-                    msg: format!(
-                        "{} needs a {need}-channel model, this one has {c}",
-                        self.kind_name()
-                    ),
-                });
+                return Err(Error::Invalid { op: "task", msg: format!("{} needs a {need}-channel model, this one has {c}", self.kind_name()) });
             }
         }
         let side = h.min(w);
         Ok(match &self.kind {
-            TaskKind::InpaintBox => Box::new(Masked::new(
-                gpu,
-                &patterns::centre_box_mask(h, w)?,
-                h,
-                w,
-                "inpaint-box (centre half)",
-            )?),
-            TaskKind::InpaintRandom => Box::new(Masked::new(
-                gpu,
-                &patterns::random_mask(h, w, 0.7, self.seed)?,
-                h,
-                w,
-                "inpaint-random (70 % missing)",
-            )?),
-            TaskKind::InpaintFreeform => Box::new(Masked::new(
-                gpu,
-                &patterns::freeform_mask(h, w, self.seed)?,
-                h,
-                w,
-                "inpaint-freeform",
-            )?),
+            TaskKind::InpaintBox => Box::new(Masked::new(gpu, &patterns::centre_box_mask(h, w)?, h, w, "inpaint-box (centre half)")?),
+            TaskKind::InpaintRandom => Box::new(Masked::new(gpu, &patterns::random_mask(h, w, 0.7, self.seed)?, h, w, "inpaint-random (70 % missing)")?),
+            TaskKind::InpaintFreeform => Box::new(Masked::new(gpu, &patterns::freeform_mask(h, w, self.seed)?, h, w, "inpaint-freeform")?),
             TaskKind::InpaintMask(p) => {
                 let m = patterns::mask_from_image(&Image::read(p)?, h, w)?;
-                Box::new(Masked::new(
-                    gpu,
-                    &m,
-                    h,
-                    w,
-                    &format!("inpaint-mask ({})", p.display()),
-                )?)
+                Box::new(Masked::new(gpu, &m, h, w, &format!("inpaint-mask ({})", p.display()))?)
             }
-            TaskKind::InpaintMaskData(m) => {
-                Box::new(Masked::new(gpu, m, h, w, "inpaint-mask (painted)")?)
+            TaskKind::InpaintMaskData(m) => Box::new(Masked::new(gpu, m, h, w, "inpaint-mask (painted)")?),
+            TaskKind::Sr(f) => {
+                Box::new(Separable::new(gpu, &Matrix::block_average(h, *f)?, &Matrix::block_average(w, *f)?, 0.0, &format!("sr{f} (block average)"))?)
             }
-            TaskKind::Sr(f) => Box::new(Separable::new(
-                gpu,
-                &Matrix::block_average(h, *f)?,
-                &Matrix::block_average(w, *f)?,
-                0.0,
-                &format!("sr{f} (block average)"),
-            )?),
-            TaskKind::Bicubic(f) => Box::new(Separable::new(
-                gpu,
-                &Matrix::bicubic(h, *f)?,
-                &Matrix::bicubic(w, *f)?,
-                0.0,
-                &format!("bicubic{f}"),
-            )?),
+            TaskKind::Bicubic(f) => Box::new(Separable::new(gpu, &Matrix::bicubic(h, *f)?, &Matrix::bicubic(w, *f)?, 0.0, &format!("bicubic{f}"))?),
             TaskKind::DeblurGauss => {
                 let sigma = (3.0 * side as f64 / 256.0).max(2.0);
                 let size = 2 * (2.0 * sigma).ceil() as usize + 1;
                 let t = patterns::gaussian_taps(size, sigma)?;
                 let label = format!("deblur-gauss (size {size}, sigma {sigma:.1})");
-                Box::new(Separable::new(
-                    gpu,
-                    &Matrix::convolution(h, &t),
-                    &Matrix::convolution(w, &t),
-                    1e-2,
-                    &label,
-                )?)
+                Box::new(Separable::new(gpu, &Matrix::convolution(h, &t), &Matrix::convolution(w, &t), 1e-2, &label)?)
             }
             TaskKind::DeblurUniform => {
                 let size = odd((9 * side / 256).max(5));
                 let t = vec![1.0 / size as f64; size];
-                Box::new(Separable::new(
-                    gpu,
-                    &Matrix::convolution(h, &t),
-                    &Matrix::convolution(w, &t),
-                    1e-2,
-                    &format!("deblur-uniform (size {size})"),
-                )?)
+                Box::new(Separable::new(gpu, &Matrix::convolution(h, &t), &Matrix::convolution(w, &t), 1e-2, &format!("deblur-uniform (size {size})"))?)
             }
             TaskKind::DeblurMotion => {
                 let size = odd((61 * side / 256).max(9));
-                Box::new(Convolution::new(
-                    gpu,
-                    &patterns::motion_kernel(size, self.seed)?,
-                    size,
-                    &format!("deblur-motion (size {size})"),
-                )?)
+                Box::new(Convolution::new(gpu, &patterns::motion_kernel(size, self.seed)?, size, &format!("deblur-motion (size {size})"))?)
             }
             TaskKind::DeblurKernel(p) => {
                 let img = Image::read(p)?;
                 let k = patterns::kernel_from_image(&img)?;
-                Box::new(Convolution::new(
-                    gpu,
-                    &k,
-                    img.height,
-                    &format!("deblur-kernel ({})", p.display()),
-                )?)
+                Box::new(Convolution::new(gpu, &k, img.height, &format!("deblur-kernel ({})", p.display()))?)
             }
             TaskKind::Color => Box::new(Colorize::new(gpu)?),
             TaskKind::Denoise => Box::new(Identity),
@@ -331,10 +244,7 @@ impl Task {
             TaskKind::Jpeg444(q) => Box::new(super::Jpeg::new(gpu, *q, false)?),
             TaskKind::Phase => {
                 if !h.is_power_of_two() || !w.is_power_of_two() {
-                    return Err(Error::Invalid {
-                        op: "phase",
-                        msg: format!("phase retrieval needs power-of-two sides, got {w}x{h}"),
-                    });
+                    return Err(Error::Invalid { op: "phase", msg: format!("phase retrieval needs power-of-two sides, got {w}x{h}") });
                 }
                 Box::new(PhaseRetrieval)
             }

@@ -26,19 +26,10 @@ pub const FUSED_MAX_CH: usize = 64;
 pub fn softmax_rows(gpu: &Gpu, x: &Tensor, scale: f32) -> Result<()> {
     let cols = *x.shape().last().unwrap_or(&0);
     if cols == 0 {
-        return Err(Error::Empty {
-            op: "softmax_rows",
-            shape: x.shape().to_vec(),
-        });
+        return Err(Error::Empty { op: "softmax_rows", shape: x.shape().to_vec() });
     }
     let rows = x.numel() / cols;
-    gpu.launch(
-        "softmax_rows",
-        &Kernel::new(&ATTENTION, "softmax_rows"),
-        &Params::new().n(rows).n(cols).f(scale),
-        &[(x, Access::ReadWrite)],
-        rows as u64,
-    )
+    gpu.launch("softmax_rows", &Kernel::new(&ATTENTION, "softmax_rows"), &Params::new().n(rows).n(cols).f(scale), &[(x, Access::ReadWrite)], rows as u64)
 }
 
 /// Self-attention over `heads` heads in channel-major layout, as guided-diffusion's QKV attention.
@@ -87,115 +78,45 @@ pub fn attention_with(
     const OP: &str = "attention";
     let bh = batch * heads;
     if bh == 0 || ch == 0 || len == 0 {
-        return Err(Error::Empty {
-            op: OP,
-            shape: vec![bh, ch, len],
-        });
+        return Err(Error::Empty { op: OP, shape: vec![bh, ch, len] });
     }
     if kind != AttentionKernel::Unfused {
         if ch > FUSED_MAX_CH {
-            return Err(Error::Invalid {
-                op: OP,
-                msg: format!(
-                    "{ch} channels per head; the fused kernels take at most {FUSED_MAX_CH}"
-                ),
-            });
+            return Err(Error::Invalid { op: OP, msg: format!("{ch} channels per head; the fused kernels take at most {FUSED_MAX_CH}") });
         }
         for (name, t, view) in [("q", q, &qv), ("k", k, &kv), ("v", v, &vv)] {
             if view.inner == 0 {
-                return Err(Error::Invalid {
-                    op: OP,
-                    msg: format!("{name} view has inner = 0"),
-                });
+                return Err(Error::Invalid { op: OP, msg: format!("{name} view has inner = 0") });
             }
             let need = view.max_index(bh, ch, len);
             if need >= t.numel() {
-                return Err(Error::Shape { op: OP, msg: format!("{name} view {view:?} of [{bh}, {ch}, {len}] reaches element {need}, tensor {:?}", t.shape()) });
+                return Err(Error::Shape {
+                    op: OP,
+                    msg: format!("{name} view {view:?} of [{bh}, {ch}, {len}] reaches element {need}, tensor {:?}", t.shape()),
+                });
             }
         }
         let out = gpu.empty(OP, &[bh, ch, len])?;
         let mut params = Params::new().n(bh).n(len).f(scale).u(0);
         for view in [&qv, &kv, &vv] {
-            params = params
-                .n(view.offset)
-                .n(view.inner)
-                .n(view.batch_hi)
-                .n(view.batch_lo)
-                .n(view.row)
-                .n(view.col);
+            params = params.n(view.offset).n(view.inner).n(view.batch_hi).n(view.batch_lo).n(view.row).n(view.col);
         }
         let (entry, groups) = match kind {
             AttentionKernel::Rows => ("attn_rows", (bh * len).div_ceil(64)),
             _ => ("attn_tiled", bh * len.div_ceil(64)),
         };
         let kernel = Kernel::new(&ATTENTION_FUSED, entry).with("CH", ch as f64);
-        gpu.launch(
-            OP,
-            &kernel,
-            &params,
-            &[
-                (q, Access::Read),
-                (k, Access::Read),
-                (v, Access::Read),
-                (&out, Access::ReadWrite),
-            ],
-            groups as u64,
-        )?;
+        gpu.launch(OP, &kernel, &params, &[(q, Access::Read), (k, Access::Read), (v, Access::Read), (&out, Access::ReadWrite)], groups as u64)?;
         return Ok(out);
     }
     // scores[bh, t, s] = Σ_c q[c, t] k[c, s]: A = qᵀ (rows t, cols c), B = k (rows c, cols s).
-    let qt = MatView {
-        row: qv.col,
-        col: qv.row,
-        ..qv
-    };
-    let scores = matmul(
-        gpu,
-        q,
-        k,
-        Bias::None,
-        &Matmul {
-            batch: bh,
-            m: len,
-            n: len,
-            k: ch,
-            a: qt,
-            b: kv,
-            alpha: 1.0,
-        },
-        None,
-    )?;
+    let qt = MatView { row: qv.col, col: qv.row, ..qv };
+    let scores = matmul(gpu, q, k, Bias::None, &Matmul { batch: bh, m: len, n: len, k: ch, a: qt, b: kv, alpha: 1.0 }, None)?;
     softmax_rows(gpu, &scores, scale)?;
     // out[bh, c, t] = Σ_s v[c, s] P[t, s]: A = v (rows c, cols s), B = Pᵀ (rows s, cols t).
-    let pt = MatView {
-        offset: 0,
-        inner: 1,
-        batch_hi: len * len,
-        batch_lo: 0,
-        row: 1,
-        col: len,
-    };
-    matmul(
-        gpu,
-        v,
-        &scores,
-        Bias::None,
-        &Matmul {
-            batch: bh,
-            m: ch,
-            n: len,
-            k: len,
-            a: vv,
-            b: pt,
-            alpha: 1.0,
-        },
-        None,
-    )
-    .map_err(|e| match e {
-        Error::Shape { msg, .. } => Error::Shape {
-            op: "attention",
-            msg,
-        },
+    let pt = MatView { offset: 0, inner: 1, batch_hi: len * len, batch_lo: 0, row: 1, col: len };
+    matmul(gpu, v, &scores, Bias::None, &Matmul { batch: bh, m: ch, n: len, k: len, a: vv, b: pt, alpha: 1.0 }, None).map_err(|e| match e {
+        Error::Shape { msg, .. } => Error::Shape { op: "attention", msg },
         other => other,
     })
 }

@@ -21,10 +21,7 @@ pub struct Conv2d {
 impl Conv2d {
     /// "Same" convolution for an odd kernel size `k`: stride 1, padding k / 2.
     pub fn same(k: usize) -> Conv2d {
-        Conv2d {
-            stride: 1,
-            padding: k / 2,
-        }
+        Conv2d { stride: 1, padding: k / 2 }
     }
 }
 
@@ -61,10 +58,7 @@ pub fn pack_conv(gpu: &Gpu, w: &Tensor, f16: bool) -> Result<ConvWeights> {
     const OP: &str = "pack_conv";
     let [cout, cin, kh, kw] = dims::<4>(OP, "weight", w)?;
     if kh != kw || kh == 0 {
-        return Err(Error::Shape {
-            op: OP,
-            msg: format!("weight {:?} is not [Cout, Cin, K, K]", w.shape()),
-        });
+        return Err(Error::Shape { op: OP, msg: format!("weight {:?} is not [Cout, Cin, K, K]", w.shape()) });
     }
     let mp = cout.div_ceil(8) * 8;
     let entries = cin * kh * kh * mp;
@@ -78,14 +72,7 @@ pub fn pack_conv(gpu: &Gpu, w: &Tensor, f16: bool) -> Result<ConvWeights> {
         &[(w, Access::Read), (&packed, Access::ReadWrite)],
         (words as u64).div_ceil(64),
     )?;
-    Ok(ConvWeights {
-        packed,
-        cin,
-        cout,
-        k: kh,
-        mp,
-        f16,
-    })
+    Ok(ConvWeights { packed, cin, cout, k: kh, mp, f16 })
 }
 
 /// A per-(image, channel) term added before scaling: element (n, m) is `t[offset + n·stride + m]`
@@ -118,96 +105,42 @@ pub struct Epilogue<'a> {
 impl<'a> Epilogue<'a> {
     /// Only a bias (or nothing).
     pub fn bias(bias: Option<&'a Tensor>) -> Epilogue<'a> {
-        Epilogue {
-            bias,
-            term: None,
-            residual: None,
-            alpha: 1.0,
-            beta: 1.0,
-        }
+        Epilogue { bias, term: None, residual: None, alpha: 1.0, beta: 1.0 }
     }
 }
 
 /// `x` [N, Cin, H, W] * `w` [Cout, Cin, K, K] + `bias` `[Cout]` → [N, Cout, Ho, Wo] with
 /// Ho = (H + 2p − K) / s + 1. Packs the weights on every call; layers keep a [`ConvWeights`] instead.
-pub fn conv2d(
-    gpu: &Gpu,
-    x: &Tensor,
-    w: &Tensor,
-    bias: Option<&Tensor>,
-    cfg: Conv2d,
-) -> Result<Tensor> {
+pub fn conv2d(gpu: &Gpu, x: &Tensor, w: &Tensor, bias: Option<&Tensor>, cfg: Conv2d) -> Result<Tensor> {
     let [_, cin, _, _] = dims::<4>("conv2d", "input", x)?;
     let [_, wcin, kh, kw] = dims::<4>("conv2d", "weight", w)?;
     if wcin != cin || kh != kw {
-        return Err(Error::Shape {
-            op: "conv2d",
-            msg: format!(
-                "weight {:?} does not fit input {:?} (need [Cout, {cin}, K, K])",
-                w.shape(),
-                x.shape()
-            ),
-        });
+        return Err(Error::Shape { op: "conv2d", msg: format!("weight {:?} does not fit input {:?} (need [Cout, {cin}, K, K])", w.shape(), x.shape()) });
     }
-    conv2d_packed(
-        gpu,
-        x,
-        &pack_conv(gpu, w, false)?,
-        cfg,
-        &Epilogue::bias(bias),
-    )
+    conv2d_packed(gpu, x, &pack_conv(gpu, w, false)?, cfg, &Epilogue::bias(bias))
 }
 
 /// `x` [N, Cin, H, W] convolved with packed weights, then the epilogue → [N, Cout, Ho, Wo]. The kernel
 /// follows [`Gpu::profile`]: register-blocked on CPU adapters, tiled implicit GEMM on GPUs.
-pub fn conv2d_packed(
-    gpu: &Gpu,
-    x: &Tensor,
-    w: &ConvWeights,
-    cfg: Conv2d,
-    epi: &Epilogue,
-) -> Result<Tensor> {
+pub fn conv2d_packed(gpu: &Gpu, x: &Tensor, w: &ConvWeights, cfg: Conv2d, epi: &Epilogue) -> Result<Tensor> {
     conv2d_with(gpu, x, w, cfg, epi, None)
 }
 
 /// [`conv2d_packed`] with the kernel family (and tile) forced; tests and benchmarks compare them.
-pub fn conv2d_with(
-    gpu: &Gpu,
-    x: &Tensor,
-    w: &ConvWeights,
-    cfg: Conv2d,
-    epi: &Epilogue,
-    force: Option<(KernelProfile, TileConfig)>,
-) -> Result<Tensor> {
+pub fn conv2d_with(gpu: &Gpu, x: &Tensor, w: &ConvWeights, cfg: Conv2d, epi: &Epilogue, force: Option<(KernelProfile, TileConfig)>) -> Result<Tensor> {
     const OP: &str = "conv2d";
     let [n, cin, h, wd] = dims::<4>(OP, "input", x)?;
     let k = w.k;
     if cin != w.cin {
-        return Err(Error::Shape {
-            op: OP,
-            msg: format!(
-                "weight {:?} does not fit input {:?} (need [Cout, {cin}, K, K])",
-                w.shape(),
-                x.shape()
-            ),
-        });
+        return Err(Error::Shape { op: OP, msg: format!("weight {:?} does not fit input {:?} (need [Cout, {cin}, K, K])", w.shape(), x.shape()) });
     }
     if cfg.stride == 0 || h + 2 * cfg.padding < k || wd + 2 * cfg.padding < k {
-        return Err(Error::Shape {
-            op: OP,
-            msg: format!(
-                "kernel {k}x{k}, stride {}, padding {} do not fit a {h}x{wd} input",
-                cfg.stride, cfg.padding
-            ),
-        });
+        return Err(Error::Shape { op: OP, msg: format!("kernel {k}x{k}, stride {}, padding {} do not fit a {h}x{wd} input", cfg.stride, cfg.padding) });
     }
     let cout = w.cout;
     if let Some(b) = epi.bias {
         if b.shape() != [cout] {
-            return Err(Error::Shape {
-                op: OP,
-                msg: format!("bias {:?} should be [{cout}]", b.shape()),
-            });
+            return Err(Error::Shape { op: OP, msg: format!("bias {:?} should be [{cout}]", b.shape()) });
         }
     }
     let ho = (h + 2 * cfg.padding - k) / cfg.stride + 1;
@@ -217,27 +150,17 @@ pub fn conv2d_with(
         if last > tm.t.numel() {
             return Err(Error::Shape {
                 op: OP,
-                msg: format!(
-                    "channel term at offset {} stride {} reaches {last}, tensor {:?}",
-                    tm.offset,
-                    tm.stride,
-                    tm.t.shape()
-                ),
+                msg: format!("channel term at offset {} stride {} reaches {last}, tensor {:?}", tm.offset, tm.stride, tm.t.shape()),
             });
         }
     }
     if let Some(r) = epi.residual {
         if r.shape() != [n, cout, ho, wo] {
-            return Err(Error::Shape {
-                op: OP,
-                msg: format!("residual {:?} should be {:?}", r.shape(), [n, cout, ho, wo]),
-            });
+            return Err(Error::Shape { op: OP, msg: format!("residual {:?} should be {:?}", r.shape(), [n, cout, ho, wo]) });
         }
     }
     let out = gpu.empty(OP, &[n, cout, ho, wo])?;
-    let flags = epi.bias.is_some() as u32
-        | (epi.term.is_some() as u32) << 1
-        | (epi.residual.is_some() as u32) << 2;
+    let flags = epi.bias.is_some() as u32 | (epi.term.is_some() as u32) << 1 | (epi.residual.is_some() as u32) << 2;
     let (add_t, add_off, add_stride) = match &epi.term {
         Some(t) => (t.t, t.offset, t.stride),
         None => (gpu.dummy(), 0, 0),
@@ -262,26 +185,8 @@ pub fn conv2d_with(
     match profile {
         KernelProfile::RegisterBlocked if k == 3 && cfg.stride == 1 && cfg.padding == 1 => {
             let threads = n * (w.mp / 8) * h * wd.div_ceil(4);
-            let params = Params::new()
-                .n(n)
-                .n(cin)
-                .n(h)
-                .n(wd)
-                .n(cout)
-                .n(w.mp)
-                .n(threads)
-                .u(flags)
-                .n(add_off)
-                .n(add_stride)
-                .f(epi.alpha)
-                .f(epi.beta);
-            gpu.launch(
-                OP,
-                &Kernel::new(&CONV3X3, "conv3x3").with("WF16", wf16),
-                &params,
-                &args,
-                (threads as u64).div_ceil(64),
-            )?;
+            let params = Params::new().n(n).n(cin).n(h).n(wd).n(cout).n(w.mp).n(threads).u(flags).n(add_off).n(add_stride).f(epi.alpha).f(epi.beta);
+            gpu.launch(OP, &Kernel::new(&CONV3X3, "conv3x3").with("WF16", wf16), &params, &args, (threads as u64).div_ceil(64))?;
         }
         KernelProfile::RegisterBlocked => {
             let threads = n * cout.div_ceil(4) * ho * wo.div_ceil(4);
@@ -304,9 +209,7 @@ pub fn conv2d_with(
                 .n(add_stride)
                 .f(epi.alpha)
                 .f(epi.beta);
-            let kernel = Kernel::new(&CONV, "conv2d")
-                .with("KS", ks as f64)
-                .with("WF16", wf16);
+            let kernel = Kernel::new(&CONV, "conv2d").with("KS", ks as f64).with("WF16", wf16);
             gpu.launch(OP, &kernel, &params, &args, (threads as u64).div_ceil(64))?;
         }
         KernelProfile::Tiled => {
@@ -334,11 +237,7 @@ pub fn conv2d_with(
                 .n(add_stride)
                 .f(epi.alpha)
                 .f(epi.beta);
-            let kernel = Kernel::new(&CONV_GEMM, "conv_gemm")
-                .with("KS", k as f64)
-                .with("TM", tile.tm as f64)
-                .with("TN", tile.tn as f64)
-                .with("WF16", wf16);
+            let kernel = Kernel::new(&CONV_GEMM, "conv_gemm").with("KS", k as f64).with("TM", tile.tm as f64).with("TN", tile.tn as f64).with("WF16", wf16);
             gpu.launch(OP, &kernel, &params, &args, tiles as u64)?;
         }
     }

@@ -18,38 +18,11 @@ struct P {
     c2: usize,
 }
 
-fn run(
-    gpu: &Gpu,
-    op: &'static str,
-    entry: &'static str,
-    a: &Tensor,
-    b: &Tensor,
-    shape: &[usize],
-    p: P,
-) -> Result<Tensor> {
+fn run(gpu: &Gpu, op: &'static str, entry: &'static str, a: &Tensor, b: &Tensor, shape: &[usize], p: P) -> Result<Tensor> {
     let out = gpu.empty(op, shape)?;
     let n = out.numel();
-    let params = Params::new()
-        .n(n)
-        .f(p.alpha)
-        .f(p.beta)
-        .f(p.lo)
-        .f(p.hi)
-        .n(p.inner.max(1))
-        .n(p.bmod.max(1))
-        .n(p.c1)
-        .n(p.c2);
-    gpu.launch(
-        op,
-        &Kernel::new(&ELEMENTWISE, entry),
-        &params,
-        &[
-            (a, Access::Read),
-            (b, Access::Read),
-            (&out, Access::ReadWrite),
-        ],
-        groups256(n),
-    )?;
+    let params = Params::new().n(n).f(p.alpha).f(p.beta).f(p.lo).f(p.hi).n(p.inner.max(1)).n(p.bmod.max(1)).n(p.c1).n(p.c2);
+    gpu.launch(op, &Kernel::new(&ELEMENTWISE, entry), &params, &[(a, Access::Read), (b, Access::Read), (&out, Access::ReadWrite)], groups256(n))?;
     Ok(out)
 }
 
@@ -68,36 +41,12 @@ pub fn mul(gpu: &Gpu, a: &Tensor, b: &Tensor) -> Result<Tensor> {
 /// `alpha * a + beta * b` (same shape).
 pub fn axpby(gpu: &Gpu, alpha: f32, a: &Tensor, beta: f32, b: &Tensor) -> Result<Tensor> {
     same_shape("axpby", a, b)?;
-    run(
-        gpu,
-        "axpby",
-        "axpby",
-        a,
-        b,
-        a.shape(),
-        P {
-            alpha,
-            beta,
-            ..P::default()
-        },
-    )
+    run(gpu, "axpby", "axpby", a, b, a.shape(), P { alpha, beta, ..P::default() })
 }
 
 /// `alpha * a + beta` (scale with `beta = 0`).
 pub fn affine(gpu: &Gpu, a: &Tensor, alpha: f32, beta: f32) -> Result<Tensor> {
-    run(
-        gpu,
-        "affine",
-        "affine",
-        a,
-        a,
-        a.shape(),
-        P {
-            alpha,
-            beta,
-            ..P::default()
-        },
-    )
+    run(gpu, "affine", "affine", a, a, a.shape(), P { alpha, beta, ..P::default() })
 }
 
 /// A copy of `a` in new storage.
@@ -108,24 +57,9 @@ pub fn copy(gpu: &Gpu, a: &Tensor) -> Result<Tensor> {
 /// `clamp(a, lo, hi)`.
 pub fn clamp(gpu: &Gpu, a: &Tensor, lo: f32, hi: f32) -> Result<Tensor> {
     if !(lo <= hi) {
-        return Err(Error::Invalid {
-            op: "clamp",
-            msg: format!("lo {lo} > hi {hi}"),
-        });
+        return Err(Error::Invalid { op: "clamp", msg: format!("lo {lo} > hi {hi}") });
     }
-    run(
-        gpu,
-        "clamp",
-        "clamp_",
-        a,
-        a,
-        a.shape(),
-        P {
-            lo,
-            hi,
-            ..P::default()
-        },
-    )
+    run(gpu, "clamp", "clamp_", a, a, a.shape(), P { lo, hi, ..P::default() })
 }
 
 /// `a * sigmoid(a)`.
@@ -141,11 +75,7 @@ pub fn fill(gpu: &Gpu, shape: &[usize], value: f32) -> Result<Tensor> {
         "fill",
         &Kernel::new(&ELEMENTWISE, "fill"),
         &Params::new().n(n).f(value),
-        &[
-            (gpu.dummy(), Access::Read),
-            (gpu.dummy(), Access::Read),
-            (&out, Access::ReadWrite),
-        ],
+        &[(gpu.dummy(), Access::Read), (gpu.dummy(), Access::Read), (&out, Access::ReadWrite)],
         groups256(n),
     )
     .map(|_| out)
@@ -162,171 +92,66 @@ fn bcast_check(op: &'static str, a: &Tensor, b: &Tensor) -> Result<(usize, usize
     if sb.len() == 1 && sa.len() >= 2 && sa[1] == sb[0] {
         return Ok((sa[2..].iter().product(), sb[0]));
     }
-    Err(Error::Shape {
-        op,
-        msg: format!(
-            "cannot broadcast {:?} over {:?} (need a prefix like [N, C] or [C])",
-            sb, sa
-        ),
-    })
+    Err(Error::Shape { op, msg: format!("cannot broadcast {:?} over {:?} (need a prefix like [N, C] or [C])", sb, sa) })
 }
 
 /// `a + b` with `b` broadcast over `a`'s trailing dimensions: `b` is [N, C] (or `[C]`) for `a` [N, C, H, W].
 pub fn add_bcast(gpu: &Gpu, a: &Tensor, b: &Tensor) -> Result<Tensor> {
     let (inner, bmod) = bcast_check("add_bcast", a, b)?;
-    run(
-        gpu,
-        "add_bcast",
-        "add_bcast",
-        a,
-        b,
-        a.shape(),
-        P {
-            inner,
-            bmod,
-            ..P::default()
-        },
-    )
+    run(gpu, "add_bcast", "add_bcast", a, b, a.shape(), P { inner, bmod, ..P::default() })
 }
 
 /// `a * b` with `b` broadcast as in [`add_bcast`].
 pub fn mul_bcast(gpu: &Gpu, a: &Tensor, b: &Tensor) -> Result<Tensor> {
     let (inner, bmod) = bcast_check("mul_bcast", a, b)?;
-    run(
-        gpu,
-        "mul_bcast",
-        "mul_bcast",
-        a,
-        b,
-        a.shape(),
-        P {
-            inner,
-            bmod,
-            ..P::default()
-        },
-    )
+    run(gpu, "mul_bcast", "mul_bcast", a, b, a.shape(), P { inner, bmod, ..P::default() })
 }
 
 /// Concatenates [N, Ca, ...] and [N, Cb, ...] along dimension 1 (trailing dimensions must match).
 pub fn concat_channels(gpu: &Gpu, a: &Tensor, b: &Tensor) -> Result<Tensor> {
     let (sa, sb) = (a.shape(), b.shape());
     if sa.len() < 2 || sa.len() != sb.len() || sa[0] != sb[0] || sa[2..] != sb[2..] {
-        return Err(Error::Shape {
-            op: "concat_channels",
-            msg: format!("cannot concatenate {:?} and {:?} along dim 1", sa, sb),
-        });
+        return Err(Error::Shape { op: "concat_channels", msg: format!("cannot concatenate {:?} and {:?} along dim 1", sa, sb) });
     }
     let mut shape = sa.to_vec();
     shape[1] = sa[1] + sb[1];
     let inner = sa[2..].iter().product();
-    run(
-        gpu,
-        "concat_channels",
-        "concat_channels",
-        a,
-        b,
-        &shape,
-        P {
-            inner,
-            bmod: sa[1],
-            c1: sb[1],
-            ..P::default()
-        },
-    )
+    run(gpu, "concat_channels", "concat_channels", a, b, &shape, P { inner, bmod: sa[1], c1: sb[1], ..P::default() })
 }
 
 /// Channels `start .. start + count` of [N, C, ...] (e.g. dropping learned-sigma channels).
 pub fn slice_channels(gpu: &Gpu, a: &Tensor, start: usize, count: usize) -> Result<Tensor> {
     let sa = a.shape();
     if sa.len() < 2 || count == 0 || start + count > sa[1] {
-        return Err(Error::Shape {
-            op: "slice_channels",
-            msg: format!(
-                "channels {start}..{} out of range for {:?}",
-                start + count,
-                sa
-            ),
-        });
+        return Err(Error::Shape { op: "slice_channels", msg: format!("channels {start}..{} out of range for {:?}", start + count, sa) });
     }
     let mut shape = sa.to_vec();
     shape[1] = count;
     let inner = sa[2..].iter().product();
-    run(
-        gpu,
-        "slice_channels",
-        "slice_channels",
-        a,
-        a,
-        &shape,
-        P {
-            inner,
-            bmod: sa[1],
-            c1: start,
-            c2: count,
-            ..P::default()
-        },
-    )
+    run(gpu, "slice_channels", "slice_channels", a, a, &shape, P { inner, bmod: sa[1], c1: start, c2: count, ..P::default() })
 }
 
 /// A new tensor of `shape` holding `a`'s elements `offset .. offset + numel(shape)` (flat, row-major).
 pub fn copy_range(gpu: &Gpu, a: &Tensor, offset: usize, shape: &[usize]) -> Result<Tensor> {
     let n: usize = shape.iter().product();
     if offset + n > a.numel() {
-        return Err(Error::Shape {
-            op: "copy_range",
-            msg: format!(
-                "elements {offset}..{} out of range for {:?}",
-                offset + n,
-                a.shape()
-            ),
-        });
+        return Err(Error::Shape { op: "copy_range", msg: format!("elements {offset}..{} out of range for {:?}", offset + n, a.shape()) });
     }
-    run(
-        gpu,
-        "copy_range",
-        "copy_range",
-        a,
-        a,
-        shape,
-        P {
-            c1: offset,
-            ..P::default()
-        },
-    )
+    run(gpu, "copy_range", "copy_range", a, a, shape, P { c1: offset, ..P::default() })
 }
 
 /// Writes all of `src` into `dst` at flat element `offset` (in stream order; `dst` must not be `src`).
 pub fn copy_into(gpu: &Gpu, dst: &Tensor, offset: usize, src: &Tensor) -> Result<()> {
     let n = src.numel();
     if offset + n > dst.numel() || dst.same_storage(src) {
-        return Err(Error::Shape {
-            op: "copy_into",
-            msg: format!(
-                "cannot write {:?} at element {offset} of {:?}",
-                src.shape(),
-                dst.shape()
-            ),
-        });
+        return Err(Error::Shape { op: "copy_into", msg: format!("cannot write {:?} at element {offset} of {:?}", src.shape(), dst.shape()) });
     }
-    let params = Params::new()
-        .n(n)
-        .f(0.0)
-        .f(0.0)
-        .f(0.0)
-        .f(0.0)
-        .n(1)
-        .n(1)
-        .n(offset)
-        .n(0);
+    let params = Params::new().n(n).f(0.0).f(0.0).f(0.0).f(0.0).n(1).n(1).n(offset).n(0);
     gpu.launch(
         "copy_into",
         &Kernel::new(&ELEMENTWISE, "copy_into"),
         &params,
-        &[
-            (src, Access::Read),
-            (gpu.dummy(), Access::Read),
-            (dst, Access::ReadWrite),
-        ],
+        &[(src, Access::Read), (gpu.dummy(), Access::Read), (dst, Access::ReadWrite)],
         groups256(n),
     )
 }

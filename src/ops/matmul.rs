@@ -27,25 +27,11 @@ pub struct MatView {
 impl MatView {
     /// A contiguous row-major [batch, rows, cols] operand.
     pub fn rows(rows: usize, cols: usize) -> MatView {
-        MatView {
-            offset: 0,
-            inner: 1,
-            batch_hi: rows * cols,
-            batch_lo: 0,
-            row: cols,
-            col: 1,
-        }
+        MatView { offset: 0, inner: 1, batch_hi: rows * cols, batch_lo: 0, row: cols, col: 1 }
     }
     /// The transpose of a contiguous row-major [batch, cols, rows] operand, seen as [batch, rows, cols].
     pub fn transposed(rows: usize, cols: usize) -> MatView {
-        MatView {
-            offset: 0,
-            inner: 1,
-            batch_hi: rows * cols,
-            batch_lo: 0,
-            row: 1,
-            col: rows,
-        }
+        MatView { offset: 0, inner: 1, batch_hi: rows * cols, batch_lo: 0, row: 1, col: rows }
     }
     /// The same matrix for every batch element.
     pub fn shared(mut self) -> MatView {
@@ -98,28 +84,15 @@ pub struct Matmul {
 /// Runs `desc` on `a` and `b` (the tensors holding the operands described by the views). The kernel
 /// variant follows [`Gpu::profile`] (products with at most 8 rows use a row-vector kernel); `force` picks
 /// the register-blocked or tiled variant explicitly (tests and benchmarks compare them).
-pub fn matmul(
-    gpu: &Gpu,
-    a: &Tensor,
-    b: &Tensor,
-    bias: Bias,
-    desc: &Matmul,
-    force: Option<KernelProfile>,
-) -> Result<Tensor> {
+pub fn matmul(gpu: &Gpu, a: &Tensor, b: &Tensor, bias: Bias, desc: &Matmul, force: Option<KernelProfile>) -> Result<Tensor> {
     const OP: &str = "matmul";
     let d = desc;
     if d.batch == 0 || d.m == 0 || d.n == 0 || d.k == 0 {
-        return Err(Error::Empty {
-            op: OP,
-            shape: vec![d.batch, d.m, d.n, d.k],
-        });
+        return Err(Error::Empty { op: OP, shape: vec![d.batch, d.m, d.n, d.k] });
     }
     for (name, t, v, r, c) in [("A", a, &d.a, d.m, d.k), ("B", b, &d.b, d.k, d.n)] {
         if v.inner == 0 {
-            return Err(Error::Invalid {
-                op: OP,
-                msg: format!("{name} view has inner = 0"),
-            });
+            return Err(Error::Invalid { op: OP, msg: format!("{name} view has inner = 0") });
         }
         let need = v.max_index(d.batch, r, c);
         if need >= t.numel() {
@@ -140,10 +113,7 @@ pub fn matmul(
         Bias::None => bt.numel(),
     };
     if bt.numel() != want {
-        return Err(Error::Shape {
-            op: OP,
-            msg: format!("bias has {} elements, expected {want}", bt.numel()),
-        });
+        return Err(Error::Shape { op: OP, msg: format!("bias has {} elements, expected {want}", bt.numel()) });
     }
     let out = gpu.empty(OP, &[d.batch, d.m, d.n])?;
     let params = Params::new()
@@ -167,24 +137,14 @@ pub fn matmul(
         .f(d.alpha);
     let (entry, groups) = match force.unwrap_or(gpu.profile()) {
         _ if d.m <= 8 && force.is_none() => ("matmul_rows", (d.batch * d.n).div_ceil(64)),
-        KernelProfile::RegisterBlocked => {
-            ("matmul_rb", d.batch * d.m.div_ceil(64) * d.n.div_ceil(32))
-        }
-        KernelProfile::Tiled => (
-            "matmul_tiled",
-            d.batch * d.m.div_ceil(64) * d.n.div_ceil(64),
-        ),
+        KernelProfile::RegisterBlocked => ("matmul_rb", d.batch * d.m.div_ceil(64) * d.n.div_ceil(32)),
+        KernelProfile::Tiled => ("matmul_tiled", d.batch * d.m.div_ceil(64) * d.n.div_ceil(64)),
     };
     gpu.launch(
         OP,
         &Kernel::new(&MATMUL, entry),
         &params,
-        &[
-            (a, Access::Read),
-            (b, Access::Read),
-            (bt, Access::Read),
-            (&out, Access::ReadWrite),
-        ],
+        &[(a, Access::Read), (b, Access::Read), (bt, Access::Read), (&out, Access::ReadWrite)],
         groups as u64,
     )?;
     Ok(out)
@@ -195,22 +155,11 @@ pub fn linear(gpu: &Gpu, x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Result<T
     let xs = x.shape();
     let ws = w.shape();
     if ws.len() != 2 || xs.is_empty() || xs[xs.len() - 1] != ws[1] {
-        return Err(Error::Shape {
-            op: "linear",
-            msg: format!("input {:?} does not fit weight {:?} ([out, in])", xs, ws),
-        });
+        return Err(Error::Shape { op: "linear", msg: format!("input {:?} does not fit weight {:?} ([out, in])", xs, ws) });
     }
     let (k, n) = (ws[1], ws[0]);
     let m = x.numel() / k;
-    let desc = Matmul {
-        batch: 1,
-        m,
-        n,
-        k,
-        a: MatView::rows(m, k),
-        b: MatView::transposed(k, n),
-        alpha: 1.0,
-    };
+    let desc = Matmul { batch: 1, m, n, k, a: MatView::rows(m, k), b: MatView::transposed(k, n), alpha: 1.0 };
     let bias = match b {
         Some(t) => Bias::Col(t),
         None => Bias::None,

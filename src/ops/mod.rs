@@ -5,6 +5,7 @@
 
 mod adam;
 mod attention;
+mod cg;
 mod conv;
 mod elementwise;
 mod embedding;
@@ -18,13 +19,9 @@ mod tiles;
 
 pub use adam::{adam_step, AdamHyper};
 pub use attention::{attention, attention_with, softmax_rows, AttentionKernel, FUSED_MAX_CH};
-pub use conv::{
-    conv2d, conv2d_packed, conv2d_with, pack_conv, ChannelTerm, Conv2d, ConvWeights, Epilogue,
-};
-pub use elementwise::{
-    add, add_bcast, affine, axpby, clamp, concat_channels, copy, copy_into, copy_range, fill, mul,
-    mul_bcast, silu, slice_channels,
-};
+pub use cg::{conjugate_gradients, dot_rows};
+pub use conv::{conv2d, conv2d_packed, conv2d_with, pack_conv, ChannelTerm, Conv2d, ConvWeights, Epilogue};
+pub use elementwise::{add, add_bcast, affine, axpby, clamp, concat_channels, copy, copy_into, copy_range, fill, mul, mul_bcast, silu, slice_channels};
 pub use embedding::{embedding_freqs, timestep_embedding};
 pub use fft::{fft2, FftDirection};
 pub use matmul::{linear, matmul, Bias, MatView, Matmul};
@@ -44,19 +41,13 @@ pub(crate) fn groups256(n: usize) -> u64 {
 
 /// Errors unless `t` has exactly `rank` dimensions; returns them.
 pub(crate) fn dims<const R: usize>(op: &'static str, name: &str, t: &Tensor) -> Result<[usize; R]> {
-    t.shape().try_into().map_err(|_| Error::Shape {
-        op,
-        msg: format!("{name} must have {R} dimensions, got shape {:?}", t.shape()),
-    })
+    t.shape().try_into().map_err(|_| Error::Shape { op, msg: format!("{name} must have {R} dimensions, got shape {:?}", t.shape()) })
 }
 
 /// Errors unless the shapes are equal.
 pub(crate) fn same_shape(op: &'static str, a: &Tensor, b: &Tensor) -> Result<()> {
     if a.shape() != b.shape() {
-        return Err(Error::Shape {
-            op,
-            msg: format!("shapes differ: {:?} vs {:?}", a.shape(), b.shape()),
-        });
+        return Err(Error::Shape { op, msg: format!("shapes differ: {:?} vs {:?}", a.shape(), b.shape()) });
     }
     Ok(())
 }

@@ -32,61 +32,31 @@ impl<'a> ScaleShift<'a> {
     /// A contiguous [N, 2C] tensor (scale in the first C columns, shift in the last C).
     pub fn rows(t: &'a Tensor) -> ScaleShift<'a> {
         let stride = t.shape().last().copied().unwrap_or(0);
-        ScaleShift {
-            t,
-            offset: 0,
-            stride,
-        }
+        ScaleShift { t, offset: 0, stride }
     }
 }
 
 /// `x` [N, C, ...] normalised per (n, group) over C/G channels × spatial, then `* gamma[c] + beta[c]`; with
 /// scale-shift then `y * (1 + scale) + shift`; then optional SiLU.
-pub fn group_norm(
-    gpu: &Gpu,
-    x: &Tensor,
-    gamma: &Tensor,
-    beta: &Tensor,
-    scale_shift: Option<ScaleShift>,
-    cfg: GroupNorm,
-) -> Result<Tensor> {
+pub fn group_norm(gpu: &Gpu, x: &Tensor, gamma: &Tensor, beta: &Tensor, scale_shift: Option<ScaleShift>, cfg: GroupNorm) -> Result<Tensor> {
     const OP: &str = "group_norm";
     let xs = x.shape();
     if xs.len() < 2 {
-        return Err(Error::Shape {
-            op: OP,
-            msg: format!("input must be [N, C, ...], got {:?}", xs),
-        });
+        return Err(Error::Shape { op: OP, msg: format!("input must be [N, C, ...], got {:?}", xs) });
     }
     let (n, c) = (xs[0], xs[1]);
     let s: usize = xs[2..].iter().product();
     if cfg.groups == 0 || c % cfg.groups != 0 {
-        return Err(Error::Shape {
-            op: OP,
-            msg: format!("{} groups do not divide {c} channels", cfg.groups),
-        });
+        return Err(Error::Shape { op: OP, msg: format!("{} groups do not divide {c} channels", cfg.groups) });
     }
     if gamma.shape() != [c] || beta.shape() != [c] {
-        return Err(Error::Shape {
-            op: OP,
-            msg: format!(
-                "gamma {:?} / beta {:?} should be [{c}]",
-                gamma.shape(),
-                beta.shape()
-            ),
-        });
+        return Err(Error::Shape { op: OP, msg: format!("gamma {:?} / beta {:?} should be [{c}]", gamma.shape(), beta.shape()) });
     }
     if let Some(ss) = &scale_shift {
         if ss.stride < 2 * c || ss.offset + (n - 1) * ss.stride + 2 * c > ss.t.numel() {
             return Err(Error::Shape {
                 op: OP,
-                msg: format!(
-                    "scale-shift at offset {} stride {} does not hold [{n}, {}] in {:?}",
-                    ss.offset,
-                    ss.stride,
-                    2 * c,
-                    ss.t.shape()
-                ),
+                msg: format!("scale-shift at offset {} stride {} does not hold [{n}, {}] in {:?}", ss.offset, ss.stride, 2 * c, ss.t.shape()),
             });
         }
     }
@@ -120,39 +90,14 @@ pub fn group_norm(
             .n(ss_off)
             .n(ss_stride)
     };
-    let args = [
-        (x, Access::Read),
-        (gamma, Access::Read),
-        (beta, Access::Read),
-        (sst, Access::Read),
-        (&stats, Access::ReadWrite),
-        (&out, Access::ReadWrite),
-    ];
+    let args = [(x, Access::Read), (gamma, Access::Read), (beta, Access::Read), (sst, Access::Read), (&stats, Access::ReadWrite), (&out, Access::ReadWrite)];
     if tiled {
-        gpu.launch(
-            OP,
-            &Kernel::new(&NORM, "gn_stats_wg"),
-            &params(nchunks),
-            &args,
-            nchunks as u64,
-        )?;
+        gpu.launch(OP, &Kernel::new(&NORM, "gn_stats_wg"), &params(nchunks), &args, nchunks as u64)?;
     } else {
-        gpu.launch(
-            OP,
-            &Kernel::new(&NORM, "gn_stats"),
-            &params(nchunks),
-            &args,
-            (nchunks as u64).div_ceil(64),
-        )?;
+        gpu.launch(OP, &Kernel::new(&NORM, "gn_stats"), &params(nchunks), &args, (nchunks as u64).div_ceil(64))?;
     }
     let threads = x.numel() / run;
     let kernel = Kernel::new(&NORM, "gn_apply").with("RUN", run as f64);
-    gpu.launch(
-        OP,
-        &kernel,
-        &params(threads),
-        &args,
-        (threads as u64).div_ceil(64),
-    )?;
+    gpu.launch(OP, &kernel, &params(threads), &args, (threads as u64).div_ceil(64))?;
     Ok(out)
 }

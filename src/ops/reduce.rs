@@ -37,13 +37,7 @@ impl Stats {
     /// Builds stats from the 4 values of a stats tensor.
     pub fn from_raw(v: &[f32], n: usize) -> Stats {
         let g = |i: usize| v.get(i).copied().unwrap_or(f32::NAN);
-        Stats {
-            n,
-            sum: g(0),
-            sum_sq: g(1),
-            max_abs: g(2),
-            nonfinite: g(3) as usize,
-        }
+        Stats { n, sum: g(0), sum_sq: g(1), max_abs: g(2), nonfinite: g(3) as usize }
     }
 }
 
@@ -60,12 +54,6 @@ pub fn stats(gpu: &Gpu, x: &Tensor) -> Result<Tensor> {
         groups as u64,
     )?;
     let out = gpu.empty("stats", &[4])?;
-    gpu.launch(
-        "stats",
-        &Kernel::new(&REDUCE, "stats_final"),
-        &Params::new().n(groups).n(1),
-        &[(&partial, Access::Read), (&out, Access::ReadWrite)],
-        1,
-    )?;
+    gpu.launch("stats", &Kernel::new(&REDUCE, "stats_final"), &Params::new().n(groups).n(1), &[(&partial, Access::Read), (&out, Access::ReadWrite)], 1)?;
     Ok(out)
 }

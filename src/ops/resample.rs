@@ -28,10 +28,7 @@ pub fn upsample_nearest2(gpu: &Gpu, x: &Tensor) -> Result<Tensor> {
 pub fn avg_pool2(gpu: &Gpu, x: &Tensor) -> Result<Tensor> {
     let [_, _, h, w] = dims::<4>("avg_pool2", "input", x)?;
     if h < 2 || w < 2 {
-        return Err(Error::Shape {
-            op: "avg_pool2",
-            msg: format!("input {:?} is smaller than 2x2", x.shape()),
-        });
+        return Err(Error::Shape { op: "avg_pool2", msg: format!("input {:?} is smaller than 2x2", x.shape()) });
     }
     run(gpu, "avg_pool2", x, (h / 2, w / 2))
 }

@@ -28,9 +28,7 @@ fn origins(len: usize, size: usize, overlap: usize) -> Vec<usize> {
     }
     let stride = size - overlap;
     let n = (len - overlap).div_ceil(stride);
-    (0..n)
-        .map(|i| (i * (len - size) + (n - 1) / 2) / (n - 1))
-        .collect()
+    (0..n).map(|i| (i * (len - size) + (n - 1) / 2) / (n - 1)).collect()
 }
 
 impl TileGrid {
@@ -42,13 +40,7 @@ impl TileGrid {
                 msg: format!("{width}x{height} image, {size}-pixel tiles overlapping by {overlap}: the image must be at least one tile in each direction"),
             });
         }
-        Ok(TileGrid {
-            size,
-            height,
-            width,
-            rows: origins(height, size, overlap),
-            cols: origins(width, size, overlap),
-        })
+        Ok(TileGrid { size, height, width, rows: origins(height, size, overlap), cols: origins(width, size, overlap) })
     }
 
     /// Tiles per image.
@@ -58,34 +50,17 @@ impl TileGrid {
 
     /// The origins as one u32 tensor [rows..., cols...], as the kernels read them.
     pub fn upload(&self, gpu: &Gpu) -> Result<Tensor> {
-        let v: Vec<u32> = self
-            .rows
-            .iter()
-            .chain(&self.cols)
-            .map(|&o| o as u32)
-            .collect();
+        let v: Vec<u32> = self.rows.iter().chain(&self.cols).map(|&o| o as u32).collect();
         gpu.upload_u32(&[v.len()], &v)
     }
 
     fn params(&self, n: usize, c: usize, k0: usize, count: usize) -> Params {
-        Params::new()
-            .n(n)
-            .n(c)
-            .n(self.height)
-            .n(self.width)
-            .n(self.size)
-            .n(self.rows.len())
-            .n(self.cols.len())
-            .n(k0)
-            .n(count)
+        Params::new().n(n).n(c).n(self.height).n(self.width).n(self.size).n(self.rows.len()).n(self.cols.len()).n(k0).n(count)
     }
 
     fn check_pass(&self, op: &'static str, k0: usize, count: usize) -> Result<()> {
         if count == 0 || k0 + count > self.tiles() {
-            return Err(Error::Invalid {
-                op,
-                msg: format!("tiles {k0}..{} of a {}-tile grid", k0 + count, self.tiles()),
-            });
+            return Err(Error::Invalid { op, msg: format!("tiles {k0}..{} of a {}-tile grid", k0 + count, self.tiles()) });
         }
         Ok(())
     }
@@ -93,24 +68,11 @@ impl TileGrid {
 
 /// Tiles `k0 .. k0+count` of every image of `x` [N, C, H, W] → [N·count, C, S, S] (image n's tiles first).
 /// `origins` is [`TileGrid::upload`].
-pub fn extract_tiles(
-    gpu: &Gpu,
-    grid: &TileGrid,
-    origins: &Tensor,
-    x: &Tensor,
-    k0: usize,
-    count: usize,
-) -> Result<Tensor> {
+pub fn extract_tiles(gpu: &Gpu, grid: &TileGrid, origins: &Tensor, x: &Tensor, k0: usize, count: usize) -> Result<Tensor> {
     let op = "extract_tiles";
     let [n, c, h, w] = dims::<4>(op, "image", x)?;
     if (h, w) != (grid.height, grid.width) {
-        return Err(Error::Shape {
-            op,
-            msg: format!(
-                "image {w}x{h} but the grid is for {}x{}",
-                grid.width, grid.height
-            ),
-        });
+        return Err(Error::Shape { op, msg: format!("image {w}x{h} but the grid is for {}x{}", grid.width, grid.height) });
     }
     grid.check_pass(op, k0, count)?;
     let out = gpu.empty(op, &[n * count, c, grid.size, grid.size])?;
@@ -118,11 +80,7 @@ pub fn extract_tiles(
         op,
         &Kernel::new(&TILES, op),
         &grid.params(out.numel(), c, k0, count),
-        &[
-            (origins, Access::Read),
-            (x, Access::Read),
-            (&out, Access::ReadWrite),
-        ],
+        &[(origins, Access::Read), (x, Access::Read), (&out, Access::ReadWrite)],
         groups256(out.numel()),
     )?;
     Ok(out)
@@ -131,46 +89,21 @@ pub fn extract_tiles(
 /// `acc` [N, C, H, W] += tiles `k0 .. k0+count` [N·count, C, S, S], each weighted by the separable window
 /// sin²(π(u+½)/S) and normalised by the sum of the weights of every grid tile covering the pixel, so that
 /// blending all tiles of the grid into zeros gives a convex combination at every pixel.
-pub fn blend_tiles(
-    gpu: &Gpu,
-    grid: &TileGrid,
-    origins: &Tensor,
-    tiles: &Tensor,
-    k0: usize,
-    count: usize,
-    acc: &Tensor,
-) -> Result<()> {
+pub fn blend_tiles(gpu: &Gpu, grid: &TileGrid, origins: &Tensor, tiles: &Tensor, k0: usize, count: usize, acc: &Tensor) -> Result<()> {
     let op = "blend_tiles";
     let [n, c, h, w] = dims::<4>(op, "accumulator", acc)?;
     if (h, w) != (grid.height, grid.width) {
-        return Err(Error::Shape {
-            op,
-            msg: format!(
-                "accumulator {w}x{h} but the grid is for {}x{}",
-                grid.width, grid.height
-            ),
-        });
+        return Err(Error::Shape { op, msg: format!("accumulator {w}x{h} but the grid is for {}x{}", grid.width, grid.height) });
     }
     grid.check_pass(op, k0, count)?;
     if tiles.shape() != [n * count, c, grid.size, grid.size] {
-        return Err(Error::Shape {
-            op,
-            msg: format!(
-                "tiles {:?}, expected {:?}",
-                tiles.shape(),
-                [n * count, c, grid.size, grid.size]
-            ),
-        });
+        return Err(Error::Shape { op, msg: format!("tiles {:?}, expected {:?}", tiles.shape(), [n * count, c, grid.size, grid.size]) });
     }
     gpu.launch(
         op,
         &Kernel::new(&TILES, op),
         &grid.params(acc.numel(), c, k0, count),
-        &[
-            (origins, Access::Read),
-            (tiles, Access::Read),
-            (acc, Access::ReadWrite),
-        ],
+        &[(origins, Access::Read), (tiles, Access::Read), (acc, Access::ReadWrite)],
         groups256(acc.numel()),
     )
 }

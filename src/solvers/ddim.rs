@@ -21,10 +21,7 @@ pub struct DdimOptions {
 /// The timesteps visited, high to low: `i · (T / steps)` for i = steps−1 … 0 ("leading" spacing).
 pub fn ddim_timesteps(t_total: usize, steps: usize) -> Result<Vec<usize>> {
     if steps == 0 || steps > t_total {
-        return Err(Error::Invalid {
-            op: "ddim",
-            msg: format!("steps must be in 1..={t_total}, got {steps}"),
-        });
+        return Err(Error::Invalid { op: "ddim", msg: format!("steps must be in 1..={t_total}, got {steps}") });
     }
     let ratio = t_total / steps;
     Ok((0..steps).rev().map(|i| i * ratio).collect())
@@ -43,33 +40,18 @@ pub fn ddim_sample(
     mut progress: impl FnMut(usize, usize),
 ) -> Result<Tensor> {
     if !(0.0..=1.0).contains(&opts.eta) {
-        return Err(Error::Invalid {
-            op: "ddim",
-            msg: format!("eta must be in [0, 1], got {}", opts.eta),
-        });
+        return Err(Error::Invalid { op: "ddim", msg: format!("eta must be in [0, 1], got {}", opts.eta) });
     }
     let ts = ddim_timesteps(schedule.len(), opts.steps)?;
     let ratio = schedule.len() / opts.steps;
     let mut x = noise.clone();
     for (i, &t) in ts.iter().enumerate() {
         let a = schedule.alpha_bar(t);
-        let a_prev = if t >= ratio {
-            schedule.alpha_bar(t - ratio)
-        } else {
-            1.0
-        };
+        let a_prev = if t >= ratio { schedule.alpha_bar(t - ratio) } else { 1.0 };
         let eps = den.eps(gpu, &x, t)?;
-        let x0 = ops::axpby(
-            gpu,
-            (1.0 / a.sqrt()) as f32,
-            &x,
-            (-(1.0 - a).sqrt() / a.sqrt()) as f32,
-            &eps,
-        )?;
+        let x0 = ops::axpby(gpu, (1.0 / a.sqrt()) as f32, &x, (-(1.0 - a).sqrt() / a.sqrt()) as f32, &eps)?;
         let x0 = ops::clamp(gpu, &x0, -1.0, 1.0)?;
-        let sigma = opts.eta as f64
-            * ((1.0 - a_prev) / (1.0 - a)).sqrt()
-            * (1.0 - a / a_prev).max(0.0).sqrt();
+        let sigma = opts.eta as f64 * ((1.0 - a_prev) / (1.0 - a)).sqrt() * (1.0 - a / a_prev).max(0.0).sqrt();
         let dir = (1.0 - a_prev - sigma * sigma).max(0.0).sqrt();
         x = ops::axpby(gpu, a_prev.sqrt() as f32, &x0, dir as f32, &eps)?;
         if sigma > 0.0 {

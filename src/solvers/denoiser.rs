@@ -59,10 +59,7 @@ pub struct GaussianPrior {
 impl Denoiser for GaussianPrior {
     fn eps(&self, gpu: &Gpu, x_t: &Tensor, t: usize) -> Result<Tensor> {
         if x_t.shape() != self.mean.shape() {
-            return Err(Error::Shape {
-                op: "gaussian_prior",
-                msg: format!("x_t {:?} vs mean {:?}", x_t.shape(), self.mean.shape()),
-            });
+            return Err(Error::Shape { op: "gaussian_prior", msg: format!("x_t {:?} vs mean {:?}", x_t.shape(), self.mean.shape()) });
         }
         let a = self.schedule.alpha_bar(t);
         let s2 = (self.std as f64).powi(2);

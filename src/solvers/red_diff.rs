@@ -63,12 +63,7 @@ impl FromStr for Weighting {
             "clipped_linear" | "clipped-linear" => Weighting::ClippedLinear,
             "power_2_3" | "power-2-3" => Weighting::Power23,
             "const" => Weighting::Const,
-            o => return Err(Error::Invalid {
-                op: "weighting",
-                msg: format!(
-                    "'{o}': use linear, sqrt, square, log1p, clipped_linear, power_2_3 or const"
-                ),
-            }),
+            o => return Err(Error::Invalid { op: "weighting", msg: format!("'{o}': use linear, sqrt, square, log1p, clipped_linear, power_2_3 or const") }),
         })
     }
 }
@@ -95,12 +90,7 @@ impl FromStr for Order {
             "random" => Order::Random,
             o => match o.strip_prefix("fixed=").and_then(|t| t.parse().ok()) {
                 Some(t) => Order::Fixed(t),
-                None => {
-                    return Err(Error::Invalid {
-                        op: "order",
-                        msg: format!("'{o}': use descending, ascending, random or fixed=T"),
-                    })
-                }
+                None => return Err(Error::Invalid { op: "order", msg: format!("'{o}': use descending, ascending, random or fixed=T") }),
             },
         })
     }
@@ -124,12 +114,7 @@ impl FromStr for Init {
             "pinv" | "pseudo-inverse" => Init::PseudoInverse,
             "zeros" => Init::Zeros,
             "random" => Init::Random,
-            o => {
-                return Err(Error::Invalid {
-                    op: "init",
-                    msg: format!("'{o}': use pinv, zeros or random"),
-                })
-            }
+            o => return Err(Error::Invalid { op: "init", msg: format!("'{o}': use pinv, zeros or random") }),
         })
     }
 }
@@ -178,12 +163,7 @@ impl Default for RedDiffOptions {
             sigma_x0: 0.0,
             seed: 0,
             init: Init::PseudoInverse,
-            adam: AdamHyper {
-                lr: 0.5,
-                beta1: 0.9,
-                beta2: 0.99,
-                eps: 1e-8,
-            },
+            adam: AdamHyper { lr: 0.5, beta1: 0.9, beta2: 0.99, eps: 1e-8 },
             check_every: 25,
             loss_every: 0,
             preview_every: 0,
@@ -209,17 +189,11 @@ pub struct StepInfo<'a> {
 /// The timesteps visited by each iteration.
 pub fn timesteps(t_total: usize, steps: usize, order: Order, seed: u64) -> Result<Vec<usize>> {
     if steps == 0 {
-        return Err(Error::Invalid {
-            op: "red_diff",
-            msg: "steps must be at least 1".into(),
-        });
+        return Err(Error::Invalid { op: "red_diff", msg: "steps must be at least 1".into() });
     }
     if let Order::Fixed(t) = order {
         if t >= t_total {
-            return Err(Error::Invalid {
-                op: "red_diff",
-                msg: format!("fixed timestep {t} >= T = {t_total}"),
-            });
+            return Err(Error::Invalid { op: "red_diff", msg: format!("fixed timestep {t} >= T = {t_total}") });
         }
         return Ok(vec![t; steps]);
     }
@@ -245,10 +219,7 @@ pub fn image_keys(gpu: &Gpu, keys: &[u32], n: usize) -> Result<Tensor> {
         return gpu.upload_u32(&[n], &k);
     }
     if keys.len() != n {
-        return Err(Error::Invalid {
-            op: "red_diff",
-            msg: format!("{} image keys for a batch of {n} images", keys.len()),
-        });
+        return Err(Error::Invalid { op: "red_diff", msg: format!("{} image keys for a batch of {n} images", keys.len()) });
     }
     gpu.upload_u32(&[n], keys)
 }
@@ -285,34 +256,13 @@ pub async fn red_diff(
 ) -> Result<Tensor> {
     const OP: &str = "red_diff";
     if !(opts.lr > 0.0) || !(opts.lambda >= 0.0) || !(opts.sigma_x0 >= 0.0) {
-        return Err(Error::Invalid {
-            op: OP,
-            msg: format!(
-                "need lr > 0, lambda >= 0, sigma_x0 >= 0 (got {}, {}, {})",
-                opts.lr, opts.lambda, opts.sigma_x0
-            ),
-        });
+        return Err(Error::Invalid { op: OP, msg: format!("need lr > 0, lambda >= 0, sigma_x0 >= 0 (got {}, {}, {})", opts.lr, opts.lambda, opts.sigma_x0) });
     }
     if x_shape.len() != 4 || x_shape[1] != den.channels() {
-        return Err(Error::Shape {
-            op: OP,
-            msg: format!(
-                "image shape {:?} does not fit a {}-channel prior",
-                x_shape,
-                den.channels()
-            ),
-        });
+        return Err(Error::Shape { op: OP, msg: format!("image shape {:?} does not fit a {}-channel prior", x_shape, den.channels()) });
     }
     if op.measurement_shape(x_shape) != y.shape() {
-        return Err(Error::Shape {
-            op: OP,
-            msg: format!(
-                "measurement {:?} does not match {} of {:?}",
-                y.shape(),
-                op.name(),
-                x_shape
-            ),
-        });
+        return Err(Error::Shape { op: OP, msg: format!("measurement {:?} does not match {} of {:?}", y.shape(), op.name(), x_shape) });
     }
     let ts = timesteps(schedule.len(), opts.steps, opts.order, opts.seed)?;
     let keys = image_keys(gpu, &opts.image_keys, x_shape[0])?;
@@ -325,10 +275,7 @@ pub async fn red_diff(
         Init::Random => ops::normal_keyed(gpu, x_shape, opts.seed, &keys, u64::MAX - 1, 0.0, 1.0)?,
     };
     let (m, v) = (gpu.zeros(x_shape)?, gpu.zeros(x_shape)?);
-    let adam = AdamHyper {
-        lr: opts.lr,
-        ..opts.adam
-    };
+    let adam = AdamHyper { lr: opts.lr, ..opts.adam };
     // Losses are means over one image (not the batch), so an image's gradient — and, through Adam's ε, its
     // result — does not depend on how many images share the batch. The operator's gradient is a batch mean.
     let batch = x_shape[0] as f32;
@@ -338,15 +285,7 @@ pub async fn red_diff(
         let a = schedule.alpha_bar(t);
         let eps = ops::normal_keyed(gpu, x_shape, opts.seed, &keys, 2 * i as u64, 0.0, 1.0)?;
         let x0 = if opts.sigma_x0 > 0.0 {
-            let z = ops::normal_keyed(
-                gpu,
-                x_shape,
-                opts.seed,
-                &keys,
-                2 * i as u64 + 1,
-                0.0,
-                opts.sigma_x0,
-            )?;
+            let z = ops::normal_keyed(gpu, x_shape, opts.seed, &keys, 2 * i as u64 + 1, 0.0, opts.sigma_x0)?;
             ops::add(gpu, &mu, &z)?
         } else {
             mu.clone()
@@ -356,13 +295,7 @@ pub async fn red_diff(
         let g_data = op.grad(gpu, &x0, y)?;
         let w = opts.lambda as f64 * opts.weighting.apply((1.0 - a).sqrt() / a.sqrt());
         let c = (w / n) as f32;
-        let g = ops::axpby(
-            gpu,
-            batch,
-            &g_data,
-            c,
-            &ops::axpby(gpu, 1.0, &e_hat, -1.0, &eps)?,
-        )?;
+        let g = ops::axpby(gpu, batch, &g_data, c, &ops::axpby(gpu, 1.0, &e_hat, -1.0, &eps)?)?;
         ops::adam_step(gpu, &mu, &g, &m, &v, adam, step as u32)?;
         let loss = if opts.loss_every > 0 && (step % opts.loss_every == 0 || step == ts.len()) {
             let r = ops::axpby(gpu, 1.0, y, -1.0, &op.forward(gpu, &mu)?)?;
@@ -375,27 +308,13 @@ pub async fn red_diff(
         if (opts.check_every > 0 && step % opts.check_every == 0) || step == ts.len() {
             let st = Stats::from_raw(&ops::stats(gpu, &mu)?.read_async(gpu).await?, mu.numel());
             if st.nonfinite > 0 {
-                return Err(Error::Diverged {
-                    step,
-                    count: st.nonfinite,
-                    hint: "lower --lr or --lambda, or check the measurement for NaN/Inf values",
-                });
+                return Err(Error::Diverged { step, count: st.nonfinite, hint: "lower --lr or --lambda, or check the measurement for NaN/Inf values" });
             }
         }
         gpu.yield_now().await;
         let preview =
-            if opts.preview_every > 0 && (step % opts.preview_every == 0 || step == ts.len()) {
-                Some(images_from_tensor(gpu, &mu, true).await?)
-            } else {
-                None
-            };
-        if !callback(&StepInfo {
-            step,
-            steps: ts.len(),
-            t,
-            loss,
-            preview: preview.as_deref(),
-        }) {
+            if opts.preview_every > 0 && (step % opts.preview_every == 0 || step == ts.len()) { Some(images_from_tensor(gpu, &mu, true).await?) } else { None };
+        if !callback(&StepInfo { step, steps: ts.len(), t, loss, preview: preview.as_deref() }) {
             return Err(Error::Cancelled { step });
         }
     }

@@ -22,22 +22,12 @@ pub struct TiledDenoiser<'a> {
 impl<'a> TiledDenoiser<'a> {
     /// Tiles of `inner`'s size overlapping by a quarter, at most `batch` per network call.
     pub fn new(inner: &'a dyn Denoiser, batch: usize) -> Result<TiledDenoiser<'a>> {
-        let size = inner.image_size().ok_or(Error::Invalid {
-            op: "tiled denoiser",
-            msg: "the denoiser has no native size".into(),
-        })?;
-        Ok(TiledDenoiser {
-            inner,
-            overlap: size / 4,
-            batch: batch.max(1),
-        })
+        let size = inner.image_size().ok_or(Error::Invalid { op: "tiled denoiser", msg: "the denoiser has no native size".into() })?;
+        Ok(TiledDenoiser { inner, overlap: size / 4, batch: batch.max(1) })
     }
 
     fn tile(&self) -> Result<usize> {
-        self.inner.image_size().ok_or(Error::Invalid {
-            op: "tiled denoiser",
-            msg: "the denoiser has no native size".into(),
-        })
+        self.inner.image_size().ok_or(Error::Invalid { op: "tiled denoiser", msg: "the denoiser has no native size".into() })
     }
 }
 
@@ -74,8 +64,5 @@ impl Denoiser for TiledDenoiser<'_> {
 }
 
 fn ops_dims(x: &Tensor) -> Result<[usize; 4]> {
-    x.shape().try_into().map_err(|_| Error::Shape {
-        op: "tiled denoiser",
-        msg: format!("x_t must be [N, C, H, W], got {:?}", x.shape()),
-    })
+    x.shape().try_into().map_err(|_| Error::Shape { op: "tiled denoiser", msg: format!("x_t must be [N, C, H, W], got {:?}", x.shape()) })
 }

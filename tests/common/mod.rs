@@ -23,10 +23,7 @@ pub fn gpu() -> &'static Gpu {
 pub fn gpu_tiled() -> &'static Gpu {
     static GPU: OnceLock<Gpu> = OnceLock::new();
     GPU.get_or_init(|| {
-        let opts = reddiff::GpuOptions {
-            profile: Some(reddiff::gpu::KernelProfile::Tiled),
-            ..reddiff::GpuOptions::from_env()
-        };
+        let opts = reddiff::GpuOptions { profile: Some(reddiff::gpu::KernelProfile::Tiled), ..reddiff::GpuOptions::from_env() };
         match reddiff::gpu::block_on(Gpu::with_options(opts)) {
             Ok(g) => g,
             Err(e) => panic!("tests need a GPU adapter: {e}"),
@@ -57,13 +54,7 @@ impl Rng {
 
 /// max |got - want| / max(max |want|, floor); panics with context above `tol`.
 pub fn assert_close(what: &str, got: &[f32], want: &[f32], tol: f32) {
-    assert_eq!(
-        got.len(),
-        want.len(),
-        "{what}: length {} vs {}",
-        got.len(),
-        want.len()
-    );
+    assert_eq!(got.len(), want.len(), "{what}: length {} vs {}", got.len(), want.len());
     let scale = want.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-6);
     let (mut worst, mut at) = (0f32, 0usize);
     for (i, (g, w)) in got.iter().zip(want).enumerate() {
@@ -74,10 +65,5 @@ pub fn assert_close(what: &str, got: &[f32], want: &[f32], tol: f32) {
         }
     }
     let rel = worst / scale;
-    assert!(
-        rel <= tol,
-        "{what}: max|Δ| = {worst:e} at {at} (got {}, want {}), relative {rel:e} > {tol:e}",
-        got[at],
-        want[at]
-    );
+    assert!(rel <= tol, "{what}: max|Δ| = {worst:e} at {at} (got {}, want {}), relative {rel:e} > {tol:e}", got[at], want[at]);
 }
