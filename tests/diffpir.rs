@@ -11,7 +11,7 @@ use common::{gpu, Rng};
 use reddiff::image::Image;
 use reddiff::metrics::psnr;
 use reddiff::model::Unet;
-use reddiff::operators::{Operator, Task, TaskKind};
+use reddiff::operators::{Task, TaskKind};
 use reddiff::ops;
 use reddiff::restore::{restore_synthetic, Problem};
 use reddiff::solvers::{diffpir_timesteps, DiffPirOptions, Method, RedDiffOptions};

@@ -58,7 +58,7 @@ impl Jpeg {
     fn dims(&self, x: &Tensor) -> Result<[usize; 4]> {
         let s: [usize; 4] = x.shape().try_into().map_err(|_| Error::Shape { op: "jpeg", msg: format!("expected [N, 3, H, W], got {:?}", x.shape()) })?;
         let m = 8 * self.factor();
-        if s[1] != 3 || s[2] % m != 0 || s[3] % m != 0 || s[2] == 0 || s[3] == 0 {
+        if s[1] != 3 || !s[2].is_multiple_of(m) || !s[3].is_multiple_of(m) || s[2] == 0 || s[3] == 0 {
             return Err(Error::Shape {
                 op: "jpeg",
                 msg: format!("JPEG needs RGB images with sides that are multiples of {m}, got {}x{} with {} channel(s)", s[3], s[2], s[1]),
