@@ -1,4 +1,5 @@
-//! DiffPIR, the plug-and-play baseline (Zhu et al., CVPRW 2023): its timestep sequence is the authors'
+//! DiffPIR, the plug-and-play baseline (Zhu et al., CVPRW 2023), and trajectory parity of both solvers with
+//! float64 PyTorch references fed reddiff's own noise: DiffPIR's timestep sequence is the authors'
 //! (numpy's), the batched conjugate-gradient solver solves the proximal systems, and with the built-in prior
 //! it beats H⁺y on box inpainting and ×4 super-resolution and the blurred input on Gaussian deblurring, at
 //! the authors' settings (20 / 100 steps).
@@ -127,5 +128,38 @@ fn trajectory_matches_the_float64_torch_reference() {
         let err = out.iter().zip(want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max) / scale;
         eprintln!("{kind:?}: {} network evaluations, max |reddiff - torch| / max |torch| = {err:.2e}", steps - 1);
         assert!(err <= 1e-4, "{kind:?}: the trajectory ends {err:.2e} (relative) away from the float64 reference");
+    }
+}
+
+/// The same fixture holds RED-diff's trajectory from `tools/reddiff_torch.py`'s loop (float64, Adam, batch 1
+/// per image) with reddiff's ε: reddiff's batched GPU run must end at the same μ after 10 steps.
+#[test]
+fn red_diff_trajectory_matches_the_torch_reference_loop() {
+    use reddiff::model::TensorFile;
+    use reddiff::solvers::{red_diff, UnetPrior};
+    let g = gpu();
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let io = TensorFile::read(&root.join("diffpir/io.safetensors")).unwrap();
+    let unet = Unet::load(g, &root.join("adm_plain_newattn")).unwrap();
+    let prior = UnetPrior { unet: &unet, class: None };
+    let shape = [2usize, 3, 16, 16];
+    let k = reddiff::solvers::image_keys(g, &[7, 11], 2).unwrap();
+    for i in 0..10 {
+        let ours = ops::normal_keyed(g, &shape, 0, &k, 2 * i as u64, 0.0, 1.0).unwrap().read(g).unwrap();
+        let err = ours.iter().zip(&io.get(&format!("eps_{i}")).unwrap().data).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        assert!(err < 1e-5, "step {i}: reddiff's ε differs from the fixture's by {err}");
+    }
+    let x = io.get("x").unwrap();
+    for (kind, out_key) in [(TaskKind::InpaintBox, "reddiff_box"), (TaskKind::Sr(2), "reddiff_sr2")] {
+        let task = Task { kind: kind.clone(), seed: 0 };
+        let op = task.operator(g, 3, 16, 16).unwrap();
+        let y = op.forward(g, &g.upload(&x.shape, &x.data).unwrap()).unwrap();
+        let opts = RedDiffOptions { steps: 10, lr: task.default_lr(), image_keys: vec![7, 11], ..Default::default() };
+        let mu = reddiff::gpu::block_on(red_diff(g, &prior, &*op, &y, &shape, &reddiff::model::Schedule::ddpm(), &opts, |_| true)).unwrap().read(g).unwrap();
+        let want = &io.get(out_key).unwrap().data;
+        let scale = want.iter().map(|v| v.abs()).fold(0f32, f32::max);
+        let err = mu.iter().zip(want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max) / scale;
+        eprintln!("RED-diff {kind:?}: 10 steps, max |reddiff - torch| / max |torch| = {err:.2e}");
+        assert!(err <= 1e-4, "{kind:?}: RED-diff's μ ends {err:.2e} (relative) away from the reference loop");
     }
 }

@@ -3,7 +3,8 @@
 PyTorch, written from the authors' loop (yuanzhi-zhu/DiffPIR, main_ddpir_*.py: model_out_type pred_xstart,
 eta 0, skip_type quad, sub_1_analytic): the reference for reddiff's `--method diffpir`.
 
-Writes the trajectory-parity fixture tests/fixtures/diffpir/io.safetensors: reddiff's own keyed noise (from
+Writes the trajectory-parity fixture tests/fixtures/diffpir/io.safetensors (DiffPIR, and RED-diff through
+tools/reddiff_torch.py's loop): reddiff's own keyed noise (from
 `cargo run --example export_noise`) is replayed here in float64, with the small ADM fixture
 tests/fixtures/adm_plain_newattn as the prior, for box inpainting and x2 block-average super-resolution:
 
@@ -28,6 +29,7 @@ from safetensors.torch import load_file, save_file
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import reddiff_models as rm  # noqa: E402
+import reddiff_torch as rt  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 Z0_OFFSET = 2**64 - 3  # reddiff's counter for the starting noise (u64::MAX - 2)
@@ -72,6 +74,19 @@ class BlockAverage:
 
     def pinv(self, y):
         return torch.nn.functional.interpolate(y, scale_factor=self.f, mode="nearest")
+
+
+class RedDiffOp:
+    """The H / H_pinv interface tools/reddiff_torch.py's loop expects."""
+
+    def __init__(self, task, op):
+        self.task, self.op = task, op
+
+    def H(self, x):
+        return self.op.H(x) if self.task != "inpaint-box" else self.op.m * x
+
+    def H_pinv(self, y):
+        return self.op.pinv(y)
 
 
 def prox(op, y, x0, rho, iters=200):
@@ -127,7 +142,8 @@ def main():
     shape = [2, 3, 16, 16]
     keys = [7, 11]
     noise_file = os.path.join(ROOT, "target/diffpir-noise.safetensors")
-    offsets = list(range(args.steps - 1)) + [Z0_OFFSET]
+    # DiffPIR draws z_i at counter i; RED-diff draws step i's ε at counter 2i.
+    offsets = sorted(set(range(args.steps - 1)) | {2 * i for i in range(args.steps - 1)}) + [Z0_OFFSET]
     subprocess.run(["cargo", "run", "--quiet", "--release", "--example", "export_noise", "--", "--shape", ",".join(map(str, shape)),
                     "--seed", str(args.seed), "--keys", ",".join(map(str, keys)), "--offsets", ",".join(map(str, offsets)),
                     "--out", noise_file], check=True, cwd=ROOT)
@@ -147,10 +163,23 @@ def main():
     sr = BlockAverage(2)
     y_sr = sr.H(x)
     out_sr = diffpir(model_fn, sr, y_sr, z0, zs, args.steps, 1.0, 0.1)
+    # RED-diff, per image as the reference loop runs (batch 1), 10 steps, with reddiff's ε for each image.
+    out_rd = {}
+    for task, y_all in (("inpaint-box", y_box), ("sr2", y_sr)):
+        outs = []
+        for k in range(shape[0]):
+            op = RedDiffOp(task, box if task == "inpaint-box" else sr)
+            eps = [noise[f"noise_{2 * i}"][k:k + 1].double() for i in range(args.steps - 1)]
+            mu = rt.red_diff(lambda v, t: model_fn(v, int(t[0])), op, y_all[k:k + 1], torch.from_numpy(alphas_cumprod()),
+                             args.steps - 1, 0.25 if task == "inpaint-box" else 0.5, 0.25, None, noise=eps)
+            outs.append(mu)
+        out_rd[task] = torch.cat(outs)
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     f32 = lambda t: t.to(torch.float32).contiguous()  # noqa: E731
     tensors = {"x": f32(x), "y_box": f32(y_box), "out_box": f32(out_box), "y_sr2": f32(y_sr), "out_sr2": f32(out_sr), "z0": f32(z0)}
     tensors.update({f"z_{i}": f32(z) for i, z in enumerate(zs)})
+    tensors.update({"reddiff_box": f32(out_rd["inpaint-box"]), "reddiff_sr2": f32(out_rd["sr2"])})
+    tensors.update({f"eps_{i}": f32(noise[f"noise_{2 * i}"]) for i in range(args.steps - 1)})
     save_file(tensors, args.out, metadata={"steps": str(args.steps), "seed": str(args.seed), "keys": ",".join(map(str, keys)),
                                            "model": "tests/fixtures/adm_plain_newattn"})
     print(f"wrote {args.out}: steps {args.steps}; box out range [{out_box.min():.3f}, {out_box.max():.3f}], sr2 [{out_sr.min():.3f}, {out_sr.max():.3f}]")

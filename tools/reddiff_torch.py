@@ -139,12 +139,13 @@ def ssim(a, b):
 
 # ------------------------------------------------------------------------------------------------ RED-diff
 
-def red_diff(model_fn, op, y, ab, steps, lr, lam, gen, trace=None):
+def red_diff(model_fn, op, y, ab, steps, lr, lam, gen, trace=None, noise=None):
+    """`noise`: optional list of the steps' ε (e.g. reddiff's own draws); otherwise drawn from `gen`."""
     mu = op.H_pinv(y).detach().clone().requires_grad_(True)
     opt = torch.optim.Adam([mu], lr=lr, betas=(0.9, 0.99), eps=1e-8, weight_decay=0.0)
-    for t in timesteps(steps):
+    for i, t in enumerate(timesteps(steps)):
         a_t = ab[t]
-        eps_n = torch.randn(mu.shape, generator=gen)
+        eps_n = noise[i] if noise is not None else torch.randn(mu.shape, generator=gen)
         with torch.no_grad():
             x_t = a_t.sqrt() * mu + (1 - a_t).sqrt() * eps_n
             e_hat = model_fn(x_t, torch.full((mu.shape[0],), t, dtype=torch.int64))[:, :3]
