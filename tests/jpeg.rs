@@ -1,6 +1,6 @@
 //! JPEG artifact removal: the quantisation tables are libjpeg's, the GPU codec (4:4:4) agrees with a real
-//! JPEG encoder and decoder (the `image` crate, which writes 4:4:4) at the same quality, 4:2:0 loses more, the gradient is the exact transpose of the
-//! codec's linear part, and RED-diff on QF 10 beats the decoded JPEG on held-out images.
+//! JPEG encoder and decoder (the `image` crate, which writes 4:4:4) at the same quality, 4:2:0 loses more,
+//! and the gradient is the exact transpose of the codec's linear part. (Restoration quality: tests/e2e.rs.)
 
 mod common;
 
@@ -86,27 +86,4 @@ fn gradient_is_the_transpose_of_the_linear_codec() {
         let err = back.iter().zip(&gray).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
         assert!(err < 1e-4, "gray images pass the unrounded codec unchanged (error {err})");
     }
-}
-
-#[test]
-fn red_diff_removes_jpeg_artifacts_at_quality_10() {
-    let g = gpu();
-    let unet = Unet::load(g, &PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/emoji32")).unwrap();
-    let truth = samples();
-    let task = Task { kind: TaskKind::Jpeg(10), seed: 0 };
-    let problem = Problem {
-        opts: RedDiffOptions { steps: 100, lr: task.default_lr(), ..Default::default() },
-        task,
-        sigma_y: 0.0,
-        class: None,
-        method: reddiff::solvers::Method::RedDiff,
-    };
-    let out = reddiff::gpu::block_on(restore_synthetic(g, &unet, &problem, &truth, |_| true)).unwrap();
-    let mut worst = f64::INFINITY;
-    for (i, name) in IMAGES.iter().enumerate() {
-        let (y, ours) = (psnr(&truth[i], &out.measurement[i]).unwrap(), psnr(&truth[i], &out.result[i]).unwrap());
-        eprintln!("jpeg=10 {name}: decoded JPEG {y:.2} dB, RED-diff {ours:.2} dB");
-        worst = worst.min(ours - y);
-    }
-    assert!(worst >= 0.5, "RED-diff beats the decoded JPEG by only {worst:.2} dB on some image");
 }
