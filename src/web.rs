@@ -125,10 +125,10 @@ impl Reddiff {
         self.inner.cancel.set(true);
     }
 
-    /// Degrades `image` (size×size RGBA) with `task` and restores it with RED-diff. `opts`: {steps, lr
-    /// (null = task default), lambda, seed, sigmaY, previewEvery, imageName (keys the noise, as the CLI does with
-    /// the file name)}. Calls `on_progress(step, steps, t)` every
-    /// step and `on_preview(rgba)` every previewEvery steps. Resolves to {result, measurement, pinv (RGBA),
+    /// Degrades `image` (size×size RGBA) with `task` and restores it with RED-diff or DiffPIR. `opts`: {method
+    /// ("reddiff" | "diffpir"), steps, lr (null = task default), lambda, seed, sigmaY, previewEvery, imageName
+    /// (keys the noise, as the CLI does with the file name)}. Calls `on_progress(step, steps, t)` every step and
+    /// `on_preview(rgba)` every previewEvery steps (RED-diff). Resolves to {result, measurement, pinv (RGBA),
     /// psnrMeasurement, psnrResult, msPerStep}.
     pub fn restore(&self, task: String, image: Vec<u8>, mask: Option<Vec<u8>>, opts: JsValue, on_progress: Function, on_preview: Function) -> js_sys::Promise {
         let inner = self.inner.clone();
@@ -152,6 +152,7 @@ impl Reddiff {
                 return Err(js_err("steps must be at least 1"));
             }
             let sigma_y = get_f64(&opts, "sigmaY").unwrap_or(0.0) as f32;
+            let opts_js = opts.clone();
             let opts = RedDiffOptions {
                 steps: steps as usize,
                 lr: get_f64(&opts, "lr").map(|v| v as f32).unwrap_or(task.default_lr()),
@@ -161,7 +162,15 @@ impl Reddiff {
                 image_keys: vec![crate::ops::image_key(&get_string(&opts, "imageName").unwrap_or_default())],
                 ..RedDiffOptions::default()
             };
-            let problem = Problem { task, sigma_y, opts, class: None, method: crate::solvers::Method::RedDiff };
+            let method: crate::solvers::Method = get_string(&opts_js, "method").unwrap_or_else(|| "reddiff".into()).parse().map_err(js_err)?;
+            if method == crate::solvers::Method::DiffPir {
+                // A clear refusal for nonlinear tasks before any GPU work.
+                crate::solvers::DiffPirOptions::for_task(&task, sigma_y).map_err(js_err)?;
+                if opts.steps < 2 {
+                    return Err(js_err("DiffPIR needs at least 2 steps"));
+                }
+            }
+            let problem = Problem { task, sigma_y, opts, class: None, method };
             let start = js_sys::Date::now();
             let mut last_step = 0usize;
             let cb = |s: &StepInfo| {

@@ -429,6 +429,7 @@ function readParams() {
     if (!Number.isFinite(lr) || lr <= 0) throw new Error(`lr must be a positive number or empty (got "${lrRaw}")`);
   }
   return {
+    method: $('method').value,
     steps: num('steps', 'Steps', { int: true, min: 1, max: 1000 }),
     lambda: num('lambda', 'λ', { min: 0 }),
     lr,

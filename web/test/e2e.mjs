@@ -177,6 +177,27 @@ async function decodePngInPage(page, file) {
   }, b64);
 }
 
+/** The method selector: DiffPIR restores the same task; on a nonlinear task it refuses with a message. */
+async function diffpirRuns(page) {
+  await page.selectOption('#method', 'diffpir');
+  await page.fill('#steps', '20');
+  await page.$eval('#result-psnr', (el) => { el.textContent = ''; });
+  const t0 = Date.now();
+  await page.click('#run');
+  const resultPsnr = Number(await waitForText(page, '#result-psnr', 600_000, 'DiffPIR restore'));
+  const measPsnr = Number(await text(page, '#measurement-psnr'));
+  check('DiffPIR result PSNR > measurement PSNR', resultPsnr > measPsnr,
+    `measurement ${measPsnr.toFixed(2)} dB, DiffPIR ${resultPsnr.toFixed(2)} dB in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  await page.selectOption('#task', 'jpeg=10');
+  await page.click('#run');
+  const h = await page.waitForFunction(() => document.querySelector('#error')?.textContent.trim() || false, null, { timeout: 60_000 });
+  const err = await h.jsonValue();
+  await page.waitForFunction(() => !document.querySelector('#run').disabled, null, { timeout: 60_000 });
+  check('DiffPIR refuses a nonlinear task with a message', /nonlinear/.test(err), `"${err}"`);
+  await page.selectOption('#method', 'reddiff');
+  await page.selectOption('#task', TASK);
+}
+
 async function compareWithNative(page) {
   if (!fs.existsSync(NATIVE_PNG)) throw new Fatal(`E2E_NATIVE_PNG=${NATIVE_PNG} does not exist`);
   const native = await decodePngInPage(page, NATIVE_PNG);
@@ -281,6 +302,7 @@ async function main() {
   await page.screenshot({ path: SCREENSHOT, fullPage: true });
   log(`screenshot: ${SCREENSHOT}`);
 
+  await diffpirRuns(page);
   await corruptModelShowsError(page, server.base);
 }
 
