@@ -49,4 +49,5 @@ pub static ALL: &[&Shader] = &[
     &MEASURE,
     &TILES,
     &JPEG,
+    &CG,
 ];

@@ -16,7 +16,7 @@ fn launch(gpu: &Gpu, entry: &'static str, n: usize, m: usize, args: [&Tensor; 6]
     )
 }
 
-/// Per-image dot products of `a` and `b` ([N, ...], equal shapes) → [N].
+/// Per-image dot products of `a` and `b` ([N, ...], equal shapes) → `[N]`.
 pub fn dot_rows(gpu: &Gpu, a: &Tensor, b: &Tensor) -> Result<Tensor> {
     if a.shape() != b.shape() || a.shape().is_empty() {
         return Err(Error::Shape { op: "dot_rows", msg: format!("shapes {:?} and {:?} must be equal [N, ...]", a.shape(), b.shape()) });
