@@ -21,7 +21,7 @@ use crate::image::{Fit, Image};
 use crate::model::Unet;
 use crate::operators::{Task, TaskKind};
 use crate::restore::{restore_measured, restore_synthetic, Outcome, Problem};
-use crate::solvers::{RedDiffOptions, StepInfo, Weighting};
+use crate::solvers::{DiffPirOptions, Method, RedDiffOptions, StepInfo, Weighting};
 
 /// Where the prior comes from.
 #[derive(Clone, Debug)]
@@ -46,11 +46,13 @@ pub struct Progress {
 type ProgressFn = Box<dyn FnMut(Progress) + Send>;
 
 /// Settings for a [`Restorer`]; start from [`Restorer::builder`]. Defaults: the built-in prior, box
-/// inpainting, 1000 steps, the task's learning rate (0.25 inpainting, 0.5 otherwise), λ = 0.25, linear
-/// weighting, σ_y = 0, seed 0, [`Fit::Tile`].
+/// inpainting, RED-diff with 1000 steps, the task's learning rate (0.25 inpainting, 0.5 otherwise), λ = 0.25,
+/// linear weighting, σ_y = 0, seed 0, [`Fit::Tile`].
 pub struct RestorerBuilder {
     model: ModelSource,
     task: TaskKind,
+    method: Method,
+    steps: Option<usize>,
     opts: RedDiffOptions,
     lr: Option<f32>,
     sigma_y: f32,
@@ -71,9 +73,14 @@ impl RestorerBuilder {
         self.task = task;
         self
     }
-    /// RED-diff iterations, ≥ 1.
+    /// The solver: RED-diff (default) or DiffPIR (at its authors' settings; linear tasks only).
+    pub fn method(mut self, method: Method) -> Self {
+        self.method = method;
+        self
+    }
+    /// Iterations, ≥ 1 (DiffPIR ≥ 2); default: 1000 for RED-diff, the authors' 20 or 100 for DiffPIR.
     pub fn steps(mut self, steps: usize) -> Self {
-        self.opts.steps = steps;
+        self.steps = Some(steps);
         self
     }
     /// Adam learning rate (> 0); default: the task's.
@@ -128,6 +135,17 @@ impl RestorerBuilder {
         let task = Task { kind: self.task, seed: self.opts.seed };
         let mut opts = self.opts;
         opts.lr = self.lr.unwrap_or(task.default_lr());
+        opts.steps = match (self.steps, self.method) {
+            (Some(s), _) => s,
+            (None, Method::RedDiff) => opts.steps,
+            (None, Method::DiffPir) => DiffPirOptions::for_task(&task, self.sigma_y)?.steps,
+        };
+        if self.method == Method::DiffPir {
+            DiffPirOptions::for_task(&task, self.sigma_y)?;
+            if opts.steps < 2 {
+                return Err(Error::Invalid { op: "restorer", msg: "DiffPIR needs at least 2 steps".into() });
+            }
+        }
         if opts.steps == 0 || !(opts.lr > 0.0) || !(opts.lambda >= 0.0) || !(0.0..=1.0).contains(&self.sigma_y) {
             return Err(Error::Invalid {
                 op: "restorer",
@@ -146,7 +164,7 @@ impl RestorerBuilder {
                 });
             }
         }
-        let problem = Problem { task, sigma_y: self.sigma_y, opts, class: self.class, method: crate::solvers::Method::RedDiff };
+        let problem = Problem { task, sigma_y: self.sigma_y, opts, class: self.class, method: self.method };
         Ok(Restorer { gpu, unet, problem, fit: self.fit, progress: Mutex::new(self.progress), cancel: self.cancel })
     }
 
@@ -195,6 +213,8 @@ impl Restorer {
         RestorerBuilder {
             model: ModelSource::Builtin,
             task: TaskKind::InpaintBox,
+            method: Method::RedDiff,
+            steps: None,
             opts: RedDiffOptions::default(),
             lr: None,
             sigma_y: 0.0,

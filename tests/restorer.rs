@@ -50,7 +50,12 @@ fn restorer_on_an_apps_device_with_progress_and_cancel() {
         Err(Error::Cancelled { step }) => assert_eq!(step, 2),
         other => panic!("expected a cancellation at step 2, got {:?}", other.map(|o| o.image.width)),
     }
-    for bad in [Restorer::builder().steps(0), Restorer::builder().lr(-1.0), Restorer::builder().sigma_y(2.0)] {
+    // DiffPIR through the same API (authors' 20 steps for inpainting); a nonlinear task is refused.
+    let d = Restorer::builder().method(reddiff::solvers::Method::DiffPir).build(gpu.clone()).unwrap();
+    let out = d.degrade_and_restore(&sample(), "d").unwrap();
+    assert!(reddiff::metrics::psnr(&sample(), &out.image).unwrap() > reddiff::metrics::psnr(&sample(), out.pinv.as_ref().unwrap()).unwrap());
+    let hdr = Restorer::builder().method(reddiff::solvers::Method::DiffPir).task(TaskKind::Hdr);
+    for bad in [Restorer::builder().steps(0), Restorer::builder().lr(-1.0), Restorer::builder().sigma_y(2.0), hdr] {
         assert!(matches!(bad.build(gpu.clone()), Err(Error::Invalid { .. })));
     }
 }
