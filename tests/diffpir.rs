@@ -8,13 +8,10 @@ mod common;
 use std::path::PathBuf;
 
 use common::{gpu, Rng};
-use reddiff::image::Image;
-use reddiff::metrics::psnr;
 use reddiff::model::Unet;
 use reddiff::operators::{Task, TaskKind};
 use reddiff::ops;
-use reddiff::restore::{restore_synthetic, Problem};
-use reddiff::solvers::{diffpir_timesteps, DiffPirOptions, Method, RedDiffOptions};
+use reddiff::solvers::{diffpir_timesteps, DiffPirOptions, RedDiffOptions};
 
 #[test]
 fn timesteps_are_the_authors_quadratic_sequence() {

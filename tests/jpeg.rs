@@ -9,10 +9,8 @@ use std::path::PathBuf;
 use common::{gpu, Rng};
 use reddiff::image::Image;
 use reddiff::metrics::psnr;
-use reddiff::model::Unet;
-use reddiff::operators::{quantisation_tables, Jpeg, Operator, Task, TaskKind};
-use reddiff::restore::{restore_synthetic, to_images, to_tensor, Problem};
-use reddiff::solvers::RedDiffOptions;
+use reddiff::operators::{quantisation_tables, Jpeg, Operator};
+use reddiff::restore::{to_images, to_tensor};
 
 const IMAGES: &[&str] = &["google-1f466.png", "google-1f469-1f3fd-200d-2696-fe0f.png", "twitter-1f467-1f3fc.png", "twitter-1f481-1f3fe.png"];
 
