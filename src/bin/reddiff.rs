@@ -231,30 +231,19 @@ fn restore(args: SolveArgs, input: Option<PathBuf>, output: PathBuf, measured: b
     // Sides: multiples of the task's block (SR factor on the clean image, 16 for JPEG).
     let m = problem.task.size_multiple();
     let my = if f > 1 { 1 } else { m };
-    let (h, w) = if measured {
-        let y = img.fit(size / f, fit, my)?;
-        (y.height * f, y.width * f)
-    } else {
-        let x = img.fit(size, fit, m)?;
-        (x.height, x.width)
-    };
+    // Fitted once: the measurement (measured mode) or the clean image; (h, w) is the restored size.
+    let fitted = if measured { img.fit(size / f, fit, my)? } else { img.fit(size, fit, m)? };
+    let (h, w) = if measured { (fitted.height * f, fitted.width * f) } else { (fitted.height, fitted.width) };
     let tiles =
         if (h, w) == (size, size) { String::new() } else { format!(", {} tiles of {size}x{size}", reddiff::ops::TileGrid::new(h, w, size, size / 4)?.tiles()) };
-    say!(
-        "{} | {} | {w}x{h}, model {size}x{size}{tiles} | {}",
-        input.display(),
-        problem.task.kind_name(),
-        method_label(&problem)
-    );
+    say!("{} | {} | {w}x{h}, model {size}x{size}{tiles} | {}", input.display(), problem.task.kind_name(), method_label(&problem));
     let (bar, cb, first_step) = progress(evaluations(&problem));
     let t0 = std::time::Instant::now();
     let (truth, out): (Option<Image>, Outcome) = if measured {
-        let y = img.fit(size / f, fit, my)?;
-        (None, reddiff::gpu::block_on(restore_measured(&gpu, &unet, &problem, &[y], cb))?)
+        (None, reddiff::gpu::block_on(restore_measured(&gpu, &unet, &problem, std::slice::from_ref(&fitted), cb))?)
     } else {
-        let x = img.fit(size, fit, m)?;
-        let out = reddiff::gpu::block_on(restore_synthetic(&gpu, &unet, &problem, std::slice::from_ref(&x), cb))?;
-        (Some(x), out)
+        let out = reddiff::gpu::block_on(restore_synthetic(&gpu, &unet, &problem, std::slice::from_ref(&fitted), cb))?;
+        (Some(fitted), out)
     };
     bar.finish();
     let secs = t0.elapsed().as_secs_f64();
@@ -440,7 +429,17 @@ fn eval(args: SolveArgs, images: PathBuf, out: PathBuf, shard: Option<String>, l
                 None => (f64::NAN, f64::NAN),
             };
             let row = (name_of(f), pp, ps, psnr(x, &o.result[k])?, ssim(x, &o.result[k])?);
-            let line = format!("{},{},{},{},{:.4},{:.4},{:.4},{:.4}\n", csv_field(&row.0), csv_field(&args.task), args.method, problem.opts.steps, row.1, row.2, row.3, row.4);
+            let line = format!(
+                "{},{},{},{},{:.4},{:.4},{:.4},{:.4}\n",
+                csv_field(&row.0),
+                csv_field(&args.task),
+                args.method,
+                problem.opts.steps,
+                row.1,
+                row.2,
+                row.3,
+                row.4
+            );
             csv.write_all(line.as_bytes()).and_then(|_| csv.flush()).map_err(|source| Error::Io { path: out.clone(), source })?;
             rows.push(row);
         }

@@ -17,13 +17,15 @@ pub struct TiledDenoiser<'a> {
     pub overlap: usize,
     /// Most tiles per network call, over all images of the batch.
     pub batch: usize,
+    /// The last (overlap, grid, uploaded origins): the image size is the same every step.
+    grid: std::sync::Mutex<Option<(usize, TileGrid, Tensor)>>,
 }
 
 impl<'a> TiledDenoiser<'a> {
     /// Tiles of `inner`'s size overlapping by a quarter, at most `batch` per network call.
     pub fn new(inner: &'a dyn Denoiser, batch: usize) -> Result<TiledDenoiser<'a>> {
         let size = inner.image_size().ok_or(Error::Invalid { op: "tiled denoiser", msg: "the denoiser has no native size".into() })?;
-        Ok(TiledDenoiser { inner, overlap: size / 4, batch: batch.max(1) })
+        Ok(TiledDenoiser { inner, overlap: size / 4, batch: batch.max(1), grid: std::sync::Mutex::new(None) })
     }
 
     fn tile(&self) -> Result<usize> {
@@ -38,8 +40,18 @@ impl Denoiser for TiledDenoiser<'_> {
         if (h, w) == (size, size) {
             return self.inner.eps(gpu, x_t, t);
         }
-        let grid = TileGrid::new(h, w, size, self.overlap)?;
-        let origins = grid.upload(gpu)?;
+        let (grid, origins) = {
+            let mut cache = self.grid.lock().map_err(|_| Error::Gpu("tile grid cache poisoned".into()))?;
+            match cache.as_ref() {
+                Some((ov, g, o)) if (*ov, g.height, g.width, g.size) == (self.overlap, h, w, size) => (g.clone(), o.clone()),
+                _ => {
+                    let g = TileGrid::new(h, w, size, self.overlap)?;
+                    let o = g.upload(gpu)?;
+                    *cache = Some((self.overlap, g.clone(), o.clone()));
+                    (g, o)
+                }
+            }
+        };
         let acc = gpu.zeros(&[n, c, h, w])?;
         let tiles = grid.tiles();
         // Equal passes (at most two distinct batch shapes, so the network's captured graphs are reused).
