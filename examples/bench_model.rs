@@ -1,8 +1,9 @@
 //! UNet forward benchmark for model directories given as arguments (default: the built-in prior): ms per
 //! forward (median), the host's share (recording a replay of the captured graph), dispatches per forward and
 //! GPU memory. Compare with `tools/bench_torch.py --model DIR` on the same weights, or run both interleaved
-//! with `tools/bench_side_by_side.py`. `REDDIFF_KERNELS=gpu|cpu` forces a kernel family, `REDDIFF_PROFILE=1`
-//! adds a per-kernel breakdown.
+//! with `tools/bench_side_by_side.py`. `REDDIFF_KERNELS=gpu|cpu` forces a kernel family, `REDDIFF_COOP=0`
+//! turns tensor cores off, `REDDIFF_PROFILE=1` adds a per-kernel breakdown and the convolution autotuning
+//! table (every candidate's ms per size class; with `REDDIFF_AUTOTUNE=0` the table is timed afresh here).
 //! `cargo run --release --example bench_model -- models/emoji32 .data/full/ffhq256 [--batch N] [--reps N]`
 
 use std::path::PathBuf;
@@ -73,6 +74,12 @@ fn main() -> Result<()> {
         );
         eprintln!("(load {load_s:.1} s)");
         if std::env::var("REDDIFF_PROFILE").is_ok() {
+            let names: Vec<String> = reddiff::model::autotune_candidates(&gpu).iter().map(|k| k.label()).collect();
+            eprintln!("  autotune, batch {batch} (M, N, K log2 buckets: chosen kernel; ms of {})", names.join(", "));
+            for r in m.autotune(&gpu, batch)? {
+                let ms: Vec<String> = r.ms.iter().map(|v| format!("{v:.3}")).collect();
+                eprintln!("    {:?}: {} [{}]", r.class.buckets(), r.kernel.label(), ms.join(", "));
+            }
             gpu.set_profiling(true);
             m.forward(&gpu, &x, &t, y.as_deref())?;
             for (op, n, s) in gpu.profile_report() {

@@ -13,6 +13,7 @@ shader!(ELEMENTWISE, "elementwise");
 shader!(CONV, "conv");
 shader!(CONV3X3, "conv3x3");
 shader!(CONV_GEMM, "conv_gemm");
+shader!(CONV_COOP, "conv_coop");
 shader!(CONV_PACK, "conv_pack");
 shader!(MATMUL, "matmul");
 shader!(NORM, "norm");
@@ -35,6 +36,7 @@ pub static ALL: &[&Shader] = &[
     &CONV,
     &CONV3X3,
     &CONV_GEMM,
+    &CONV_COOP,
     &CONV_PACK,
     &MATMUL,
     &NORM,

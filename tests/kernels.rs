@@ -4,7 +4,7 @@ mod common;
 
 use common::{assert_close, gpu, gpu_tiled, Rng};
 use reddiff::gpu::KernelProfile;
-use reddiff::gpu::TileConfig;
+use reddiff::gpu::{ConvKernel, TileConfig};
 use reddiff::ops::{self, AttentionKernel, Bias, ChannelTerm, Conv2d, Epilogue, GroupNorm, MatView, Matmul, ScaleShift};
 
 #[test]
@@ -134,8 +134,11 @@ fn conv2d_every_kernel_and_epilogue_matches_cpu() {
         (1, 33, 13, 13, 17, 3, 1, 1),
         (2, 20, 1, 37, 70, 1, 1, 0),
     ];
-    let families: Vec<(KernelProfile, TileConfig)> = std::iter::once((KernelProfile::RegisterBlocked, TileConfig::DEFAULT))
-        .chain(TileConfig::CANDIDATES.iter().map(|t| (KernelProfile::Tiled, *t)))
+    // Cooperative matrices only where the device has them (never on lavapipe); f16 operands, so their
+    // tolerance is 2e-3 of the output's scale instead of 1e-5.
+    let families: Vec<ConvKernel> = std::iter::once(ConvKernel::RegisterBlocked)
+        .chain(TileConfig::CANDIDATES.iter().map(|t| ConvKernel::Tiled(*t)))
+        .chain(reddiff::gpu::COOP_BM.iter().filter(|_| g.coop_matrix()).map(|&bm| ConvKernel::CoopMatrix { bm }))
         .collect();
     for (ci, (n, cin, h, w, cout, k, s, p)) in cases.into_iter().enumerate() {
         let x = r.vec(n * cin * h * w);
@@ -182,13 +185,14 @@ fn conv2d_every_kernel_and_epilogue_matches_cpu() {
                     .collect();
                 for fam in &families {
                     // Every tile on the first and last case; the default tile elsewhere (lavapipe compiles are slow).
-                    if fam.0 == KernelProfile::Tiled && fam.1 != TileConfig::DEFAULT && ci != 0 && ci != cases.len() - 1 {
+                    if matches!(fam, ConvKernel::Tiled(t) if *t != TileConfig::DEFAULT) && ci != 0 && ci != cases.len() - 1 {
                         continue;
                     }
                     let out = ops::conv2d_with(g, &tx, &packed, Conv2d { stride: s, padding: p }, &epi, Some(*fam)).unwrap();
                     assert_eq!(out.shape(), &[n, cout, ho, wo]);
                     let what = format!("conv2d {fam:?} f16={f16} epilogue {epi_kind} {:?}", (n, cin, h, w, cout, k, s, p));
-                    assert_close(&what, &out.read(g).unwrap(), &want, 1e-5);
+                    let tol = if matches!(fam, ConvKernel::CoopMatrix { .. }) { 2e-3 } else { 1e-5 };
+                    assert_close(&what, &out.read(g).unwrap(), &want, tol);
                 }
             }
         }
@@ -576,4 +580,98 @@ fn fft_matches_naive_dft_and_round_trips() {
     let t = g.upload(&[1, 64, 64, 2], &x).unwrap();
     let back = ops::fft2(g, &ops::fft2(g, &t, ops::FftDirection::Forward).unwrap(), ops::FftDirection::Inverse).unwrap();
     assert_close("fft round trip 64x64", &back.read(g).unwrap(), &x, 1e-5);
+}
+
+/// `wgsl/conv_coop.wgsl` with its cooperative-matrix lines (between the `coop:` markers) replaced by scalar
+/// code that reads and writes the same workgroup-memory layouts: lane `l` of a subgroup holds elements
+/// `l + 32 j` (row-major in the 16 × 16 fragment); A fragments are column-major with stride `bm`, B
+/// fragments row-major with stride 64, and accumulators are stored row-major with stride 16.
+fn coop_emulated() -> &'static reddiff::gpu::Shader {
+    static S: std::sync::OnceLock<&'static reddiff::gpu::Shader> = std::sync::OnceLock::new();
+    S.get_or_init(|| {
+        let src = reddiff::shaders::CONV_COOP.source;
+        let swap = |s: &str, tag: &str, with: &str| -> String {
+            let (b, e) = (format!("// coop:{tag}-begin"), format!("// coop:{tag}-end"));
+            let (i, j) = (s.find(&b).expect("begin marker"), s.find(&e).expect("end marker"));
+            format!("{}{}{}", &s[..i], with, &s[j + e.len()..])
+        };
+        let acc = "var c00: array<f32, 8>;\n    var c01: array<f32, 8>;\n    var c10: array<f32, 8>;\n    var c11: array<f32, 8>;";
+        let mma = "for (var kf = 0u; kf < BK; kf += 16u) {
+            for (var j = 0u; j < 8u; j++) {
+                let r = (lane + 32u * j) / 16u;
+                let c = (lane + 32u * j) % 16u;
+                var s = vec4<f32>(0.0);
+                for (var q = 0u; q < 16u; q++) {
+                    let a0 = f32(sa[kf * bm + fm + q * bm + r]);
+                    let a1 = f32(sa[kf * bm + fm + 16u + q * bm + r]);
+                    let b0 = f32(sb[kf * BN + fp + q * BN + c]);
+                    let b1 = f32(sb[kf * BN + fp + 16u + q * BN + c]);
+                    s += vec4<f32>(a0 * b0, a0 * b1, a1 * b0, a1 * b1);
+                }
+                c00[j] += s.x; c01[j] += s.y; c10[j] += s.z; c11[j] += s.w;
+            }
+        }";
+        let store = "for (var j = 0u; j < 8u; j++) {
+            let e = lane + 32u * j;
+            switch f {
+                case 0u: { stage[so + e] = c00[j]; }
+                case 1u: { stage[so + e] = c01[j]; }
+                case 2u: { stage[so + e] = c10[j]; }
+                default: { stage[so + e] = c11[j]; }
+            }
+        }";
+        let s = swap(&swap(&swap(src, "acc", acc), "mma", mma), "store", store).replace("enable wgpu_cooperative_matrix;\n", "");
+        let code: String = s.lines().filter(|l| !l.trim_start().starts_with("//")).collect();
+        assert!(
+            ["coop_mat", "coopLoad", "coopStore", "coopMultiplyAdd", "wgpu_cooperative_matrix"].iter().all(|w| !code.contains(w)),
+            "cooperative-matrix code left in the emulation"
+        );
+        Box::leak(Box::new(reddiff::gpu::Shader { name: "conv_coop_emulated", source: Box::leak(s.into_boxed_str()) }))
+    })
+}
+
+/// The cooperative-matrix convolution's staging, bounds and epilogue, on any adapter: its emulation (see
+/// [`coop_emulated`]) against the CPU, both workgroup tiles, f32 and f16 weights, ragged M, N and K.
+/// Operands are rounded to f16, hence the 2e-3 tolerance (relative to the output's scale).
+#[test]
+fn conv2d_coop_matrix_emulated_matches_cpu() {
+    let g = gpu();
+    let mut r = Rng::new(5);
+    // (n, cin, h, w, cout, k, stride, pad): K = cin k² below, at and above BK = 32; cout below, at and above
+    // the 64/128-channel tiles; pixels not a multiple of 64.
+    let cases =
+        [(2, 3, 7, 9, 5, 3, 1, 1), (1, 40, 9, 11, 136, 3, 1, 1), (1, 24, 13, 10, 20, 3, 2, 1), (2, 64, 8, 8, 64, 1, 1, 0), (1, 7, 12, 12, 130, 3, 1, 1)];
+    for (n, cin, h, w, cout, k, s, p) in cases {
+        let x = r.vec(n * cin * h * w);
+        let b = r.vec(cout);
+        let ho = (h + 2 * p - k) / s + 1;
+        let wo = (w + 2 * p - k) / s + 1;
+        let term = r.vec(3 + n * (cout + 5));
+        let res = r.vec(n * cout * ho * wo);
+        let tx = g.upload(&[n, cin, h, w], &x).unwrap();
+        let tb = g.upload(&[cout], &b).unwrap();
+        let tterm = g.upload(&[term.len()], &term).unwrap();
+        let tres = g.upload(&[n, cout, ho, wo], &res).unwrap();
+        let epi =
+            Epilogue { bias: Some(&tb), term: Some(ChannelTerm { t: &tterm, offset: 3, stride: cout + 5 }), residual: Some(&tres), alpha: 0.7, beta: -1.3 };
+        for f16 in [false, true] {
+            let raw = r.vec(cout * cin * k * k);
+            let packed = ops::pack_conv(g, &g.upload(&[cout, cin, k, k], &raw).unwrap(), f16).unwrap();
+            let (base, _, _) = conv_cpu(&to_f16(&x), &to_f16(&raw), None, n, cin, h, w, cout, k, s, p);
+            let want: Vec<f32> = base
+                .iter()
+                .enumerate()
+                .map(|(i, v)| {
+                    let (m, ni) = ((i / (ho * wo)) % cout, i / (cout * ho * wo));
+                    0.7 * (v + b[m] + term[3 + ni * (cout + 5) + m]) - 1.3 * res[i]
+                })
+                .collect();
+            for bm in reddiff::gpu::COOP_BM {
+                let out = ops::conv2d_coop_with_shader(g, &tx, &packed, Conv2d { stride: s, padding: p }, &epi, bm, coop_emulated()).unwrap();
+                assert_eq!(out.shape(), &[n, cout, ho, wo]);
+                let what = format!("emulated coop conv bm={bm} f16={f16} {:?}", (n, cin, h, w, cout, k, s, p));
+                assert_close(&what, &out.read(g).unwrap(), &want, 1e-4);
+            }
+        }
+    }
 }

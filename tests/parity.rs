@@ -88,16 +88,17 @@ fn autotuned_tiles_come_from_the_tested_candidates_are_cached_and_keep_parity() 
     let model = Unet::load(g, &dir).unwrap();
     let tuned = model.autotune(g, 1).unwrap();
     assert!(!tuned.is_empty(), "no convolution size classes found");
+    let candidates = reddiff::model::autotune_candidates(g);
     for r in &tuned {
-        assert!(reddiff::gpu::TileConfig::CANDIDATES.contains(&r.tile));
-        assert_eq!(r.ms.len(), reddiff::gpu::TileConfig::CANDIDATES.len(), "every candidate timed");
+        assert!(candidates.contains(&r.kernel));
+        assert_eq!(r.ms.len(), candidates.len(), "every candidate timed");
         assert!(r.ms.iter().all(|ms| ms.is_finite() && *ms > 0.0));
     }
     // A second tuning reads the cache: same choices, nothing timed.
     let again = model.autotune(g, 1).unwrap();
     assert_eq!(again.len(), tuned.len());
     for (a, b) in again.iter().zip(&tuned) {
-        assert_eq!((a.class, a.tile), (b.class, b.tile));
+        assert_eq!((a.class, a.kernel), (b.class, b.kernel));
         assert!(a.ms.is_empty());
     }
     let _ = std::fs::remove_dir_all(&cache);

@@ -12,7 +12,8 @@ PyTorch runs in this process with the model loaded once. On CUDA both fp32 (TF32
 baseline) and PyTorch's default (cuDNN convolutions on TF32) are timed. GPU memory: reddiff's pool + graph
 peak as it reports it; PyTorch's torch.cuda.max_memory_allocated (CUDA) or process peak RSS (CPU).
 Environment: REDDIFF_KERNELS=cpu|gpu forces reddiff's kernel family; cargo must be on PATH unless the
-binaries exist (--bin-dir).
+binaries exist (--bin-dir). --variant LABEL:VAR=VALUE,... (repeatable) times several reddiff configurations in
+the same rounds, e.g. `--variant f32:REDDIFF_COOP=0 --variant coop:` (tensor cores off / on).
 """
 import argparse
 import os
@@ -32,16 +33,23 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), 
 SAMPLE = "assets/samples/twitter-1f467-1f3fc.png"
 
 
-def sh(cmd, env=None):
-    r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env={**os.environ, **(env or {})})
+def parse_variant(spec):
+    """'LABEL:K=V,K=V' -> (label, {K: V})."""
+    label, _, kvs = spec.partition(":")
+    env = dict(kv.split("=", 1) for kv in kvs.split(",") if kv)
+    return label or "default", env
+
+
+def sh(cmd, env=None, timeout=300):
+    r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=timeout)
     if r.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed ({r.returncode}):\n{r.stdout}\n{r.stderr}")
     return r.stdout + r.stderr
 
 
-def reddiff_forward(bins, model, batch, reps):
-    """(median ms per forward, GPU MiB) from one bench_model run."""
-    out = sh([os.path.join(bins, "examples", "bench_model"), model, "--batch", str(batch), "--reps", str(reps)])
+def reddiff_forward(bins, model, batch, reps, env=None):
+    """(median ms per forward, GPU MiB, dispatches, host µs per dispatch) from one bench_model run."""
+    out = sh([os.path.join(bins, "examples", "bench_model"), model, "--batch", str(batch), "--reps", str(reps)], env)
     row = [l for l in out.splitlines() if l.startswith("| ") and "| params |" not in l][-1]
     cells = [c.strip() for c in row.strip("|").split("|")]
     mem = sum(float(v) for v in cells[8].split("+"))
@@ -88,9 +96,9 @@ def model_size(model):
     return cfg.get("image_size") or cfg.get("sample_size")
 
 
-def reddiff_loop(bins, model, steps):
+def reddiff_loop(bins, model, steps, env=None):
     out = sh([os.path.join(bins, "reddiff"), "restore", "--model", model, "--task", "inpaint-box", "--steps",
-              str(steps), "--seed", "0", "--fit", "resize", "--input", SAMPLE, "--output", "/tmp/bench-side-by-side.png"])
+              str(steps), "--seed", "0", "--fit", "resize", "--input", SAMPLE, "--output", "/tmp/bench-side-by-side.png"], env)
     return float(re.search(r"([\d.]+) it/s", out).group(1))
 
 
@@ -112,60 +120,78 @@ def main():
     ap.add_argument("--torch-device", default="cpu", choices=["cpu", "cuda"])
     ap.add_argument("--bin-dir", default=os.path.join(ROOT, "target", "release"))
     ap.add_argument("--out", help="also write the table here")
+    ap.add_argument("--variant", action="append", help="LABEL:VAR=VALUE,... reddiff environment (repeatable)")
     args = ap.parse_args()
+    variants = [parse_variant(v) for v in (args.variant or ["default:"])]
     models = args.model or ["models/emoji32:1,8"]
     if not os.path.exists(os.path.join(args.bin_dir, "examples", "bench_model")):
         sh(["cargo", "build", "--release", "--bin", "reddiff", "--example", "bench_model"])
-    adapter = sh([os.path.join(args.bin_dir, "reddiff"), "adapter"]).strip().splitlines()[-1]
+    adapters = [f"{label}: " + sh([os.path.join(args.bin_dir, "reddiff"), "adapter"], env).strip().splitlines()[-1]
+                for label, env in variants]
     modes = [("fp32", False)] + ([("tf32", True)] if args.torch_device == "cuda" else [])
-    lines = [f"reddiff adapter: {adapter}",
+    lines = ["reddiff adapter, per variant:"] + [f"- {a}" for a in adapters] + [
+             "",
              f"PyTorch {torch.__version__} on {args.torch_device}"
              + (f" ({torch.cuda.get_device_name()})" if args.torch_device == "cuda" else f", {args.threads} threads"),
              f"{args.rounds} interleaved rounds, median of {args.reps} per round", "",
-             "| what | batch | reddiff ms | PyTorch mode | PyTorch ms | ratio (PyTorch / reddiff) | reddiff MiB | PyTorch MiB | reddiff dispatches, host µs each |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "| what | batch | reddiff variant | reddiff ms | PyTorch mode | PyTorch ms | ratio (PyTorch / reddiff) | reddiff MiB | PyTorch MiB | reddiff dispatches, host µs each |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    def flush():
+        """The table so far (a run cut short by a time limit keeps what it measured)."""
+        if args.out:
+            with open(args.out, "w") as f:
+                f.write("\n".join(lines) + "\n")
+
     for spec in models:
         d, _, bs = spec.partition(":")
         batches = [int(b) for b in bs.split(",")] if bs else [1]
         tm = TorchModel(d, args.torch_device, args.threads)
         for b in batches:
-            ours, theirs = [], {m: [] for m, _ in modes}
-            mem, disp, host = 0.0, 0, 0.0
+            ours = {label: [] for label, _ in variants}
+            stats = {}
+            theirs = {m: [] for m, _ in modes}
             for r in range(args.rounds):
                 order = [0, 1] if r % 2 == 0 else [1, 0]
                 for o in order:
                     if o == 0:
-                        ms, mem, disp, host = reddiff_forward(args.bin_dir, d, b, args.reps)
-                        ours.append(ms)
+                        for label, env in variants:
+                            ms, mem, disp, host = reddiff_forward(args.bin_dir, d, b, args.reps, env)
+                            ours[label].append(ms)
+                            stats[label] = (mem, disp, host)
                     else:
                         for m, tf32 in modes:
                             theirs[m].append(tm.forward_ms(b, args.reps, tf32))
-                print(f"  {d} b{b} round {r + 1}: reddiff {ours[-1]:.1f} ms, PyTorch "
-                      + ", ".join(f"{m} {v[-1]:.1f} ms" for m, v in theirs.items()), file=sys.stderr, flush=True)
-            mo = statistics.median(ours)
-            for m, _ in modes:
-                mt = statistics.median(theirs[m])
-                ratios = [t / o for t, o in zip(theirs[m], ours)]
-                lines.append(f"| forward {os.path.basename(d.rstrip('/'))} | {b} | {mo:.2f} | {m} | {mt:.2f} | "
-                             f"{statistics.median(ratios):.3f} | {mem:.0f} | {tm.memory_mib():.0f} | {disp}, {host:.2f} |")
+                print(f"  {d} b{b} round {r + 1}: reddiff " + ", ".join(f"{l} {v[-1]:.2f} ms" for l, v in ours.items())
+                      + ", PyTorch " + ", ".join(f"{m} {v[-1]:.2f} ms" for m, v in theirs.items()), file=sys.stderr, flush=True)
+            for label, _ in variants:
+                mo = statistics.median(ours[label])
+                mem, disp, host = stats[label]
+                for m, _ in modes:
+                    mt = statistics.median(theirs[m])
+                    ratios = [t / o for t, o in zip(theirs[m], ours[label])]
+                    lines.append(f"| forward {os.path.basename(d.rstrip('/'))} | {b} | {label} | {mo:.2f} | {m} | {mt:.2f} | "
+                                 f"{statistics.median(ratios):.3f} | {mem:.0f} | {tm.memory_mib():.0f} | {disp}, {host:.2f} |")
+            flush()
         del tm
     if args.loop_steps:
-        ours, theirs = [], []
+        ours = {label: [] for label, _ in variants}
+        theirs = []
         for r in range(max(1, args.rounds // 2)):
             for o in ([0, 1] if r % 2 == 0 else [1, 0]):
                 if o == 0:
-                    ours.append(reddiff_loop(args.bin_dir, args.loop_model, args.loop_steps))
+                    for label, env in variants:
+                        ours[label].append(reddiff_loop(args.bin_dir, args.loop_model, args.loop_steps, env))
                 else:
                     theirs.append(torch_loop(args.loop_model, args.loop_steps, args.threads, args.torch_device))
-            print(f"  loop round {r + 1}: reddiff {ours[-1]:.1f} it/s, PyTorch {theirs[-1]:.1f} it/s", file=sys.stderr)
-        ratios = [o / t for o, t in zip(ours, theirs)]
-        lines.append(f"| RED-diff loop {os.path.basename(args.loop_model.rstrip('/'))} ({args.loop_steps} steps, it/s) | 1 | {statistics.median(ours):.3g} it/s | "
-                     f"fp32 | {statistics.median(theirs):.3g} it/s | {statistics.median(ratios):.3f} | | | |")
-    text = "\n".join(lines)
-    print(text)
-    if args.out:
-        with open(args.out, "w") as f:
-            f.write(text + "\n")
+            print(f"  loop round {r + 1}: reddiff " + ", ".join(f"{l} {v[-1]:.1f} it/s" for l, v in ours.items())
+                  + f", PyTorch {theirs[-1]:.1f} it/s", file=sys.stderr, flush=True)
+        for label, _ in variants:
+            ratios = [o / t for o, t in zip(ours[label], theirs)]
+            lines.append(f"| RED-diff loop {os.path.basename(args.loop_model.rstrip('/'))} ({args.loop_steps} steps, it/s) | 1 | {label} | "
+                         f"{statistics.median(ours[label]):.3g} it/s | fp32 | {statistics.median(theirs):.3g} it/s | "
+                         f"{statistics.median(ratios):.3f} | | | |")
+    flush()
+    print("\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -11,9 +11,12 @@
 #   bash tools/gpu_bench.sh               # writes $OUT (or ./gpu-bench-out) : log, table.md, parity.txt
 #
 # What it runs: `reddiff adapter`; random-weight ADM FFHQ-256 (tools/make_fixtures.py --full, made there
-# with PyTorch) -> parity of reddiff's forward against PyTorch's float32 output; then
-# tools/bench_side_by_side.py: forward b1/b4 for FFHQ-256 and b1/b8 for emoji32, against PyTorch CUDA
-# eager fp32 with TF32 off and with PyTorch's default (cuDNN TF32), interleaved; 100 RED-diff steps at 256².
+# with PyTorch) -> parity of reddiff's forward against PyTorch's float32 output, with the f32 tiled kernels
+# (REDDIFF_COOP=0) and with the cooperative-matrix (tensor-core, f16 operand) convolution; then
+# tools/bench_side_by_side.py: forward b1/b4 for FFHQ-256 and b1/b8 for emoji32, both reddiff variants
+# against PyTorch CUDA eager fp32 with TF32 off and with PyTorch's default (cuDNN TF32), interleaved;
+# 100 RED-diff steps at 256²; a per-kernel profile of one FFHQ-256 forward.
+# Files written to $OUT (at most 4: log, table.md, parity.txt, tune.json); scratch goes to $TMPDIR.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT="${OUT:-$PWD/gpu-bench-out}"
@@ -27,7 +30,8 @@ if [ "${1:-}" = "--prepare" ]; then
     mkdir -p .gl /tmp/amd64/partial .whl
     o='-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists=/tmp/amd64'
     apt-get $o update -q >/dev/null
-    (cd .gl && apt-get $o download libvulkan1 >/dev/null)
+    # The NVIDIA Vulkan driver lives in libGLX_nvidia, which needs glvnd's dispatch libraries too.
+    (cd .gl && apt-get $o download libvulkan1 libegl1 libglvnd0 libopengl0 libgl1 libglx0 libgles2 >/dev/null)
     python3 -m pip wheel -q --no-deps -w .whl guided-diffusion-sdk   # an sdist on PyPI: build the wheel here
     ls -la .gl .whl
     echo "prepared; rehearsing here (lavapipe, CPU PyTorch, short)"
@@ -49,34 +53,82 @@ if ls .whl/*.whl >/dev/null 2>&1; then
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
         && export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
 fi
-export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp}" REDDIFF_CACHE_DIR="$OUT/cache" PYTHONUNBUFFERED=1
+SCRATCH="${TMPDIR:-/tmp}/gpu-bench"
+mkdir -p "$SCRATCH"
+export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp}" REDDIFF_CACHE_DIR="$SCRATCH/cache" PYTHONUNBUFFERED=1
 BIN=target/release
 command -v nvidia-smi >/dev/null && run nvidia-smi --query-gpu=name,driver_version,clocks.sm,memory.total --format=csv
-run $BIN/reddiff adapter || { log "no adapter: stopping"; exit 1; }
+if ! REDDIFF_COOP=0 run $BIN/reddiff adapter; then
+    VK_LOADER_DEBUG=error,warn,driver run $BIN/reddiff adapter
+    log "no adapter: stopping"
+    exit 1
+fi
+VARIANTS=(--variant f32:REDDIFF_COOP=0 --variant coop:)
+if ! run timeout 120 $BIN/reddiff adapter; then
+    log "the default (cooperative-matrix) configuration failed: benchmarking the f32 kernels only"
+    export REDDIFF_COOP=0
+    VARIANTS=(--variant f32:REDDIFF_COOP=0)
+fi
 
 if [ "${REHEARSAL:-0}" = 1 ]; then
-    DEV=cpu; ROUNDS=1; REPS=2; FULL_B=1; LOOP=5
+    # lavapipe needs ~30 s per FFHQ-256 forward: the rehearsal times the small model only.
+    DEV=cpu; ROUNDS=1; REPS=2; LOOP=5; MODELS=(--model models/emoji32:1,8); LOOP_MODEL=models/emoji32
+    EVAL=(--steps 5 --limit 4)
 else
-    DEV=cuda; ROUNDS=3; REPS=10; FULL_B=1,4; LOOP=100
+    DEV=cuda; ROUNDS=${ROUNDS:-3}; REPS=10; LOOP=100; MODELS=(--model .data/full/ffhq256:1,4 --model models/emoji32:1,8); LOOP_MODEL=.data/full/ffhq256
+    EVAL=(--steps 100)
 fi
 
 # Random-weight FFHQ-256 ADM (93.6M parameters) and PyTorch's float32 output on a batch of 1.
 if [ ! -f .data/full/ffhq256/io.safetensors ]; then
-    run timeout 300 python3 tools/make_fixtures.py --full --full-only ffhq256 --out .data/full
+    run timeout 300 python3 tools/make_fixtures.py --full --full-only ffhq256 --out .data/full --threads 8
 fi
-run timeout 300 $BIN/reddiff eps --model .data/full/ffhq256 --input .data/full/ffhq256/io.safetensors --output "$OUT/eps_ffhq256.safetensors"
-run python3 - "$OUT" <<'EOF' | tee "$OUT/parity.txt"
-import sys
+for v in f32 coop; do
+    [ $v = f32 ] && c=0 || c=1
+    REDDIFF_COOP=$c run timeout 300 $BIN/reddiff eps --model .data/full/ffhq256 --input .data/full/ffhq256/io.safetensors --output "$SCRATCH/eps_$v.safetensors"
+done
+run python3 - "$SCRATCH" <<'EOF' | tee "$OUT/parity.txt"
+import os, sys
 from safetensors.torch import load_file
 ref = load_file(".data/full/ffhq256/io.safetensors")["eps"]
-got = load_file(sys.argv[1] + "/eps_ffhq256.safetensors")
-got = next(iter(got.values()))
-rel = ((got - ref).abs().max() / ref.abs().max()).item()
-print(f"FFHQ-256 random weights, batch 1: max|reddiff - PyTorch| / max|PyTorch| = {rel:.3e}")
+for v in ("f32", "coop"):
+    f = f"{sys.argv[1]}/eps_{v}.safetensors"
+    if not os.path.exists(f):
+        print(f"{v}: no output")
+        continue
+    got = next(iter(load_file(f).values()))
+    rel = ((got - ref).abs().max() / ref.abs().max()).item()
+    print(f"FFHQ-256 random weights, batch 1, reddiff {v}: max|reddiff - PyTorch| / max|PyTorch| = {rel:.3e}")
 EOF
 
-run timeout 900 python3 tools/bench_side_by_side.py --torch-device "$DEV" --rounds "$ROUNDS" --reps "$REPS" \
-    --model ".data/full/ffhq256:$FULL_B" --model models/emoji32:1,8 \
-    --loop-model .data/full/ffhq256 --loop-steps "$LOOP" --bin-dir "$BIN" --out "$OUT/table.md"
-ls "$OUT/cache" >/dev/null 2>&1 && cp "$OUT"/cache/*.json "$OUT/" 2>/dev/null
+# Restoration quality with and without tensor cores: SR x4 and box inpainting of the 32 held-out samples,
+# 100 RED-diff steps, the built-in prior (mean PSNR per variant; issue 9 asks for < 0.05 dB of movement).
+for task in sr4 inpaint-box; do
+    for v in f32 coop; do
+        [ $v = f32 ] && c=0 || c=1
+        REDDIFF_COOP=$c run timeout 120 $BIN/reddiff eval --task $task "${EVAL[@]}" --images assets/samples --batch 32 --out "$SCRATCH/eval_${task}_$v.csv" >/dev/null
+    done
+done
+run python3 - "$SCRATCH" <<'EOF' | tee -a "$OUT/parity.txt"
+import csv, os, sys
+for task in ("sr4", "inpaint-box"):
+    rows = {}
+    for v in ("f32", "coop"):
+        f = f"{sys.argv[1]}/eval_{task}_{v}.csv"
+        rows[v] = {r["image"]: float(r["psnr"]) for r in csv.DictReader(open(f))} if os.path.exists(f) else {}
+    common = sorted(set(rows["f32"]) & set(rows["coop"]))
+    if not common:
+        print(f"{task}: no paired results")
+        continue
+    mean = lambda v: sum(rows[v][i] for i in common) / len(common)
+    diff = max(abs(rows["coop"][i] - rows["f32"][i]) for i in common)
+    print(f"{task}, {len(common)} images: mean PSNR f32 {mean('f32'):.3f} dB, coop {mean('coop'):.3f} dB "
+          f"(difference {mean('coop') - mean('f32'):+.3f} dB, largest per image {diff:.3f} dB)")
+EOF
+
+run timeout "${BENCH_SECONDS:-900}" python3 tools/bench_side_by_side.py --torch-device "$DEV" --rounds "$ROUNDS" --reps "$REPS" \
+    "${MODELS[@]}" "${VARIANTS[@]}" \
+    --loop-model "$LOOP_MODEL" --loop-steps "$LOOP" --bin-dir "$BIN" --out "$OUT/table.md"
+REDDIFF_PROFILE=1 REDDIFF_AUTOTUNE=0 REDDIFF_CACHE_DIR="$SCRATCH/fresh" run timeout 120 $BIN/examples/bench_model "$LOOP_MODEL" --batch 1 --reps 3
+cat "$SCRATCH"/cache/*.json > "$OUT/tune.json" 2>/dev/null
 log "done"

@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 use super::kernel::KernelCache;
 use super::pool::BufferPool;
 use super::stream::Stream;
+use super::tune::{ConvKernel, TileConfig};
 use crate::error::{Error, Result};
 
 /// Which kernel variants suit the adapter: CPU rasterisers (lavapipe, SwiftShader) prefer register-blocked
@@ -40,6 +41,8 @@ pub struct AdapterReport {
     pub features: Vec<&'static str>,
     /// Kernel variants chosen for this adapter.
     pub profile: KernelProfile,
+    /// Cooperative-matrix (tensor-core) convolution: "on (…)" with its self-check error, or "off: why".
+    pub coop_matrix: String,
 }
 
 impl std::fmt::Display for AdapterReport {
@@ -47,7 +50,7 @@ impl std::fmt::Display for AdapterReport {
         write!(
             f,
             "{} ({}, {}, driver {}); max storage binding {} MiB, max buffer {} MiB, {} storage buffers/stage, \
-             {} KiB workgroup memory; features [{}]; kernels {:?}",
+             {} KiB workgroup memory; features [{}]; kernels {:?}; cooperative matrices {}",
             self.name,
             self.backend,
             self.device_type,
@@ -57,13 +60,15 @@ impl std::fmt::Display for AdapterReport {
             self.max_storage_buffers_per_stage,
             self.max_workgroup_storage >> 10,
             self.features.join(", "),
-            self.profile
+            self.profile,
+            self.coop_matrix
         )
     }
 }
 
 /// Adapter selection options. [`GpuOptions::from_env`] reads `REDDIFF_BACKEND` (vulkan|metal|dx12|gl),
-/// `REDDIFF_ADAPTER` (case-insensitive substring of the adapter name) and `REDDIFF_KERNELS` (cpu|gpu).
+/// `REDDIFF_ADAPTER` (case-insensitive substring of the adapter name), `REDDIFF_KERNELS` (cpu|gpu) and
+/// `REDDIFF_COOP` (0 turns the cooperative-matrix path off).
 #[derive(Clone, Debug, Default)]
 pub struct GpuOptions {
     /// Restrict to one backend: "vulkan", "metal", "dx12" or "gl".
@@ -74,6 +79,8 @@ pub struct GpuOptions {
     pub profile: Option<KernelProfile>,
     /// Cap the storage-binding size below the adapter's (bytes); models then split batches sooner.
     pub max_binding_bytes: Option<u64>,
+    /// Never use cooperative matrices (tensor cores), even where the adapter has them.
+    pub no_coop_matrix: bool,
 }
 
 impl GpuOptions {
@@ -86,7 +93,8 @@ impl GpuOptions {
             Some("gpu") | Some("tiled") => Some(KernelProfile::Tiled),
             _ => None,
         };
-        GpuOptions { backend: get("REDDIFF_BACKEND"), adapter: get("REDDIFF_ADAPTER"), profile, ..GpuOptions::default() }
+        let no_coop_matrix = matches!(get("REDDIFF_COOP").map(|v| v.to_ascii_lowercase()).as_deref(), Some("0") | Some("off") | Some("false") | Some("no"));
+        GpuOptions { backend: get("REDDIFF_BACKEND"), adapter: get("REDDIFF_ADAPTER"), profile, no_coop_matrix, ..GpuOptions::default() }
     }
 }
 
@@ -115,6 +123,8 @@ pub struct Gpu {
     pub(crate) tune: Mutex<super::tune::TuneTable>,
     /// A 4-element tensor bound where a kernel's binding is unused.
     pub(crate) dummy: super::tensor::Tensor,
+    /// The cooperative-matrix convolution is enabled and passed its self-check.
+    pub(crate) coop: bool,
 }
 
 const NO_ADAPTER_HINT: &str = "Install a Vulkan, Metal or DX12 driver. On CPU-only Linux: \
@@ -129,6 +139,57 @@ fn parse_backend(name: &str) -> Result<wgpu::Backends> {
         "webgpu" | "browser" => wgpu::Backends::BROWSER_WEBGPU,
         other => return Err(Error::Invalid { op: "REDDIFF_BACKEND", msg: format!("unknown backend '{other}' (use vulkan, metal, dx12 or gl)") }),
     })
+}
+
+/// Largest difference between the cooperative-matrix and the f32 tiled convolution on two odd-shaped
+/// problems, relative to the largest output magnitude.
+async fn coop_error(gpu: &Gpu) -> Result<f32> {
+    use crate::ops::{self, Conv2d, Epilogue};
+    let mut worst = 0f32;
+    for (i, (shape, cout, stride, f16)) in [([2usize, 40, 9, 11], 136usize, 1usize, false), ([1, 24, 13, 10], 20, 2, true)].into_iter().enumerate() {
+        let x = ops::normal(gpu, &shape, 11, i as u64, 0.0, 1.0)?;
+        let w = ops::normal(gpu, &[cout, shape[1], 3, 3], 12, i as u64, 0.0, 0.2)?;
+        let b = ops::normal(gpu, &[cout], 13, i as u64, 0.0, 1.0)?;
+        let packed = ops::pack_conv(gpu, &w, f16)?;
+        let cfg = Conv2d { stride, padding: 1 };
+        let epi = Epilogue::bias(Some(&b));
+        let want = ops::conv2d_with(gpu, &x, &packed, cfg, &epi, Some(ConvKernel::Tiled(TileConfig::DEFAULT)))?.read_async(gpu).await?;
+        let scale = want.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-30);
+        for bm in super::tune::COOP_BM {
+            let got = ops::conv2d_with(gpu, &x, &packed, cfg, &epi, Some(ConvKernel::CoopMatrix { bm }))?.read_async(gpu).await?;
+            let err = want.iter().zip(&got).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+            worst = worst.max(if err.is_finite() { err / scale } else { f32::INFINITY });
+        }
+    }
+    Ok(worst)
+}
+
+/// Whether to request cooperative matrices: `Ok` when the adapter offers a 16×16×16 f16 × f16 → f32
+/// configuration, f16 shaders, and subgroups of exactly 32 (the kernel's layout), and the options allow it.
+fn coop_matrix_support(adapter: &wgpu::Adapter, opts: &GpuOptions) -> std::result::Result<(), String> {
+    if opts.no_coop_matrix {
+        return Err("turned off (REDDIFF_COOP=0)".into());
+    }
+    let info = adapter.get_info();
+    let f = adapter.features();
+    if !f.contains(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX) {
+        return Err("the adapter has none".into());
+    }
+    if !f.contains(wgpu::Features::SHADER_F16) {
+        return Err("no SHADER_F16".into());
+    }
+    if info.subgroup_min_size != 32 || info.subgroup_max_size != 32 {
+        return Err(format!("subgroups of {}..{} (the kernel needs exactly 32)", info.subgroup_min_size, info.subgroup_max_size));
+    }
+    use wgpu::CooperativeScalarType as S;
+    let fits = adapter
+        .cooperative_matrix_properties()
+        .iter()
+        .any(|p| p.m_size == 16 && p.n_size == 16 && p.k_size == 16 && p.ab_type == S::F16 && p.cr_type == S::F32);
+    if !fits {
+        return Err("no 16x16x16 f16 x f16 -> f32 configuration".into());
+    }
+    Ok(())
 }
 
 #[cfg(not(target_arch = "wasm32"))]
@@ -225,7 +286,11 @@ impl Gpu {
     async fn from_adapter(adapter: wgpu::Adapter, opts: &GpuOptions) -> Result<Gpu> {
         let info = adapter.get_info();
         let wanted = wgpu::Features::SHADER_F16 | wgpu::Features::SUBGROUP | wgpu::Features::TIMESTAMP_QUERY;
-        let features = adapter.features() & wanted;
+        let mut features = adapter.features() & wanted;
+        let coop = coop_matrix_support(&adapter, opts);
+        if coop.is_ok() {
+            features |= wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX;
+        }
         // Ask for everything the adapter offers: large storage bindings and buffers matter for 256x256 models.
         let mut limits = adapter.limits();
         if let Some(cap) = opts.max_binding_bytes {
@@ -246,13 +311,42 @@ impl Gpu {
                 label: Some("reddiff"),
                 required_features: features,
                 required_limits: limits.clone(),
-                experimental_features: wgpu::ExperimentalFeatures::disabled(),
+                // SAFETY: the experimental feature requested is cooperative matrices; reddiff uses them in one
+                // kernel, and only after that kernel matched the f32 kernel on a test problem (`check_coop`).
+                experimental_features: if coop.is_ok() { unsafe { wgpu::ExperimentalFeatures::enabled() } } else { wgpu::ExperimentalFeatures::disabled() },
                 memory_hints: wgpu::MemoryHints::Performance,
                 trace: wgpu::Trace::Off,
             })
             .await
             .map_err(|e| Error::RequestDevice { adapter: info.name.clone(), reason: e.to_string() })?;
-        Self::from_device(device, queue, info, features, limits, opts.profile)
+        let mut gpu = Self::from_device(device, queue, info, features, limits, opts.profile)?;
+        gpu.report.coop_matrix = match coop {
+            Ok(()) if gpu.profile() == KernelProfile::Tiled => gpu.check_coop().await,
+            Ok(()) => "off: the register-blocked kernels are in use".into(),
+            Err(why) => format!("off: {why}"),
+        };
+        Ok(gpu)
+    }
+
+    /// Turns the cooperative-matrix convolution on if both its workgroup tiles match the f32 tiled kernel on
+    /// two odd-shaped test convolutions (3×3 stride 1 and stride 2, f32 and f16 weights, K not a multiple
+    /// of 32) within 1e-2 of the output's largest magnitude (f16 operands carry ~5e-4 relative rounding).
+    /// Returns the report line.
+    async fn check_coop(&mut self) -> String {
+        self.coop = true;
+        let outcome = coop_error(self).await;
+        let _ = self.take_errors();
+        match outcome {
+            Ok(rel) if rel <= 1e-2 => format!("on (f16 16x16x16, f32 sums; self-check {rel:.1e} relative)"),
+            Ok(rel) => {
+                self.coop = false;
+                format!("off: self-check failed ({rel:.1e} relative to the f32 kernel)")
+            }
+            Err(e) => {
+                self.coop = false;
+                format!("off: self-check failed ({e})")
+            }
+        }
     }
 
     /// Wraps a device an application already has (e.g. its renderer's), so reddiff's tensors live next to
@@ -316,6 +410,7 @@ impl Gpu {
             max_workgroup_storage: limits.max_compute_workgroup_storage_size,
             features: names,
             profile,
+            coop_matrix: "off: not requested".into(),
         };
         let stream = Stream::new(&device);
         let pool = Arc::new(Mutex::new(BufferPool::default()));
@@ -337,6 +432,7 @@ impl Gpu {
             in_flight: Mutex::new(None),
             bind_groups: std::sync::atomic::AtomicU64::new(0),
             profile: Mutex::new(None),
+            coop: false,
         })
     }
 
@@ -355,10 +451,25 @@ impl Gpu {
         self.report.profile
     }
 
-    /// The tile of the tiled convolution for an M (output channels) × N (pixels) × K (Cin·K·K) problem:
-    /// the autotuned choice for its size class, else [`TileConfig::DEFAULT`](super::tune::TileConfig::DEFAULT).
-    pub fn conv_tile(&self, m: usize, n: usize, k: usize) -> super::tune::TileConfig {
-        self.tune.lock().ok().and_then(|t| t.conv.get(&super::tune::SizeClass::of(m, n, k)).copied()).unwrap_or(super::tune::TileConfig::DEFAULT)
+    /// True when the cooperative-matrix (tensor-core) convolution is enabled (it passed its self-check).
+    pub fn coop_matrix(&self) -> bool {
+        self.coop
+    }
+
+    /// The convolution kernel for an M (output channels) × N (pixels) × K (Cin·K·K) problem: register-blocked
+    /// on CPU adapters; on GPUs the autotuned choice for its size class, else cooperative matrices where
+    /// enabled, else the tiled kernel with [`TileConfig::DEFAULT`].
+    pub fn conv_kernel(&self, m: usize, n: usize, k: usize) -> ConvKernel {
+        if self.profile() == KernelProfile::RegisterBlocked {
+            return ConvKernel::RegisterBlocked;
+        }
+        let tuned = self.tune.lock().ok().and_then(|t| t.conv.get(&super::tune::SizeClass::of(m, n, k)).copied());
+        match tuned {
+            Some(ConvKernel::CoopMatrix { .. }) if !self.coop => ConvKernel::Tiled(TileConfig::DEFAULT),
+            Some(k) => k,
+            None if self.coop => ConvKernel::CoopMatrix { bm: 64 },
+            None => ConvKernel::Tiled(TileConfig::DEFAULT),
+        }
     }
 
     /// While [`Gpu::start_conv_log`] is on for this thread, remembers a convolution it issued.
@@ -392,10 +503,10 @@ impl Gpu {
         }
     }
 
-    /// Records the tile to use for a size class (autotuning, or a caller's own choice).
-    pub fn set_conv_tile(&self, class: super::tune::SizeClass, tile: super::tune::TileConfig) {
+    /// Records the kernel to use for a size class (autotuning, or a caller's own choice).
+    pub fn set_conv_kernel(&self, class: super::tune::SizeClass, kernel: ConvKernel) {
         if let Ok(mut t) = self.tune.lock() {
-            t.conv.insert(class, tile);
+            t.conv.insert(class, kernel);
         }
     }
 

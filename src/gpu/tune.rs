@@ -1,5 +1,6 @@
-//! Register tiles of the workgroup-tiled convolution (`wgsl/conv_gemm.wgsl`): the candidates, and the choice
-//! per problem-size class made by [`Gpu::autotune_conv`](crate::Gpu) (default until then).
+//! Convolution kernels and the register tiles of the workgroup-tiled one (`wgsl/conv_gemm.wgsl`): the
+//! candidates, and the choice per problem-size class made by [`Unet::autotune`](crate::Unet::autotune)
+//! (default until then).
 
 use std::collections::HashMap;
 
@@ -21,6 +22,35 @@ impl TileConfig {
         [TileConfig { tm: 4, tn: 4 }, TileConfig { tm: 8, tn: 4 }, TileConfig { tm: 4, tn: 8 }, TileConfig { tm: 8, tn: 8 }, TileConfig { tm: 2, tn: 4 }];
 }
 
+/// The cooperative-matrix workgroup tiles (output channels per workgroup).
+pub const COOP_BM: [usize; 2] = [64, 128];
+
+/// Which convolution kernel runs (see `src/ops/conv.rs`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ConvKernel {
+    /// Register-blocked, no workgroup memory (CPU adapters).
+    RegisterBlocked,
+    /// Workgroup-tiled implicit GEMM in f32 with this register tile.
+    Tiled(TileConfig),
+    /// Implicit GEMM on 16×16×16 cooperative matrices (tensor cores): f16 operands, f32 sums; a workgroup
+    /// computes `bm` (64 or 128) output channels × 64 pixels.
+    CoopMatrix {
+        /// Output channels per workgroup: 64 or 128.
+        bm: usize,
+    },
+}
+
+impl ConvKernel {
+    /// Short name for reports: "register-blocked", "tiled 4x8", "coop-matrix f16".
+    pub fn label(&self) -> String {
+        match self {
+            ConvKernel::RegisterBlocked => "register-blocked".into(),
+            ConvKernel::Tiled(t) => format!("tiled {}x{}", t.tm, t.tn),
+            ConvKernel::CoopMatrix { bm } => format!("coop-matrix f16 {bm}x64"),
+        }
+    }
+}
+
 /// A convolution problem's size class: log2 buckets of M (output channels), N (output pixels) and
 /// K (Cin·K·K), so one timing covers the layers of similar shape.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -34,10 +64,10 @@ impl SizeClass {
     }
 }
 
-/// Chosen tiles by size class, and (while models are being tuned) the convolutions each tuning thread issued.
+/// Chosen kernels by size class, and (while models are being tuned) the convolutions each tuning thread issued.
 #[derive(Default)]
 pub(crate) struct TuneTable {
-    pub(crate) conv: HashMap<SizeClass, TileConfig>,
+    pub(crate) conv: HashMap<SizeClass, ConvKernel>,
     pub(crate) logs: Vec<(std::thread::ThreadId, Vec<ConvProblem>)>,
 }
 

@@ -1,6 +1,6 @@
-//! Autotuning of the tiled convolution for one model: every candidate register tile is timed on the
-//! model's own convolution shapes (grouped by size class) and the fastest per class is recorded on the
-//! [`Gpu`]. Results are cached in a JSON file per adapter and driver (`$REDDIFF_CACHE_DIR`, else
+//! Autotuning of the GPU convolution for one model: every candidate register tile of the tiled kernel, and
+//! the cooperative-matrix kernel where the device has it, is timed on the model's own convolution shapes
+//! (grouped by size class) and the fastest per class is recorded on the [`Gpu`]. Results are cached in a JSON file per adapter and driver (`$REDDIFF_CACHE_DIR`, else
 //! `$XDG_CACHE_HOME/reddiff`, else `~/.cache/reddiff`), so later loads skip the timing.
 
 use std::collections::BTreeMap;
@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use super::unet::Unet;
 use crate::error::Result;
-use crate::gpu::{ConvProblem, Gpu, KernelProfile, SizeClass, TileConfig};
+use crate::gpu::{ConvKernel, ConvProblem, Gpu, KernelProfile, SizeClass, TileConfig, COOP_BM};
 use crate::ops::{self, Epilogue};
 
 /// The outcome for one size class.
@@ -17,11 +17,21 @@ use crate::ops::{self, Epilogue};
 pub struct TuneResult {
     /// The size class (log2 buckets of M, N, K).
     pub class: SizeClass,
-    /// The tile chosen.
-    pub tile: TileConfig,
-    /// Milliseconds per convolution of each candidate timed, in [`TileConfig::CANDIDATES`] order (empty
-    /// when the choice came from the cache).
+    /// The kernel chosen.
+    pub kernel: ConvKernel,
+    /// Milliseconds per convolution of each candidate timed, in [`candidates`] order (empty when the choice
+    /// came from the cache).
     pub ms: Vec<f64>,
+}
+
+/// The kernels autotuning times on this device: every [`TileConfig::CANDIDATES`] tile, then
+/// [`ConvKernel::CoopMatrix`] with each of [`COOP_BM`] when [`Gpu::coop_matrix`] is on.
+pub fn candidates(gpu: &Gpu) -> Vec<ConvKernel> {
+    let mut v: Vec<ConvKernel> = TileConfig::CANDIDATES.iter().map(|t| ConvKernel::Tiled(*t)).collect();
+    if gpu.coop_matrix() {
+        v.extend(COOP_BM.iter().map(|&bm| ConvKernel::CoopMatrix { bm }));
+    }
+    v
 }
 
 fn cache_file(gpu: &Gpu) -> Option<PathBuf> {
@@ -30,11 +40,13 @@ fn cache_file(gpu: &Gpu) -> Option<PathBuf> {
         .or_else(|| std::env::var_os("XDG_CACHE_HOME").map(|d| PathBuf::from(d).join("reddiff")))
         .or_else(|| std::env::var_os("HOME").map(|d| PathBuf::from(d).join(".cache/reddiff")))?;
     let a = gpu.adapter();
+    // The candidates differ with cooperative matrices on or off: one cache each.
+    let coop = if gpu.coop_matrix() { "-coop" } else { "" };
     let name: String = format!("{}-{}", a.name, a.driver).chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
-    Some(dir.join(format!("tune-{}.json", &name[..name.len().min(120)])))
+    Some(dir.join(format!("tune-{}{coop}.json", &name[..name.len().min(120)])))
 }
 
-fn read_cache(gpu: &Gpu) -> BTreeMap<SizeClass, TileConfig> {
+fn read_cache(gpu: &Gpu) -> BTreeMap<SizeClass, ConvKernel> {
     let mut out = BTreeMap::new();
     let Some(text) = cache_file(gpu).and_then(|p| std::fs::read_to_string(p).ok()) else {
         return out;
@@ -44,23 +56,31 @@ fn read_cache(gpu: &Gpu) -> BTreeMap<SizeClass, TileConfig> {
     };
     for e in v.get("conv").and_then(|c| c.as_array()).into_iter().flatten() {
         let num = |k: &str| e.get(k).and_then(|v| v.as_u64());
-        if let (Some(m), Some(n), Some(k), Some(tm), Some(tn)) = (num("m"), num("n"), num("k"), num("tm"), num("tn")) {
-            let tile = TileConfig { tm: tm as usize, tn: tn as usize };
-            if TileConfig::CANDIDATES.contains(&tile) {
-                out.insert(SizeClass::from_buckets([m as u8, n as u8, k as u8]), tile);
-            }
+        let (Some(m), Some(n), Some(k)) = (num("m"), num("n"), num("k")) else { continue };
+        let kernel = match (e.get("kernel").and_then(|v| v.as_str()), num("tm"), num("tn")) {
+            (Some("coop"), _, _) => ConvKernel::CoopMatrix { bm: num("bm").unwrap_or(64) as usize },
+            (_, Some(tm), Some(tn)) => ConvKernel::Tiled(TileConfig { tm: tm as usize, tn: tn as usize }),
+            _ => continue,
+        };
+        // A cached choice the device can no longer run (another build, coop turned off) is timed again.
+        if candidates(gpu).contains(&kernel) {
+            out.insert(SizeClass::from_buckets([m as u8, n as u8, k as u8]), kernel);
         }
     }
     out
 }
 
-fn write_cache(gpu: &Gpu, table: &BTreeMap<SizeClass, TileConfig>) {
+fn write_cache(gpu: &Gpu, table: &BTreeMap<SizeClass, ConvKernel>) {
     let Some(path) = cache_file(gpu) else { return };
     let conv: Vec<serde_json::Value> = table
         .iter()
-        .map(|(c, t)| {
+        .filter_map(|(c, k)| {
             let b = c.buckets();
-            serde_json::json!({"m": b[0], "n": b[1], "k": b[2], "tm": t.tm, "tn": t.tn})
+            match k {
+                ConvKernel::Tiled(t) => Some(serde_json::json!({"m": b[0], "n": b[1], "k": b[2], "tm": t.tm, "tn": t.tn})),
+                ConvKernel::CoopMatrix { bm } => Some(serde_json::json!({"m": b[0], "n": b[1], "k": b[2], "kernel": "coop", "bm": bm})),
+                ConvKernel::RegisterBlocked => None,
+            }
         })
         .collect();
     let a = gpu.adapter();
@@ -72,8 +92,8 @@ fn write_cache(gpu: &Gpu, table: &BTreeMap<SizeClass, TileConfig>) {
     let _ = crate::model::weights::write_atomic(&path, doc.to_string().as_bytes());
 }
 
-fn time_tile(gpu: &Gpu, p: &ConvProblem, x: &crate::gpu::Tensor, tile: TileConfig, reps: usize) -> Result<f64> {
-    let run = || ops::conv2d_with(gpu, x, &p.w, p.cfg, &Epilogue::bias(None), Some((KernelProfile::Tiled, tile))).map(|_| ());
+fn time_kernel(gpu: &Gpu, p: &ConvProblem, x: &crate::gpu::Tensor, kernel: ConvKernel, reps: usize) -> Result<f64> {
+    let run = || ops::conv2d_with(gpu, x, &p.w, p.cfg, &Epilogue::bias(None), Some(kernel)).map(|_| ());
     run()?;
     gpu.sync()?;
     let t0 = Instant::now();
@@ -85,9 +105,9 @@ fn time_tile(gpu: &Gpu, p: &ConvProblem, x: &crate::gpu::Tensor, tile: TileConfi
 }
 
 impl Unet {
-    /// Chooses the tiled convolution's register tile for each size class of this model's convolutions at
-    /// `batch` images of the native size, timing every candidate on the adapter (blocking; a second or
-    /// so on a GPU). Cached per adapter and driver. A no-op returning nothing on the register-blocked
+    /// Chooses the convolution kernel (tiled with a register tile, or cooperative matrices) for each size
+    /// class of this model's convolutions at `batch` images of the native size, timing every candidate on
+    /// the adapter (blocking; a second or so on a GPU). Cached per adapter and driver. A no-op returning nothing on the register-blocked
     /// (CPU) kernel family.
     pub fn autotune(&self, gpu: &Gpu, batch: usize) -> Result<Vec<TuneResult>> {
         if gpu.profile() != KernelProfile::Tiled {
@@ -115,21 +135,22 @@ impl Unet {
         let mut results = Vec::new();
         let mut tuned = false;
         for (class, p) in &classes {
-            if let Some(tile) = table.get(class) {
-                gpu.set_conv_tile(*class, *tile);
-                results.push(TuneResult { class: *class, tile: *tile, ms: Vec::new() });
+            if let Some(kernel) = table.get(class) {
+                gpu.set_conv_kernel(*class, *kernel);
+                results.push(TuneResult { class: *class, kernel: *kernel, ms: Vec::new() });
                 continue;
             }
             let x = ops::normal(gpu, &p.x_shape, 7, 0, 0.0, 1.0)?;
+            let kernels = candidates(gpu);
             let mut ms = Vec::new();
-            for tile in TileConfig::CANDIDATES {
-                ms.push(time_tile(gpu, p, &x, tile, 5)?);
+            for kernel in &kernels {
+                ms.push(time_kernel(gpu, p, &x, *kernel, 5)?);
             }
             let best = ms.iter().enumerate().min_by(|a, b| a.1.total_cmp(b.1)).map(|(i, _)| i).unwrap_or(0);
-            let tile = TileConfig::CANDIDATES[best];
-            gpu.set_conv_tile(*class, tile);
-            table.insert(*class, tile);
-            results.push(TuneResult { class: *class, tile, ms });
+            let kernel = kernels[best];
+            gpu.set_conv_kernel(*class, kernel);
+            table.insert(*class, kernel);
+            results.push(TuneResult { class: *class, kernel, ms });
             tuned = true;
         }
         if tuned {

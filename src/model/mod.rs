@@ -13,7 +13,7 @@ pub mod weights;
 
 use std::path::Path;
 
-pub use autotune::TuneResult;
+pub use autotune::{candidates as autotune_candidates, TuneResult};
 pub use schedule::Schedule;
 pub use unet::{ModelFormat, ModelInfo, Unet};
 pub use weights::{HostTensor, TensorFile};

@@ -1,13 +1,14 @@
 //! 2-D convolution, as `torch.nn.Conv2d` with groups 1 and dilation 1: weights packed once
-//! (`wgsl/conv_pack.wgsl`, f32 or f16), then one of three kernels by adapter profile — the register-blocked
+//! (`wgsl/conv_pack.wgsl`, f32 or f16), then one of four kernels by adapter profile — the register-blocked
 //! 3×3 fast path (`wgsl/conv3x3.wgsl`) and generic kernel (`wgsl/conv.wgsl`) on CPU adapters, the
-//! workgroup-tiled implicit GEMM (`wgsl/conv_gemm.wgsl`) on GPUs — each with a fused epilogue (bias, a per
-//! (image, channel) term, a scaled residual).
+//! workgroup-tiled implicit GEMM (`wgsl/conv_gemm.wgsl`) on GPUs, and the same product on cooperative
+//! matrices (tensor cores, f16 operands, f32 sums: `wgsl/conv_coop.wgsl`) where the adapter has them —
+//! each with a fused epilogue (bias, a per (image, channel) term, a scaled residual).
 
 use super::dims;
 use crate::error::{Error, Result};
-use crate::gpu::{Access, Gpu, Kernel, KernelProfile, Params, Tensor, TileConfig};
-use crate::shaders::{CONV, CONV3X3, CONV_GEMM, CONV_PACK};
+use crate::gpu::{Access, ConvKernel, Gpu, Kernel, Params, Shader, Tensor};
+use crate::shaders::{CONV, CONV3X3, CONV_COOP, CONV_GEMM, CONV_PACK};
 
 /// Stride and zero padding of a convolution (square kernel).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -121,13 +122,31 @@ pub fn conv2d(gpu: &Gpu, x: &Tensor, w: &Tensor, bias: Option<&Tensor>, cfg: Con
 }
 
 /// `x` [N, Cin, H, W] convolved with packed weights, then the epilogue → [N, Cout, Ho, Wo]. The kernel
-/// follows [`Gpu::profile`]: register-blocked on CPU adapters, tiled implicit GEMM on GPUs.
+/// follows [`Gpu::profile`] and autotuning ([`Gpu::conv_kernel`]): register-blocked on CPU adapters, tiled
+/// implicit GEMM or cooperative matrices on GPUs.
 pub fn conv2d_packed(gpu: &Gpu, x: &Tensor, w: &ConvWeights, cfg: Conv2d, epi: &Epilogue) -> Result<Tensor> {
     conv2d_with(gpu, x, w, cfg, epi, None)
 }
 
-/// [`conv2d_packed`] with the kernel family (and tile) forced; tests and benchmarks compare them.
-pub fn conv2d_with(gpu: &Gpu, x: &Tensor, w: &ConvWeights, cfg: Conv2d, epi: &Epilogue, force: Option<(KernelProfile, TileConfig)>) -> Result<Tensor> {
+/// [`conv2d_packed`] with the kernel (and tile) forced; tests, autotuning and benchmarks compare them.
+/// [`ConvKernel::CoopMatrix`] is refused unless [`Gpu::coop_matrix`] is on.
+pub fn conv2d_with(gpu: &Gpu, x: &Tensor, w: &ConvWeights, cfg: Conv2d, epi: &Epilogue, force: Option<ConvKernel>) -> Result<Tensor> {
+    if matches!(force, Some(ConvKernel::CoopMatrix { .. })) && !gpu.coop_matrix() {
+        return Err(Error::Invalid { op: "conv2d", msg: "cooperative-matrix kernel requested, but the device has none (or it failed its self-check)".into() });
+    }
+    conv2d_impl(gpu, x, w, cfg, epi, force, &CONV_COOP)
+}
+
+/// Test hook, not an API: the cooperative-matrix convolution with `bm` channels per workgroup, launched with
+/// `shader` in place of `wgsl/conv_coop.wgsl` — `tests/kernels.rs` passes a copy whose cooperative-matrix
+/// lines are swapped for scalar code with the same memory layouts, so the kernel's staging, bounds and
+/// epilogue are tested on adapters without tensor cores.
+#[doc(hidden)]
+pub fn conv2d_coop_with_shader(gpu: &Gpu, x: &Tensor, w: &ConvWeights, cfg: Conv2d, epi: &Epilogue, bm: usize, shader: &'static Shader) -> Result<Tensor> {
+    conv2d_impl(gpu, x, w, cfg, epi, Some(ConvKernel::CoopMatrix { bm }), shader)
+}
+
+fn conv2d_impl(gpu: &Gpu, x: &Tensor, w: &ConvWeights, cfg: Conv2d, epi: &Epilogue, force: Option<ConvKernel>, coop: &'static Shader) -> Result<Tensor> {
     const OP: &str = "conv2d";
     let [n, cin, h, wd] = dims::<4>(OP, "input", x)?;
     let k = w.k;
@@ -174,21 +193,21 @@ pub fn conv2d_with(gpu: &Gpu, x: &Tensor, w: &ConvWeights, cfg: Conv2d, epi: &Ep
         (epi.residual.unwrap_or(dummy), Access::Read),
         (&out, Access::ReadWrite),
     ];
-    let (profile, tile) = match force {
+    let kernel = match force {
         Some(f) => f,
         None => {
             gpu.log_conv(x.shape(), w, cfg);
-            (gpu.profile(), gpu.conv_tile(cout, n * ho * wo, cin * k * k))
+            gpu.conv_kernel(cout, n * ho * wo, cin * k * k)
         }
     };
     let wf16 = w.f16 as u32 as f64;
-    match profile {
-        KernelProfile::RegisterBlocked if k == 3 && cfg.stride == 1 && cfg.padding == 1 => {
+    match kernel {
+        ConvKernel::RegisterBlocked if k == 3 && cfg.stride == 1 && cfg.padding == 1 => {
             let threads = n * (w.mp / 8) * h * wd.div_ceil(4);
             let params = Params::new().n(n).n(cin).n(h).n(wd).n(cout).n(w.mp).n(threads).u(flags).n(add_off).n(add_stride).f(epi.alpha).f(epi.beta);
             gpu.launch(OP, &Kernel::new(&CONV3X3, "conv3x3").with("WF16", wf16), &params, &args, (threads as u64).div_ceil(64))?;
         }
-        KernelProfile::RegisterBlocked => {
+        ConvKernel::RegisterBlocked => {
             let threads = n * cout.div_ceil(4) * ho * wo.div_ceil(4);
             let ks = if k == 3 || k == 1 { k } else { 0 };
             let params = Params::new()
@@ -212,7 +231,7 @@ pub fn conv2d_with(gpu: &Gpu, x: &Tensor, w: &ConvWeights, cfg: Conv2d, epi: &Ep
             let kernel = Kernel::new(&CONV, "conv2d").with("KS", ks as f64).with("WF16", wf16);
             gpu.launch(OP, &kernel, &params, &args, (threads as u64).div_ceil(64))?;
         }
-        KernelProfile::Tiled => {
+        ConvKernel::Tiled(tile) => {
             let npix = n * ho * wo;
             let (bm, bn) = (16 * tile.tm, 16 * tile.tn);
             let tiles_m = w.mp.div_ceil(bm);
@@ -238,6 +257,36 @@ pub fn conv2d_with(gpu: &Gpu, x: &Tensor, w: &ConvWeights, cfg: Conv2d, epi: &Ep
                 .f(epi.alpha)
                 .f(epi.beta);
             let kernel = Kernel::new(&CONV_GEMM, "conv_gemm").with("KS", k as f64).with("TM", tile.tm as f64).with("TN", tile.tn as f64).with("WF16", wf16);
+            gpu.launch(OP, &kernel, &params, &args, tiles as u64)?;
+        }
+        ConvKernel::CoopMatrix { bm } => {
+            if !crate::gpu::COOP_BM.contains(&bm) {
+                return Err(Error::Invalid { op: OP, msg: format!("cooperative-matrix tile of {bm} channels (use one of {:?})", crate::gpu::COOP_BM) });
+            }
+            let npix = n * ho * wo;
+            let tiles_m = w.mp.div_ceil(bm);
+            let tiles = tiles_m * npix.div_ceil(64);
+            let params = Params::new()
+                .n(n)
+                .n(cin)
+                .n(h)
+                .n(wd)
+                .n(cout)
+                .n(ho)
+                .n(wo)
+                .n(cfg.stride)
+                .n(cfg.padding)
+                .n(w.mp)
+                .n(cin * k * k)
+                .n(npix)
+                .n(tiles_m)
+                .n(tiles)
+                .u(flags)
+                .n(add_off)
+                .n(add_stride)
+                .f(epi.alpha)
+                .f(epi.beta);
+            let kernel = Kernel::new(coop, "conv_coop").with("KS", k as f64).with("WF16", wf16).with("SGM", (bm / 32) as f64);
             gpu.launch(OP, &kernel, &params, &args, tiles as u64)?;
         }
     }

@@ -20,7 +20,7 @@ mod tiles;
 pub use adam::{adam_step, AdamHyper};
 pub use attention::{attention, attention_with, softmax_rows, AttentionKernel, FUSED_MAX_CH};
 pub use cg::{conjugate_gradients, dot_rows};
-pub use conv::{conv2d, conv2d_packed, conv2d_with, pack_conv, ChannelTerm, Conv2d, ConvWeights, Epilogue};
+pub use conv::{conv2d, conv2d_coop_with_shader, conv2d_packed, conv2d_with, pack_conv, ChannelTerm, Conv2d, ConvWeights, Epilogue};
 pub use elementwise::{add, add_bcast, affine, axpby, clamp, concat_channels, copy, copy_into, copy_range, fill, mul, mul_bcast, silu, slice_channels};
 pub use embedding::{embedding_freqs, timestep_embedding};
 pub use fft::{fft2, FftDirection};
