@@ -14,6 +14,7 @@ shader!(CONV, "conv");
 shader!(CONV3X3, "conv3x3");
 shader!(CONV_GEMM, "conv_gemm");
 shader!(CONV_COOP, "conv_coop");
+shader!(CONV_SPLITK, "conv_splitk");
 shader!(CONV_PACK, "conv_pack");
 shader!(MATMUL, "matmul");
 shader!(NORM, "norm");
@@ -37,6 +38,7 @@ pub static ALL: &[&Shader] = &[
     &CONV3X3,
     &CONV_GEMM,
     &CONV_COOP,
+    &CONV_SPLITK,
     &CONV_PACK,
     &MATMUL,
     &NORM,

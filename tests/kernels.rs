@@ -138,7 +138,7 @@ fn conv2d_every_kernel_and_epilogue_matches_cpu() {
     // tolerance is 2e-3 of the output's scale instead of 1e-5.
     let families: Vec<ConvKernel> = std::iter::once(ConvKernel::RegisterBlocked)
         .chain(TileConfig::CANDIDATES.iter().map(|t| ConvKernel::Tiled(*t)))
-        .chain(reddiff::gpu::COOP_BM.iter().filter(|_| g.coop_matrix()).map(|&bm| ConvKernel::CoopMatrix { bm }))
+        .chain(reddiff::gpu::COOP_BM.iter().filter(|_| g.coop_matrix()).flat_map(|&bm| [1, 4].map(|splits| ConvKernel::CoopMatrix { bm, splits })))
         .collect();
     for (ci, (n, cin, h, w, cout, k, s, p)) in cases.into_iter().enumerate() {
         let x = r.vec(n * cin * h * w);
@@ -631,7 +631,7 @@ fn coop_emulated() -> &'static reddiff::gpu::Shader {
 }
 
 /// The cooperative-matrix convolution's staging, bounds and epilogue, on any adapter: its emulation (see
-/// [`coop_emulated`]) against the CPU, both workgroup tiles, f32 and f16 weights, ragged M, N and K.
+/// [`coop_emulated`]) against the CPU, both workgroup tiles, split-K, f32 and f16 weights, ragged M, N and K.
 /// Operands are rounded to f16, hence the 2e-3 tolerance (relative to the output's scale).
 #[test]
 fn conv2d_coop_matrix_emulated_matches_cpu() {
@@ -667,10 +667,13 @@ fn conv2d_coop_matrix_emulated_matches_cpu() {
                 })
                 .collect();
             for bm in reddiff::gpu::COOP_BM {
-                let out = ops::conv2d_coop_with_shader(g, &tx, &packed, Conv2d { stride: s, padding: p }, &epi, bm, coop_emulated()).unwrap();
-                assert_eq!(out.shape(), &[n, cout, ho, wo]);
-                let what = format!("emulated coop conv bm={bm} f16={f16} {:?}", (n, cin, h, w, cout, k, s, p));
-                assert_close(&what, &out.read(g).unwrap(), &want, 1e-4);
+                // Split-K: 3 slices of k where K allows (ragged last slice), and more slices than steps of 32.
+                for splits in [1, 3, 1000] {
+                    let out = ops::conv2d_coop_with_shader(g, &tx, &packed, Conv2d { stride: s, padding: p }, &epi, bm, splits, coop_emulated()).unwrap();
+                    assert_eq!(out.shape(), &[n, cout, ho, wo]);
+                    let what = format!("emulated coop conv bm={bm} splits={splits} f16={f16} {:?}", (n, cin, h, w, cout, k, s, p));
+                    assert_close(&what, &out.read(g).unwrap(), &want, 1e-4);
+                }
             }
         }
     }

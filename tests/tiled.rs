@@ -167,5 +167,5 @@ fn sr4_of_a_96x96_image_on_tiles() {
 
 #[test]
 fn box_inpainting_of_a_non_square_image_on_tiles() {
-    restore_mosaic(2, 3, TaskKind::InpaintBox, 30);
+    restore_mosaic(2, 3, TaskKind::InpaintBox, 60);
 }

@@ -7,6 +7,9 @@
 // subgroup a 32 x 32 block as 2 x 2 coop_mat16x16 accumulators. Per step of BK = 32 along k, the workgroup
 // stages A ([BK][BM] f16: column-major fragments) and B ([BK][64] f16: row-major fragments) in workgroup
 // memory; the next step's values are loaded into registers while the tensor cores work on this one.
+// Split-K (splits > 1, for layers with few output tiles, e.g. 512 channels at 8 x 8): the workgroups of split s
+// sum k in [s kchunk, (s + 1) kchunk) and store raw sums to out[s * total + idx] (a scratch tensor); then
+// conv_splitk.wgsl adds the splits and applies the epilogue.
 // The host runs this kernel only on adapters whose subgroups are exactly 32 wide and that report a
 // 16x16x16 f16 x f16 -> f32 configuration, and only after a self-check against conv_gemm.wgsl.
 // Epilogue as conv_gemm.wgsl: v = acc + bias[m] + add[n * add_stride + add_off + m]; out = alpha * v + beta * res.
@@ -41,12 +44,14 @@ struct P {
     kt: u32,        // Cin * KS * KS
     npix: u32,      // N * Ho * Wo
     tiles_m: u32,   // ceil(Mp / BM)
-    tiles: u32,     // tiles_m * ceil(npix / BN)
+    tiles: u32,     // tiles_m * ceil(npix / BN) * splits
     flags: u32,
     add_off: u32,
     add_stride: u32,
     alpha: f32,
     beta: f32,
+    kchunk: u32,    // k per split, a multiple of BK (kt when splits = 1)
+    splits: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: P;
@@ -87,9 +92,13 @@ fn conv_coop(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
     let g = wid.x + wid.y * nwg.x;
     // Uniform per workgroup: every invocation takes the same branch, so barriers stay uniform.
     let valid = g < p.tiles;
-    let gg = select(0u, g, valid);
+    let per_split = p.tiles / p.splits;
+    let split = select(0u, g, valid) / per_split;
+    let gg = select(0u, g, valid) % per_split;
     let m0 = (gg % p.tiles_m) * bm;
     let p0 = (gg / p.tiles_m) * BN;
+    let kbeg = split * p.kchunk;
+    let kend = min(p.kt, kbeg + p.kchunk);
     let sg = li / 32u;                 // this subgroup's block: rows (sg / 2) * 32, columns (sg % 2) * 32
     let lane = li % 32u;
     let fm = (sg / 2u) * 32u;
@@ -119,7 +128,7 @@ fn conv_coop(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
     var c11 = coop_mat16x16<f32, C>();
     // coop:acc-end
 
-    var k0 = 0u;
+    var k0 = kbeg;
     // Registers for the first step.
     for (var i = 0u; i < A_WORDS; i++) {
         let e = li + threads * i;
@@ -127,13 +136,13 @@ fn conv_coop(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
         let mm = 2u * (e % (bm / 2u));
         let k = k0 + kr;
         var v = 0u;
-        if (k < p.kt && m0 + mm < p.mp) { v = weight_pair(k, m0 + mm); }
+        if (k < kend && m0 + mm < p.mp) { v = weight_pair(k, m0 + mm); }
         ra[i] = v;
     }
     for (var i = 0u; i < b_count; i++) {
         let k = k0 + li / BN + (threads / BN) * i;
         var v = 0.0;
-        if (k < p.kt && pin) {
+        if (k < kend && pin) {
             let c = k / kk2;
             let t = k % kk2;
             let iy = iy0 + i32(t / KS);
@@ -146,7 +155,7 @@ fn conv_coop(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
     }
 
     loop {
-        if (k0 >= p.kt) { break; }
+        if (k0 >= kend) { break; }
         for (var i = 0u; i < A_WORDS; i++) {
             let e = li + threads * i;
             let kr = e / (bm / 2u);
@@ -160,20 +169,20 @@ fn conv_coop(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
         }
         workgroupBarrier();
         let k1 = k0 + BK;
-        if (k1 < p.kt) {
+        if (k1 < kend) {
             for (var i = 0u; i < A_WORDS; i++) {
                 let e = li + threads * i;
                 let kr = e / (bm / 2u);
                 let mm = 2u * (e % (bm / 2u));
                 let k = k1 + kr;
                 var v = 0u;
-                if (k < p.kt && m0 + mm < p.mp) { v = weight_pair(k, m0 + mm); }
+                if (k < kend && m0 + mm < p.mp) { v = weight_pair(k, m0 + mm); }
                 ra[i] = v;
             }
             for (var i = 0u; i < b_count; i++) {
                 let k = k1 + li / BN + (threads / BN) * i;
                 var v = 0.0;
-                if (k < p.kt && pin) {
+                if (k < kend && pin) {
                     let c = k / kk2;
                     let t = k % kk2;
                     let iy = iy0 + i32(t / KS);
@@ -222,7 +231,11 @@ fn conv_coop(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
                 let n = pp / howo;
                 let q = pp % howo;
                 let idx = (n * p.cout + m) * howo + q;
-                out[idx] = epilogue(n, m, idx, stage[so + e]);
+                if (p.splits == 1u) {
+                    out[idx] = epilogue(n, m, idx, stage[so + e]);
+                } else {
+                    out[split * p.n * p.cout * howo + idx] = stage[so + e];
+                }
             }
         }
         workgroupBarrier();

@@ -156,7 +156,8 @@ async fn coop_error(gpu: &Gpu) -> Result<f32> {
         let want = ops::conv2d_with(gpu, &x, &packed, cfg, &epi, Some(ConvKernel::Tiled(TileConfig::DEFAULT)))?.read_async(gpu).await?;
         let scale = want.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-30);
         for bm in super::tune::COOP_BM {
-            let got = ops::conv2d_with(gpu, &x, &packed, cfg, &epi, Some(ConvKernel::CoopMatrix { bm }))?.read_async(gpu).await?;
+            let splits = if i == 0 { 1 } else { 4 };
+            let got = ops::conv2d_with(gpu, &x, &packed, cfg, &epi, Some(ConvKernel::CoopMatrix { bm, splits }))?.read_async(gpu).await?;
             let err = want.iter().zip(&got).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
             worst = worst.max(if err.is_finite() { err / scale } else { f32::INFINITY });
         }
@@ -330,7 +331,7 @@ impl Gpu {
 
     /// Turns the cooperative-matrix convolution on if both its workgroup tiles match the f32 tiled kernel on
     /// two odd-shaped test convolutions (3×3 stride 1 and stride 2, f32 and f16 weights, K not a multiple
-    /// of 32) within 1e-2 of the output's largest magnitude (f16 operands carry ~5e-4 relative rounding).
+    /// of 32; the second with split-K) within 1e-2 of the output's largest magnitude (f16 operands carry ~5e-4 relative rounding).
     /// Returns the report line.
     async fn check_coop(&mut self) -> String {
         self.coop = true;
@@ -467,7 +468,7 @@ impl Gpu {
         match tuned {
             Some(ConvKernel::CoopMatrix { .. }) if !self.coop => ConvKernel::Tiled(TileConfig::DEFAULT),
             Some(k) => k,
-            None if self.coop => ConvKernel::CoopMatrix { bm: 64 },
+            None if self.coop => ConvKernel::CoopMatrix { bm: 64, splits: 1 },
             None => ConvKernel::Tiled(TileConfig::DEFAULT),
         }
     }

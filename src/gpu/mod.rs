@@ -17,4 +17,4 @@ pub use context::{AdapterReport, Gpu, GpuOptions, KernelProfile};
 pub use graph::Graph;
 pub use kernel::{Access, Kernel, Params, Shader};
 pub use tensor::{numel, Tensor};
-pub use tune::{ConvKernel, ConvProblem, SizeClass, TileConfig, COOP_BM};
+pub use tune::{ConvKernel, ConvProblem, SizeClass, TileConfig, COOP_BM, COOP_SPLITS};

@@ -25,6 +25,9 @@ impl TileConfig {
 /// The cooperative-matrix workgroup tiles (output channels per workgroup).
 pub const COOP_BM: [usize; 2] = [64, 128];
 
+/// The split-K factors autotuning tries with cooperative matrices.
+pub const COOP_SPLITS: [usize; 3] = [1, 4, 16];
+
 /// Which convolution kernel runs (see `src/ops/conv.rs`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ConvKernel {
@@ -33,10 +36,13 @@ pub enum ConvKernel {
     /// Workgroup-tiled implicit GEMM in f32 with this register tile.
     Tiled(TileConfig),
     /// Implicit GEMM on 16×16×16 cooperative matrices (tensor cores): f16 operands, f32 sums; a workgroup
-    /// computes `bm` (64 or 128) output channels × 64 pixels.
+    /// computes `bm` (64 or 128) output channels × 64 pixels over one of `splits` slices of k (split-K, for
+    /// layers with few output tiles; the slices' sums are added by a second pass).
     CoopMatrix {
         /// Output channels per workgroup: 64 or 128.
         bm: usize,
+        /// Slices of k (1 = no split); fewer are used where k or memory is short.
+        splits: usize,
     },
 }
 
@@ -46,7 +52,8 @@ impl ConvKernel {
         match self {
             ConvKernel::RegisterBlocked => "register-blocked".into(),
             ConvKernel::Tiled(t) => format!("tiled {}x{}", t.tm, t.tn),
-            ConvKernel::CoopMatrix { bm } => format!("coop-matrix f16 {bm}x64"),
+            ConvKernel::CoopMatrix { bm, splits: 1 } => format!("coop-matrix f16 {bm}x64"),
+            ConvKernel::CoopMatrix { bm, splits } => format!("coop-matrix f16 {bm}x64 split-k {splits}"),
         }
     }
 }

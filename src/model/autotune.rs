@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use super::unet::Unet;
 use crate::error::Result;
-use crate::gpu::{ConvKernel, ConvProblem, Gpu, KernelProfile, SizeClass, TileConfig, COOP_BM};
+use crate::gpu::{ConvKernel, ConvProblem, Gpu, KernelProfile, SizeClass, TileConfig, COOP_BM, COOP_SPLITS};
 use crate::ops::{self, Epilogue};
 
 /// The outcome for one size class.
@@ -25,11 +25,13 @@ pub struct TuneResult {
 }
 
 /// The kernels autotuning times on this device: every [`TileConfig::CANDIDATES`] tile, then
-/// [`ConvKernel::CoopMatrix`] with each of [`COOP_BM`] when [`Gpu::coop_matrix`] is on.
+/// [`ConvKernel::CoopMatrix`] with each of [`COOP_BM`] × [`COOP_SPLITS`] when [`Gpu::coop_matrix`] is on.
 pub fn candidates(gpu: &Gpu) -> Vec<ConvKernel> {
     let mut v: Vec<ConvKernel> = TileConfig::CANDIDATES.iter().map(|t| ConvKernel::Tiled(*t)).collect();
     if gpu.coop_matrix() {
-        v.extend(COOP_BM.iter().map(|&bm| ConvKernel::CoopMatrix { bm }));
+        for bm in COOP_BM {
+            v.extend(COOP_SPLITS.iter().map(|&splits| ConvKernel::CoopMatrix { bm, splits }));
+        }
     }
     v
 }
@@ -58,7 +60,7 @@ fn read_cache(gpu: &Gpu) -> BTreeMap<SizeClass, ConvKernel> {
         let num = |k: &str| e.get(k).and_then(|v| v.as_u64());
         let (Some(m), Some(n), Some(k)) = (num("m"), num("n"), num("k")) else { continue };
         let kernel = match (e.get("kernel").and_then(|v| v.as_str()), num("tm"), num("tn")) {
-            (Some("coop"), _, _) => ConvKernel::CoopMatrix { bm: num("bm").unwrap_or(64) as usize },
+            (Some("coop"), _, _) => ConvKernel::CoopMatrix { bm: num("bm").unwrap_or(64) as usize, splits: num("splits").unwrap_or(1) as usize },
             (_, Some(tm), Some(tn)) => ConvKernel::Tiled(TileConfig { tm: tm as usize, tn: tn as usize }),
             _ => continue,
         };
@@ -78,7 +80,9 @@ fn write_cache(gpu: &Gpu, table: &BTreeMap<SizeClass, ConvKernel>) {
             let b = c.buckets();
             match k {
                 ConvKernel::Tiled(t) => Some(serde_json::json!({"m": b[0], "n": b[1], "k": b[2], "tm": t.tm, "tn": t.tn})),
-                ConvKernel::CoopMatrix { bm } => Some(serde_json::json!({"m": b[0], "n": b[1], "k": b[2], "kernel": "coop", "bm": bm})),
+                ConvKernel::CoopMatrix { bm, splits } => {
+                    Some(serde_json::json!({"m": b[0], "n": b[1], "k": b[2], "kernel": "coop", "bm": bm, "splits": splits}))
+                }
                 ConvKernel::RegisterBlocked => None,
             }
         })

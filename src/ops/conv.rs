@@ -8,7 +8,7 @@
 use super::dims;
 use crate::error::{Error, Result};
 use crate::gpu::{Access, ConvKernel, Gpu, Kernel, Params, Shader, Tensor};
-use crate::shaders::{CONV, CONV3X3, CONV_COOP, CONV_GEMM, CONV_PACK};
+use crate::shaders::{CONV, CONV3X3, CONV_COOP, CONV_GEMM, CONV_PACK, CONV_SPLITK};
 
 /// Stride and zero padding of a convolution (square kernel).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -137,13 +137,24 @@ pub fn conv2d_with(gpu: &Gpu, x: &Tensor, w: &ConvWeights, cfg: Conv2d, epi: &Ep
     conv2d_impl(gpu, x, w, cfg, epi, force, &CONV_COOP)
 }
 
-/// Test hook, not an API: the cooperative-matrix convolution with `bm` channels per workgroup, launched with
+/// Test hook, not an API: the cooperative-matrix convolution with `bm` channels per workgroup and `splits`
+/// slices of k, launched with
 /// `shader` in place of `wgsl/conv_coop.wgsl` — `tests/kernels.rs` passes a copy whose cooperative-matrix
 /// lines are swapped for scalar code with the same memory layouts, so the kernel's staging, bounds and
 /// epilogue are tested on adapters without tensor cores.
 #[doc(hidden)]
-pub fn conv2d_coop_with_shader(gpu: &Gpu, x: &Tensor, w: &ConvWeights, cfg: Conv2d, epi: &Epilogue, bm: usize, shader: &'static Shader) -> Result<Tensor> {
-    conv2d_impl(gpu, x, w, cfg, epi, Some(ConvKernel::CoopMatrix { bm }), shader)
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_coop_with_shader(
+    gpu: &Gpu,
+    x: &Tensor,
+    w: &ConvWeights,
+    cfg: Conv2d,
+    epi: &Epilogue,
+    bm: usize,
+    splits: usize,
+    shader: &'static Shader,
+) -> Result<Tensor> {
+    conv2d_impl(gpu, x, w, cfg, epi, Some(ConvKernel::CoopMatrix { bm, splits }), shader)
 }
 
 fn conv2d_impl(gpu: &Gpu, x: &Tensor, w: &ConvWeights, cfg: Conv2d, epi: &Epilogue, force: Option<ConvKernel>, coop: &'static Shader) -> Result<Tensor> {
@@ -259,13 +270,23 @@ fn conv2d_impl(gpu: &Gpu, x: &Tensor, w: &ConvWeights, cfg: Conv2d, epi: &Epilog
             let kernel = Kernel::new(&CONV_GEMM, "conv_gemm").with("KS", k as f64).with("TM", tile.tm as f64).with("TN", tile.tn as f64).with("WF16", wf16);
             gpu.launch(OP, &kernel, &params, &args, tiles as u64)?;
         }
-        ConvKernel::CoopMatrix { bm } => {
-            if !crate::gpu::COOP_BM.contains(&bm) {
-                return Err(Error::Invalid { op: OP, msg: format!("cooperative-matrix tile of {bm} channels (use one of {:?})", crate::gpu::COOP_BM) });
+        ConvKernel::CoopMatrix { bm, splits } => {
+            if !crate::gpu::COOP_BM.contains(&bm) || splits == 0 {
+                return Err(Error::Invalid {
+                    op: OP,
+                    msg: format!("cooperative-matrix tile of {bm} channels, {splits} splits (use one of {:?})", crate::gpu::COOP_BM),
+                });
             }
             let npix = n * ho * wo;
+            let kt = cin * k * k;
+            let total = n * cout * ho * wo;
+            // Splits of k: whole steps of 32 each, and the partial sums must fit one binding (and 256 MiB).
+            let cap = (gpu.max_binding_bytes().min(256 << 20) / (4 * total as u64).max(1)) as usize;
+            let want = splits.min(kt.div_ceil(32)).min(cap).max(1);
+            let kchunk = kt.div_ceil(32).div_ceil(want) * 32;
+            let splits = kt.div_ceil(kchunk);
             let tiles_m = w.mp.div_ceil(bm);
-            let tiles = tiles_m * npix.div_ceil(64);
+            let tiles = tiles_m * npix.div_ceil(64) * splits;
             let params = Params::new()
                 .n(n)
                 .n(cin)
@@ -277,7 +298,7 @@ fn conv2d_impl(gpu: &Gpu, x: &Tensor, w: &ConvWeights, cfg: Conv2d, epi: &Epilog
                 .n(cfg.stride)
                 .n(cfg.padding)
                 .n(w.mp)
-                .n(cin * k * k)
+                .n(kt)
                 .n(npix)
                 .n(tiles_m)
                 .n(tiles)
@@ -285,9 +306,21 @@ fn conv2d_impl(gpu: &Gpu, x: &Tensor, w: &ConvWeights, cfg: Conv2d, epi: &Epilog
                 .n(add_off)
                 .n(add_stride)
                 .f(epi.alpha)
-                .f(epi.beta);
+                .f(epi.beta)
+                .n(kchunk)
+                .n(splits);
             let kernel = Kernel::new(coop, "conv_coop").with("KS", k as f64).with("WF16", wf16).with("SGM", (bm / 32) as f64);
-            gpu.launch(OP, &kernel, &params, &args, tiles as u64)?;
+            if splits == 1 {
+                gpu.launch(OP, &kernel, &params, &args, tiles as u64)?;
+            } else {
+                let part = gpu.empty(OP, &[splits, total])?;
+                let mut split_args = args;
+                split_args[5] = (&part, Access::ReadWrite);
+                gpu.launch(OP, &kernel, &params, &split_args, tiles as u64)?;
+                let params = Params::new().n(total).n(cout).n(ho * wo).n(splits).u(flags).n(add_off).n(add_stride).f(epi.alpha).f(epi.beta);
+                let reduce_args = [(&part, Access::Read), args[2], args[3], args[4], (&out, Access::ReadWrite)];
+                gpu.launch(OP, &Kernel::new(&CONV_SPLITK, "reduce"), &params, &reduce_args, (total as u64).div_ceil(256))?;
+            }
         }
     }
     Ok(out)
