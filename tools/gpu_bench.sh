@@ -13,9 +13,10 @@
 # What it runs: `reddiff adapter`; random-weight ADM FFHQ-256 (tools/make_fixtures.py --full, made there
 # with PyTorch) -> parity of reddiff's forward against PyTorch's float32 output, with the f32 tiled kernels
 # (REDDIFF_COOP=0) and with the cooperative-matrix (tensor-core, f16 operand) convolution; then
-# tools/bench_side_by_side.py: forward b1/b4 for FFHQ-256 and b1/b8 for emoji32, both reddiff variants
-# against PyTorch CUDA eager fp32 with TF32 off and with PyTorch's default (cuDNN TF32), interleaved;
-# 100 RED-diff steps at 256²; a per-kernel profile of one FFHQ-256 forward.
+# tools/bench_side_by_side.py: forward b1/b4 for FFHQ-256 and b1/b8 for emoji32 in reddiff's default
+# configuration, against PyTorch CUDA eager fp32 with TF32 off and with PyTorch's default (cuDNN TF32),
+# interleaved; 100 RED-diff steps at 256²; then the f32 tiled kernels at batch 1; a per-kernel profile of
+# one FFHQ-256 forward with the autotuning table.
 # Files written to $OUT (at most 4: log, table.md, parity.txt, tune.json); scratch goes to $TMPDIR.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -63,19 +64,23 @@ if ! REDDIFF_COOP=0 run $BIN/reddiff adapter; then
     log "no adapter: stopping"
     exit 1
 fi
-VARIANTS=(--variant f32:REDDIFF_COOP=0 --variant coop:)
+MAIN_VARIANT=(--variant default:)
+F32_TABLE=1
 if ! run timeout 120 $BIN/reddiff adapter; then
     log "the default (cooperative-matrix) configuration failed: benchmarking the f32 kernels only"
     export REDDIFF_COOP=0
-    VARIANTS=(--variant f32:REDDIFF_COOP=0)
+    MAIN_VARIANT=(--variant f32:REDDIFF_COOP=0)
+    F32_TABLE=0
 fi
 
 if [ "${REHEARSAL:-0}" = 1 ]; then
     # lavapipe needs ~30 s per FFHQ-256 forward: the rehearsal times the small model only.
     DEV=cpu; ROUNDS=1; REPS=2; LOOP=5; MODELS=(--model models/emoji32:1,8); LOOP_MODEL=models/emoji32
+    MODELS_B1=(--model models/emoji32:1)
     EVAL=(--steps 5 --limit 4)
 else
     DEV=cuda; ROUNDS=${ROUNDS:-3}; REPS=10; LOOP=100; MODELS=(--model .data/full/ffhq256:1,4 --model models/emoji32:1,8); LOOP_MODEL=.data/full/ffhq256
+    MODELS_B1=(--model .data/full/ffhq256:1 --model models/emoji32:1)
     EVAL=(--steps 100)
 fi
 
@@ -126,9 +131,17 @@ for task in ("sr4", "inpaint-box"):
           f"(difference {mean('coop') - mean('f32'):+.3f} dB, largest per image {diff:.3f} dB)")
 EOF
 
+# The default configuration (tensor cores where the adapter has them) on everything, the RED-diff loop
+# included; then the f32 tiled kernels (what GPUs without cooperative matrices and browsers get) at batch 1
+# only, appended to the same table.
 run timeout "${BENCH_SECONDS:-900}" python3 tools/bench_side_by_side.py --torch-device "$DEV" --rounds "$ROUNDS" --reps "$REPS" \
-    "${MODELS[@]}" "${VARIANTS[@]}" \
+    "${MODELS[@]}" "${MAIN_VARIANT[@]}" \
     --loop-model "$LOOP_MODEL" --loop-steps "$LOOP" --bin-dir "$BIN" --out "$OUT/table.md"
+if [ "$F32_TABLE" = 1 ]; then
+    run timeout 90 python3 tools/bench_side_by_side.py --torch-device "$DEV" --rounds 2 --reps 5 \
+        "${MODELS_B1[@]}" --variant f32:REDDIFF_COOP=0 --loop-steps 0 --bin-dir "$BIN" --out "$SCRATCH/table_f32.md"
+    { echo; echo "f32 tiled kernels (REDDIFF_COOP=0):"; grep '^| forward' "$SCRATCH/table_f32.md"; } >> "$OUT/table.md"
+fi
 REDDIFF_PROFILE=1 REDDIFF_AUTOTUNE=0 REDDIFF_CACHE_DIR="$SCRATCH/fresh" run timeout 120 $BIN/examples/bench_model "$LOOP_MODEL" --batch 1 --reps 3
 cat "$SCRATCH"/cache/*.json > "$OUT/tune.json" 2>/dev/null
 log "done"
