@@ -120,6 +120,61 @@ fn to_f16(v: &[f32]) -> Vec<f32> {
     v.iter().map(|x| half::f16::from_f32(*x).to_f32()).collect()
 }
 
+/// One convolution case's random inputs, on the CPU and uploaded: x, bias, a channel term (offset 3, stride
+/// Cout + 5) and a residual, drawn in that order.
+struct ConvInputs {
+    x: Vec<f32>,
+    b: Vec<f32>,
+    term: Vec<f32>,
+    res: Vec<f32>,
+    cout: usize,
+    ho: usize,
+    wo: usize,
+    tx: reddiff::gpu::Tensor,
+    tb: reddiff::gpu::Tensor,
+    tterm: reddiff::gpu::Tensor,
+    tres: reddiff::gpu::Tensor,
+}
+
+impl ConvInputs {
+    fn new(g: &reddiff::Gpu, r: &mut Rng, (n, cin, h, w, cout, k, s, p): (usize, usize, usize, usize, usize, usize, usize, usize)) -> ConvInputs {
+        let x = r.vec(n * cin * h * w);
+        let b = r.vec(cout);
+        let ho = (h + 2 * p - k) / s + 1;
+        let wo = (w + 2 * p - k) / s + 1;
+        let term = r.vec(3 + n * (cout + 5));
+        let res = r.vec(n * cout * ho * wo);
+        let tx = g.upload(&[n, cin, h, w], &x).unwrap();
+        let tb = g.upload(&[cout], &b).unwrap();
+        let tterm = g.upload(&[term.len()], &term).unwrap();
+        let tres = g.upload(&[n, cout, ho, wo], &res).unwrap();
+        ConvInputs { x, b, term, res, cout, ho, wo, tx, tb, tterm, tres }
+    }
+
+    /// Every epilogue part: 0.7 · (sum + bias + term) − 1.3 · residual.
+    fn full_epilogue(&self) -> Epilogue<'_> {
+        Epilogue {
+            bias: Some(&self.tb),
+            term: Some(ChannelTerm { t: &self.tterm, offset: 3, stride: self.cout + 5 }),
+            residual: Some(&self.tres),
+            alpha: 0.7,
+            beta: -1.3,
+        }
+    }
+
+    /// [`ConvInputs::full_epilogue`] on the CPU, applied to the convolution sums `base`.
+    fn full_want(&self, base: &[f32]) -> Vec<f32> {
+        let (cout, hw) = (self.cout, self.ho * self.wo);
+        base.iter()
+            .enumerate()
+            .map(|(i, v)| {
+                let (m, ni) = ((i / hw) % cout, i / (cout * hw));
+                0.7 * (v + self.b[m] + self.term[3 + ni * (cout + 5) + m]) - 1.3 * self.res[i]
+            })
+            .collect()
+    }
+}
+
 #[test]
 fn conv2d_every_kernel_and_epilogue_matches_cpu() {
     let g = gpu();
@@ -141,54 +196,33 @@ fn conv2d_every_kernel_and_epilogue_matches_cpu() {
         .chain(reddiff::gpu::COOP_BM.iter().filter(|_| g.coop_matrix()).flat_map(|&bm| [1, 4].map(|splits| ConvKernel::CoopMatrix { bm, splits })))
         .collect();
     for (ci, (n, cin, h, w, cout, k, s, p)) in cases.into_iter().enumerate() {
-        let x = r.vec(n * cin * h * w);
-        let b = r.vec(cout);
-        let ho = (h + 2 * p - k) / s + 1;
-        let wo = (w + 2 * p - k) / s + 1;
-        let term = r.vec(3 + n * (cout + 5));
-        let res = r.vec(n * cout * ho * wo);
-        let tx = g.upload(&[n, cin, h, w], &x).unwrap();
-        let tb = g.upload(&[cout], &b).unwrap();
-        let tterm = g.upload(&[term.len()], &term).unwrap();
-        let tres = g.upload(&[n, cout, ho, wo], &res).unwrap();
+        let c = ConvInputs::new(g, &mut r, (n, cin, h, w, cout, k, s, p));
+        let (x, b, ho, wo, tx, tb) = (&c.x, &c.b, c.ho, c.wo, &c.tx, &c.tb);
         for f16 in [false, true] {
             let raw = r.vec(cout * cin * k * k);
             let wt = if f16 { to_f16(&raw) } else { raw.clone() };
             let packed = ops::pack_conv(g, &g.upload(&[cout, cin, k, k], &raw).unwrap(), f16).unwrap();
             assert_eq!(packed.is_f16(), f16);
-            let (base, bho, bwo) = conv_cpu(&x, &wt, None, n, cin, h, w, cout, k, s, p);
+            let (base, bho, bwo) = conv_cpu(x, &wt, None, n, cin, h, w, cout, k, s, p);
             assert_eq!((bho, bwo), (ho, wo));
             // Epilogue variants: plain; bias; bias + channel term + scaled residual.
             for epi_kind in 0..3 {
                 let epi = match epi_kind {
                     0 => Epilogue::bias(None),
                     1 => Epilogue::bias(Some(&tb)),
-                    _ => Epilogue {
-                        bias: Some(&tb),
-                        term: Some(ChannelTerm { t: &tterm, offset: 3, stride: cout + 5 }),
-                        residual: Some(&tres),
-                        alpha: 0.7,
-                        beta: -1.3,
-                    },
+                    _ => c.full_epilogue(),
                 };
-                let want: Vec<f32> = base
-                    .iter()
-                    .enumerate()
-                    .map(|(i, v)| {
-                        let (m, ni) = ((i / (ho * wo)) % cout, i / (cout * ho * wo));
-                        match epi_kind {
-                            0 => *v,
-                            1 => v + b[m],
-                            _ => 0.7 * (v + b[m] + term[3 + ni * (cout + 5) + m]) - 1.3 * res[i],
-                        }
-                    })
-                    .collect();
+                let want: Vec<f32> = match epi_kind {
+                    0 => base.clone(),
+                    1 => base.iter().enumerate().map(|(i, v)| v + b[(i / (ho * wo)) % cout]).collect(),
+                    _ => c.full_want(&base),
+                };
                 for fam in &families {
                     // Every tile on the first and last case; the default tile elsewhere (lavapipe compiles are slow).
                     if matches!(fam, ConvKernel::Tiled(t) if *t != TileConfig::DEFAULT) && ci != 0 && ci != cases.len() - 1 {
                         continue;
                     }
-                    let out = ops::conv2d_with(g, &tx, &packed, Conv2d { stride: s, padding: p }, &epi, Some(*fam)).unwrap();
+                    let out = ops::conv2d_with(g, tx, &packed, Conv2d { stride: s, padding: p }, &epi, Some(*fam)).unwrap();
                     assert_eq!(out.shape(), &[n, cout, ho, wo]);
                     let what = format!("conv2d {fam:?} f16={f16} epilogue {epi_kind} {:?}", (n, cin, h, w, cout, k, s, p));
                     let tol = if matches!(fam, ConvKernel::CoopMatrix { .. }) { 2e-3 } else { 1e-5 };
@@ -642,34 +676,18 @@ fn conv2d_coop_matrix_emulated_matches_cpu() {
     let cases =
         [(2, 3, 7, 9, 5, 3, 1, 1), (1, 40, 9, 11, 136, 3, 1, 1), (1, 24, 13, 10, 20, 3, 2, 1), (2, 64, 8, 8, 64, 1, 1, 0), (1, 7, 12, 12, 130, 3, 1, 1)];
     for (n, cin, h, w, cout, k, s, p) in cases {
-        let x = r.vec(n * cin * h * w);
-        let b = r.vec(cout);
-        let ho = (h + 2 * p - k) / s + 1;
-        let wo = (w + 2 * p - k) / s + 1;
-        let term = r.vec(3 + n * (cout + 5));
-        let res = r.vec(n * cout * ho * wo);
-        let tx = g.upload(&[n, cin, h, w], &x).unwrap();
-        let tb = g.upload(&[cout], &b).unwrap();
-        let tterm = g.upload(&[term.len()], &term).unwrap();
-        let tres = g.upload(&[n, cout, ho, wo], &res).unwrap();
-        let epi =
-            Epilogue { bias: Some(&tb), term: Some(ChannelTerm { t: &tterm, offset: 3, stride: cout + 5 }), residual: Some(&tres), alpha: 0.7, beta: -1.3 };
+        let c = ConvInputs::new(g, &mut r, (n, cin, h, w, cout, k, s, p));
+        let (x, ho, wo, tx) = (&c.x, c.ho, c.wo, &c.tx);
+        let epi = c.full_epilogue();
         for f16 in [false, true] {
             let raw = r.vec(cout * cin * k * k);
             let packed = ops::pack_conv(g, &g.upload(&[cout, cin, k, k], &raw).unwrap(), f16).unwrap();
-            let (base, _, _) = conv_cpu(&to_f16(&x), &to_f16(&raw), None, n, cin, h, w, cout, k, s, p);
-            let want: Vec<f32> = base
-                .iter()
-                .enumerate()
-                .map(|(i, v)| {
-                    let (m, ni) = ((i / (ho * wo)) % cout, i / (cout * ho * wo));
-                    0.7 * (v + b[m] + term[3 + ni * (cout + 5) + m]) - 1.3 * res[i]
-                })
-                .collect();
+            let (base, _, _) = conv_cpu(&to_f16(x), &to_f16(&raw), None, n, cin, h, w, cout, k, s, p);
+            let want = c.full_want(&base);
             for bm in reddiff::gpu::COOP_BM {
                 // Split-K: 3 slices of k where K allows (ragged last slice), and more slices than steps of 32.
                 for splits in [1, 3, 1000] {
-                    let out = ops::conv2d_coop_with_shader(g, &tx, &packed, Conv2d { stride: s, padding: p }, &epi, bm, splits, coop_emulated()).unwrap();
+                    let out = ops::conv2d_coop_with_shader(g, tx, &packed, Conv2d { stride: s, padding: p }, &epi, bm, splits, coop_emulated()).unwrap();
                     assert_eq!(out.shape(), &[n, cout, ho, wo]);
                     let what = format!("emulated coop conv bm={bm} splits={splits} f16={f16} {:?}", (n, cin, h, w, cout, k, s, p));
                     assert_close(&what, &out.read(g).unwrap(), &want, 1e-4);

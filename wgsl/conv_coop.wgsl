@@ -84,6 +84,37 @@ fn epilogue(n: u32, m: u32, idx: u32, acc: f32) -> f32 {
     return v;
 }
 
+// Loads one step's operands into this invocation's registers: A words e = li + threads * i (i < A_WORDS) of
+// BK rows x bm / 2 words; B values of column li % 64, rows li / 64 + (threads / 64) * i; zero past kend, past
+// the weights' rows and outside the image.
+fn load_step(k0: u32, kend: u32, li: u32, m0: u32, pin: bool, iy0: i32, ix0: i32, xbase: u32,
+             ra: ptr<function, array<u32, A_WORDS>>, rb: ptr<function, array<f32, B_MAX>>) {
+    let bm = 32u * SGM;
+    let threads = 64u * SGM;
+    for (var i = 0u; i < A_WORDS; i++) {
+        let e = li + threads * i;
+        let k = k0 + e / (bm / 2u);
+        let mm = 2u * (e % (bm / 2u));
+        var v = 0u;
+        if (k < kend && m0 + mm < p.mp) { v = weight_pair(k, m0 + mm); }
+        (*ra)[i] = v;
+    }
+    for (var i = 0u; i < BK * BN / threads; i++) {
+        let k = k0 + li / BN + (threads / BN) * i;
+        var v = 0.0;
+        if (k < kend && pin) {
+            let c = k / (KS * KS);
+            let t = k % (KS * KS);
+            let iy = iy0 + i32(t / KS);
+            let ix = ix0 + i32(t % KS);
+            if (iy >= 0 && iy < i32(p.h) && ix >= 0 && ix < i32(p.w)) {
+                v = x[xbase + c * p.h * p.w + u32(iy) * p.w + u32(ix)];
+            }
+        }
+        (*rb)[i] = v;
+    }
+}
+
 @compute @workgroup_size(64 * SGM)
 fn conv_coop(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
              @builtin(local_invocation_index) li: u32) {
@@ -103,12 +134,10 @@ fn conv_coop(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
     let lane = li % 32u;
     let fm = (sg / 2u) * 32u;
     let fp = (sg % 2u) * 32u;
-    let kk2 = KS * KS;
     let howo = p.ho * p.wo;
     let hw = p.h * p.w;
 
-    // A words this invocation stages: e = li + threads * i (i < A_WORDS) of BK rows x bm / 2 words.
-    // B: column jj = li % 64 (fixed), rows li / 64 + (threads / 64) * i.
+    // This invocation's B column (fixed for the whole loop); see load_step for what it stages.
     let b_count = BK * BN / threads;
     let jj = li % BN;
     let pc = p0 + jj;
@@ -129,30 +158,7 @@ fn conv_coop(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
     // coop:acc-end
 
     var k0 = kbeg;
-    // Registers for the first step.
-    for (var i = 0u; i < A_WORDS; i++) {
-        let e = li + threads * i;
-        let kr = e / (bm / 2u);
-        let mm = 2u * (e % (bm / 2u));
-        let k = k0 + kr;
-        var v = 0u;
-        if (k < kend && m0 + mm < p.mp) { v = weight_pair(k, m0 + mm); }
-        ra[i] = v;
-    }
-    for (var i = 0u; i < b_count; i++) {
-        let k = k0 + li / BN + (threads / BN) * i;
-        var v = 0.0;
-        if (k < kend && pin) {
-            let c = k / kk2;
-            let t = k % kk2;
-            let iy = iy0 + i32(t / KS);
-            let ix = ix0 + i32(t % KS);
-            if (iy >= 0 && iy < i32(p.h) && ix >= 0 && ix < i32(p.w)) {
-                v = x[xbase + c * hw + u32(iy) * p.w + u32(ix)];
-            }
-        }
-        rb[i] = v;
-    }
+    load_step(k0, kend, li, m0, pin, iy0, ix0, xbase, &ra, &rb);
 
     loop {
         if (k0 >= kend) { break; }
@@ -169,31 +175,7 @@ fn conv_coop(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
         }
         workgroupBarrier();
         let k1 = k0 + BK;
-        if (k1 < kend) {
-            for (var i = 0u; i < A_WORDS; i++) {
-                let e = li + threads * i;
-                let kr = e / (bm / 2u);
-                let mm = 2u * (e % (bm / 2u));
-                let k = k1 + kr;
-                var v = 0u;
-                if (k < kend && m0 + mm < p.mp) { v = weight_pair(k, m0 + mm); }
-                ra[i] = v;
-            }
-            for (var i = 0u; i < b_count; i++) {
-                let k = k1 + li / BN + (threads / BN) * i;
-                var v = 0.0;
-                if (k < kend && pin) {
-                    let c = k / kk2;
-                    let t = k % kk2;
-                    let iy = iy0 + i32(t / KS);
-                    let ix = ix0 + i32(t % KS);
-                    if (iy >= 0 && iy < i32(p.h) && ix >= 0 && ix < i32(p.w)) {
-                        v = x[xbase + c * hw + u32(iy) * p.w + u32(ix)];
-                    }
-                }
-                rb[i] = v;
-            }
-        }
+        if (k1 < kend) { load_step(k1, kend, li, m0, pin, iy0, ix0, xbase, &ra, &rb); }
         // coop:mma-begin
         for (var kf = 0u; kf < BK; kf += 16u) {
             let a0 = coopLoad<coop_mat16x16<f16, A>>(&sa[kf * bm + fm], bm);

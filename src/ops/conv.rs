@@ -212,6 +212,29 @@ fn conv2d_impl(gpu: &Gpu, x: &Tensor, w: &ConvWeights, cfg: Conv2d, epi: &Epilog
         }
     };
     let wf16 = w.f16 as u32 as f64;
+    // The parameter block of the implicit-GEMM kernels (conv_gemm.wgsl, conv_coop.wgsl) up to `beta`.
+    let gemm_params = |tiles_m: usize, tiles: usize| {
+        Params::new()
+            .n(n)
+            .n(cin)
+            .n(h)
+            .n(wd)
+            .n(cout)
+            .n(ho)
+            .n(wo)
+            .n(cfg.stride)
+            .n(cfg.padding)
+            .n(w.mp)
+            .n(cin * k * k)
+            .n(n * ho * wo)
+            .n(tiles_m)
+            .n(tiles)
+            .u(flags)
+            .n(add_off)
+            .n(add_stride)
+            .f(epi.alpha)
+            .f(epi.beta)
+    };
     match kernel {
         ConvKernel::RegisterBlocked if k == 3 && cfg.stride == 1 && cfg.padding == 1 => {
             let threads = n * (w.mp / 8) * h * wd.div_ceil(4);
@@ -247,26 +270,7 @@ fn conv2d_impl(gpu: &Gpu, x: &Tensor, w: &ConvWeights, cfg: Conv2d, epi: &Epilog
             let (bm, bn) = (16 * tile.tm, 16 * tile.tn);
             let tiles_m = w.mp.div_ceil(bm);
             let tiles = tiles_m * npix.div_ceil(bn);
-            let params = Params::new()
-                .n(n)
-                .n(cin)
-                .n(h)
-                .n(wd)
-                .n(cout)
-                .n(ho)
-                .n(wo)
-                .n(cfg.stride)
-                .n(cfg.padding)
-                .n(w.mp)
-                .n(cin * k * k)
-                .n(npix)
-                .n(tiles_m)
-                .n(tiles)
-                .u(flags)
-                .n(add_off)
-                .n(add_stride)
-                .f(epi.alpha)
-                .f(epi.beta);
+            let params = gemm_params(tiles_m, tiles);
             let kernel = Kernel::new(&CONV_GEMM, "conv_gemm").with("KS", k as f64).with("TM", tile.tm as f64).with("TN", tile.tn as f64).with("WF16", wf16);
             gpu.launch(OP, &kernel, &params, &args, tiles as u64)?;
         }
@@ -287,28 +291,8 @@ fn conv2d_impl(gpu: &Gpu, x: &Tensor, w: &ConvWeights, cfg: Conv2d, epi: &Epilog
             let splits = kt.div_ceil(kchunk);
             let tiles_m = w.mp.div_ceil(bm);
             let tiles = tiles_m * npix.div_ceil(64) * splits;
-            let params = Params::new()
-                .n(n)
-                .n(cin)
-                .n(h)
-                .n(wd)
-                .n(cout)
-                .n(ho)
-                .n(wo)
-                .n(cfg.stride)
-                .n(cfg.padding)
-                .n(w.mp)
-                .n(kt)
-                .n(npix)
-                .n(tiles_m)
-                .n(tiles)
-                .u(flags)
-                .n(add_off)
-                .n(add_stride)
-                .f(epi.alpha)
-                .f(epi.beta)
-                .n(kchunk)
-                .n(splits);
+            // conv_coop.wgsl's block is conv_gemm.wgsl's plus the k slicing.
+            let params = gemm_params(tiles_m, tiles).n(kchunk).n(splits);
             let kernel = Kernel::new(coop, "conv_coop").with("KS", k as f64).with("WF16", wf16).with("SGM", (bm / 32) as f64);
             if splits == 1 {
                 gpu.launch(OP, &kernel, &params, &args, tiles as u64)?;
