@@ -21,7 +21,7 @@ use crate::image::{Fit, Image};
 use crate::model::Unet;
 use crate::operators::{Task, TaskKind};
 use crate::restore::{restore_measured, restore_synthetic, Outcome, Problem};
-use crate::solvers::{DiffPirOptions, Method, RedDiffOptions, StepInfo, Weighting};
+use crate::solvers::{Method, RedDiffOptions, StepInfo, Weighting};
 
 /// Where the prior comes from.
 #[derive(Clone, Debug)]
@@ -135,17 +135,7 @@ impl RestorerBuilder {
         let task = Task { kind: self.task, seed: self.opts.seed };
         let mut opts = self.opts;
         opts.lr = self.lr.unwrap_or(task.default_lr());
-        opts.steps = match (self.steps, self.method) {
-            (Some(s), _) => s,
-            (None, Method::RedDiff) => opts.steps,
-            (None, Method::DiffPir) => DiffPirOptions::for_task(&task, self.sigma_y)?.steps,
-        };
-        if self.method == Method::DiffPir {
-            DiffPirOptions::for_task(&task, self.sigma_y)?;
-            if opts.steps < 2 {
-                return Err(Error::Invalid { op: "restorer", msg: "DiffPIR needs at least 2 steps".into() });
-            }
-        }
+        opts.steps = self.method.steps_for(&task, self.sigma_y, self.steps, opts.steps)?;
         if opts.steps == 0 || !(opts.lr > 0.0) || !(opts.lambda >= 0.0) || !(0.0..=1.0).contains(&self.sigma_y) {
             return Err(Error::Invalid {
                 op: "restorer",

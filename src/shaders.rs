@@ -30,6 +30,10 @@ shader!(MEASURE, "measure");
 shader!(TILES, "tiles");
 shader!(JPEG, "jpeg");
 shader!(CG, "cg");
+shader!(DDRM, "ddrm");
+shader!(CONV_TRANSPOSE, "conv_transpose");
+shader!(NORM_BACKWARD, "norm_backward");
+shader!(SOFTMAX_BACKWARD, "softmax_backward");
 
 /// All shaders, for validation.
 pub static ALL: &[&Shader] = &[
@@ -54,4 +58,8 @@ pub static ALL: &[&Shader] = &[
     &TILES,
     &JPEG,
     &CG,
+    &DDRM,
+    &CONV_TRANSPOSE,
+    &NORM_BACKWARD,
+    &SOFTMAX_BACKWARD,
 ];

@@ -126,7 +126,7 @@ impl Reddiff {
     }
 
     /// Degrades `image` (size×size RGBA) with `task` and restores it with RED-diff or DiffPIR. `opts`: {method
-    /// ("reddiff" | "diffpir"), steps, lr (null = task default), lambda, seed, sigmaY, previewEvery, imageName
+    /// ("reddiff" | "diffpir" | "ddrm"), steps, lr (null = task default), lambda, seed, sigmaY, previewEvery, imageName
     /// (keys the noise, as the CLI does with the file name)}. Calls `on_progress(step, steps, t)` every step and
     /// `on_preview(rgba)` every previewEvery steps (RED-diff). Resolves to {result, measurement, pinv (RGBA),
     /// psnrMeasurement, psnrResult, msPerStep}.
@@ -163,13 +163,8 @@ impl Reddiff {
                 ..RedDiffOptions::default()
             };
             let method: crate::solvers::Method = get_string(&opts_js, "method").unwrap_or_else(|| "reddiff".into()).parse().map_err(js_err)?;
-            if method == crate::solvers::Method::DiffPir {
-                // A clear refusal for nonlinear tasks before any GPU work.
-                crate::solvers::DiffPirOptions::for_task(&task, sigma_y).map_err(js_err)?;
-                if opts.steps < 2 {
-                    return Err(js_err("DiffPIR needs at least 2 steps"));
-                }
-            }
+            // A clear refusal (nonlinear task, no SVD, too few steps) before any GPU work.
+            method.steps_for(&task, sigma_y, Some(opts.steps), opts.steps).map_err(js_err)?;
             let problem = Problem { task, sigma_y, opts, class: None, method };
             let start = js_sys::Date::now();
             let mut last_step = 0usize;

@@ -15,7 +15,7 @@ use reddiff::metrics::psnr;
 use reddiff::model::Unet;
 use reddiff::operators::{Task, TaskKind};
 use reddiff::restore::{restore_synthetic, Problem};
-use reddiff::solvers::{DiffPirOptions, Method, RedDiffOptions};
+use reddiff::solvers::{Method, RedDiffOptions};
 
 /// Held-out (never trained on) samples with content to recover: faces and people.
 const IMAGES: &[&str] = &["google-1f466.png", "google-1f469-1f3fd-200d-2696-fe0f.png", "twitter-1f467-1f3fc.png", "twitter-1f481-1f3fe.png"];
@@ -28,7 +28,7 @@ fn run(kind: TaskKind, method: Method, steps: Option<usize>, against_measurement
     let unet = Unet::load(g, &root.join("models/emoji32")).unwrap();
     let truth: Vec<Image> = IMAGES.iter().map(|n| Image::read(&root.join("assets/samples").join(n)).unwrap()).collect();
     let task = Task { kind: kind.clone(), seed: 0 };
-    let steps = steps.unwrap_or_else(|| DiffPirOptions::for_task(&task, 0.0).unwrap().steps);
+    let steps = method.steps_for(&task, 0.0, steps, 1000).unwrap();
     let problem = Problem { opts: RedDiffOptions { steps, lr: task.default_lr(), ..Default::default() }, task, sigma_y: 0.0, class: None, method };
     let out = reddiff::gpu::block_on(restore_synthetic(g, &unet, &problem, &truth, |_| true)).unwrap();
     let mut worst = f64::INFINITY;
@@ -76,4 +76,14 @@ fn diffpir_sr4_beats_the_pseudo_inverse() {
 #[test]
 fn diffpir_gaussian_deblurring_beats_the_blurred_measurement() {
     run(TaskKind::DeblurGauss, Method::DiffPir, None, true, 1.0);
+}
+
+#[test]
+fn ddrm_sr4_beats_the_pseudo_inverse() {
+    run(TaskKind::Sr(4), Method::Ddrm, None, false, 1.0);
+}
+
+#[test]
+fn ddrm_gaussian_deblurring_beats_the_blurred_measurement() {
+    run(TaskKind::DeblurGauss, Method::Ddrm, None, true, 1.0);
 }

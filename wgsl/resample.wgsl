@@ -1,4 +1,4 @@
-// Nearest-neighbour 2x upsampling and 2x2 average pooling on [N*C, H, W] planes.
+// Nearest-neighbour 2x upsampling, 2x2 average pooling and 2x zero insertion on [N*C, H, W] planes.
 // Bindings: 1 x (read), 2 out (read_write). H, W are the INPUT plane size. 256 threads, one output each.
 
 struct P {
@@ -36,4 +36,20 @@ fn avg_pool2(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
     let plane = i / (wo * ho);
     let base = (plane * p.h + 2u * oy) * p.w + 2u * ox;
     out[i] = 0.25 * (x[base] + x[base + 1u] + x[base + p.w] + x[base + p.w + 1u]);
+}
+
+// Zero insertion (the adjoint of a stride-2 subsampling): out (2H) x (2W) with out[2y][2x] = x[y][x] and
+// zeros elsewhere.
+@compute @workgroup_size(256)
+fn zero_insert2(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                @builtin(local_invocation_index) li: u32) {
+    let i = (wid.x + wid.y * nwg.x) * 256u + li;
+    if (i >= p.n) { return; }
+    let wo = 2u * p.w;
+    let ox = i % wo;
+    let oy = (i / wo) % (2u * p.h);
+    let plane = i / (wo * 2u * p.h);
+    var v = 0.0;
+    if ((ox & 1u) == 0u && (oy & 1u) == 0u) { v = x[(plane * p.h + oy / 2u) * p.w + ox / 2u]; }
+    out[i] = v;
 }

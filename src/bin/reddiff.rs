@@ -10,7 +10,7 @@ use reddiff::model::{weights::write_tensors, HostTensor, Schedule, TensorFile, U
 use reddiff::operators::{Task, TaskKind};
 use reddiff::restore::{restore_measured, restore_synthetic, Outcome, Problem};
 use reddiff::solvers::{ddim_sample, DdimOptions, UnetPrior};
-use reddiff::solvers::{DiffPirOptions, Init, Method, Order, RedDiffOptions, StepInfo, Weighting};
+use reddiff::solvers::{DdrmOptions, DiffPirOptions, Init, Method, Order, RedDiffOptions, StepInfo, Weighting};
 use reddiff::{ops, Error, Gpu, Result};
 
 /// Prints a line to stdout; a closed pipe (`reddiff info | head -1`) ends the program quietly.
@@ -57,11 +57,12 @@ struct SolveArgs {
     /// Model directory; default: the built-in emoji prior.
     #[arg(long)]
     model: Option<PathBuf>,
-    /// reddiff or diffpir (the DiffPIR baseline, Zhu et al. 2023, at its authors' settings; linear tasks).
+    /// reddiff, diffpir (Zhu et al. 2023; linear tasks) or ddrm (Kawar et al. 2022; linear tasks with an
+    /// SVD), the baselines at their authors' settings.
     #[arg(long, default_value = "reddiff")]
     method: String,
     /// Iterations (network evaluations); default: 1000 for RED-diff, the authors' 20 (inpainting) or 100
-    /// for DiffPIR.
+    /// for DiffPIR, 20 for DDRM.
     #[arg(long)]
     steps: Option<usize>,
     /// Adam learning rate; default 0.25 for inpainting, 0.5 otherwise.
@@ -106,20 +107,9 @@ impl SolveArgs {
         if !(0.0..=1.0).contains(&self.sigma_y) {
             return Err(Error::Invalid { op: "--sigma-y", msg: format!("must be in [0, 1], got {}", self.sigma_y) });
         }
-        let steps = match (self.steps, method) {
-            (Some(s), _) => s,
-            (None, Method::RedDiff) => 1000,
-            (None, Method::DiffPir) => DiffPirOptions::for_task(&task, self.sigma_y)?.steps,
-        };
+        let steps = method.steps_for(&task, self.sigma_y, self.steps, 1000)?;
         if !(1..=MAX_STEPS).contains(&steps) {
             return Err(Error::Invalid { op: "--steps", msg: format!("must be 1 to {MAX_STEPS}, got {steps}") });
-        }
-        if method == Method::DiffPir {
-            // Errors for nonlinear tasks before any work.
-            DiffPirOptions::for_task(&task, self.sigma_y)?;
-            if !(2..=1000).contains(&steps) {
-                return Err(Error::Invalid { op: "--steps", msg: format!("DiffPIR takes 2 to 1000 steps, got {steps}") });
-            }
         }
         if let Some(lr) = self.lr {
             if !(lr > 0.0 && lr.is_finite()) {
@@ -155,15 +145,16 @@ fn method_label(p: &Problem) -> String {
             Ok(o) => format!("DiffPIR, {} steps, lambda {}, zeta {}", p.opts.steps, o.lambda, o.zeta),
             Err(_) => "DiffPIR".into(),
         },
+        Method::Ddrm => match DdrmOptions::for_task(&p.task, p.sigma_y) {
+            Ok(o) => format!("DDRM, {} steps, eta {}, eta_b {}", p.opts.steps, o.eta, o.eta_b),
+            Err(_) => "DDRM".into(),
+        },
     }
 }
 
-/// Network evaluations (progress-bar length): DiffPIR's last step needs none.
+/// Network evaluations (progress-bar length).
 fn evaluations(p: &Problem) -> usize {
-    match p.method {
-        Method::RedDiff => p.opts.steps,
-        Method::DiffPir => p.opts.steps.saturating_sub(1),
-    }
+    p.method.evaluations(p.opts.steps)
 }
 
 /// A progress bar showing step, t and it/s; returns the solver callback and a clock that records when the
@@ -274,8 +265,7 @@ fn restore(args: SolveArgs, input: Option<PathBuf>, output: PathBuf, measured: b
         if let Some(p) = &out.pinv[0] {
             say!("H+y      PSNR {:6.2} dB  SSIM {:.4}", psnr(t, p)?, ssim(t, p)?);
         }
-        let name = if problem.method == Method::RedDiff { "RED-diff" } else { "DiffPIR " };
-        say!("{name} PSNR {:6.2} dB  SSIM {:.4}", psnr(t, result)?, ssim(t, result)?);
+        say!("{:8} PSNR {:6.2} dB  SSIM {:.4}", problem.method.label(), psnr(t, result)?, ssim(t, result)?);
     }
     say!("wrote {} and {}", output.display(), compare.display());
     Ok(())

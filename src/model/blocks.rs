@@ -14,6 +14,8 @@ pub(crate) struct Conv {
     w: Option<ConvWeights>,
     b: Option<Tensor>,
     cfg: Conv2d,
+    /// The adjoint's packed weights (f32), made on the first input gradient and kept.
+    wt: std::sync::Mutex<Option<ConvWeights>>,
 }
 
 impl Conv {
@@ -26,7 +28,7 @@ impl Conv {
     fn from_raw(l: &mut Loader, wkey: &str, raw: &Tensor, bkey: &str, cout: usize, cfg: Conv2d) -> Result<Conv> {
         // The raw tensor is dropped after packing (back to the pool, reused by the next upload).
         let w = if l.is_dry() { None } else { Some(ops::pack_conv(l.gpu, raw, l.is_f16(wkey))?) };
-        Ok(Conv { w, b: Some(l.take(bkey, &[cout])?), cfg })
+        Ok(Conv { w, b: Some(l.take(bkey, &[cout])?), cfg, wt: std::sync::Mutex::new(None) })
     }
 
     /// The convolution plus bias, then `alpha · (· + term) + beta · residual`.
@@ -37,6 +39,24 @@ impl Conv {
 
     pub(crate) fn run(&self, gpu: &Gpu, x: &Tensor) -> Result<Tensor> {
         self.run_with(gpu, x, None, None, 1.0, 1.0)
+    }
+
+    /// `alpha · Convᵀ(dy) (+ beta · residual)`: the input gradient for an input of `in_hw` (bias, channel
+    /// terms and residuals of the forward do not depend on the input).
+    pub(crate) fn input_grad(&self, gpu: &Gpu, dy: &Tensor, in_hw: (usize, usize), alpha: f32, residual: Option<(&Tensor, f32)>) -> Result<Tensor> {
+        let w = self.w.as_ref().ok_or_else(|| Error::Invalid { op: "conv2d", msg: "layer was loaded without weights".into() })?;
+        let wt = {
+            let mut cached = self.wt.lock().map_err(|_| Error::Gpu("transposed weights poisoned".into()))?;
+            match cached.as_ref() {
+                Some(t) => t.clone(),
+                None => {
+                    let t = ops::transpose_conv_weights(gpu, w)?;
+                    *cached = Some(t.clone());
+                    t
+                }
+            }
+        };
+        ops::conv2d_input_grad(gpu, dy, &wt, self.cfg, in_hw, alpha, residual)
     }
 }
 
@@ -54,6 +74,10 @@ impl Norm {
     }
     pub(crate) fn run(&self, gpu: &Gpu, x: &Tensor, ss: Option<ScaleShift>, silu: bool) -> Result<Tensor> {
         ops::group_norm(gpu, x, &self.g, &self.b, ss, GroupNorm { groups: self.groups, eps: self.eps, silu })
+    }
+    /// The input gradient of [`Norm::run`] at input `x` for the output gradient `dy`.
+    pub(crate) fn backward(&self, gpu: &Gpu, x: &Tensor, dy: &Tensor, ss: Option<ScaleShift>, silu: bool) -> Result<Tensor> {
+        ops::group_norm_backward(gpu, x, dy, &self.g, &self.b, ss, GroupNorm { groups: self.groups, eps: self.eps, silu })
     }
 }
 
@@ -146,6 +170,18 @@ impl Pointwise {
         };
         out.reshape(&[n, self.cout, t])
     }
+    /// The input gradient `alpha · Wᵀ dout` [N, Cin, T] (+ `beta · residual`) for `dout` [N, Cout, T].
+    pub(crate) fn backward(&self, gpu: &Gpu, dout: &Tensor, alpha: f32, residual: Option<(&Tensor, f32)>) -> Result<Tensor> {
+        let s = dout.shape();
+        let (n, t) = (s[0], s[2..].iter().product::<usize>());
+        let cin = self.conv.w.as_ref().map(|w| w.shape()[1]).unwrap_or(0);
+        let r4 = match residual {
+            Some((r, beta)) => Some((r.reshape(&[n, cin, 1, t])?, beta)),
+            None => None,
+        };
+        let dx = self.conv.input_grad(gpu, &dout.reshape(&[n, self.cout, 1, t])?, (1, t), alpha, r4.as_ref().map(|(r, b)| (r, *b)))?;
+        dx.reshape(&[n, cin, t])
+    }
 }
 
 /// Resampling inside a residual block (applied to both the hidden path and the skip input).
@@ -171,28 +207,36 @@ pub(crate) struct ResBlock {
 }
 
 impl ResBlock {
-    /// `x` [N, C, H, W]; `emb` the stacked projections of SiLU(time embedding).
-    pub(crate) fn run(&self, gpu: &Gpu, x: &Tensor, emb: EmbOut) -> Result<Tensor> {
+    /// `x` [N, C, H, W]; `emb` the stacked projections of SiLU(time embedding). Returns the output and
+    /// conv1's output (what the backward needs besides `x`).
+    pub(crate) fn run(&self, gpu: &Gpu, x: &Tensor, emb: EmbOut) -> Result<(Tensor, Tensor)> {
         let h = self.norm1.run(gpu, x, None, true)?;
         let (x, h) = match self.resample {
             Resample::None => (x.clone(), h),
             Resample::Up => (ops::upsample_nearest2(gpu, x)?, ops::upsample_nearest2(gpu, &h)?),
             Resample::Down => (ops::avg_pool2(gpu, x)?, ops::avg_pool2(gpu, &h)?),
         };
-        let h = if self.scale_shift {
-            let h = self.conv1.run(gpu, &h)?;
-            self.norm2.run(gpu, &h, Some(ScaleShift { t: emb.t, offset: self.emb_off, stride: emb.total }), true)?
+        let (c1, h) = if self.scale_shift {
+            let c1 = self.conv1.run(gpu, &h)?;
+            let h = self.norm2.run(gpu, &c1, Some(self.scale_shift_of(emb)), true)?;
+            (c1, h)
         } else {
             let term = ChannelTerm { t: emb.t, offset: self.emb_off, stride: emb.total };
-            let h = self.conv1.run_with(gpu, &h, Some(term), None, 1.0, 1.0)?;
-            self.norm2.run(gpu, &h, None, true)?
+            let c1 = self.conv1.run_with(gpu, &h, Some(term), None, 1.0, 1.0)?;
+            let h = self.norm2.run(gpu, &c1, None, true)?;
+            (c1, h)
         };
         let skip = match &self.skip {
             Some(c) => c.run(gpu, &x)?,
             None => x,
         };
         let s = 1.0 / self.out_scale;
-        self.conv2.run_with(gpu, &h, None, Some(&skip), s, s)
+        Ok((self.conv2.run_with(gpu, &h, None, Some(&skip), s, s)?, c1))
+    }
+
+    /// This block's slice of the time-embedding projections as norm2's scale and shift.
+    pub(crate) fn scale_shift_of<'a>(&self, emb: EmbOut<'a>) -> ScaleShift<'a> {
+        ScaleShift { t: emb.t, offset: self.emb_off, stride: emb.total }
     }
 }
 
@@ -216,7 +260,8 @@ pub(crate) struct Attention {
 }
 
 impl Attention {
-    pub(crate) fn run(&self, gpu: &Gpu, x: &Tensor) -> Result<Tensor> {
+    /// `x` [N, C, H, W] → (output, the q/k/v projection tensors: one fused or three separate).
+    pub(crate) fn run(&self, gpu: &Gpu, x: &Tensor) -> Result<(Tensor, Vec<Tensor>)> {
         let s = x.shape();
         let (n, c) = (s[0], s[1]);
         let t: usize = s[2..].iter().product();
@@ -226,26 +271,39 @@ impl Attention {
             Some(norm) => norm.run(gpu, &x3, None, false)?,
             None => x3.clone(),
         };
-        let scale = 1.0 / (ch as f32).sqrt();
-        let a = match &self.qkv {
-            Qkv::AdmLegacy(p) => {
-                let qkv = p.run(gpu, &h, None)?;
-                let v = |part: usize| MatView { offset: part * ch * t, inner: 1, batch_hi: 3 * ch * t, batch_lo: 0, row: t, col: 1 };
-                ops::attention(gpu, (&qkv, v(0)), (&qkv, v(1)), (&qkv, v(2)), n, self.heads, ch, t, scale)?
-            }
-            Qkv::AdmNew(p) => {
-                let qkv = p.run(gpu, &h, None)?;
-                let v = |part: usize| MatView { offset: part * c * t, inner: self.heads, batch_hi: 3 * c * t, batch_lo: ch * t, row: t, col: 1 };
-                ops::attention(gpu, (&qkv, v(0)), (&qkv, v(1)), (&qkv, v(2)), n, self.heads, ch, t, scale)?
-            }
-            Qkv::Separate(pq, pk, pv) => {
-                let (q, k, vv) = (pq.run(gpu, &h, None)?, pk.run(gpu, &h, None)?, pv.run(gpu, &h, None)?);
-                let v = MatView { offset: 0, inner: self.heads, batch_hi: c * t, batch_lo: ch * t, row: t, col: 1 };
-                ops::attention(gpu, (&q, v), (&k, v), (&vv, v), n, self.heads, ch, t, scale)?
-            }
+        let qkv = match &self.qkv {
+            Qkv::AdmLegacy(p) | Qkv::AdmNew(p) => vec![p.run(gpu, &h, None)?],
+            Qkv::Separate(pq, pk, pv) => vec![pq.run(gpu, &h, None)?, pk.run(gpu, &h, None)?, pv.run(gpu, &h, None)?],
         };
+        let [q, k, v] = self.views(&qkv, c, t)?;
+        let a = ops::attention(gpu, q, k, v, n, self.heads, ch, t, self.scale(c))?;
         let a = a.reshape(&[n, c, t])?;
-        self.proj.run(gpu, &a, Some((&x3, 1.0 / self.rescale)))?.reshape(s)
+        Ok((self.proj.run(gpu, &a, Some((&x3, 1.0 / self.rescale)))?.reshape(s)?, qkv))
+    }
+
+    /// 1/√(channels per head), the scores' scale.
+    pub(crate) fn scale(&self, c: usize) -> f32 {
+        1.0 / ((c / self.heads) as f32).sqrt()
+    }
+
+    /// q, k and v as views into the projection tensors `qkv` (see [`ops::attention`]).
+    pub(crate) fn views<'a>(&self, qkv: &'a [Tensor], c: usize, t: usize) -> Result<[(&'a Tensor, MatView); 3]> {
+        let ch = c / self.heads;
+        match (&self.qkv, qkv) {
+            (Qkv::AdmLegacy(_), [f]) => {
+                let v = |part: usize| MatView { offset: part * ch * t, inner: 1, batch_hi: 3 * ch * t, batch_lo: 0, row: t, col: 1 };
+                Ok([(f, v(0)), (f, v(1)), (f, v(2))])
+            }
+            (Qkv::AdmNew(_), [f]) => {
+                let v = |part: usize| MatView { offset: part * c * t, inner: self.heads, batch_hi: 3 * c * t, batch_lo: ch * t, row: t, col: 1 };
+                Ok([(f, v(0)), (f, v(1)), (f, v(2))])
+            }
+            (Qkv::Separate(..), [q, k, v]) => {
+                let view = MatView { offset: 0, inner: self.heads, batch_hi: c * t, batch_lo: ch * t, row: t, col: 1 };
+                Ok([(q, view), (k, view), (v, view)])
+            }
+            _ => Err(Error::Invalid { op: "attention", msg: "q/k/v tensors do not match the projection layout".into() }),
+        }
     }
 }
 
@@ -264,8 +322,8 @@ impl Block {
     pub(crate) fn run(&self, gpu: &Gpu, x: &Tensor, emb: EmbOut) -> Result<Tensor> {
         match self {
             Block::Conv(c) => c.run(gpu, x),
-            Block::Res(r) => r.run(gpu, x, emb),
-            Block::Attn(a) => a.run(gpu, x),
+            Block::Res(r) => Ok(r.run(gpu, x, emb)?.0),
+            Block::Attn(a) => Ok(a.run(gpu, x)?.0),
             Block::Up(conv) => {
                 let u = ops::upsample_nearest2(gpu, x)?;
                 match conv {

@@ -3,6 +3,7 @@
 
 mod adm;
 mod autotune;
+mod backward;
 mod blocks;
 mod config;
 mod diffusers;

@@ -111,28 +111,8 @@ impl Unet {
     pub fn forward(&self, gpu: &Gpu, x: &Tensor, t: &Tensor, y: Option<&[usize]>) -> Result<Tensor> {
         const OP: &str = "unet";
         let s = x.shape();
-        if s.len() != 4 || s[1] != self.info.in_channels {
-            return Err(Error::Shape { op: OP, msg: format!("input {:?} should be [N, {}, H, W]", s, self.info.in_channels) });
-        }
+        self.check_inputs(x, t, y)?;
         let n = s[0];
-        let levels = self.down.iter().filter(|e| e.iter().any(|b| matches!(b, Block::Down(_)) || is_down_res(b))).count();
-        let unit = 1usize << levels;
-        if s[2] % unit != 0 || s[3] % unit != 0 {
-            return Err(Error::Shape { op: OP, msg: format!("height and width {}x{} must be multiples of {unit}", s[2], s[3]) });
-        }
-        if t.shape() != [n] {
-            return Err(Error::Shape { op: OP, msg: format!("timesteps {:?} should be [{n}]", t.shape()) });
-        }
-        match (&self.label, y) {
-            (Some(_), None) => return Err(Error::Invalid { op: OP, msg: "this model is class-conditional: give class labels".into() }),
-            (None, Some(_)) => return Err(Error::Invalid { op: OP, msg: "this model is not class-conditional: labels given".into() }),
-            (Some((_, classes)), Some(y)) => {
-                if y.len() != n || y.iter().any(|c| c >= classes) {
-                    return Err(Error::Invalid { op: OP, msg: format!("need {n} labels below {classes}, got {:?}", y) });
-                }
-            }
-            (None, None) => {}
-        }
         // Activations scale with H·W relative to the training size.
         let per_image = self.info.max_activation * (s[2] * s[3]) / (self.info.image_size * self.info.image_size).max(1);
         let max_elems = (gpu.max_binding_bytes() / 4) as usize;
@@ -177,16 +157,7 @@ impl Unet {
     /// into the graph's input tensors, the graph is replayed, and the output is copied to a new tensor.
     fn forward_batch(&self, gpu: &Gpu, x: &Tensor, t: &Tensor, y: Option<&[usize]>) -> Result<Tensor> {
         let n = x.shape()[0];
-        let onehot = match (&self.label, y) {
-            (Some((_, classes)), Some(y)) => {
-                let mut v = vec![0f32; n * classes];
-                for (i, c) in y.iter().enumerate() {
-                    v[i * classes + c] = 1.0;
-                }
-                Some((v, *classes))
-            }
-            _ => None,
-        };
+        let onehot = self.onehot_rows(y);
         let mut graphs = self.graphs.lock().map_err(|_| Error::Gpu("graph cache poisoned".into()))?;
         let pos = match graphs.iter().position(|g| g.x.shape() == x.shape() && g.onehot.is_some() == onehot.is_some()) {
             Some(p) => p,
@@ -220,6 +191,54 @@ impl Unet {
         Ok(res)
     }
 
+    /// Checks an input batch `x` [N, C, H, W], timesteps `t` [N] and labels against the model.
+    pub(crate) fn check_inputs(&self, x: &Tensor, t: &Tensor, y: Option<&[usize]>) -> Result<()> {
+        const OP: &str = "unet";
+        let s = x.shape();
+        if s.len() != 4 || s[1] != self.info.in_channels {
+            return Err(Error::Shape { op: OP, msg: format!("input {:?} should be [N, {}, H, W]", s, self.info.in_channels) });
+        }
+        let n = s[0];
+        let levels = self.down.iter().filter(|e| e.iter().any(|b| matches!(b, Block::Down(_)) || is_down_res(b))).count();
+        let unit = 1usize << levels;
+        if s[2] % unit != 0 || s[3] % unit != 0 {
+            return Err(Error::Shape { op: OP, msg: format!("height and width {}x{} must be multiples of {unit}", s[2], s[3]) });
+        }
+        if t.shape() != [n] {
+            return Err(Error::Shape { op: OP, msg: format!("timesteps {:?} should be [{n}]", t.shape()) });
+        }
+        match (&self.label, y) {
+            (Some(_), None) => Err(Error::Invalid { op: OP, msg: "this model is class-conditional: give class labels".into() }),
+            (None, Some(_)) => Err(Error::Invalid { op: OP, msg: "this model is not class-conditional: labels given".into() }),
+            (Some((_, classes)), Some(y)) if y.len() != n || y.iter().any(|c| c >= classes) => {
+                Err(Error::Invalid { op: OP, msg: format!("need {n} labels below {classes}, got {:?}", y) })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// One-hot rows [N, classes] of checked labels `y` for a class-conditional model (host values).
+    fn onehot_rows(&self, y: Option<&[usize]>) -> Option<(Vec<f32>, usize)> {
+        match (&self.label, y) {
+            (Some((_, classes)), Some(y)) => {
+                let mut v = vec![0f32; y.len() * classes];
+                for (i, c) in y.iter().enumerate() {
+                    v[i * classes + c] = 1.0;
+                }
+                Some((v, *classes))
+            }
+            _ => None,
+        }
+    }
+
+    /// [`Unet::onehot_rows`] uploaded as [N, classes].
+    pub(crate) fn onehot(&self, gpu: &Gpu, y: Option<&[usize]>) -> Result<Option<Tensor>> {
+        match (self.onehot_rows(y), y) {
+            (Some((v, classes)), Some(y)) => Ok(Some(gpu.upload(&[y.len(), classes], &v)?)),
+            _ => Ok(None),
+        }
+    }
+
     /// Dispatches per forward of the graphs captured so far (one entry per input shape), and the GPU
     /// memory they hold (bytes).
     pub fn graph_stats(&self) -> Vec<(Vec<usize>, usize, u64)> {
@@ -228,22 +247,7 @@ impl Unet {
 
     /// The network on one chunk (what a graph captures); `onehot` [N, classes] for class-conditional models.
     pub(crate) fn forward_core(&self, gpu: &Gpu, x: &Tensor, t: &Tensor, onehot: Option<&Tensor>) -> Result<Tensor> {
-        let n = x.shape()[0];
-        let temb = ops::timestep_embedding(gpu, t, &self.freqs, self.emb_dim, self.flip_sin_to_cos)?;
-        let e = self.time1.run(gpu, &temb)?;
-        let e = self.time2.run(gpu, &ops::silu(gpu, &e)?)?;
-        let e = match (&self.label, onehot) {
-            (Some((table, classes)), Some(oh)) => {
-                let dim = table.shape()[1];
-                let d =
-                    ops::Matmul { batch: 1, m: n, n: dim, k: *classes, a: ops::MatView::rows(n, *classes), b: ops::MatView::rows(*classes, dim), alpha: 1.0 };
-                let lab = ops::matmul(gpu, oh, table, ops::Bias::None, &d, None)?.reshape(&[n, dim])?;
-                ops::add(gpu, &e, &lab)?
-            }
-            _ => e,
-        };
-        let emb_silu = ops::silu(gpu, &e)?;
-        let emb_all = self.emb_proj.run(gpu, &emb_silu)?;
+        let emb_all = self.embedding(gpu, t, onehot)?;
         let emb = EmbOut { t: &emb_all, total: self.emb_total };
         let mut h = if self.center_input { ops::affine(gpu, x, 2.0, -1.0)? } else { x.clone() };
         let mut skips = Vec::with_capacity(self.down.len());
@@ -265,6 +269,27 @@ impl Unet {
         }
         let h = self.out_norm.run(gpu, &h, None, true)?;
         self.out_conv.run(gpu, &h)
+    }
+
+    /// Every ResBlock's time-embedding projection for timesteps `t` [N] (and one-hot labels), stacked:
+    /// [N, Σ out] (see [`EmbOut`]).
+    pub(crate) fn embedding(&self, gpu: &Gpu, t: &Tensor, onehot: Option<&Tensor>) -> Result<Tensor> {
+        let n = t.shape()[0];
+        let temb = ops::timestep_embedding(gpu, t, &self.freqs, self.emb_dim, self.flip_sin_to_cos)?;
+        let e = self.time1.run(gpu, &temb)?;
+        let e = self.time2.run(gpu, &ops::silu(gpu, &e)?)?;
+        let e = match (&self.label, onehot) {
+            (Some((table, classes)), Some(oh)) => {
+                let dim = table.shape()[1];
+                let d =
+                    ops::Matmul { batch: 1, m: n, n: dim, k: *classes, a: ops::MatView::rows(n, *classes), b: ops::MatView::rows(*classes, dim), alpha: 1.0 };
+                let lab = ops::matmul(gpu, oh, table, ops::Bias::None, &d, None)?.reshape(&[n, dim])?;
+                ops::add(gpu, &e, &lab)?
+            }
+            _ => e,
+        };
+        let emb_silu = ops::silu(gpu, &e)?;
+        self.emb_proj.run(gpu, &emb_silu)
     }
 }
 

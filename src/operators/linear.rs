@@ -2,10 +2,11 @@
 //! 2-D convolution with any odd kernel (motion / user blur), colorization and identity (denoising).
 
 use super::patterns::Matrix;
+use super::svd::{sandwich, Svd};
 use super::{linear_grad, Operator};
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, Tensor};
-use crate::ops::{self, Bias, Conv2d, ConvWeights, Epilogue, MatView, Matmul};
+use crate::ops::{self, Conv2d, ConvWeights, Epilogue, MatView};
 
 fn check_image(op: &'static str, x: &Tensor, c: Option<usize>, h: usize, w: usize) -> Result<(usize, usize)> {
     let s = x.shape();
@@ -19,6 +20,7 @@ fn check_image(op: &'static str, x: &Tensor, c: Option<usize>, h: usize, w: usiz
 /// Hᵀ = H = H⁺ (a projection).
 pub struct Masked {
     mask: Tensor,
+    host: Vec<f32>,
     h: usize,
     w: usize,
     label: String,
@@ -36,7 +38,7 @@ impl Masked {
         if mask.iter().all(|v| *v == 0.0) {
             return Err(Error::Invalid { op: "inpaint", msg: "the mask hides everything".into() });
         }
-        Ok(Masked { mask: gpu.upload(&[h * w], mask)?, h, w, label: label.to_string() })
+        Ok(Masked { mask: gpu.upload(&[h * w], mask)?, host: mask.to_vec(), h, w, label: label.to_string() })
     }
     /// The keep-mask [H·W] on the GPU.
     pub fn mask(&self) -> &Tensor {
@@ -69,12 +71,17 @@ impl Operator for Masked {
     fn adjoint(&self, gpu: &Gpu, y: &Tensor) -> Result<Option<Tensor>> {
         self.apply(gpu, y).map(Some)
     }
+    fn svd(&self, gpu: &Gpu, x_shape: &[usize]) -> Result<Option<Svd>> {
+        let c = x_shape.get(1).copied().unwrap_or(1);
+        Svd::identity(gpu, [c, self.h, self.w], &self.host.repeat(c)).map(Some)
+    }
 }
 
 /// A separable operator y = R_y · X · R_xᵀ on every channel plane, with dense 1-D matrices R_y [Ho, H] and
 /// R_x [Wo, W]: block-average and bicubic downsampling, Gaussian and uniform blur (zero padding).
 /// Hᵀ uses the transposes; H⁺ = R_y⁺ · Y · R_x⁺ᵀ (exact for full-rank R, regularised for blur).
 pub struct Separable {
+    host: (Matrix, Matrix),
     ry: Tensor,
     rx: Tensor,
     py: Tensor,
@@ -88,6 +95,7 @@ impl Separable {
     pub fn new(gpu: &Gpu, ry: &Matrix, rx: &Matrix, rel_reg: f64, label: &str) -> Result<Separable> {
         let (py, px) = (ry.pinv(rel_reg)?, rx.pinv(rel_reg)?);
         Ok(Separable {
+            host: (ry.clone(), rx.clone()),
             ry: gpu.upload(&[ry.rows, ry.cols], &ry.to_f32())?,
             rx: gpu.upload(&[rx.rows, rx.cols], &rx.to_f32())?,
             py: gpu.upload(&[py.rows, py.cols], &py.to_f32())?,
@@ -95,18 +103,6 @@ impl Separable {
             shape: [ry.rows, ry.cols, rx.rows, rx.cols],
             label: label.to_string(),
         })
-    }
-
-    /// out[p] = A · X[p] · Bᵀ for planes X [P, hi, wi], A [ho, hi] and B [wo, wi] given as views.
-    fn sandwich(gpu: &Gpu, x: &Tensor, (a, av, ho, hi): (&Tensor, MatView, usize, usize), (b, bv, wo, wi): (&Tensor, MatView, usize, usize)) -> Result<Tensor> {
-        let s = x.shape();
-        let planes = s[0] * s[1];
-        // T = X · Bᵀ over all rows of all planes: [P·hi, wi] x [wi, wo].
-        let t =
-            ops::matmul(gpu, x, b, Bias::None, &Matmul { batch: 1, m: planes * hi, n: wo, k: wi, a: MatView::rows(planes * hi, wi), b: bv, alpha: 1.0 }, None)?;
-        // Y[p] = A · T[p]: [ho, hi] x [hi, wo] per plane.
-        let y = ops::matmul(gpu, a, &t, Bias::None, &Matmul { batch: planes, m: ho, n: wo, k: hi, a: av, b: MatView::rows(hi, wo), alpha: 1.0 }, None)?;
-        y.reshape(&[s[0], s[1], ho, wo])
     }
 }
 
@@ -124,7 +120,7 @@ impl Operator for Separable {
         let [ho, h, wo, w] = self.shape;
         check_image("separable", x, None, h, w)?;
         // B = R_xᵀ seen as [w, wo]: the transpose of the stored [wo, w].
-        Self::sandwich(gpu, x, (&self.ry, MatView::rows(ho, h).shared(), ho, h), (&self.rx, MatView::transposed(w, wo), wo, w))
+        sandwich(gpu, x, (&self.ry, MatView::rows(ho, h).shared(), ho, h), (&self.rx, MatView::transposed(w, wo), wo, w))
     }
     fn grad(&self, gpu: &Gpu, x: &Tensor, y: &Tensor) -> Result<Tensor> {
         linear_grad(gpu, self, x, y)
@@ -133,13 +129,16 @@ impl Operator for Separable {
         let [ho, h, wo, w] = self.shape;
         check_image("separable pinv", y, None, ho, wo)?;
         // P_y [h, ho], P_x [w, wo]: X = P_y Y P_xᵀ.
-        Self::sandwich(gpu, y, (&self.py, MatView::rows(h, ho).shared(), h, ho), (&self.px, MatView::transposed(wo, w), w, wo)).map(Some)
+        sandwich(gpu, y, (&self.py, MatView::rows(h, ho).shared(), h, ho), (&self.px, MatView::transposed(wo, w), w, wo)).map(Some)
     }
     fn adjoint(&self, gpu: &Gpu, y: &Tensor) -> Result<Option<Tensor>> {
         let [ho, h, wo, w] = self.shape;
         check_image("separable adjoint", y, None, ho, wo)?;
         // X = R_yᵀ Y R_x: A = R_yᵀ [h, ho] (transposed view), B = R_x [wo, w] used as Bᵀ → need [wo, w] rows.
-        Self::sandwich(gpu, y, (&self.ry, MatView::transposed(h, ho).shared(), h, ho), (&self.rx, MatView::rows(wo, w), w, wo)).map(Some)
+        sandwich(gpu, y, (&self.ry, MatView::transposed(h, ho).shared(), h, ho), (&self.rx, MatView::rows(wo, w), w, wo)).map(Some)
+    }
+    fn svd(&self, gpu: &Gpu, x_shape: &[usize]) -> Result<Option<Svd>> {
+        Svd::separable(gpu, x_shape.get(1).copied().unwrap_or(1), &self.host.0, &self.host.1).map(Some)
     }
 }
 
@@ -235,6 +234,12 @@ impl Operator for Colorize {
     fn adjoint(&self, gpu: &Gpu, y: &Tensor) -> Result<Option<Tensor>> {
         ops::conv2d_packed(gpu, y, &self.adjoint, Conv2d::same(1), &Epilogue::bias(None)).map(Some)
     }
+    fn svd(&self, gpu: &Gpu, x_shape: &[usize]) -> Result<Option<Svd>> {
+        match x_shape {
+            [_, 3, h, w] => Svd::colorize(gpu, *h, *w).map(Some),
+            s => Err(Error::Shape { op: "color", msg: format!("colorization needs RGB images [N, 3, H, W], got {s:?}") }),
+        }
+    }
 }
 
 /// Uploads f32 convolution weights of `shape` [Cout, Cin, K, K] and packs them once for every later call.
@@ -264,5 +269,11 @@ impl Operator for Identity {
     }
     fn adjoint(&self, gpu: &Gpu, y: &Tensor) -> Result<Option<Tensor>> {
         ops::copy(gpu, y).map(Some)
+    }
+    fn svd(&self, gpu: &Gpu, x_shape: &[usize]) -> Result<Option<Svd>> {
+        match x_shape {
+            [_, c, h, w] => Svd::identity(gpu, [*c, *h, *w], &vec![1.0; c * h * w]).map(Some),
+            s => Err(Error::Shape { op: "denoise", msg: format!("expected images [N, C, H, W], got {s:?}") }),
+        }
     }
 }

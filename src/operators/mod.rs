@@ -6,11 +6,13 @@ mod jpeg;
 mod linear;
 mod nonlinear;
 pub mod patterns;
+mod svd;
 mod task;
 
 pub use jpeg::{quantisation_tables, Jpeg};
 pub use linear::{Colorize, Convolution, Identity, Masked, Separable};
 pub use nonlinear::{Hdr, PhaseRetrieval};
+pub use svd::{matrix_svd, MatrixSvd, Svd, SVD_ZERO};
 pub use task::{Task, TaskKind, TASK_NAMES};
 
 use crate::error::Result;
@@ -31,6 +33,11 @@ pub trait Operator {
     fn pinv(&self, gpu: &Gpu, y: &Tensor) -> Result<Option<Tensor>>;
     /// Hᵀ(y) for linear operators, `None` for nonlinear ones.
     fn adjoint(&self, gpu: &Gpu, y: &Tensor) -> Result<Option<Tensor>>;
+    /// The operator's SVD for images of shape `x_shape` [N, C, H, W] (built on each call: keep it), or `None`
+    /// where there is no cheap one (nonlinear operators, non-separable blur). DDRM needs it.
+    fn svd(&self, _gpu: &Gpu, _x_shape: &[usize]) -> Result<Option<Svd>> {
+        Ok(None)
+    }
 }
 
 /// ∇ₓ ½·mean((y − Hx)²) = Hᵀ(Hx − y) / M for a linear H.

@@ -8,7 +8,7 @@
 use super::dims;
 use crate::error::{Error, Result};
 use crate::gpu::{Access, ConvKernel, Gpu, Kernel, Params, Shader, Tensor};
-use crate::shaders::{CONV, CONV3X3, CONV_COOP, CONV_GEMM, CONV_PACK, CONV_SPLITK};
+use crate::shaders::{CONV, CONV3X3, CONV_COOP, CONV_GEMM, CONV_PACK, CONV_SPLITK, CONV_TRANSPOSE};
 
 /// Stride and zero padding of a convolution (square kernel).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -74,6 +74,19 @@ pub fn pack_conv(gpu: &Gpu, w: &Tensor, f16: bool) -> Result<ConvWeights> {
         (words as u64).div_ceil(64),
     )?;
     Ok(ConvWeights { packed, cin, cout, k: kh, mp, f16 })
+}
+
+/// The packed f32 weights of the adjoint convolution: channels swapped and the kernel flipped,
+/// w'[ci][co][ky][kx] = w[co][ci][K−1−ky][K−1−kx], so [Cin, Cout, K, K] (one dispatch). A stride-1
+/// convolution with padding K−1−p and `w'` computes the input gradient of one with `w` and padding p.
+pub fn transpose_conv_weights(gpu: &Gpu, w: &ConvWeights) -> Result<ConvWeights> {
+    const OP: &str = "transpose_conv_weights";
+    let mpt = w.cin.div_ceil(8) * 8;
+    let words = w.cout * w.k * w.k * mpt;
+    let packed = gpu.empty(OP, &[words])?;
+    let params = Params::new().n(w.cin).n(w.cout).n(w.k).n(w.mp).n(mpt).u(w.f16 as u32).n(words);
+    gpu.launch(OP, &Kernel::new(&CONV_TRANSPOSE, "pack_transposed"), &params, &[(&w.packed, Access::Read), (&packed, Access::ReadWrite)], (words as u64).div_ceil(64))?;
+    Ok(ConvWeights { packed, cin: w.cout, cout: w.cin, k: w.k, mp: mpt, f16: false })
 }
 
 /// A per-(image, channel) term added before scaling: element (n, m) is `t[offset + n·stride + m]`

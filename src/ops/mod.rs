@@ -5,8 +5,10 @@
 
 mod adam;
 mod attention;
+mod backward;
 mod cg;
 mod conv;
+mod ddrm;
 mod elementwise;
 mod embedding;
 mod fft;
@@ -20,14 +22,16 @@ mod tiles;
 pub use adam::{adam_step, AdamHyper};
 pub use attention::{attention, attention_with, softmax_rows, AttentionKernel, FUSED_MAX_CH};
 pub use cg::{conjugate_gradients, dot_rows};
-pub use conv::{conv2d, conv2d_coop_with_shader, conv2d_packed, conv2d_with, pack_conv, ChannelTerm, Conv2d, ConvWeights, Epilogue};
+pub use backward::{attention_backward, conv2d_input_grad, group_norm_backward, softmax_rows_backward};
+pub use conv::{conv2d, conv2d_coop_with_shader, conv2d_packed, conv2d_with, pack_conv, transpose_conv_weights, ChannelTerm, Conv2d, ConvWeights, Epilogue};
+pub use ddrm::{ddrm_step, DdrmCoefficients};
 pub use elementwise::{add, add_bcast, affine, axpby, clamp, concat_channels, copy, copy_into, copy_range, fill, mul, mul_bcast, silu, slice_channels};
 pub use embedding::{embedding_freqs, timestep_embedding};
 pub use fft::{fft2, FftDirection};
 pub use matmul::{linear, matmul, Bias, MatView, Matmul};
 pub use norm::{group_norm, GroupNorm, ScaleShift};
 pub use reduce::{stats, Stats};
-pub use resample::{avg_pool2, upsample_nearest2};
+pub use resample::{avg_pool2, upsample_nearest2, zero_insert2};
 pub use rng::{image_key, normal, normal_keyed};
 pub use tiles::{blend_tiles, extract_tiles, TileGrid};
 

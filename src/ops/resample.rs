@@ -1,4 +1,4 @@
-//! Nearest 2× upsampling and 2×2 average pooling (`wgsl/resample.wgsl`).
+//! Nearest 2× upsampling, 2×2 average pooling and 2× zero insertion (`wgsl/resample.wgsl`).
 
 use super::{dims, groups256};
 use crate::error::{Error, Result};
@@ -31,4 +31,11 @@ pub fn avg_pool2(gpu: &Gpu, x: &Tensor) -> Result<Tensor> {
         return Err(Error::Shape { op: "avg_pool2", msg: format!("input {:?} is smaller than 2x2", x.shape()) });
     }
     run(gpu, "avg_pool2", x, (h / 2, w / 2))
+}
+
+/// [N, C, H, W] → [N, C, 2H, 2W] with x at the even positions and zeros elsewhere (the adjoint of taking
+/// every second pixel: the first step of a stride-2 convolution's input gradient).
+pub fn zero_insert2(gpu: &Gpu, x: &Tensor) -> Result<Tensor> {
+    let [_, _, h, w] = dims::<4>("zero_insert2", "input", x)?;
+    run(gpu, "zero_insert2", x, (2 * h, 2 * w))
 }

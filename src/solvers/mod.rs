@@ -1,14 +1,16 @@
-//! Solvers: RED-diff (`red_diff`), DiffPIR (`diffpir`, a baseline of the RED-diff paper), and prior sampling
+//! Solvers: RED-diff (`red_diff`), the RED-diff paper's baselines DiffPIR (`diffpir`) and DDRM (`ddrm`), and prior sampling
 //! with DDIM (`ddim`). All use the network only through
 //! the [`Denoiser`] trait, so a UNet or an analytic prior plugs in.
 
 pub mod ddim;
+pub mod ddrm;
 pub mod denoiser;
 pub mod diffpir;
 pub mod red_diff;
 pub mod tiled;
 
 pub use ddim::{ddim_sample, ddim_timesteps, DdimOptions};
+pub use ddrm::{ddrm, ddrm_timesteps, DdrmOptions};
 pub use denoiser::{Denoiser, GaussianPrior, UnetPrior};
 pub use diffpir::{diffpir, diffpir_timesteps, DiffPirOptions};
 #[cfg(not(target_arch = "wasm32"))]
@@ -23,10 +25,12 @@ pub enum Method {
     RedDiff,
     /// DiffPIR (Zhu et al., CVPRW 2023), for linear operators.
     DiffPir,
+    /// DDRM (Kawar et al., NeurIPS 2022), for linear operators with an SVD.
+    Ddrm,
 }
 
 /// Every method name accepted by [`Method::from_str`](std::str::FromStr).
-pub const METHOD_NAMES: &[&str] = &["reddiff", "diffpir"];
+pub const METHOD_NAMES: &[&str] = &["reddiff", "diffpir", "ddrm"];
 
 impl std::str::FromStr for Method {
     type Err = crate::Error;
@@ -34,7 +38,42 @@ impl std::str::FromStr for Method {
         Ok(match s {
             "reddiff" => Method::RedDiff,
             "diffpir" => Method::DiffPir,
+            "ddrm" => Method::Ddrm,
             o => return Err(crate::Error::Invalid { op: "--method", msg: format!("unknown method '{o}'; one of: {}", METHOD_NAMES.join(", ")) }),
         })
+    }
+}
+
+impl Method {
+    /// The method's name in reports: "RED-diff", "DiffPIR", "DDRM".
+    pub fn label(self) -> &'static str {
+        match self {
+            Method::RedDiff => "RED-diff",
+            Method::DiffPir => "DiffPIR",
+            Method::Ddrm => "DDRM",
+        }
+    }
+
+    /// Checks that the method can restore `task` (a clear error before any GPU work otherwise) and returns
+    /// the step count to use: `steps`, or the authors' count for the task (RED-diff: `reddiff_steps`).
+    pub fn steps_for(self, task: &crate::operators::Task, sigma_y: f32, steps: Option<usize>, reddiff_steps: usize) -> crate::Result<usize> {
+        let (default, min) = match self {
+            Method::RedDiff => (reddiff_steps, 1),
+            Method::DiffPir => (DiffPirOptions::for_task(task, sigma_y)?.steps, 2),
+            Method::Ddrm => (DdrmOptions::for_task(task, sigma_y)?.steps, 1),
+        };
+        let s = steps.unwrap_or(default);
+        if self != Method::RedDiff && !(min..=1000).contains(&s) {
+            return Err(crate::Error::Invalid { op: "--steps", msg: format!("{} takes {min} to 1000 steps, got {s}", self.label()) });
+        }
+        Ok(s)
+    }
+
+    /// Network evaluations for `steps` (DiffPIR's last step needs none).
+    pub fn evaluations(self, steps: usize) -> usize {
+        match self {
+            Method::DiffPir => steps.saturating_sub(1),
+            Method::RedDiff | Method::Ddrm => steps,
+        }
     }
 }

@@ -177,23 +177,23 @@ async function decodePngInPage(page, file) {
   }, b64);
 }
 
-/** The method selector: DiffPIR restores the same task; on a nonlinear task it refuses with a message. */
-async function diffpirRuns(page) {
-  await page.selectOption('#method', 'diffpir');
+/** The method selector: each baseline restores the same task; on a nonlinear task it refuses with a message. */
+async function baselineRuns(page, method, label) {
+  await page.selectOption('#method', method);
   await page.fill('#steps', '20');
   await page.$eval('#result-psnr', (el) => { el.textContent = ''; });
   const t0 = Date.now();
   await page.click('#run');
-  const resultPsnr = Number(await waitForText(page, '#result-psnr', 600_000, 'DiffPIR restore'));
+  const resultPsnr = Number(await waitForText(page, '#result-psnr', 600_000, `${label} restore`));
   const measPsnr = Number(await text(page, '#measurement-psnr'));
-  check('DiffPIR result PSNR > measurement PSNR', resultPsnr > measPsnr,
-    `measurement ${measPsnr.toFixed(2)} dB, DiffPIR ${resultPsnr.toFixed(2)} dB in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  check(`${label} result PSNR > measurement PSNR`, resultPsnr > measPsnr,
+    `measurement ${measPsnr.toFixed(2)} dB, ${label} ${resultPsnr.toFixed(2)} dB in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   await page.selectOption('#task', 'jpeg=10');
   await page.click('#run');
   const h = await page.waitForFunction(() => document.querySelector('#error')?.textContent.trim() || false, null, { timeout: 60_000 });
   const err = await h.jsonValue();
   await page.waitForFunction(() => !document.querySelector('#run').disabled, null, { timeout: 60_000 });
-  check('DiffPIR refuses a nonlinear task with a message', /nonlinear/.test(err), `"${err}"`);
+  check(`${label} refuses a nonlinear task with a message`, /nonlinear/.test(err), `"${err}"`);
   await page.selectOption('#method', 'reddiff');
   await page.selectOption('#task', TASK);
 }
@@ -302,7 +302,8 @@ async function main() {
   await page.screenshot({ path: SCREENSHOT, fullPage: true });
   log(`screenshot: ${SCREENSHOT}`);
 
-  await diffpirRuns(page);
+  await baselineRuns(page, 'diffpir', 'DiffPIR');
+  await baselineRuns(page, 'ddrm', 'DDRM');
   await corruptModelShowsError(page, server.base);
 }
 

@@ -1,0 +1,248 @@
+//! Singular value decompositions H = U Σ Vᵀ of the linear operators that have a cheap one, for DDRM
+//! (Kawar et al., NeurIPS 2022): identity (denoising), masking (inpainting), colorization (a 3×3 channel
+//! rotation per pixel) and the separable operators R_y · X · R_xᵀ (super-resolution, Gaussian and uniform
+//! blur), whose SVD is the Kronecker product of the two 1-D SVDs ([`matrix_svd`], computed once on the CPU).
+//!
+//! Spectral coordinates Vᵀx are laid out as an image of the same shape [N, C, H, W]; [`Svd::singulars`]
+//! gives the singular value of each coordinate ([C·H·W], shared by the batch; 0 where the coordinate is not
+//! observed), and [`Svd::ut`] places Uᵀy in the same layout (meaningful only where the singular value is
+//! not 0).
+
+use super::patterns::Matrix;
+use crate::error::{Error, Result};
+use crate::gpu::{Gpu, Tensor};
+use crate::ops::{self, Bias, Conv2d, ConvWeights, Epilogue, MatView, Matmul};
+
+/// 1-D singular values below this are set to 0, as DDRM's authors do for blur and bicubic downsampling
+/// (`ZERO = 3e-2` in `bahjat-kawar/ddrm`, `functions/svd_replacement.py`): dividing y by them would only
+/// amplify noise.
+pub const SVD_ZERO: f64 = 3e-2;
+
+/// The SVD of a dense matrix A [m, n]: A = U · diag(s) · Vᵀ with U [m, m], V [n, n] orthogonal and `s` (n
+/// values) sorted in decreasing order, zero past the rank (at most min(m, n) are non-zero).
+#[derive(Clone, Debug)]
+pub struct MatrixSvd {
+    /// Left singular vectors as columns, [m, m]; a column whose singular value is 0 is 0.
+    pub u: Matrix,
+    /// Singular values, n of them, decreasing.
+    pub s: Vec<f64>,
+    /// Right singular vectors as columns, [n, n].
+    pub v: Matrix,
+}
+
+/// One-sided Jacobi SVD (Hestenes) in f64: rotates pairs of columns of A·V until they are orthogonal; the
+/// column norms are then the singular values. Accurate to ~1e-14 relative for the matrices used here
+/// (sides up to a few thousand; cost O(n²·(m + n)) per sweep, ≤ 30 sweeps).
+pub fn matrix_svd(a: &Matrix) -> Result<MatrixSvd> {
+    let (m, n) = (a.rows, a.cols);
+    if m == 0 || n == 0 || a.data.len() != m * n || a.data.iter().any(|v| !v.is_finite()) {
+        return Err(Error::Invalid { op: "svd", msg: format!("need a finite, non-empty {m}x{n} matrix") });
+    }
+    // Columns of W = A·V and of V, each stored contiguously.
+    let mut w: Vec<Vec<f64>> = (0..n).map(|j| (0..m).map(|i| a.data[i * n + j]).collect()).collect();
+    let mut v: Vec<Vec<f64>> = (0..n).map(|j| (0..n).map(|i| if i == j { 1.0 } else { 0.0 }).collect()).collect();
+    let dot = |x: &[f64], y: &[f64]| x.iter().zip(y).map(|(p, q)| p * q).sum::<f64>();
+    let rotate = |cols: &mut Vec<Vec<f64>>, p: usize, q: usize, c: f64, s: f64| {
+        let (lo, hi) = cols.split_at_mut(q);
+        for (x, y) in lo[p].iter_mut().zip(hi[0].iter_mut()) {
+            let (xp, yq) = (*x, *y);
+            *x = c * xp - s * yq;
+            *y = s * xp + c * yq;
+        }
+    };
+    // Columns that have become negligible (null space of a wide matrix) are not rotated further, and a pair
+    // counts as orthogonal at the dot products' round-off level.
+    let frob2: f64 = a.data.iter().map(|v| v * v).sum();
+    let negligible = frob2 * 1e-26;
+    let tol = (m.max(8) as f64) * f64::EPSILON;
+    let mut converged = false;
+    for _sweep in 0..30 {
+        let mut rotated = false;
+        for p in 0..n {
+            for q in p + 1..n {
+                let (alpha, beta, gamma) = (dot(&w[p], &w[p]), dot(&w[q], &w[q]), dot(&w[p], &w[q]));
+                if alpha <= negligible || beta <= negligible || gamma.abs() <= tol * (alpha * beta).sqrt() {
+                    continue;
+                }
+                rotated = true;
+                let zeta = (beta - alpha) / (2.0 * gamma);
+                let t = zeta.signum() / (zeta.abs() + (1.0 + zeta * zeta).sqrt());
+                let c = 1.0 / (1.0 + t * t).sqrt();
+                let s = c * t;
+                rotate(&mut w, p, q, c, s);
+                rotate(&mut v, p, q, c, s);
+            }
+        }
+        if !rotated {
+            converged = true;
+            break;
+        }
+    }
+    if !converged {
+        return Err(Error::Invalid { op: "svd", msg: format!("Jacobi SVD of a {m}x{n} matrix did not converge in 30 sweeps") });
+    }
+    let norms: Vec<f64> = w.iter().map(|c| dot(c, c).sqrt()).collect();
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by(|&x, &y| norms[y].total_cmp(&norms[x]));
+    let top = norms[order[0]];
+    let rank = m.min(n);
+    let mut out = MatrixSvd { u: Matrix { rows: m, cols: m, data: vec![0.0; m * m] }, s: vec![0.0; n], v: Matrix { rows: n, cols: n, data: vec![0.0; n * n] } };
+    for (k, &j) in order.iter().enumerate() {
+        for i in 0..n {
+            out.v.data[i * n + k] = v[j][i];
+        }
+        // Past the rank, or at round-off level, the value is 0 and the column of U is left 0.
+        if k < rank && norms[j] > 1e-12 * top {
+            out.s[k] = norms[j];
+            for i in 0..m {
+                out.u.data[i * m + k] = w[j][i] / norms[j];
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Basis changes of one operator family (see [`Svd`]).
+enum Basis {
+    /// U = V = I (denoising, inpainting).
+    Identity,
+    /// A per-pixel channel rotation: Vᵀ, V and Uᵀ as 1×1 convolutions (colorization).
+    Channels { vt: ConvWeights, v: ConvWeights, ut: ConvWeights },
+    /// Kronecker products of 1-D bases: Vᵀx = V_yᵀ X V_x, Uᵀy = U_yᵀ Y U_x zero-padded to [H, W].
+    Separable { vy: Tensor, vx: Tensor, uy: Tensor, ux: Tensor, ho: usize, wo: usize },
+}
+
+/// The SVD H = U Σ Vᵀ of a linear operator on images [N, C, H, W] (see the module documentation).
+pub struct Svd {
+    chw: [usize; 3],
+    singulars: Tensor,
+    basis: Basis,
+}
+
+impl Svd {
+    /// U = V = I with singular values `s` [C·H·W] (1 for the identity, the keep-mask for inpainting).
+    pub(crate) fn identity(gpu: &Gpu, chw: [usize; 3], s: &[f32]) -> Result<Svd> {
+        Svd::with(gpu, chw, s, Basis::Identity)
+    }
+
+    /// Colorization: gray = mean of RGB = (1/√3)·(q₁·x) with q₁ = (1, 1, 1)/√3; V's other rows complete an
+    /// orthonormal basis of the channels. Singular value 1/√3 on channel 0, 0 on channels 1 and 2.
+    pub(crate) fn colorize(gpu: &Gpu, h: usize, w: usize) -> Result<Svd> {
+        let (r3, r2, r6) = (1.0 / 3f32.sqrt(), 1.0 / 2f32.sqrt(), 1.0 / 6f32.sqrt());
+        let q = [r3, r3, r3, r2, -r2, 0.0, r6, r6, -2.0 * r6]; // rows of Vᵀ
+        let qt: Vec<f32> = (0..9).map(|i| q[(i % 3) * 3 + i / 3]).collect();
+        let pack = |shape: &[usize], v: &[f32]| ops::pack_conv(gpu, &gpu.upload(shape, v)?, false);
+        let mut s = vec![0.0; 3 * h * w];
+        s[..h * w].fill(r3);
+        let basis = Basis::Channels { vt: pack(&[3, 3, 1, 1], &q)?, v: pack(&[3, 3, 1, 1], &qt)?, ut: pack(&[3, 1, 1, 1], &[1.0, 0.0, 0.0])? };
+        Svd::with(gpu, [3, h, w], &s, basis)
+    }
+
+    /// The separable operator X ↦ R_y · X · R_xᵀ on every channel plane of C channels; 1-D singular values
+    /// below [`SVD_ZERO`] count as 0.
+    pub(crate) fn separable(gpu: &Gpu, c: usize, ry: &Matrix, rx: &Matrix) -> Result<Svd> {
+        let (sy, sx) = (matrix_svd(ry)?, matrix_svd(rx)?);
+        let (h, w) = (ry.cols, rx.cols);
+        let mut s = vec![0f32; c * h * w];
+        for i in 0..h {
+            for j in 0..w {
+                let (a, b) = (sy.s[i], sx.s[j]);
+                let v = if a < SVD_ZERO || b < SVD_ZERO { 0.0 } else { a * b };
+                for ch in 0..c {
+                    s[(ch * h + i) * w + j] = v as f32;
+                }
+            }
+        }
+        // Uᵀ padded to [n, m]: row k < m is column k of U, rows past m are 0.
+        let padded_ut = |u: &Matrix, n: usize| -> Vec<f32> {
+            let m = u.rows;
+            let mut out = vec![0f32; n * m];
+            for k in 0..m.min(n) {
+                for i in 0..m {
+                    out[k * m + i] = u.data[i * m + k] as f32;
+                }
+            }
+            out
+        };
+        let basis = Basis::Separable {
+            vy: gpu.upload(&[h, h], &sy.v.to_f32())?,
+            vx: gpu.upload(&[w, w], &sx.v.to_f32())?,
+            uy: gpu.upload(&[h, ry.rows], &padded_ut(&sy.u, h))?,
+            ux: gpu.upload(&[w, rx.rows], &padded_ut(&sx.u, w))?,
+            ho: ry.rows,
+            wo: rx.rows,
+        };
+        Svd::with(gpu, [c, h, w], &s, basis)
+    }
+
+    fn with(gpu: &Gpu, chw: [usize; 3], s: &[f32], basis: Basis) -> Result<Svd> {
+        Ok(Svd { chw, singulars: gpu.upload(&[s.len()], s)?, basis })
+    }
+
+    /// The singular value of every spectral coordinate, [C·H·W] (0 where unobserved).
+    pub fn singulars(&self) -> &Tensor {
+        &self.singulars
+    }
+
+    fn check(&self, op: &'static str, t: &Tensor, c: usize, h: usize, w: usize) -> Result<usize> {
+        let s = t.shape();
+        if s.len() != 4 || s[1..] != [c, h, w] {
+            return Err(Error::Shape { op, msg: format!("expected [N, {c}, {h}, {w}], got {s:?}") });
+        }
+        Ok(s[0])
+    }
+
+    /// Spectral coordinates Vᵀx of images x [N, C, H, W], same shape.
+    pub fn vt(&self, gpu: &Gpu, x: &Tensor) -> Result<Tensor> {
+        let [c, h, w] = self.chw;
+        self.check("svd vt", x, c, h, w)?;
+        match &self.basis {
+            Basis::Identity => ops::copy(gpu, x),
+            Basis::Channels { vt, .. } => ops::conv2d_packed(gpu, x, vt, Conv2d::same(1), &Epilogue::bias(None)),
+            Basis::Separable { vy, vx, .. } => sandwich(gpu, x, (vy, MatView::transposed(h, h).shared(), h, h), (vx, MatView::rows(w, w), w, w)),
+        }
+    }
+
+    /// Images V·z from spectral coordinates z [N, C, H, W] (the inverse of [`Svd::vt`]).
+    pub fn v(&self, gpu: &Gpu, z: &Tensor) -> Result<Tensor> {
+        let [c, h, w] = self.chw;
+        self.check("svd v", z, c, h, w)?;
+        match &self.basis {
+            Basis::Identity => ops::copy(gpu, z),
+            Basis::Channels { v, .. } => ops::conv2d_packed(gpu, z, v, Conv2d::same(1), &Epilogue::bias(None)),
+            Basis::Separable { vy, vx, .. } => sandwich(gpu, z, (vy, MatView::rows(h, h).shared(), h, h), (vx, MatView::transposed(w, w), w, w)),
+        }
+    }
+
+    /// Uᵀy for measurements y (the operator's measurement shape), in the spectral layout [N, C, H, W]; only
+    /// the coordinates with a non-zero singular value carry information.
+    pub fn ut(&self, gpu: &Gpu, y: &Tensor) -> Result<Tensor> {
+        let [c, h, w] = self.chw;
+        match &self.basis {
+            Basis::Identity => {
+                self.check("svd ut", y, c, h, w)?;
+                ops::copy(gpu, y)
+            }
+            Basis::Channels { ut, .. } => {
+                self.check("svd ut", y, 1, h, w)?;
+                ops::conv2d_packed(gpu, y, ut, Conv2d::same(1), &Epilogue::bias(None))
+            }
+            Basis::Separable { uy, ux, ho, wo, .. } => {
+                self.check("svd ut", y, c, *ho, *wo)?;
+                sandwich(gpu, y, (uy, MatView::rows(h, *ho).shared(), h, *ho), (ux, MatView::transposed(*wo, w), w, *wo))
+            }
+        }
+    }
+}
+
+/// out[p] = A · X[p] · B for planes X [P, hi, wi], with the views A [ho, hi] and B [wi, wo] (each
+/// `MatView::rows` of a row-major matrix or `MatView::transposed` of one stored the other way).
+pub(super) fn sandwich(gpu: &Gpu, x: &Tensor, (a, av, ho, hi): (&Tensor, MatView, usize, usize), (b, bv, wo, wi): (&Tensor, MatView, usize, usize)) -> Result<Tensor> {
+    let s = x.shape();
+    let planes = s[0] * s[1];
+    // T = X · Bᵀ over all rows of all planes: [P·hi, wi] x [wi, wo].
+    let t = ops::matmul(gpu, x, b, Bias::None, &Matmul { batch: 1, m: planes * hi, n: wo, k: wi, a: MatView::rows(planes * hi, wi), b: bv, alpha: 1.0 }, None)?;
+    // Y[p] = A · T[p]: [ho, hi] x [hi, wo] per plane.
+    let y = ops::matmul(gpu, a, &t, Bias::None, &Matmul { batch: planes, m: ho, n: wo, k: hi, a: av, b: MatView::rows(hi, wo), alpha: 1.0 }, None)?;
+    y.reshape(&[s[0], s[1], ho, wo])
+}

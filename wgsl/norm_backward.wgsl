@@ -1,0 +1,117 @@
+// Input gradient of norm.wgsl's GroupNorm (+ optional scale-shift, + optional SiLU) over x [N, C, S]:
+//   n = (x - mean) * rstd,  y0 = gamma[c] n + beta[c],  y1 = y0 (1 + scale[n, c]) + shift[n, c]  (scale-shift),
+//   out = silu(y1) (or y1).  Given dout:  g = dout * silu'(y1) (or dout),  dn = g (1 + scale) gamma[c],
+//   dx = rstd (dn - mean_group(dn) - n * mean_group(dn n)).
+// Two passes: `gn_back_stats`, one 256-thread workgroup per (n, group), writes (mean, rstd, mean(dn),
+// mean(dn n)); `gn_back_apply`, one invocation per element, writes dx.
+// Bindings: 1 x, 2 dout, 3 gamma [C], 4 beta [C], 5 ss (scale at ss_off + n ss_stride + c, shift C later;
+// a dummy when unused), 6 stats (read_write, 4 floats per group), 7 dx (read_write).
+
+struct P {
+    n: u32,
+    c: u32,
+    s: u32,
+    groups: u32,
+    eps: f32,
+    silu: u32,
+    scale_shift: u32,
+    ss_off: u32,
+    ss_stride: u32,
+    total: u32,    // N * C * S
+}
+
+@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> dout: array<f32>;
+@group(0) @binding(3) var<storage, read> gamma: array<f32>;
+@group(0) @binding(4) var<storage, read> beta: array<f32>;
+@group(0) @binding(5) var<storage, read> ss: array<f32>;
+@group(0) @binding(6) var<storage, read_write> stats: array<vec4<f32>>;
+@group(0) @binding(7) var<storage, read_write> dx: array<f32>;
+
+var<workgroup> red1: array<f32, 256>;
+var<workgroup> red2: array<f32, 256>;
+
+// dn at element i (image n, channel c) for normalised value nv.
+fn dnorm(i: u32, n: u32, c: u32, nv: f32) -> f32 {
+    var sc = 0.0;
+    var y = gamma[c] * nv + beta[c];
+    if (p.scale_shift != 0u) {
+        let base = p.ss_off + n * p.ss_stride;
+        sc = ss[base + c];
+        y = y * (1.0 + sc) + ss[base + p.c + c];
+    }
+    var g = dout[i];
+    if (p.silu != 0u) {
+        let sig = 1.0 / (1.0 + exp(-y));
+        g *= sig * (1.0 + y * (1.0 - sig));
+    }
+    return g * (1.0 + sc) * gamma[c];
+}
+
+fn reduce2(li: u32) {
+    workgroupBarrier();
+    for (var off = 128u; off > 0u; off >>= 1u) {
+        if (li < off) {
+            red1[li] += red1[li + off];
+            red2[li] += red2[li + off];
+        }
+        workgroupBarrier();
+    }
+}
+
+@compute @workgroup_size(256)
+fn gn_back_stats(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                 @builtin(local_invocation_index) li: u32) {
+    let grp = wid.x + wid.y * nwg.x;
+    if (grp >= p.n * p.groups) { return; }   // uniform per workgroup
+    let cg = p.c / p.groups;
+    let count = cg * p.s;
+    let first = grp * count;
+    let n = grp / p.groups;
+    let c0 = (grp % p.groups) * cg;
+    // Mean and variance, shifted by the group's first element (as norm.wgsl).
+    let k = x[first];
+    var s1 = 0.0;
+    var s2 = 0.0;
+    for (var j = li; j < count; j += 256u) {
+        let d = x[first + j] - k;
+        s1 += d;
+        s2 += d * d;
+    }
+    red1[li] = s1;
+    red2[li] = s2;
+    reduce2(li);
+    let m = red1[0] / f32(count);
+    let var_ = max(red2[0] - red1[0] * m, 0.0) / f32(count);
+    let mean = k + m;
+    let rstd = inverseSqrt(var_ + p.eps);
+    workgroupBarrier();
+    var t1 = 0.0;
+    var t2 = 0.0;
+    for (var j = li; j < count; j += 256u) {
+        let nv = (x[first + j] - mean) * rstd;
+        let dn = dnorm(first + j, n, c0 + j / p.s, nv);
+        t1 += dn;
+        t2 += dn * nv;
+    }
+    red1[li] = t1;
+    red2[li] = t2;
+    reduce2(li);
+    if (li == 0u) {
+        stats[grp] = vec4<f32>(mean, rstd, red1[0] / f32(count), red2[0] / f32(count));
+    }
+}
+
+@compute @workgroup_size(256)
+fn gn_back_apply(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                 @builtin(local_invocation_index) li: u32) {
+    let i = (wid.x + wid.y * nwg.x) * 256u + li;
+    if (i >= p.total) { return; }
+    let nc = i / p.s;
+    let n = nc / p.c;
+    let c = nc % p.c;
+    let st = stats[n * p.groups + c / (p.c / p.groups)];
+    let nv = (x[i] - st.x) * st.y;
+    dx[i] = st.y * (dnorm(i, n, c, nv) - st.z - nv * st.w);
+}
