@@ -8,7 +8,7 @@ use crate::gpu::{Gpu, Tensor};
 use crate::image::Image;
 use crate::model::{Schedule, Unet};
 use crate::operators::{measure_keyed, Operator, Task, TaskKind};
-use crate::solvers::{ddrm, diffpir, red_diff, DdrmOptions, Denoiser, DiffPirOptions, Method, RedDiffOptions, StepInfo, TiledDenoiser, UnetPrior};
+use crate::solvers::{ddrm, diffpir, dps, pgdm, red_diff, DdrmOptions, Denoiser, DiffPirOptions, DpsOptions, PgdmOptions, Method, RedDiffOptions, StepInfo, TiledDenoiser, UnetPrior};
 
 /// What to solve and how.
 #[derive(Clone, Debug)]
@@ -21,8 +21,8 @@ pub struct Problem {
     pub opts: RedDiffOptions,
     /// Class label for class-conditional models.
     pub class: Option<usize>,
-    /// The solver: RED-diff with `opts`, or DiffPIR or DDRM at their authors' settings for the task
-    /// (`opts.steps`, `opts.seed` and `opts.image_keys` apply to all).
+    /// The solver: RED-diff with `opts`, or a baseline (DiffPIR, DDRM, DPS, ΠGDM) at its authors' settings
+    /// for the task (`opts.steps`, `opts.seed` and `opts.image_keys` apply to all).
     pub method: Method,
 }
 
@@ -131,6 +131,14 @@ async fn solve(
                 ..DdrmOptions::for_task(&problem.task, problem.sigma_y)?
             };
             ddrm(gpu, prior, op, y, shape, &Schedule::ddpm(), &o, cb).await?
+        }
+        Method::Dps => {
+            let o = DpsOptions { steps: problem.opts.steps, seed: problem.opts.seed, image_keys: problem.opts.image_keys.clone(), ..DpsOptions::for_task(&problem.task) };
+            dps(gpu, prior, op, y, shape, &Schedule::ddpm(), &o, cb).await?
+        }
+        Method::Pgdm => {
+            let o = PgdmOptions { steps: problem.opts.steps, seed: problem.opts.seed, image_keys: problem.opts.image_keys.clone(), ..PgdmOptions::for_task(&problem.task)? };
+            pgdm(gpu, prior, op, y, shape, &Schedule::ddpm(), &o, cb).await?
         }
     };
     let measurement = to_images(gpu, y, false).await?.iter().map(|m| measurement_view(&problem.task, m)).collect();

@@ -34,6 +34,7 @@ shader!(DDRM, "ddrm");
 shader!(CONV_TRANSPOSE, "conv_transpose");
 shader!(NORM_BACKWARD, "norm_backward");
 shader!(SOFTMAX_BACKWARD, "softmax_backward");
+shader!(DPS, "dps");
 
 /// All shaders, for validation.
 pub static ALL: &[&Shader] = &[
@@ -62,4 +63,5 @@ pub static ALL: &[&Shader] = &[
     &CONV_TRANSPOSE,
     &NORM_BACKWARD,
     &SOFTMAX_BACKWARD,
+    &DPS,
 ];

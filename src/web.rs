@@ -126,7 +126,7 @@ impl Reddiff {
     }
 
     /// Degrades `image` (size×size RGBA) with `task` and restores it with RED-diff or DiffPIR. `opts`: {method
-    /// ("reddiff" | "diffpir" | "ddrm"), steps, lr (null = task default), lambda, seed, sigmaY, previewEvery, imageName
+    /// ("reddiff" | "diffpir" | "ddrm" | "dps" | "pgdm"), steps, lr (null = task default), lambda, seed, sigmaY, previewEvery, imageName
     /// (keys the noise, as the CLI does with the file name)}. Calls `on_progress(step, steps, t)` every step and
     /// `on_preview(rgba)` every previewEvery steps (RED-diff). Resolves to {result, measurement, pinv (RGBA),
     /// psnrMeasurement, psnrResult, msPerStep}.

@@ -10,7 +10,7 @@ use reddiff::model::{weights::write_tensors, HostTensor, Schedule, TensorFile, U
 use reddiff::operators::{Task, TaskKind};
 use reddiff::restore::{restore_measured, restore_synthetic, Outcome, Problem};
 use reddiff::solvers::{ddim_sample, DdimOptions, UnetPrior};
-use reddiff::solvers::{DdrmOptions, DiffPirOptions, Init, Method, Order, RedDiffOptions, StepInfo, Weighting};
+use reddiff::solvers::{DdrmOptions, DiffPirOptions, DpsOptions, Init, Method, Order, PgdmOptions, RedDiffOptions, StepInfo, Weighting};
 use reddiff::{ops, Error, Gpu, Result};
 
 /// Prints a line to stdout; a closed pipe (`reddiff info | head -1`) ends the program quietly.
@@ -57,12 +57,14 @@ struct SolveArgs {
     /// Model directory; default: the built-in emoji prior.
     #[arg(long)]
     model: Option<PathBuf>,
-    /// reddiff, diffpir (Zhu et al. 2023; linear tasks) or ddrm (Kawar et al. 2022; linear tasks with an
-    /// SVD), the baselines at their authors' settings.
+    /// reddiff, or a baseline at its authors' settings: diffpir (Zhu et al. 2023; linear tasks), ddrm (Kawar
+    /// et al. 2022; linear tasks with an SVD), dps (Chung et al. 2023; any task) or pgdm (Song et al. 2023;
+    /// linear tasks). DPS and PiGDM differentiate the network (about 3x the cost of a step) and need the
+    /// image at the model's size.
     #[arg(long, default_value = "reddiff")]
     method: String,
     /// Iterations (network evaluations); default: 1000 for RED-diff, the authors' 20 (inpainting) or 100
-    /// for DiffPIR, 20 for DDRM.
+    /// for DiffPIR, 20 for DDRM, 1000 for DPS, 100 for PiGDM.
     #[arg(long)]
     steps: Option<usize>,
     /// Adam learning rate; default 0.25 for inpainting, 0.5 otherwise.
@@ -148,6 +150,11 @@ fn method_label(p: &Problem) -> String {
         Method::Ddrm => match DdrmOptions::for_task(&p.task, p.sigma_y) {
             Ok(o) => format!("DDRM, {} steps, eta {}, eta_b {}", p.opts.steps, o.eta, o.eta_b),
             Err(_) => "DDRM".into(),
+        },
+        Method::Dps => format!("DPS, {} steps, zeta {}", p.opts.steps, DpsOptions::for_task(&p.task).zeta),
+        Method::Pgdm => match PgdmOptions::for_task(&p.task) {
+            Ok(o) => format!("PiGDM, {} steps, eta {}, weight {}", p.opts.steps, o.eta, o.weight),
+            Err(_) => "PiGDM".into(),
         },
     }
 }

@@ -1,5 +1,5 @@
 //! The UNet's vector-Jacobian product: `vjp(x, t, v) = (∂ε_θ(x, t)/∂x)ᵀ v`, input gradients only (no weight
-//! gradients, t and labels held fixed). One forward keeps every block's input (and each ResBlock's conv1
+//! gradients, t and labels held fixed). One forward ([`Unet::tape`]) keeps every block's input (and each ResBlock's conv1
 //! output and each attention block's q/k/v projections); the backward walks the blocks in reverse with the
 //! ops of `ops::backward`. Activations are kept, not recomputed: the extra memory is about one tensor per
 //! block input plus one per ResBlock (for ADM FFHQ-256 at batch 1 on the order of 1–2 GiB; the built-in
@@ -137,22 +137,30 @@ impl Block {
     }
 }
 
+/// One forward of a [`Unet`] that kept its activations, so that vector-Jacobian products at that input can
+/// follow ([`UnetTape::vjp`], any number of times). Made by [`Unet::tape`].
+pub struct UnetTape<'a> {
+    unet: &'a Unet,
+    x_shape: Vec<usize>,
+    emb_all: Tensor,
+    down_saved: Vec<Vec<Saved>>,
+    mid_saved: Vec<Saved>,
+    /// Per up entry: channels before the concatenation, the skip's channels, the blocks' state.
+    up_saved: Vec<(usize, usize, Vec<Saved>)>,
+    pre_out: Tensor,
+    out: Tensor,
+}
+
 impl Unet {
-    /// The network output and the vector-Jacobian product of its noise prediction: for `x` [N, C, H, W],
-    /// timesteps `t` [N] (f32), class labels `y` for class-conditional models and `v` [N, C, H, W] (C = the
-    /// input channels), returns (raw output [N, out_channels, H, W] as [`Unet::forward`] gives it,
-    /// (∂ε/∂x)ᵀ v [N, C, H, W]) where ε is the output's first C channels (learned-sigma channels get no
-    /// weight). The whole batch runs at once (no splitting by the binding limit).
-    pub fn vjp(&self, gpu: &Gpu, x: &Tensor, t: &Tensor, y: Option<&[usize]>, v: &Tensor) -> Result<(Tensor, Tensor)> {
+    /// The forward at `x` [N, C, H, W], timesteps `t` [N] (f32) and labels `y` (class-conditional models),
+    /// keeping what [`UnetTape::vjp`] needs. The whole batch runs at once (no splitting by the binding
+    /// limit) and outside the captured forward graphs.
+    pub fn tape(&self, gpu: &Gpu, x: &Tensor, t: &Tensor, y: Option<&[usize]>) -> Result<UnetTape<'_>> {
         const OP: &str = "unet vjp";
         self.check_inputs(x, t, y)?;
-        if v.shape() != x.shape() {
-            return Err(Error::Shape { op: OP, msg: format!("v {:?} must have the input's shape {:?}", v.shape(), x.shape()) });
-        }
         let onehot = self.onehot(gpu, y)?;
         let emb_all = self.embedding(gpu, t, onehot.as_ref())?;
         let emb = EmbOut { t: &emb_all, total: self.emb_total };
-        // Forward, keeping every block's state.
         let mut h = if self.center_input { ops::affine(gpu, x, 2.0, -1.0)? } else { x.clone() };
         let mut down_saved = Vec::with_capacity(self.down.len());
         let mut skips = Vec::with_capacity(self.down.len());
@@ -185,36 +193,64 @@ impl Unet {
             }
             up_saved.push((before, skip.shape()[1], saved));
         }
-        let pre_out = h;
-        let normed = self.out_norm.run(gpu, &pre_out, None, true)?;
-        let out = self.out_conv.run(gpu, &normed)?;
-        // Backward: v on the ε channels, zero on learned-sigma ones.
-        let (n, c) = (x.shape()[0], x.shape()[1]);
-        let oc = out.shape()[1];
-        let dout = if oc > c { ops::concat_channels(gpu, v, &gpu.zeros(&[n, oc - c, x.shape()[2], x.shape()[3]])?)? } else { v.clone() };
-        let g = self.out_conv.input_grad(gpu, &dout, hw(&pre_out), 1.0, None)?;
-        let mut g = self.out_norm.backward(gpu, &pre_out, &g, None, true)?;
+        let out = self.out_conv.run(gpu, &self.out_norm.run(gpu, &h, None, true)?)?;
+        Ok(UnetTape { unet: self, x_shape: x.shape().to_vec(), emb_all, down_saved, mid_saved, up_saved, pre_out: h, out })
+    }
+
+    /// The network output and a vector-Jacobian product at one input: (raw output [N, out_channels, H, W]
+    /// as [`Unet::forward`] gives it, (∂ε/∂x)ᵀ v [N, C, H, W]) for `v` [N, C, H, W] (see [`UnetTape::vjp`]).
+    pub fn vjp(&self, gpu: &Gpu, x: &Tensor, t: &Tensor, y: Option<&[usize]>, v: &Tensor) -> Result<(Tensor, Tensor)> {
+        let tape = self.tape(gpu, x, t, y)?;
+        let g = tape.vjp(gpu, v)?;
+        Ok((tape.out, g))
+    }
+}
+
+impl UnetTape<'_> {
+    /// The raw network output [N, out_channels, H, W] (learned-sigma channels included).
+    pub fn output(&self) -> &Tensor {
+        &self.out
+    }
+
+    /// (∂ε/∂x)ᵀ v [N, C, H, W] for `v` [N, C, H, W] (C = the input channels), where ε is the output's first C
+    /// channels (learned-sigma channels get no weight); t and labels are held fixed.
+    pub fn vjp(&self, gpu: &Gpu, v: &Tensor) -> Result<Tensor> {
+        const OP: &str = "unet vjp";
+        let unet = self.unet;
+        if v.shape() != self.x_shape.as_slice() {
+            return Err(Error::Shape { op: OP, msg: format!("v {:?} must have the input's shape {:?}", v.shape(), self.x_shape) });
+        }
+        let emb = EmbOut { t: &self.emb_all, total: unet.emb_total };
+        let (n, c) = (self.x_shape[0], self.x_shape[1]);
+        let oc = self.out.shape()[1];
+        // v on the ε channels, zero on learned-sigma ones.
+        let dout = if oc > c { ops::concat_channels(gpu, v, &gpu.zeros(&[n, oc - c, self.x_shape[2], self.x_shape[3]])?)? } else { v.clone() };
+        let g = unet.out_conv.input_grad(gpu, &dout, hw(&self.pre_out), 1.0, None)?;
+        let mut g = unet.out_norm.backward(gpu, &self.pre_out, &g, None, true)?;
         // Up path in reverse; each entry's concatenation splits the gradient into its two inputs.
-        let mut skip_grads: Vec<Tensor> = Vec::with_capacity(self.up.len());
-        for (entry, (before, skip_c, saved)) in self.up.iter().zip(&up_saved).rev() {
+        let mut skip_grads: Vec<Tensor> = Vec::with_capacity(unet.up.len());
+        for (entry, (before, skip_c, saved)) in unet.up.iter().zip(&self.up_saved).rev() {
             for (b, s) in entry.iter().zip(saved).rev() {
                 g = b.backward(gpu, s, emb, &g)?;
             }
             skip_grads.push(ops::slice_channels(gpu, &g, *before, *skip_c)?);
             g = ops::slice_channels(gpu, &g, 0, *before)?;
         }
-        for (b, s) in self.mid.iter().zip(&mid_saved).rev() {
+        for (b, s) in unet.mid.iter().zip(&self.mid_saved).rev() {
             g = b.backward(gpu, s, emb, &g)?;
         }
         // skip_grads[j] belongs to down entry j (the last up entry used the first skip).
-        for (j, (entry, saved)) in self.down.iter().zip(&down_saved).enumerate().rev() {
+        for (j, (entry, saved)) in unet.down.iter().zip(&self.down_saved).enumerate().rev() {
             let sg = skip_grads.get(j).ok_or(Error::Invalid { op: OP, msg: "fewer skips than down entries".into() })?;
             g = ops::add(gpu, &g, sg)?;
             for (b, s) in entry.iter().zip(saved).rev() {
                 g = b.backward(gpu, s, emb, &g)?;
             }
         }
-        let dx = if self.center_input { ops::affine(gpu, &g, 2.0, 0.0)? } else { g };
-        Ok((out, dx))
+        if unet.center_input {
+            ops::affine(gpu, &g, 2.0, 0.0)
+        } else {
+            Ok(g)
+        }
     }
 }

@@ -15,6 +15,7 @@ pub mod weights;
 use std::path::Path;
 
 pub use autotune::{candidates as autotune_candidates, TuneResult};
+pub use backward::UnetTape;
 pub use schedule::Schedule;
 pub use unet::{ModelFormat, ModelInfo, Unet};
 pub use weights::{HostTensor, TensorFile};

@@ -56,10 +56,11 @@ impl DdrmOptions {
     }
 }
 
-/// The authors' uniform spacing from high to low: skip = ⌊T / steps⌋, t_i = (steps − 1 − i)·skip.
+/// The authors' uniform spacing from high to low: skip = ⌊T / steps⌋, t_i = (steps − 1 − i)·skip (also
+/// ΠGDM's, in the RED-diff authors' code).
 pub fn ddrm_timesteps(t_total: usize, steps: usize) -> Result<Vec<usize>> {
     if steps == 0 || steps > t_total {
-        return Err(Error::Invalid { op: "ddrm", msg: format!("steps must be 1 to {t_total}, got {steps}") });
+        return Err(Error::Invalid { op: "timesteps", msg: format!("steps must be 1 to {t_total}, got {steps}") });
     }
     let skip = t_total / steps;
     Ok((0..steps).rev().map(|i| i * skip).collect())

@@ -14,6 +14,29 @@ pub trait Denoiser {
     fn channels(&self) -> usize;
     /// Native square resolution in pixels, if it has one.
     fn image_size(&self) -> Option<usize>;
+    /// ε̂(x_t, t) with what a vector-Jacobian product at x_t needs (DPS and ΠGDM), or an error for
+    /// predictors without one.
+    fn eps_tape<'a>(&'a self, _gpu: &Gpu, _x_t: &Tensor, _t: usize) -> Result<EpsTape<'a>> {
+        Err(Error::Invalid { op: "vjp", msg: "this prior has no vector-Jacobian product (DPS and PiGDM need one; tiled priors have none yet)".into() })
+    }
+}
+
+/// A noise prediction that can differentiate itself: ε̂ at x_t, the learned-variance channels where the
+/// network has them, and (∂ε̂/∂x_t)ᵀ v for any v.
+pub struct EpsTape<'a> {
+    /// ε̂(x_t, t) [N, C, H, W].
+    pub eps: Tensor,
+    /// The network's learned-variance outputs [N, C, H, W] in [-1, 1] (guided-diffusion's
+    /// `learned_range`), if it has them.
+    pub var_values: Option<Tensor>,
+    backward: Box<dyn Fn(&Gpu, &Tensor) -> Result<Tensor> + 'a>,
+}
+
+impl EpsTape<'_> {
+    /// (∂ε̂/∂x_t)ᵀ v for `v` [N, C, H, W].
+    pub fn vjp(&self, gpu: &Gpu, v: &Tensor) -> Result<Tensor> {
+        (self.backward)(gpu, v)
+    }
 }
 
 /// A UNet as a denoiser, with an optional class label for class-conditional models.
@@ -43,6 +66,20 @@ impl Denoiser for UnetPrior<'_> {
     fn image_size(&self) -> Option<usize> {
         Some(self.unet.info().image_size)
     }
+    fn eps_tape<'a>(&'a self, gpu: &Gpu, x_t: &Tensor, t: usize) -> Result<EpsTape<'a>> {
+        let n = x_t.shape().first().copied().unwrap_or(0);
+        let tt = ops::fill(gpu, &[n], t as f32)?;
+        let labels = self.class.map(|c| vec![c; n]);
+        let tape = self.unet.tape(gpu, x_t, &tt, labels.as_deref())?;
+        let c = self.unet.info().in_channels;
+        let out = tape.output();
+        let (eps, var_values) = if out.shape()[1] == c {
+            (out.clone(), None)
+        } else {
+            (ops::slice_channels(gpu, out, 0, c)?, (out.shape()[1] >= 2 * c).then(|| ops::slice_channels(gpu, out, c, c)).transpose()?)
+        };
+        Ok(EpsTape { eps, var_values, backward: Box::new(move |gpu, v| tape.vjp(gpu, v)) })
+    }
 }
 
 /// The optimal denoiser for data x0 ~ N(m, s²I): with x_t = √ᾱ x0 + √(1−ᾱ) ε,
@@ -71,5 +108,11 @@ impl Denoiser for GaussianPrior {
     }
     fn image_size(&self) -> Option<usize> {
         None
+    }
+    /// ε is linear in x_t: the VJP is k·v.
+    fn eps_tape<'a>(&'a self, gpu: &Gpu, x_t: &Tensor, t: usize) -> Result<EpsTape<'a>> {
+        let a = self.schedule.alpha_bar(t);
+        let k = ((1.0 - a).sqrt() / (a * (self.std as f64).powi(2) + 1.0 - a)) as f32;
+        Ok(EpsTape { eps: self.eps(gpu, x_t, t)?, var_values: None, backward: Box::new(move |gpu, v| ops::affine(gpu, v, k, 0.0)) })
     }
 }

@@ -1,4 +1,5 @@
-//! Solvers: RED-diff (`red_diff`), the RED-diff paper's baselines DiffPIR (`diffpir`) and DDRM (`ddrm`), and prior sampling
+//! Solvers: RED-diff (`red_diff`), the RED-diff paper's baselines DiffPIR (`diffpir`), DDRM (`ddrm`), DPS
+//! (`dps`) and ΠGDM (`pgdm`; DPS and ΠGDM differentiate the network), and prior sampling
 //! with DDIM (`ddim`). All use the network only through
 //! the [`Denoiser`] trait, so a UNet or an analytic prior plugs in.
 
@@ -6,13 +7,17 @@ pub mod ddim;
 pub mod ddrm;
 pub mod denoiser;
 pub mod diffpir;
+pub mod dps;
+pub mod pgdm;
 pub mod red_diff;
 pub mod tiled;
 
 pub use ddim::{ddim_sample, ddim_timesteps, DdimOptions};
 pub use ddrm::{ddrm, ddrm_timesteps, DdrmOptions};
-pub use denoiser::{Denoiser, GaussianPrior, UnetPrior};
+pub use denoiser::{Denoiser, EpsTape, GaussianPrior, UnetPrior};
 pub use diffpir::{diffpir, diffpir_timesteps, DiffPirOptions};
+pub use dps::{dps, respaced_timesteps, DpsOptions};
+pub use pgdm::{pgdm, PgdmOptions};
 #[cfg(not(target_arch = "wasm32"))]
 pub use red_diff::red_diff_blocking;
 pub use red_diff::{image_keys, red_diff, Init, Order, RedDiffOptions, StepInfo, Weighting};
@@ -27,10 +32,14 @@ pub enum Method {
     DiffPir,
     /// DDRM (Kawar et al., NeurIPS 2022), for linear operators with an SVD.
     Ddrm,
+    /// DPS (Chung et al., ICLR 2023), any operator; differentiates the network.
+    Dps,
+    /// ΠGDM (Song et al., ICLR 2023), linear operators; differentiates the network.
+    Pgdm,
 }
 
 /// Every method name accepted by [`Method::from_str`](std::str::FromStr).
-pub const METHOD_NAMES: &[&str] = &["reddiff", "diffpir", "ddrm"];
+pub const METHOD_NAMES: &[&str] = &["reddiff", "diffpir", "ddrm", "dps", "pgdm"];
 
 impl std::str::FromStr for Method {
     type Err = crate::Error;
@@ -39,6 +48,8 @@ impl std::str::FromStr for Method {
             "reddiff" => Method::RedDiff,
             "diffpir" => Method::DiffPir,
             "ddrm" => Method::Ddrm,
+            "dps" => Method::Dps,
+            "pgdm" => Method::Pgdm,
             o => return Err(crate::Error::Invalid { op: "--method", msg: format!("unknown method '{o}'; one of: {}", METHOD_NAMES.join(", ")) }),
         })
     }
@@ -51,6 +62,8 @@ impl Method {
             Method::RedDiff => "RED-diff",
             Method::DiffPir => "DiffPIR",
             Method::Ddrm => "DDRM",
+            Method::Dps => "DPS",
+            Method::Pgdm => "PiGDM",
         }
     }
 
@@ -61,6 +74,8 @@ impl Method {
             Method::RedDiff => (reddiff_steps, 1),
             Method::DiffPir => (DiffPirOptions::for_task(task, sigma_y)?.steps, 2),
             Method::Ddrm => (DdrmOptions::for_task(task, sigma_y)?.steps, 1),
+            Method::Dps => (DpsOptions::for_task(task).steps, 1),
+            Method::Pgdm => (PgdmOptions::for_task(task)?.steps, 1),
         };
         let s = steps.unwrap_or(default);
         if self != Method::RedDiff && !(min..=1000).contains(&s) {
@@ -73,7 +88,7 @@ impl Method {
     pub fn evaluations(self, steps: usize) -> usize {
         match self {
             Method::DiffPir => steps.saturating_sub(1),
-            Method::RedDiff | Method::Ddrm => steps,
+            Method::RedDiff | Method::Ddrm | Method::Dps | Method::Pgdm => steps,
         }
     }
 }
