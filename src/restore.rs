@@ -105,6 +105,15 @@ async fn solve(
     let prior: &dyn Denoiser = if (shape[2], shape[3]) == (size, size) {
         &net
     } else {
+        if matches!(problem.method, Method::Dps | Method::Pgdm) {
+            return Err(Error::Invalid {
+                op: "restore",
+                msg: format!(
+                    "{} differentiates the network and does not run on tiles yet: give a {size}x{size} image (--fit resize or crop) or use another method",
+                    problem.method.label()
+                ),
+            });
+        }
         tiled = TiledDenoiser::new(&net, tile_batch(gpu, unet))?;
         &tiled
     };

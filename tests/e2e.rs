@@ -87,3 +87,15 @@ fn ddrm_sr4_beats_the_pseudo_inverse() {
 fn ddrm_gaussian_deblurring_beats_the_blurred_measurement() {
     run(TaskKind::DeblurGauss, Method::Ddrm, None, true, 1.0);
 }
+
+#[test]
+fn pgdm_sr4_beats_the_pseudo_inverse() {
+    run(TaskKind::Sr(4), Method::Pgdm, None, false, 1.0);
+}
+
+/// DPS at 100 of its published 1000 steps (each step differentiates the network; 1000 would take minutes
+/// per image on lavapipe): box inpainting already clears the bar.
+#[test]
+fn dps_box_inpainting_beats_the_masked_input() {
+    run(TaskKind::InpaintBox, Method::Dps, Some(100), false, 1.0);
+}

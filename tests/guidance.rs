@@ -111,4 +111,15 @@ fn refusals_are_clear() {
     let opts = DpsOptions { steps: 2, ..DpsOptions::for_task(&task) };
     let e = reddiff::gpu::block_on(dps(g, &tiled, &*op, &y, &[1, 3, 32, 32], &Schedule::ddpm(), &opts, |_| true)).unwrap_err().to_string();
     assert!(e.contains("vector-Jacobian"), "{e}");
+    // Whole restorations refuse before any work.
+    let problem = reddiff::restore::Problem {
+        task: task.clone(),
+        sigma_y: 0.0,
+        opts: reddiff::solvers::RedDiffOptions { steps: 2, ..Default::default() },
+        class: None,
+        method: Method::Pgdm,
+    };
+    let big = reddiff::image::Image { channels: 3, height: 32, width: 32, data: vec![0.0; 3 * 32 * 32] };
+    let e = reddiff::gpu::block_on(reddiff::restore::restore_synthetic(g, &unet, &problem, &[big], |_| true)).unwrap_err().to_string();
+    assert!(e.contains("tiles"), "{e}");
 }

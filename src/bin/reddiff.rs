@@ -445,10 +445,10 @@ fn eval(args: SolveArgs, images: PathBuf, out: PathBuf, shard: Option<String>, l
     let secs = t0.elapsed().as_secs_f64();
     if !rows.is_empty() {
         let mean = |f: fn(&Row) -> f64| rows.iter().map(f).sum::<f64>() / rows.len() as f64;
-        say!("| task | method | images | steps | PSNR H+y | SSIM H+y | PSNR | SSIM | s/image |");
-        say!("|---|---|---|---|---|---|---|---|---|");
+        say!("| task | method | images | steps | PSNR H+y | SSIM H+y | PSNR | SSIM | s/image | peak MiB |");
+        say!("|---|---|---|---|---|---|---|---|---|---|");
         say!(
-            "| {} | {} | {} | {} | {:.2} | {:.4} | {:.2} | {:.4} | {:.1} |",
+            "| {} | {} | {} | {} | {:.2} | {:.4} | {:.2} | {:.4} | {:.1} | {:.0} |",
             args.task,
             args.method,
             rows.len(),
@@ -457,7 +457,8 @@ fn eval(args: SolveArgs, images: PathBuf, out: PathBuf, shard: Option<String>, l
             mean(|r| r.2),
             mean(|r| r.3),
             mean(|r| r.4),
-            secs / rows.len() as f64
+            secs / rows.len() as f64,
+            gpu.memory().1 as f64 / 1048576.0
         );
         say!("wrote {}", out.display());
     }

@@ -1,9 +1,10 @@
 //! The UNet's vector-Jacobian product: `vjp(x, t, v) = (∂ε_θ(x, t)/∂x)ᵀ v`, input gradients only (no weight
-//! gradients, t and labels held fixed). One forward ([`Unet::tape`]) keeps every block's input (and each ResBlock's conv1
-//! output and each attention block's q/k/v projections); the backward walks the blocks in reverse with the
-//! ops of `ops::backward`. Activations are kept, not recomputed: the extra memory is about one tensor per
-//! block input plus one per ResBlock (for ADM FFHQ-256 at batch 1 on the order of 1–2 GiB; the built-in
-//! prior needs a few MiB). Runs outside the captured forward graphs.
+//! gradients, t and labels held fixed). One forward ([`Unet::tape`]) keeps what the backward needs — each
+//! ResBlock's input and conv1 output, each attention block's input and q/k/v projections, the output norm's
+//! input (convolutions and resampling need only sizes) — and the backward walks the blocks in reverse with
+//! the ops of `ops::backward`. Activations are kept, not recomputed: about two tensors per ResBlock and four
+//! per attention block stay alive (for ADM FFHQ-256 at batch 1 on the order of 1–2 GiB; the built-in prior
+//! needs a few MiB). Runs outside the captured forward graphs.
 
 use super::blocks::{Attention, Block, EmbOut, Qkv, ResBlock, Resample};
 use super::unet::Unet;
@@ -13,8 +14,8 @@ use crate::ops;
 
 /// What a block's forward keeps for its backward.
 enum Saved {
-    /// The block's input (convolutions and resampling use only its size).
-    Input(Tensor),
+    /// The input's height and width (all convolutions and resampling need).
+    Size(usize, usize),
     /// A ResBlock's input and conv1 output.
     Res { x: Tensor, c1: Tensor },
     /// An attention block's input and q/k/v projections.
@@ -113,25 +114,25 @@ impl Block {
                 let (out, qkv) = a.run(gpu, x)?;
                 (out, Saved::Attn { x: x.clone(), qkv })
             }
-            _ => (self.run(gpu, x, emb)?, Saved::Input(x.clone())),
+            _ => (self.run(gpu, x, emb)?, Saved::Size(hw(x).0, hw(x).1)),
         })
     }
 
     /// The input gradient for output gradient `d`.
     fn backward(&self, gpu: &Gpu, saved: &Saved, emb: EmbOut, d: &Tensor) -> Result<Tensor> {
         match (self, saved) {
-            (Block::Conv(c), Saved::Input(x)) => c.input_grad(gpu, d, hw(x), 1.0, None),
+            (Block::Conv(c), Saved::Size(h, w)) => c.input_grad(gpu, d, (*h, *w), 1.0, None),
             (Block::Res(r), Saved::Res { x, c1 }) => r.backward(gpu, x, c1, emb, d),
             (Block::Attn(a), Saved::Attn { x, qkv }) => a.backward(gpu, x, qkv, d),
-            (Block::Up(conv), Saved::Input(x)) => {
+            (Block::Up(conv), Saved::Size(h, w)) => {
                 let du = match conv {
-                    Some(c) => c.input_grad(gpu, d, (2 * hw(x).0, 2 * hw(x).1), 1.0, None)?,
+                    Some(c) => c.input_grad(gpu, d, (2 * h, 2 * w), 1.0, None)?,
                     None => d.clone(),
                 };
                 upsample_adjoint(gpu, &du)
             }
-            (Block::Down(Some(c)), Saved::Input(x)) => c.input_grad(gpu, d, hw(x), 1.0, None),
-            (Block::Down(None), Saved::Input(_)) => avg_pool_adjoint(gpu, d),
+            (Block::Down(Some(c)), Saved::Size(h, w)) => c.input_grad(gpu, d, (*h, *w), 1.0, None),
+            (Block::Down(None), Saved::Size(..)) => avg_pool_adjoint(gpu, d),
             _ => Err(Error::Invalid { op: "unet vjp", msg: "saved activations do not match the block".into() }),
         }
     }
@@ -152,7 +153,7 @@ pub struct UnetTape<'a> {
 }
 
 impl Unet {
-    /// The forward at `x` [N, C, H, W], timesteps `t` [N] (f32) and labels `y` (class-conditional models),
+    /// The forward at `x` [N, C, H, W], timesteps `t` (N values, f32) and labels `y` (class-conditional models),
     /// keeping what [`UnetTape::vjp`] needs. The whole batch runs at once (no splitting by the binding
     /// limit) and outside the captured forward graphs.
     pub fn tape(&self, gpu: &Gpu, x: &Tensor, t: &Tensor, y: Option<&[usize]>) -> Result<UnetTape<'_>> {

@@ -77,7 +77,7 @@ pub fn pack_conv(gpu: &Gpu, w: &Tensor, f16: bool) -> Result<ConvWeights> {
 }
 
 /// The packed f32 weights of the adjoint convolution: channels swapped and the kernel flipped,
-/// w'[ci][co][ky][kx] = w[co][ci][K−1−ky][K−1−kx], so [Cin, Cout, K, K] (one dispatch). A stride-1
+/// `w'[ci][co][ky][kx] = w[co][ci][K−1−ky][K−1−kx]`, so [Cin, Cout, K, K] (one dispatch). A stride-1
 /// convolution with padding K−1−p and `w'` computes the input gradient of one with `w` and padding p.
 pub fn transpose_conv_weights(gpu: &Gpu, w: &ConvWeights) -> Result<ConvWeights> {
     const OP: &str = "transpose_conv_weights";

@@ -22,7 +22,7 @@ pub struct DdrmCoefficients {
     pub scale: f32,
 }
 
-/// One DDRM update: from the singular values `s` [D] (per image, D = C·H·W) and, in spectral coordinates
+/// One DDRM update: from the singular values `s` (D per image, D = C·H·W) and, in spectral coordinates
 /// [N, C, H, W], Uᵀy `uty`, Vᵀx̂₀ `vx0`, Vᵀε̂ `vet` and fresh noise `z`, returns the next spectral iterate
 /// scaled by `c.scale` (see `wgsl/ddrm.wgsl` for the three cases).
 pub fn ddrm_step(gpu: &Gpu, s: &Tensor, uty: &Tensor, vx0: &Tensor, vet: &Tensor, z: &Tensor, c: DdrmCoefficients) -> Result<Tensor> {

@@ -31,7 +31,7 @@ fn params(n: usize, d: usize, m_scale: f32, s: &DpsStep, learned: bool) -> Param
 
 /// ∇ of ‖y − H(clip(x̂₀))‖ per image with respect to the unclipped x̂₀ [N, ...]: from `grad` = ∇ ½·mean((y −
 /// H(x))²) at the clipped x̂₀ (over `m` measurement values in all), the unclipped `x0_raw` and the per-image
-/// squared residual norms `rr` [N].
+/// squared residual norms `rr` (one per image).
 pub fn dps_grad(gpu: &Gpu, grad: &Tensor, x0_raw: &Tensor, rr: &Tensor, m: usize) -> Result<Tensor> {
     const OP: &str = "dps_grad";
     same_shape(OP, grad, x0_raw)?;

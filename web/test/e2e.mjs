@@ -12,6 +12,7 @@
 //   E2E_CHROMIUM_ARGS extra flags, space-separated, appended to the defaults
 //
 // Checks: (a) result PSNR > measurement PSNR; (b) browser result ≈ native result (if E2E_NATIVE_PNG);
+// (b2) the baselines DiffPIR, DDRM and PiGDM restore and refuse a nonlinear task with a message;
 // (c) a corrupt model shows an error in #error and leaves the page usable. Exits non-zero on any failure.
 
 import { spawn } from 'node:child_process';
@@ -178,9 +179,9 @@ async function decodePngInPage(page, file) {
 }
 
 /** The method selector: each baseline restores the same task; on a nonlinear task it refuses with a message. */
-async function baselineRuns(page, method, label) {
+async function baselineRuns(page, method, label, steps) {
   await page.selectOption('#method', method);
-  await page.fill('#steps', '20');
+  await page.fill('#steps', String(steps));
   await page.$eval('#result-psnr', (el) => { el.textContent = ''; });
   const t0 = Date.now();
   await page.click('#run');
@@ -302,8 +303,10 @@ async function main() {
   await page.screenshot({ path: SCREENSHOT, fullPage: true });
   log(`screenshot: ${SCREENSHOT}`);
 
-  await baselineRuns(page, 'diffpir', 'DiffPIR');
-  await baselineRuns(page, 'ddrm', 'DDRM');
+  await baselineRuns(page, 'diffpir', 'DiffPIR', 20);
+  await baselineRuns(page, 'ddrm', 'DDRM', 20);
+  // PiGDM differentiates the network (the VJP kernels run in the browser too); a few steps suffice here.
+  await baselineRuns(page, 'pgdm', 'PiGDM', 5);
   await corruptModelShowsError(page, server.base);
 }
 
