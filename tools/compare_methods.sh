@@ -50,14 +50,14 @@ for task in $tasks; do
         if [ -s "$key" ]; then
             line="$(cat "$key")"
         elif [ "$method" = dps ] && ! [[ " $dps_tasks " == *" $task "* ]]; then
-            line="| $task | $method | — | — | — | — | — | — | — | — | (not run here: DPS_TASKS=$dps_tasks)"
+            line="| $task | $method | not run (DPS_TASKS=$dps_tasks) | — | — | — | — | — | — | — |"
         elif "$bin" eval --task "$task" --method "$method" "${steps[@]}" --images "$images" --limit "$limit" --batch "$batch" \
             --out "$tmp/$task-$method.csv" > "$tmp/log" 2> "$tmp/err"; then
             line="$(grep "^| $task |" "$tmp/log")"
             echo "$line" > "$key"
         else
             why="$(grep -m1 -i "error" "$tmp/err" | sed 's/^error: //; s/|/\//g')"
-            line="| $task | $method | — | — | — | — | — | — | — | — | (${why:-failed})"
+            line="| $task | $method | refused: ${why:-failed} | — | — | — | — | — | — | — |"
             echo "$line" > "$key"
         fi
         echo "$line"
