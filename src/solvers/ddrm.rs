@@ -15,6 +15,7 @@
 
 use super::denoiser::Denoiser;
 use super::red_diff::{image_keys, StepInfo};
+use super::{end_step, finite_result};
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, Tensor};
 use crate::model::Schedule;
@@ -117,15 +118,7 @@ pub async fn ddrm(
         let c = DdrmCoefficients { sigma_next: sigma_of(a_next), sigma0, eta_a: opts.eta, eta_b: opts.eta_b, eta_c: opts.eta, scale: a_next.sqrt() as f32 };
         let next = ops::ddrm_step(gpu, svd.singulars(), &uty, &svd.vt(gpu, &x0)?, &svd.vt(gpu, &e)?, &z, c)?;
         x = svd.v(gpu, &next)?;
-        gpu.flush()?;
-        gpu.yield_now().await;
-        if !callback(&StepInfo { step: i + 1, steps: n, t, loss: None, preview: None }) {
-            return Err(Error::Cancelled { step: i + 1 });
-        }
+        end_step(gpu, &mut callback, i + 1, n, t).await?;
     }
-    let st = ops::Stats::from_raw(&ops::stats(gpu, &x)?.read_async(gpu).await?, x.numel());
-    if st.nonfinite > 0 {
-        return Err(Error::Diverged { step: n, count: st.nonfinite, hint: "check the measurement for NaN/Inf values" });
-    }
-    Ok(x)
+    finite_result(gpu, x, n, "check the measurement for NaN/Inf values").await
 }

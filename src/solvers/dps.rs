@@ -15,6 +15,7 @@
 
 use super::denoiser::Denoiser;
 use super::red_diff::{image_keys, StepInfo};
+use super::{end_step, finite_result};
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, Tensor};
 use crate::model::Schedule;
@@ -114,15 +115,7 @@ pub async fn dps(
         let z = ops::normal_keyed(gpu, x_shape, opts.seed, &keys, k as u64, 0.0, 1.0)?;
         x = ops::dps_step(gpu, &x0, &x, tape.var_values.as_ref(), &z, &g, &step)?;
         drop(tape);
-        gpu.flush()?;
-        gpu.yield_now().await;
-        if !callback(&StepInfo { step: k + 1, steps: n, t, loss: None, preview: None }) {
-            return Err(Error::Cancelled { step: k + 1 });
-        }
+        end_step(gpu, &mut callback, k + 1, n, t).await?;
     }
-    let st = ops::Stats::from_raw(&ops::stats(gpu, &x)?.read_async(gpu).await?, x.numel());
-    if st.nonfinite > 0 {
-        return Err(Error::Diverged { step: n, count: st.nonfinite, hint: "lower zeta, or check the measurement for NaN/Inf values" });
-    }
-    Ok(x)
+    finite_result(gpu, x, n, "lower zeta, or check the measurement for NaN/Inf values").await
 }

@@ -92,3 +92,24 @@ impl Method {
         }
     }
 }
+
+/// Ends one solver step: submits the recorded work, yields (so a browser page stays responsive) and reports
+/// progress; [`crate::Error::Cancelled`] when the callback returns `false`.
+pub(crate) async fn end_step(gpu: &crate::gpu::Gpu, callback: &mut impl FnMut(&StepInfo) -> bool, step: usize, steps: usize, t: usize) -> crate::Result<()> {
+    gpu.flush()?;
+    gpu.yield_now().await;
+    if !callback(&StepInfo { step, steps, t, loss: None, preview: None }) {
+        return Err(crate::Error::Cancelled { step });
+    }
+    Ok(())
+}
+
+/// Returns the result `x` after `steps` steps, or [`crate::Error::Diverged`] (with `hint`) when it holds
+/// NaN/Inf values (one readback of its statistics).
+pub(crate) async fn finite_result(gpu: &crate::gpu::Gpu, x: crate::gpu::Tensor, steps: usize, hint: &'static str) -> crate::Result<crate::gpu::Tensor> {
+    let st = crate::ops::Stats::from_raw(&crate::ops::stats(gpu, &x)?.read_async(gpu).await?, x.numel());
+    if st.nonfinite > 0 {
+        return Err(crate::Error::Diverged { step: steps, count: st.nonfinite, hint });
+    }
+    Ok(x)
+}

@@ -12,6 +12,7 @@
 use super::ddrm::ddrm_timesteps;
 use super::denoiser::Denoiser;
 use super::red_diff::{image_keys, StepInfo};
+use super::{end_step, finite_result};
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, Tensor};
 use crate::model::Schedule;
@@ -99,15 +100,7 @@ pub async fn pgdm(
         }
         x = ops::axpby(gpu, 1.0, &next, (opts.weight as f64 * a_s.sqrt() * a.sqrt()) as f32, &g)?;
         drop(tape);
-        gpu.flush()?;
-        gpu.yield_now().await;
-        if !callback(&StepInfo { step: i + 1, steps: n, t, loss: None, preview: None }) {
-            return Err(Error::Cancelled { step: i + 1 });
-        }
+        end_step(gpu, &mut callback, i + 1, n, t).await?;
     }
-    let st = ops::Stats::from_raw(&ops::stats(gpu, &x)?.read_async(gpu).await?, x.numel());
-    if st.nonfinite > 0 {
-        return Err(Error::Diverged { step: n, count: st.nonfinite, hint: "check the measurement for NaN/Inf values" });
-    }
-    Ok(x)
+    finite_result(gpu, x, n, "check the measurement for NaN/Inf values").await
 }
