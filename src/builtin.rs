@@ -14,6 +14,10 @@ pub const CONFIG_JSON: &str = include_str!("../models/emoji32/config.json");
 /// Contents of the built-in model's `model.safetensors` (F16).
 pub const WEIGHTS: &[u8] = include_bytes!("../models/emoji32/model.safetensors");
 
+/// Contents of the built-in model's `recommended.json`: the settings `reddiff eval --sweep` chose per task
+/// on held-out images (see [`crate::recommended`]).
+pub const RECOMMENDED_JSON: &str = include_str!("../models/emoji32/recommended.json");
+
 /// The sample `reddiff restore` uses when given no input.
 pub const DEFAULT_SAMPLE: &str = "twitter-1f467-1f3fc.png";
 

@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod model;
 pub mod operators;
 pub mod ops;
+pub mod recommended;
 pub mod restore;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod restorer;

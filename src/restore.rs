@@ -8,7 +8,10 @@ use crate::gpu::{Gpu, Tensor};
 use crate::image::Image;
 use crate::model::{Schedule, Unet};
 use crate::operators::{measure_keyed, Operator, Task, TaskKind};
-use crate::solvers::{ddrm, diffpir, dps, pgdm, red_diff, DdrmOptions, Denoiser, DiffPirOptions, DpsOptions, PgdmOptions, Method, RedDiffOptions, StepInfo, TiledDenoiser, UnetPrior};
+use crate::solvers::{
+    ddrm, diffpir, dps, pgdm, red_diff, DdrmOptions, Denoiser, DiffPirOptions, DpsOptions, Method, PgdmOptions, RedDiffOptions, StepInfo, TiledDenoiser,
+    UnetPrior,
+};
 
 /// What to solve and how.
 #[derive(Clone, Debug)]
@@ -105,15 +108,6 @@ async fn solve(
     let prior: &dyn Denoiser = if (shape[2], shape[3]) == (size, size) {
         &net
     } else {
-        if matches!(problem.method, Method::Dps | Method::Pgdm) {
-            return Err(Error::Invalid {
-                op: "restore",
-                msg: format!(
-                    "{} differentiates the network and does not run on tiles yet: give a {size}x{size} image (--fit resize or crop) or use another method",
-                    problem.method.label()
-                ),
-            });
-        }
         tiled = TiledDenoiser::new(&net, tile_batch(gpu, unet))?;
         &tiled
     };
@@ -142,11 +136,21 @@ async fn solve(
             ddrm(gpu, prior, op, y, shape, &Schedule::ddpm(), &o, cb).await?
         }
         Method::Dps => {
-            let o = DpsOptions { steps: problem.opts.steps, seed: problem.opts.seed, image_keys: problem.opts.image_keys.clone(), ..DpsOptions::for_task(&problem.task) };
+            let o = DpsOptions {
+                steps: problem.opts.steps,
+                seed: problem.opts.seed,
+                image_keys: problem.opts.image_keys.clone(),
+                ..DpsOptions::for_task(&problem.task)
+            };
             dps(gpu, prior, op, y, shape, &Schedule::ddpm(), &o, cb).await?
         }
         Method::Pgdm => {
-            let o = PgdmOptions { steps: problem.opts.steps, seed: problem.opts.seed, image_keys: problem.opts.image_keys.clone(), ..PgdmOptions::for_task(&problem.task)? };
+            let o = PgdmOptions {
+                steps: problem.opts.steps,
+                seed: problem.opts.seed,
+                image_keys: problem.opts.image_keys.clone(),
+                ..PgdmOptions::for_task(&problem.task)?
+            };
             pgdm(gpu, prior, op, y, shape, &Schedule::ddpm(), &o, cb).await?
         }
     };

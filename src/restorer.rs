@@ -20,6 +20,7 @@ use crate::gpu::Gpu;
 use crate::image::{Fit, Image};
 use crate::model::Unet;
 use crate::operators::{Task, TaskKind};
+use crate::recommended::{resolve, Choices, Recommended};
 use crate::restore::{restore_measured, restore_synthetic, Outcome, Problem};
 use crate::solvers::{Method, RedDiffOptions, StepInfo, Weighting};
 
@@ -46,15 +47,18 @@ pub struct Progress {
 type ProgressFn = Box<dyn FnMut(Progress) + Send>;
 
 /// Settings for a [`Restorer`]; start from [`Restorer::builder`]. Defaults: the built-in prior, box
-/// inpainting, RED-diff with 1000 steps, the task's learning rate (0.25 inpainting, 0.5 otherwise), λ = 0.25,
-/// linear weighting, σ_y = 0, seed 0, [`Fit::Tile`].
+/// inpainting, linear weighting, σ_y = 0, seed 0, [`Fit::Tile`]; method, steps, λ and learning rate from the
+/// model's `recommended.json` for the task (see [`crate::recommended`]), else the paper's: RED-diff with 1000
+/// steps, λ = 0.25, lr 0.25 for inpainting and 0.5 otherwise.
 pub struct RestorerBuilder {
     model: ModelSource,
     task: TaskKind,
-    method: Method,
+    method: Option<Method>,
     steps: Option<usize>,
     opts: RedDiffOptions,
     lr: Option<f32>,
+    lambda: Option<f32>,
+    paper_defaults: bool,
     sigma_y: f32,
     class: Option<usize>,
     fit: Fit,
@@ -73,24 +77,31 @@ impl RestorerBuilder {
         self.task = task;
         self
     }
-    /// The solver: RED-diff (default) or DiffPIR (at its authors' settings; linear tasks only).
+    /// The solver: RED-diff or a baseline at its authors' settings (see [`Method`]); default: the model's
+    /// recommendation for the task, else RED-diff.
     pub fn method(mut self, method: Method) -> Self {
-        self.method = method;
+        self.method = Some(method);
         self
     }
-    /// Iterations, ≥ 1 (DiffPIR ≥ 2); default: 1000 for RED-diff, the authors' 20 or 100 for DiffPIR.
+    /// Ignore the model's `recommended.json`: every setting not given takes the paper's default.
+    pub fn paper_defaults(mut self) -> Self {
+        self.paper_defaults = true;
+        self
+    }
+    /// Iterations, ≥ 1 (DiffPIR ≥ 2); default: the recommendation's, else 1000 for RED-diff and the
+    /// authors' count for a baseline.
     pub fn steps(mut self, steps: usize) -> Self {
         self.steps = Some(steps);
         self
     }
-    /// Adam learning rate (> 0); default: the task's.
+    /// Adam learning rate (> 0); default: the recommendation's, else the task's.
     pub fn lr(mut self, lr: f32) -> Self {
         self.lr = Some(lr);
         self
     }
-    /// λ, the weight of the denoising regulariser (≥ 0).
+    /// λ, the weight of the denoising regulariser (≥ 0); default: the recommendation's, else 0.25.
     pub fn lambda(mut self, lambda: f32) -> Self {
-        self.opts.lambda = lambda;
+        self.lambda = Some(lambda);
         self
     }
     /// g in the weight w_t = g(√(1−ᾱ_t)/√ᾱ_t).
@@ -133,9 +144,15 @@ impl RestorerBuilder {
     /// checks the settings.
     pub fn build(self, gpu: Arc<Gpu>) -> Result<Restorer> {
         let task = Task { kind: self.task, seed: self.opts.seed };
+        let rec = match (&self.model, self.paper_defaults) {
+            (_, true) => None,
+            (ModelSource::Dir(dir), false) => Recommended::read_dir(dir)?,
+            (ModelSource::Builtin, false) => Recommended::builtin()?,
+        };
+        let choices = Choices { method: self.method, steps: self.steps, lambda: self.lambda, lr: self.lr };
+        let r = resolve(choices, &task, self.sigma_y, rec.as_ref())?;
         let mut opts = self.opts;
-        opts.lr = self.lr.unwrap_or(task.default_lr());
-        opts.steps = self.method.steps_for(&task, self.sigma_y, self.steps, opts.steps)?;
+        (opts.steps, opts.lr, opts.lambda) = (r.steps, r.lr, r.lambda);
         if opts.steps == 0 || !(opts.lr > 0.0) || !(opts.lambda >= 0.0) || !(0.0..=1.0).contains(&self.sigma_y) {
             return Err(Error::Invalid {
                 op: "restorer",
@@ -154,7 +171,7 @@ impl RestorerBuilder {
                 });
             }
         }
-        let problem = Problem { task, sigma_y: self.sigma_y, opts, class: self.class, method: self.method };
+        let problem = Problem { task, sigma_y: self.sigma_y, opts, class: self.class, method: r.method };
         Ok(Restorer { gpu, unet, problem, fit: self.fit, progress: Mutex::new(self.progress), cancel: self.cancel })
     }
 
@@ -203,10 +220,12 @@ impl Restorer {
         RestorerBuilder {
             model: ModelSource::Builtin,
             task: TaskKind::InpaintBox,
-            method: Method::RedDiff,
+            method: None,
             steps: None,
             opts: RedDiffOptions::default(),
             lr: None,
+            lambda: None,
+            paper_defaults: false,
             sigma_y: 0.0,
             class: None,
             fit: Fit::Tile,
@@ -223,6 +242,16 @@ impl Restorer {
     /// The loaded prior.
     pub fn model(&self) -> &Unet {
         &self.unet
+    }
+
+    /// The method in use (the one asked for, the recommendation's, or RED-diff).
+    pub fn method(&self) -> Method {
+        self.problem.method
+    }
+
+    /// The solver settings in use: steps, λ and learning rate (λ and lr apply to RED-diff).
+    pub fn options(&self) -> &RedDiffOptions {
+        &self.problem.opts
     }
 
     fn factor(&self) -> usize {

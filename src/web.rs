@@ -1,6 +1,7 @@
-//! The wasm-bindgen API for the browser demo (`web/`): create the WebGPU context, load a model from bytes,
-//! run a restoration with progress and preview callbacks, cancel. Every error becomes a rejected promise or
-//! a thrown JS `Error` with the message; nothing panics across this boundary.
+//! The wasm-bindgen API for the browser demo (`web/`): create the WebGPU context, load a model from bytes
+//! (asynchronously, with progress), look up the settings a run will use (the model's recommended.json),
+//! run a restoration with progress and preview callbacks, cancel, report memory. Every error becomes a
+//! rejected promise or a thrown JS `Error` with the message; nothing panics across this boundary.
 
 use std::cell::{Cell, RefCell};
 use std::path::Path;
@@ -15,13 +16,17 @@ use crate::image::Image;
 use crate::metrics::psnr;
 use crate::model::Unet;
 use crate::operators::{Task, TaskKind};
+use crate::recommended::{resolve, Choices, Recommended, Resolved};
 use crate::restore::{restore_synthetic, Problem};
-use crate::solvers::{RedDiffOptions, StepInfo};
+use crate::solvers::{Method, RedDiffOptions, StepInfo};
 
 struct Inner {
     gpu: Gpu,
     model: RefCell<Option<Rc<Unet>>>,
+    /// The loaded model's recommended.json, if it came with one.
+    recommended: RefCell<Option<Recommended>>,
     cancel: Cell<bool>,
+    loading: Cell<bool>,
 }
 
 /// The reddiff engine in a web page.
@@ -73,8 +78,60 @@ fn get_string(opts: &JsValue, key: &str) -> Option<String> {
     Reflect::get(opts, &JsValue::from_str(key)).ok().and_then(|v| v.as_string())
 }
 
+/// What [`Reddiff::settings_for`] returns for `r`.
+fn settings_object(r: &Resolved) -> Object {
+    let o = Object::new();
+    set(&o, "method", &JsValue::from_str(r.method.name()));
+    set(&o, "label", &JsValue::from_str(r.method.label()));
+    set(&o, "steps", &JsValue::from(r.steps as u32));
+    set(&o, "lambda", &JsValue::from(r.lambda));
+    set(&o, "lr", &JsValue::from(r.lr));
+    set(&o, "recommended", &JsValue::from(r.from.is_some()));
+    if let Some(s) = &r.from {
+        set(&o, "psnr", &JsValue::from(s.psnr));
+        set(&o, "images", &JsValue::from(s.images as u32));
+    }
+    o
+}
+
+/// The method, steps, λ and lr given in `opts` (absent, null, or method "auto": not given), checked.
+fn choices(opts: &JsValue) -> Result<Choices> {
+    let method = match get_string(opts, "method").as_deref() {
+        None | Some("auto") | Some("") => None,
+        Some(m) => Some(m.parse::<Method>()?),
+    };
+    let bad = |what: &str, v: f64| Error::Invalid {
+        op: "restore",
+        msg: format!("{what} must be {}, got {v}", if what == "steps" { "a whole number from 1 to 100000" } else { "a positive number" }),
+    };
+    let steps = match get_f64(opts, "steps") {
+        Some(v) if v.fract() == 0.0 && (1.0..=100_000.0).contains(&v) => Some(v as usize),
+        Some(v) => return Err(bad("steps", v)),
+        None => None,
+    };
+    let lambda = match get_f64(opts, "lambda") {
+        Some(v) if v >= 0.0 && v.is_finite() => Some(v as f32),
+        Some(v) => return Err(bad("lambda", v)),
+        None => None,
+    };
+    let lr = match get_f64(opts, "lr") {
+        Some(v) if v > 0.0 && v.is_finite() => Some(v as f32),
+        Some(v) => return Err(bad("lr", v)),
+        None => None,
+    };
+    Ok(Choices { method, steps, lambda, lr })
+}
+
 fn set(obj: &Object, key: &str, v: &JsValue) {
     let _ = Reflect::set(obj, &JsValue::from_str(key), v);
+}
+
+impl Reddiff {
+    /// The settings for `task` with the choices in `opts` and the loaded model's recommendation.
+    fn resolve(&self, task: &Task, opts: &JsValue) -> Result<Resolved> {
+        let sigma_y = get_f64(opts, "sigmaY").unwrap_or(0.0) as f32;
+        resolve(choices(opts)?, task, sigma_y, self.inner.recommended.borrow().as_ref())
+    }
 }
 
 #[wasm_bindgen]
@@ -95,7 +152,9 @@ impl Reddiff {
             ),
             other => js_err(other),
         })?;
-        Ok(Reddiff { inner: Rc::new(Inner { gpu, model: RefCell::new(None), cancel: Cell::new(false) }) })
+        Ok(Reddiff {
+            inner: Rc::new(Inner { gpu, model: RefCell::new(None), recommended: RefCell::new(None), cancel: Cell::new(false), loading: Cell::new(false) }),
+        })
     }
 
     /// The adapter's name, backend, limits and features.
@@ -104,14 +163,60 @@ impl Reddiff {
         self.inner.gpu.adapter().to_string()
     }
 
-    /// Loads a model from its config.json text and safetensors bytes; returns its summary. On error the
-    /// previously loaded model stays.
+    /// Loads a model from its config.json text, safetensors bytes and (optional) recommended.json text;
+    /// resolves to its summary. Asynchronous: the weights are converted and checked one tensor at a time,
+    /// yielding to the page in between and calling `on_progress(fraction)` (0 … 1); the host never holds
+    /// the model in f32, and F16 convolution weights stay f16 on the GPU where the adapter has shader-f16.
+    /// On error the previously loaded model stays. Rejects while another load runs.
     #[wasm_bindgen(js_name = loadModel)]
-    pub fn load_model(&self, config_json: &str, weights: &[u8]) -> std::result::Result<String, JsValue> {
-        let m = Unet::from_bytes(&self.inner.gpu, Path::new("config.json"), config_json, Path::new("weights.safetensors"), weights).map_err(js_err)?;
-        let info = m.info().to_string();
-        *self.inner.model.borrow_mut() = Some(Rc::new(m));
-        Ok(info)
+    pub fn load_model(&self, config_json: String, weights: Vec<u8>, recommended_json: Option<String>, on_progress: Option<Function>) -> js_sys::Promise {
+        let inner = self.inner.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            if inner.loading.replace(true) {
+                return Err(js_err("a model is already loading"));
+            }
+            let loaded = async {
+                let rec = recommended_json.map(|t| Recommended::parse(&t, Path::new("recommended.json"))).transpose()?;
+                let progress = |f: f64| {
+                    if let Some(cb) = &on_progress {
+                        let _ = cb.call1(&JsValue::NULL, &JsValue::from(f));
+                    }
+                };
+                let m =
+                    Unet::from_bytes_async(&inner.gpu, Path::new("config.json"), &config_json, Path::new("weights.safetensors"), &weights, progress).await?;
+                Ok::<_, Error>((m, rec))
+            }
+            .await;
+            inner.loading.set(false);
+            let (m, rec) = loaded.map_err(js_err)?;
+            let info = m.info().to_string();
+            *inner.model.borrow_mut() = Some(Rc::new(m));
+            *inner.recommended.borrow_mut() = rec;
+            // The raw f32 weights went back to the pool after packing: release them.
+            inner.gpu.trim_pool();
+            Ok(JsValue::from(info))
+        })
+    }
+
+    /// Memory in bytes: {gpu (reddiff's buffer pool now), gpuPeak, wasm (the module's linear memory)}.
+    pub fn memory(&self) -> JsValue {
+        let (now, peak) = self.inner.gpu.memory();
+        let o = Object::new();
+        set(&o, "gpu", &JsValue::from(now as f64));
+        set(&o, "gpuPeak", &JsValue::from(peak as f64));
+        set(&o, "wasm", &JsValue::from((core::arch::wasm32::memory_size(0) * 65536) as f64));
+        o.into()
+    }
+
+    /// The settings a run of `task` with `opts` (as for [`Reddiff::restore`]) will use: {method (CLI
+    /// name), label, steps, lambda, lr, recommended (whether the model's recommended.json filled any),
+    /// psnr and images (the recommendation's held-out mean, when used)}; throws when the method cannot run
+    /// the task.
+    #[wasm_bindgen(js_name = settingsFor)]
+    pub fn settings_for(&self, task: String, opts: JsValue) -> std::result::Result<JsValue, JsValue> {
+        let kind = if task == "inpaint-mask" { TaskKind::InpaintMaskData(Vec::new()) } else { task.parse::<TaskKind>().map_err(js_err)? };
+        let r = self.resolve(&Task { kind, seed: 0 }, &opts).map_err(js_err)?;
+        Ok(settings_object(&r).into())
     }
 
     /// The loaded model's resolution in pixels (0 when none is loaded).
@@ -125,11 +230,13 @@ impl Reddiff {
         self.inner.cancel.set(true);
     }
 
-    /// Degrades `image` (size×size RGBA) with `task` and restores it with RED-diff or DiffPIR. `opts`: {method
-    /// ("reddiff" | "diffpir" | "ddrm" | "dps" | "pgdm"), steps, lr (null = task default), lambda, seed, sigmaY, previewEvery, imageName
-    /// (keys the noise, as the CLI does with the file name)}. Calls `on_progress(step, steps, t)` every step and
-    /// `on_preview(rgba)` every previewEvery steps (RED-diff). Resolves to {result, measurement, pinv (RGBA),
-    /// psnrMeasurement, psnrResult, msPerStep}.
+    /// Degrades `image` (size×size RGBA) with `task` and restores it. `opts`: {method ("reddiff" |
+    /// "diffpir" | "ddrm" | "dps" | "pgdm"; absent, null or "auto": the model's recommendation), steps,
+    /// lambda, lr (absent or null: the recommendation's, else the paper's), seed, sigmaY, previewEvery,
+    /// imageName (keys the noise, as the CLI does with the file name)}. Calls `on_progress(step, steps, t)`
+    /// every step and `on_preview(rgba)` every previewEvery steps (RED-diff). Resolves to {result,
+    /// measurement, pinv (RGBA), psnrMeasurement, psnrResult, msPerStep, settings (as
+    /// [`Reddiff::settings_for`])}.
     pub fn restore(&self, task: String, image: Vec<u8>, mask: Option<Vec<u8>>, opts: JsValue, on_progress: Function, on_preview: Function) -> js_sys::Promise {
         let inner = self.inner.clone();
         inner.cancel.set(false);
@@ -147,24 +254,23 @@ impl Reddiff {
             };
             let seed = get_f64(&opts, "seed").unwrap_or(0.0).max(0.0) as u64;
             let task = Task { kind, seed };
-            let steps = get_f64(&opts, "steps").unwrap_or(100.0);
-            if !(steps >= 1.0) {
-                return Err(js_err("steps must be at least 1"));
-            }
             let sigma_y = get_f64(&opts, "sigmaY").unwrap_or(0.0) as f32;
-            let opts_js = opts.clone();
+            if !(0.0..=1.0).contains(&sigma_y) {
+                return Err(js_err("sigmaY must be in [0, 1]"));
+            }
+            // A clear refusal (nonlinear task, no SVD, bad steps) before any GPU work.
+            let r = choices(&opts).and_then(|c| resolve(c, &task, sigma_y, inner.recommended.borrow().as_ref())).map_err(js_err)?;
+            let settings = settings_object(&r);
+            let method = r.method;
             let opts = RedDiffOptions {
-                steps: steps as usize,
-                lr: get_f64(&opts, "lr").map(|v| v as f32).unwrap_or(task.default_lr()),
-                lambda: get_f64(&opts, "lambda").unwrap_or(0.25) as f32,
+                steps: r.steps,
+                lr: r.lr,
+                lambda: r.lambda,
                 seed,
                 preview_every: get_f64(&opts, "previewEvery").unwrap_or(0.0).max(0.0) as usize,
                 image_keys: vec![crate::ops::image_key(&get_string(&opts, "imageName").unwrap_or_default())],
                 ..RedDiffOptions::default()
             };
-            let method: crate::solvers::Method = get_string(&opts_js, "method").unwrap_or_else(|| "reddiff".into()).parse().map_err(js_err)?;
-            // A clear refusal (nonlinear task, no SVD, too few steps) before any GPU work.
-            method.steps_for(&task, sigma_y, Some(opts.steps), opts.steps).map_err(js_err)?;
             let problem = Problem { task, sigma_y, opts, class: None, method };
             let start = js_sys::Date::now();
             let mut last_step = 0usize;
@@ -188,6 +294,7 @@ impl Reddiff {
             set(&o, "psnrMeasurement", &JsValue::from(psnr(&truth, &shown).map_err(js_err)?));
             set(&o, "psnrResult", &JsValue::from(psnr(&truth, &out.result[0]).map_err(js_err)?));
             set(&o, "msPerStep", &JsValue::from(ms));
+            set(&o, "settings", &settings);
             Ok(o.into())
         })
     }

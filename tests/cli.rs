@@ -76,3 +76,60 @@ fn the_binary_runs_from_any_folder_and_reads_jpeg() {
     assert!(text.contains("jpeg444=95") && tmp.join("dejpeg.png").is_file(), "{text}");
     let _ = std::fs::remove_dir_all(&tmp);
 }
+
+#[test]
+fn eval_sweep_writes_recommended_json_that_restore_then_uses() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let tmp = std::env::temp_dir().join(format!("reddiff-cli-sweep-{}", std::process::id()));
+    let model = tmp.join("model");
+    std::fs::create_dir_all(&model).unwrap();
+    for f in ["config.json", "model.safetensors"] {
+        std::fs::copy(root.join("models/emoji32").join(f), model.join(f)).unwrap();
+    }
+    let csv = tmp.join("sweep.csv");
+    let sweep = |extra: &[&str]| {
+        run(bin()
+            .args(["eval", "--sweep", "--tasks", "inpaint-box,phase", "--grid-methods", "reddiff,ddrm", "--grid-steps", "2,3", "--grid-lambda", "0.25"])
+            .arg("--images")
+            .arg(root.join("assets/samples"))
+            .args(["--limit", "2", "--model"])
+            .arg(&model)
+            .arg("--out")
+            .arg(&csv)
+            .args(extra))
+    };
+    let text = sweep(&[]);
+    assert!(text.contains("DDRM skipped") && text.contains("nonlinear"), "phase has no SVD: {text}");
+    // Rows: 2 RED-diff settings + DDRM for box inpainting, 2 RED-diff settings for phase.
+    let rows: Vec<Vec<String>> = std::fs::read_to_string(&csv).unwrap().lines().skip(1).map(|l| l.split(',').map(str::to_string).collect()).collect();
+    assert_eq!(rows.len(), 5, "{rows:?}");
+    let rec = reddiff::recommended::Recommended::read_dir(&model).unwrap().expect("recommended.json in the model directory");
+    for task in ["inpaint-box", "phase"] {
+        let psnr = |r: &Vec<String>| r[8].parse::<f64>().unwrap();
+        let best = rows.iter().filter(|r| r[0] == task).max_by(|a, b| psnr(a).total_cmp(&psnr(b))).unwrap();
+        let s = rec.settings.iter().find(|s| s.task == task && s.best).expect("a best setting per task");
+        assert_eq!((s.method.name(), s.steps.to_string()), (best[2].as_str(), best[3].clone()), "{task}: the best row is marked");
+        // Every method tried keeps its own best row.
+        for m in ["reddiff", "ddrm"] {
+            let mine = rows.iter().filter(|r| r[0] == task && r[2] == m).max_by(|a, b| psnr(a).total_cmp(&psnr(b)));
+            let kept = rec.settings.iter().find(|s| s.task == task && s.method.name() == m);
+            assert_eq!(mine.map(|r| r[3].clone()), kept.map(|s| s.steps.to_string()), "{task} {m}");
+        }
+    }
+    // --resume runs nothing again.
+    let again = sweep(&["--resume"]);
+    assert!(!again.contains("inpaint-box | RED-diff,") && !again.contains("inpaint-box | DDRM,"), "settings ran again: {again}");
+    assert!(again.contains("| inpaint-box | DDRM | 20 |"), "the table still lists every setting: {again}");
+    // restore uses the recommendation when given no option, and not with --paper-defaults.
+    let out = tmp.join("r.png");
+    let input = root.join("assets/samples/twitter-1f309.png");
+    let text = run(bin().args(["restore", "--model"]).arg(&model).arg("--input").arg(&input).arg("--output").arg(&out));
+    let box_setting = rec.settings.iter().find(|s| s.task == "inpaint-box" && s.best).unwrap();
+    assert!(text.contains("(recommended.json") && text.contains(&format!("{} steps", box_setting.steps)), "{text}");
+    let text = run(bin().args(["restore", "--paper-defaults", "--steps", "2", "--model"]).arg(&model).arg("--input").arg(&input).arg("--output").arg(&out));
+    assert!(text.contains("RED-diff, 2 steps, lr 0.25, lambda 0.25") && !text.contains("recommended.json"), "{text}");
+    // A sweep with the built-in model must say where to write.
+    let out = bin().args(["eval", "--sweep", "--images"]).arg(root.join("assets/samples")).output().unwrap();
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("--recommended"));
+    let _ = std::fs::remove_dir_all(&tmp);
+}

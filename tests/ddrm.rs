@@ -59,15 +59,8 @@ fn operator_svds_diagonalise_the_operators() {
     let mut r = Rng::new(9);
     let x = g.upload(&shape, &r.vec(n)).unwrap();
     let xs = x.read(g).unwrap();
-    let kinds = [
-        TaskKind::InpaintRandom,
-        TaskKind::Sr(4),
-        TaskKind::Bicubic(2),
-        TaskKind::DeblurGauss,
-        TaskKind::DeblurUniform,
-        TaskKind::Color,
-        TaskKind::Denoise,
-    ];
+    let kinds =
+        [TaskKind::InpaintRandom, TaskKind::Sr(4), TaskKind::Bicubic(2), TaskKind::DeblurGauss, TaskKind::DeblurUniform, TaskKind::Color, TaskKind::Denoise];
     for kind in kinds {
         let op = Task { kind: kind.clone(), seed: 0 }.operator(g, 3, 32, 32).unwrap();
         let svd = op.svd(g, &shape).unwrap().unwrap();
@@ -140,7 +133,9 @@ fn trajectory_matches_the_float64_torch_reference() {
         let err = ours.iter().zip(&io.get(&name).unwrap().data).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
         assert!(err < 1e-5, "{name}: reddiff's draws differ from the fixture's by {err}");
     }
-    for (kind, key, sigma_y) in [(TaskKind::InpaintBox, "box", 0.0), (TaskKind::Sr(2), "sr2", 0.0), (TaskKind::Sr(2), "sr2_noisy", 0.05), (TaskKind::Color, "color", 0.0)] {
+    for (kind, key, sigma_y) in
+        [(TaskKind::InpaintBox, "box", 0.0), (TaskKind::Sr(2), "sr2", 0.0), (TaskKind::Sr(2), "sr2_noisy", 0.05), (TaskKind::Color, "color", 0.0)]
+    {
         let task = Task { kind: kind.clone(), seed: 0 };
         let op = task.operator(g, 3, 16, 16).unwrap();
         let yh = io.get(&format!("y_{key}")).unwrap();

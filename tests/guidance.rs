@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use common::gpu;
 use reddiff::model::{Schedule, TensorFile, Unet};
 use reddiff::operators::{Task, TaskKind};
-use reddiff::solvers::{dps, pgdm, respaced_timesteps, DpsOptions, GaussianPrior, Method, PgdmOptions, TiledDenoiser, UnetPrior};
+use reddiff::solvers::{dps, pgdm, respaced_timesteps, Denoiser, DpsOptions, GaussianPrior, Method, PgdmOptions, UnetPrior};
 
 fn rel_err(got: &[f32], want: &[f32]) -> f32 {
     let scale = want.iter().map(|v| v.abs()).fold(0f32, f32::max);
@@ -99,27 +99,35 @@ fn refusals_are_clear() {
     assert!(PgdmOptions::for_task(&hdr).unwrap_err().to_string().contains("nonlinear"));
     assert!(Method::Pgdm.steps_for(&hdr, 0.0, None, 1000).is_err());
     assert_eq!(Method::Dps.steps_for(&hdr, 0.0, None, 1000).unwrap(), 1000);
-    // A prior without a vector-Jacobian product (tiles) is refused at the first step.
+    // A predictor without a vector-Jacobian product (one that implements only `eps`) is refused at the
+    // first step, by DPS and by PiGDM.
     let g = gpu();
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
     let unet = Unet::load(g, &root.join("adm_plain_newattn")).unwrap();
     let net = UnetPrior { unet: &unet, class: None };
-    let tiled = TiledDenoiser::new(&net, 4).unwrap();
+    let plain = EpsOnly(&net);
     let task = Task { kind: TaskKind::Sr(2), seed: 0 };
     let op = task.operator(g, 3, 32, 32).unwrap();
     let y = g.zeros(&[1, 3, 16, 16]).unwrap();
     let opts = DpsOptions { steps: 2, ..DpsOptions::for_task(&task) };
-    let e = reddiff::gpu::block_on(dps(g, &tiled, &*op, &y, &[1, 3, 32, 32], &Schedule::ddpm(), &opts, |_| true)).unwrap_err().to_string();
+    let e = reddiff::gpu::block_on(dps(g, &plain, &*op, &y, &[1, 3, 32, 32], &Schedule::ddpm(), &opts, |_| true)).unwrap_err().to_string();
     assert!(e.contains("vector-Jacobian"), "{e}");
-    // Whole restorations refuse before any work.
-    let problem = reddiff::restore::Problem {
-        task: task.clone(),
-        sigma_y: 0.0,
-        opts: reddiff::solvers::RedDiffOptions { steps: 2, ..Default::default() },
-        class: None,
-        method: Method::Pgdm,
-    };
-    let big = reddiff::image::Image { channels: 3, height: 32, width: 32, data: vec![0.0; 3 * 32 * 32] };
-    let e = reddiff::gpu::block_on(reddiff::restore::restore_synthetic(g, &unet, &problem, &[big], |_| true)).unwrap_err().to_string();
-    assert!(e.contains("tiles"), "{e}");
+    let opts = PgdmOptions { steps: 2, ..PgdmOptions::for_task(&task).unwrap() };
+    let e = reddiff::gpu::block_on(pgdm(g, &plain, &*op, &y, &[1, 3, 32, 32], &Schedule::ddpm(), &opts, |_| true)).unwrap_err().to_string();
+    assert!(e.contains("vector-Jacobian"), "{e}");
+}
+
+/// A noise predictor that implements only the required methods of `Denoiser` (no `eps_tape`).
+struct EpsOnly<'a>(&'a UnetPrior<'a>);
+
+impl Denoiser for EpsOnly<'_> {
+    fn eps(&self, gpu: &reddiff::gpu::Gpu, x_t: &reddiff::gpu::Tensor, t: usize) -> reddiff::Result<reddiff::gpu::Tensor> {
+        self.0.eps(gpu, x_t, t)
+    }
+    fn channels(&self) -> usize {
+        self.0.channels()
+    }
+    fn image_size(&self) -> Option<usize> {
+        self.0.image_size()
+    }
 }

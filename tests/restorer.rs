@@ -54,6 +54,13 @@ fn restorer_on_an_apps_device_with_progress_and_cancel() {
     let d = Restorer::builder().method(reddiff::solvers::Method::DiffPir).build(gpu.clone()).unwrap();
     let out = d.degrade_and_restore(&sample(), "d").unwrap();
     assert!(reddiff::metrics::psnr(&sample(), &out.image).unwrap() > reddiff::metrics::psnr(&sample(), out.pinv.as_ref().unwrap()).unwrap());
+    // Nothing set: the built-in prior's recommended.json chooses; paper_defaults() ignores it.
+    let rec = reddiff::recommended::Recommended::builtin().unwrap().unwrap();
+    let want = rec.best(&reddiff::operators::Task { kind: TaskKind::InpaintBox, seed: 0 }, 0.0).expect("a box-inpainting setting").clone();
+    let auto = Restorer::builder().build(gpu.clone()).unwrap();
+    assert_eq!((auto.method(), auto.options().steps), (want.method, want.steps));
+    let paper = Restorer::builder().paper_defaults().build(gpu.clone()).unwrap();
+    assert_eq!((paper.method(), paper.options().steps, paper.options().lambda), (reddiff::solvers::Method::RedDiff, 1000, 0.25));
     let hdr = Restorer::builder().method(reddiff::solvers::Method::DiffPir).task(TaskKind::Hdr);
     for bad in [Restorer::builder().steps(0), Restorer::builder().lr(-1.0), Restorer::builder().sigma_y(2.0), hdr] {
         assert!(matches!(bad.build(gpu.clone()), Err(Error::Invalid { .. })));

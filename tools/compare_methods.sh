@@ -51,7 +51,7 @@ for task in $tasks; do
             line="$(cat "$key")"
         elif [ "$method" = dps ] && ! [[ " $dps_tasks " == *" $task "* ]]; then
             line="| $task | $method | not run (DPS_TASKS=$dps_tasks) | — | — | — | — | — | — | — |"
-        elif "$bin" eval --task "$task" --method "$method" "${steps[@]}" --images "$images" --limit "$limit" --batch "$batch" \
+        elif "$bin" eval --paper-defaults --task "$task" --method "$method" "${steps[@]}" --images "$images" --limit "$limit" --batch "$batch" \
             --out "$tmp/$task-$method.csv" > "$tmp/log" 2> "$tmp/err"; then
             line="$(grep "^| $task |" "$tmp/log")"
             echo "$line" > "$key"

@@ -77,11 +77,11 @@ if [ "${REHEARSAL:-0}" = 1 ]; then
     # lavapipe needs ~30 s per FFHQ-256 forward: the rehearsal times the small model only.
     DEV=cpu; ROUNDS=1; REPS=2; LOOP=5; MODELS=(--model models/emoji32:1,8); LOOP_MODEL=models/emoji32
     MODELS_B1=(--model models/emoji32:1)
-    EVAL=(--steps 5 --limit 4)
+    EVAL=(--paper-defaults --method reddiff --steps 5 --limit 4)
 else
     DEV=cuda; ROUNDS=${ROUNDS:-3}; REPS=10; LOOP=100; MODELS=(--model .data/full/ffhq256:1,4 --model models/emoji32:1,8); LOOP_MODEL=.data/full/ffhq256
     MODELS_B1=(--model .data/full/ffhq256:1 --model models/emoji32:1)
-    EVAL=(--steps 100)
+    EVAL=(--paper-defaults --method reddiff --steps 100)
 fi
 
 # Random-weight FFHQ-256 ADM (93.6M parameters) and PyTorch's float32 output on a batch of 1.

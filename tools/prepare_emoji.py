@@ -7,7 +7,8 @@ filter and split by a hash of the file name (so the same emoji is held out in bo
 about 6 % is the test split, which is never trained on.
 
 Output (default `.data/`): `train.npy` and `test.npy`, uint8 [N, 32, 32, 3], plus `test_names.txt`.
-With --samples DIR, the first --n-samples held-out images (in a fixed order) are written there as PNGs.
+With --samples DIR, the first --n-samples held-out images (in a fixed order, after --sample-offset) are written
+there as PNGs.
 """
 import argparse
 import hashlib
@@ -50,6 +51,9 @@ def main():
     ap.add_argument("--size", type=int, default=32)
     ap.add_argument("--samples", help="write held-out PNGs here (e.g. assets/samples)")
     ap.add_argument("--n-samples", type=int, default=32)
+    ap.add_argument("--sample-offset", type=int, default=0,
+                    help="skip this many held-out images of the fixed order first (assets/samples holds the first 32; "
+                         "--sample-offset 32 gives held-out images for tuning that are not among them)")
     args = ap.parse_args()
     items = []
     for set_name, tgz in SETS.items():
@@ -67,7 +71,7 @@ def main():
         os.makedirs(args.samples, exist_ok=True)
         # A fixed, deterministic pick that skips near-blank images (flags and symbols on white are dull tests).
         picked = [t for t in sorted(test_items, key=lambda t: hashlib.sha256((t[1] + t[0]).encode()).hexdigest())
-                  if (t[2] < 200).mean() > 0.25][: args.n_samples]
+                  if (t[2] < 200).mean() > 0.25][args.sample_offset: args.sample_offset + args.n_samples]
         for n, s, a in picked:
             Image.fromarray(a).save(os.path.join(args.samples, f"{s}-{n}"))
         print(f"wrote {len(picked)} samples to {args.samples}")

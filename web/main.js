@@ -8,7 +8,6 @@ const MODEL_URL = '../models/emoji32/';
 const SAMPLES_URL = '../assets/samples/';
 const PREVIEW_EVERY = 5;
 const BUILTIN_LABEL = 'the built-in model (emoji32)';
-const DEFAULT_LR = (task) => (task.startsWith('inpaint') ? 0.25 : 0.5); // mirrors Task::default_lr
 
 const $ = (id) => document.getElementById(id);
 
@@ -23,7 +22,7 @@ const state = {
   image: null,        // RGBA Uint8Array, size*size*4, what restore() gets
   imageLoading: Promise.resolve(), // settles when the last image pick is done (run waits for it)
   mask: null,         // Uint8Array size*size, 1 = missing (painted)
-  builtin: null,      // {config: string, weights: Uint8Array} of the built-in model, kept to reload it
+  builtin: null,      // {config, weights: Uint8Array, recommended: string|null} of the built-in model, kept to reload it
   busy: null,         // null | 'run' | 'model'
   ready: false,       // a model is loaded and the GPU is up
 };
@@ -56,9 +55,6 @@ function setStatus(text) {
   $('status').textContent = text;
 }
 
-/** Lets the browser paint (status text) before a long synchronous call such as loadModel. */
-const nextFrame = () => new Promise((r) => requestAnimationFrame(() => setTimeout(r, 0)));
-
 // ---------------------------------------------------------------------------------------------------------
 // Buttons: one place decides what is enabled.
 
@@ -72,6 +68,7 @@ function setBusy(what) {
   $('upload').disabled = !idle;
   $('sample').disabled = !idle;
   $('task').disabled = !idle;
+  for (const id of ['method', 'steps', 'lambda', 'lr']) $(id).disabled = !idle;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -316,8 +313,29 @@ function maskRGBA() {
 function onTaskChange() {
   const task = $('task').value;
   $('mask-editor').hidden = task !== 'inpaint-mask';
-  $('lr').placeholder = `default ${DEFAULT_LR(task)}`;
   if (task === 'denoise' && Number($('sigma-y').value) === 0) $('sigma-y').value = '0.1';
+  showSettings();
+}
+
+/** Shows what a run will use (the model's recommendation fills the empty fields) under the parameters. */
+function showSettings() {
+  const el = $('settings-text');
+  if (!state.ready) { el.textContent = ''; return; }
+  let params;
+  try {
+    params = readParams();
+  } catch (e) {
+    el.textContent = errorMessage(e);
+    return;
+  }
+  try {
+    const s = state.reddiff.settingsFor($('task').value, params);
+    const redDiff = s.method === 'reddiff' ? `, λ ${s.lambda}, lr ${s.lr}` : '';
+    const why = s.recommended ? ` — recommended for this model (${Number(s.psnr).toFixed(2)} dB mean on ${s.images} held-out images)` : '';
+    el.textContent = `Runs ${s.label}, ${s.steps} steps${redDiff}${why}.`;
+  } catch (e) {
+    el.textContent = errorMessage(e);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -337,24 +355,57 @@ function modelLoaded(info, label) {
   deriveImage();
 }
 
-/** loadModel with the page's error handling; afterwards the page still has a usable model if it had one. */
-async function loadModel(config, weights, label) {
+/** Reads a byte stream to its end into one Uint8Array, reporting the fraction received (`total` bytes
+ *  expected; 0 = unknown) to `onFraction`. */
+async function readAll(stream, total, onFraction) {
+  const reader = stream.getReader();
+  const chunks = [];
+  let received = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(value);
+    received += value.length;
+    if (total > 0) onFraction(Math.min(1, received / total));
+  }
+  const out = new Uint8Array(received);
+  let at = 0;
+  for (const c of chunks) { out.set(c, at); at += c.length; }
+  return out;
+}
+
+function modelProgress(fraction, text) {
+  $('model-progress').value = fraction;
+  $('model-progress-text').textContent = text;
+}
+
+const mb = (bytes) => `${(bytes / 1048576).toFixed(0)} MiB`;
+
+/** loadModel with the page's error handling; afterwards the page still has a usable model if it had one.
+ *  The load is asynchronous: the page stays responsive and #model-progress shows how far it got. */
+async function loadModel(config, weights, recommended, label) {
   setBusy('model');
   setStatus(`Loading ${label}…`);
-  await nextFrame();
+  const t0 = performance.now();
   try {
-    const info = state.reddiff.loadModel(config, weights);
-    modelLoaded(info, label);
+    const info = await state.reddiff.loadModel(config, weights, recommended, (f) => modelProgress(f, `checking weights ${(100 * f).toFixed(0)} %`));
+    const m = state.reddiff.memory();
+    const secs = (performance.now() - t0) / 1000;
+    modelProgress(1, `loaded in ${secs.toFixed(1)} s · GPU ${mb(m.gpu)} (peak ${mb(m.gpuPeak)}) · wasm memory ${mb(m.wasm)}`);
+    window.__modelLoad = { label, secs, ...m };
+    modelLoaded(info + (recommended ? '\nrecommended.json: yes' : ''), label);
     setStatus(`Ready: ${label}, ${state.size}×${state.size}.`);
     return true;
   } catch (e) {
+    modelProgress(0, '');
     showError(`Could not load ${label}: ${errorMessage(e)}`);
     // If the failed load left no model behind, fall back to the built-in one so the page stays usable.
     let size = 0;
     try { size = state.reddiff.imageSize(); } catch { /* treat as none */ }
     if (size === 0 && state.builtin && label !== BUILTIN_LABEL) {
       try {
-        modelLoaded(state.reddiff.loadModel(state.builtin.config, state.builtin.weights), BUILTIN_LABEL);
+        const b = state.builtin;
+        modelLoaded(await state.reddiff.loadModel(b.config, b.weights, b.recommended, null), BUILTIN_LABEL);
       } catch (e2) {
         showError(`Could not load ${label}: ${errorMessage(e)}; reloading the built-in model failed too: ${errorMessage(e2)}`);
         state.ready = false;
@@ -367,6 +418,7 @@ async function loadModel(config, weights, label) {
     return false;
   } finally {
     setBusy(null);
+    showSettings();
   }
 }
 
@@ -374,19 +426,31 @@ async function loadUserModel() {
   clearError();
   const cfgFile = $('model-config').files[0];
   const wFile = $('model-weights').files[0];
+  const recFile = $('model-recommended').files[0];
   if (!cfgFile || !wFile) {
     showError('Choose both files of your model: its config.json and its .safetensors weights.');
     return;
   }
-  let config, weights;
+  let config, weights, recommended = null;
+  setBusy('model');
   try {
     config = await cfgFile.text();
-    weights = new Uint8Array(await wFile.arrayBuffer());
+    if (recFile) recommended = await recFile.text();
+    weights = await readAll(wFile.stream(), wFile.size, (f) => modelProgress(f, `reading ${wFile.name} ${(100 * f).toFixed(0)} %`));
   } catch (e) {
     showError(`Could not read the model files: ${errorMessage(e)}`);
     return;
+  } finally {
+    setBusy(null);
   }
-  await loadModel(config, weights, `${wFile.name} (${(weights.length / 1e6).toFixed(1)} MB)`);
+  await loadModel(config, weights, recommended, `${wFile.name} (${(weights.length / 1e6).toFixed(1)} MB)`);
+}
+
+/** Downloads `url` with progress in #model-progress. */
+async function download_(url, what) {
+  const res = await fetchOk(url);
+  const total = Number(res.headers.get('content-length') || 0);
+  return readAll(res.body, total, (f) => modelProgress(f, `downloading ${what} ${(100 * f).toFixed(0)} %`));
 }
 
 async function loadBuiltinModel() {
@@ -395,16 +459,18 @@ async function loadBuiltinModel() {
     setBusy('model');
     setStatus('Downloading the built-in model…');
     try {
-      const [config, weights] = await Promise.all([
+      const [config, weights, recommended] = await Promise.all([
         fetchOk(MODEL_URL + 'config.json').then((r) => r.text()),
-        fetchOk(MODEL_URL + 'model.safetensors').then((r) => r.arrayBuffer()),
+        download_(MODEL_URL + 'model.safetensors', 'the built-in model'),
+        // Optional: settings chosen for the model on held-out images (reddiff eval --sweep).
+        fetch(MODEL_URL + 'recommended.json').then((r) => (r.ok ? r.text() : null)).catch(() => null),
       ]);
-      state.builtin = { config, weights: new Uint8Array(weights) };
+      state.builtin = { config, weights, recommended };
     } finally {
       setBusy(null);
     }
   }
-  return loadModel(state.builtin.config, state.builtin.weights, BUILTIN_LABEL);
+  return loadModel(state.builtin.config, state.builtin.weights, state.builtin.recommended, BUILTIN_LABEL);
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -422,17 +488,13 @@ function readParams() {
     }
     return v;
   };
-  const lrRaw = $('lr').value.trim();
-  let lr = null;
-  if (lrRaw !== '') {
-    lr = Number(lrRaw);
-    if (!Number.isFinite(lr) || lr <= 0) throw new Error(`lr must be a positive number or empty (got "${lrRaw}")`);
-  }
+  // Empty = not given: the model's recommendation (else the paper's default) fills it.
+  const optional = (id, name, limits) => ($(id).value.trim() === '' ? null : num(id, name, limits));
   return {
     method: $('method').value,
-    steps: num('steps', 'Steps', { int: true, min: 1, max: 1000 }),
-    lambda: num('lambda', 'λ', { min: 0 }),
-    lr,
+    steps: optional('steps', 'Steps', { int: true, min: 1, max: 1000 }),
+    lambda: optional('lambda', 'λ', { min: 0 }),
+    lr: optional('lr', 'lr', { min: 1e-9 }),
     seed: num('seed', 'Seed', { int: true, min: 0, max: Number.MAX_SAFE_INTEGER }),
     sigmaY: num('sigma-y', 'σy', { min: 0 }),
     previewEvery: PREVIEW_EVERY,
@@ -467,11 +529,12 @@ async function run() {
     $('measurement-psnr').textContent = '';
     $('ms-per-step').textContent = '';
     $('download').disabled = true;
-    $('progress').max = opts.steps;
+    const settings = state.reddiff.settingsFor(task, opts);
+    $('progress').max = settings.steps;
     $('progress').value = 0;
     $('progress-text').textContent = '';
     clearCanvas($('preview'), size);
-    setStatus(`Running ${task}, ${opts.steps} steps…`);
+    setStatus(`Running ${task}: ${settings.label}, ${settings.steps} steps…`);
 
     const onProgress = (step, steps, t) => {
       $('progress').max = steps;
@@ -491,10 +554,11 @@ async function run() {
     drawRGBA($('preview'), out.result, size);
     $('measurement-psnr').textContent = Number(out.psnrMeasurement).toFixed(2);
     $('result-psnr').textContent = Number(out.psnrResult).toFixed(2);
+    $('result-label').textContent = `${out.settings.label} result`;
     $('ms-per-step').textContent = Number(out.msPerStep).toFixed(1);
     $('download').disabled = false;
-    window.__lastResult = { result: out.result, size, task, ...opts, out };
-    setStatus(`Done: ${task}, ${opts.steps} steps in ${secs.toFixed(1)} s. ` +
+    window.__lastResult = { result: out.result, size, task, ...opts, settings: out.settings, out };
+    setStatus(`Done: ${task}, ${out.settings.label}, ${out.settings.steps} steps in ${secs.toFixed(1)} s. ` +
       `PSNR ${Number(out.psnrMeasurement).toFixed(2)} dB → ${Number(out.psnrResult).toFixed(2)} dB.`);
   } catch (e) {
     const msg = errorMessage(e);
@@ -544,6 +608,7 @@ async function start() {
   $('sample').addEventListener('change', () => { clearError(); if ($('sample').value) selectSample($('sample').value); });
   $('upload').addEventListener('change', onUpload);
   $('task').addEventListener('change', onTaskChange);
+  for (const id of ['method', 'steps', 'lambda', 'lr', 'sigma-y']) $(id).addEventListener('input', showSettings);
   $('run').addEventListener('click', run);
   $('cancel').addEventListener('click', cancel);
   $('download').addEventListener('click', download);

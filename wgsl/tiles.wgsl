@@ -1,7 +1,10 @@
 // Overlapping square tiles of [N, C, H, W] images, for running a fixed-size network on larger images.
 // A grid has NY rows and NX columns of S x S tiles; tile k (row-major) has its top-left corner at
 // (origins[k / NX], origins[NY + k % NX]). A pass handles tiles k0 .. k0 + COUNT of every image; its tile
-// batch is [N * COUNT, C, S, S], image n's tiles first.
+// batch is [N * COUNT, C, S, S], image n's tiles first. With WEIGHTED = 0 each kernel is the transpose of the
+// other's WEIGHTED = 1 form (for vector-Jacobian products through tiles): extract_tiles weighted multiplies by
+// the blending weight (the transpose of the blend), blend_tiles unweighted adds tiles in place (the transpose
+// of the plain extraction).
 // Bindings: 1 origins (u32, read), 2 source (read), 3 destination (read_write). One thread per output value.
 
 struct P {
@@ -14,6 +17,7 @@ struct P {
     nx: u32,
     k0: u32,     // first tile of this pass
     count: u32,  // tiles per image in this pass
+    weighted: u32, // 1: extract times the blend weight / blend with the normalised window; 0: plain
 }
 
 @group(0) @binding(0) var<uniform> p: P;
@@ -27,7 +31,22 @@ fn window(u: u32) -> f32 {
     return s * s;
 }
 
-// dst [N * COUNT, C, S, S] <- the tiles of src [N, C, H, W].
+// Sum of the windows of every grid tile covering image pixel (y, x): the blend's normaliser (separable).
+fn coverage(y: u32, x: u32) -> f32 {
+    var wy = 0.0;
+    for (var r = 0u; r < p.ny; r++) {
+        let o = origins[r];
+        if (y >= o && y < o + p.s) { wy += window(y - o); }
+    }
+    var wx = 0.0;
+    for (var q = 0u; q < p.nx; q++) {
+        let o = origins[p.ny + q];
+        if (x >= o && x < o + p.s) { wx += window(x - o); }
+    }
+    return wy * wx;
+}
+
+// dst [N * COUNT, C, S, S] <- the tiles of src [N, C, H, W] (times the blend weight if WEIGHTED).
 @compute @workgroup_size(256)
 fn extract_tiles(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                  @builtin(local_invocation_index) li: u32) {
@@ -41,11 +60,14 @@ fn extract_tiles(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
     let k = p.k0 + b % p.count;
     let oy = origins[k / p.nx];
     let ox = origins[p.ny + k % p.nx];
-    dst[i] = src[((img * p.c + c) * p.h + oy + y) * p.w + ox + x];
+    var v = src[((img * p.c + c) * p.h + oy + y) * p.w + ox + x];
+    if (p.weighted == 1u) { v *= window(y) * window(x) / coverage(oy + y, ox + x); }
+    dst[i] = v;
 }
 
 // dst [N, C, H, W] += the window-weighted tiles src [N * COUNT, C, S, S], normalised so that the weights of
-// all tiles of the grid covering a pixel sum to 1 (the window is separable, so the sum is a product).
+// all tiles of the grid covering a pixel sum to 1 (the window is separable, so the sum is a product); if not
+// WEIGHTED, the plain sum of the tiles covering the pixel.
 @compute @workgroup_size(256)
 fn blend_tiles(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                @builtin(local_invocation_index) li: u32) {
@@ -55,16 +77,7 @@ fn blend_tiles(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
     let y = (i / p.w) % p.h;
     let c = (i / (p.w * p.h)) % p.c;
     let img = i / (p.w * p.h * p.c);
-    var wy = 0.0;
-    for (var r = 0u; r < p.ny; r++) {
-        let o = origins[r];
-        if (y >= o && y < o + p.s) { wy += window(y - o); }
-    }
-    var wx = 0.0;
-    for (var q = 0u; q < p.nx; q++) {
-        let o = origins[p.ny + q];
-        if (x >= o && x < o + p.s) { wx += window(x - o); }
-    }
+    let weighted = p.weighted == 1u;
     var acc = 0.0;
     for (var j = 0u; j < p.count; j++) {
         let k = p.k0 + j;
@@ -72,8 +85,9 @@ fn blend_tiles(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
         let ox = origins[p.ny + k % p.nx];
         if (y >= oy && y < oy + p.s && x >= ox && x < ox + p.s) {
             let t = ((img * p.count + j) * p.c + c) * p.s * p.s + (y - oy) * p.s + (x - ox);
-            acc += window(y - oy) * window(x - ox) * src[t];
+            if (weighted) { acc += window(y - oy) * window(x - ox) * src[t]; } else { acc += src[t]; }
         }
     }
-    dst[i] += acc / (wy * wx);
+    if (weighted) { acc /= coverage(y, x); }
+    dst[i] += acc;
 }

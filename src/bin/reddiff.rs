@@ -8,6 +8,7 @@ use reddiff::image::{Fit, Image};
 use reddiff::metrics::{psnr, ssim};
 use reddiff::model::{weights::write_tensors, HostTensor, Schedule, TensorFile, Unet};
 use reddiff::operators::{Task, TaskKind};
+use reddiff::recommended::{resolve, Choices, Recommended, Setting};
 use reddiff::restore::{restore_measured, restore_synthetic, Outcome, Problem};
 use reddiff::solvers::{ddim_sample, DdimOptions, UnetPrior};
 use reddiff::solvers::{DdrmOptions, DiffPirOptions, DpsOptions, Init, Method, Order, PgdmOptions, RedDiffOptions, StepInfo, Weighting};
@@ -60,19 +61,23 @@ struct SolveArgs {
     /// reddiff, or a baseline at its authors' settings: diffpir (Zhu et al. 2023; linear tasks), ddrm (Kawar
     /// et al. 2022; linear tasks with an SVD), dps (Chung et al. 2023; any task) or pgdm (Song et al. 2023;
     /// linear tasks). DPS and PiGDM differentiate the network (about 3x the cost of a step) and need the
-    /// image at the model's size.
-    #[arg(long, default_value = "reddiff")]
-    method: String,
-    /// Iterations (network evaluations); default: 1000 for RED-diff, the authors' 20 (inpainting) or 100
-    /// for DiffPIR, 20 for DDRM, 1000 for DPS, 100 for PiGDM.
+    /// image at the model's size. Default: the model's recommended.json for the task, else reddiff.
+    #[arg(long)]
+    method: Option<String>,
+    /// Iterations (network evaluations); default: recommended.json's, else 1000 for RED-diff, the authors'
+    /// 20 (inpainting) or 100 for DiffPIR, 20 for DDRM, 1000 for DPS, 100 for PiGDM.
     #[arg(long)]
     steps: Option<usize>,
-    /// Adam learning rate; default 0.25 for inpainting, 0.5 otherwise.
+    /// Adam learning rate; default: recommended.json's, else 0.25 for inpainting, 0.5 otherwise.
     #[arg(long)]
     lr: Option<f32>,
-    /// Weight λ of the denoising regulariser.
-    #[arg(long, default_value_t = 0.25)]
-    lambda: f32,
+    /// Weight λ of the denoising regulariser; default: recommended.json's, else 0.25.
+    #[arg(long)]
+    lambda: Option<f32>,
+    /// Ignore the model's recommended.json (settings `eval --sweep` chose on held-out images) and use the
+    /// paper's defaults for every option not given.
+    #[arg(long)]
+    paper_defaults: bool,
     /// linear, sqrt, square, log1p, clipped_linear, power_2_3 or const.
     #[arg(long, default_value = "linear")]
     weighting: String,
@@ -100,34 +105,63 @@ struct SolveArgs {
     fit: String,
 }
 
+/// Checks a `--lr` value: positive and finite.
+fn check_lr(lr: f32) -> Result<f32> {
+    if lr > 0.0 && lr.is_finite() {
+        Ok(lr)
+    } else {
+        Err(Error::Invalid { op: "--lr", msg: format!("must be a positive number, got {lr}") })
+    }
+}
+
+/// Checks a `--lambda` value: zero or positive and finite.
+fn check_lambda(lambda: f32) -> Result<f32> {
+    if lambda >= 0.0 && lambda.is_finite() {
+        Ok(lambda)
+    } else {
+        Err(Error::Invalid { op: "--lambda", msg: format!("must be zero or positive, got {lambda}") })
+    }
+}
+
 impl SolveArgs {
-    fn problem(&self) -> Result<(Problem, Fit)> {
+    /// The model's recommended.json (the built-in prior's when no --model), unless --paper-defaults.
+    fn recommended(&self) -> Result<Option<Recommended>> {
+        if self.paper_defaults {
+            return Ok(None);
+        }
+        match &self.model {
+            Some(dir) => Recommended::read_dir(dir)
+                .map_err(|e| Error::Invalid { op: "recommended.json", msg: format!("{e} (fix or delete the file, or pass --paper-defaults)") }),
+            None => Recommended::builtin(),
+        }
+    }
+
+    /// The problem with every unset option filled from `rec`, else the paper's defaults.
+    fn problem(&self, rec: Option<&Recommended>) -> Result<(Problem, Fit, Option<Setting>)> {
         let kind: TaskKind = self.task.parse()?;
         let task = Task { kind, seed: self.seed };
         let fit: Fit = self.fit.parse()?;
-        let method: Method = self.method.parse()?;
         if !(0.0..=1.0).contains(&self.sigma_y) {
             return Err(Error::Invalid { op: "--sigma-y", msg: format!("must be in [0, 1], got {}", self.sigma_y) });
         }
-        let steps = method.steps_for(&task, self.sigma_y, self.steps, 1000)?;
-        if !(1..=MAX_STEPS).contains(&steps) {
-            return Err(Error::Invalid { op: "--steps", msg: format!("must be 1 to {MAX_STEPS}, got {steps}") });
-        }
-        if let Some(lr) = self.lr {
-            if !(lr > 0.0 && lr.is_finite()) {
-                return Err(Error::Invalid { op: "--lr", msg: format!("must be a positive number, got {lr}") });
-            }
-        }
-        if !(self.lambda >= 0.0 && self.lambda.is_finite()) {
-            return Err(Error::Invalid { op: "--lambda", msg: format!("must be zero or positive, got {}", self.lambda) });
+        let choices = Choices {
+            method: self.method.as_deref().map(str::parse).transpose()?,
+            steps: self.steps,
+            lambda: self.lambda.map(check_lambda).transpose()?,
+            lr: self.lr.map(check_lr).transpose()?,
+        };
+        let r = resolve(choices, &task, self.sigma_y, rec)?;
+        if !(1..=MAX_STEPS).contains(&r.steps) {
+            return Err(Error::Invalid { op: "--steps", msg: format!("must be 1 to {MAX_STEPS}, got {}", r.steps) });
         }
         if !(self.sigma_x0 >= 0.0 && self.sigma_x0.is_finite()) {
             return Err(Error::Invalid { op: "--sigma-x0", msg: format!("must be zero or positive, got {}", self.sigma_x0) });
         }
+        let method = r.method;
         let opts = RedDiffOptions {
-            steps,
-            lr: self.lr.unwrap_or(task.default_lr()),
-            lambda: self.lambda,
+            steps: r.steps,
+            lr: r.lr,
+            lambda: r.lambda,
             weighting: self.weighting.parse::<Weighting>()?,
             order: self.order.parse::<Order>()?,
             init: self.init.parse::<Init>()?,
@@ -135,12 +169,22 @@ impl SolveArgs {
             seed: self.seed,
             ..RedDiffOptions::default()
         };
-        Ok((Problem { task, sigma_y: self.sigma_y, opts, class: self.class, method }, fit))
+        Ok((Problem { task, sigma_y: self.sigma_y, opts, class: self.class, method }, fit, r.from))
     }
 }
 
-/// The method and its settings, for the first line of `restore`.
-fn method_label(p: &Problem) -> String {
+/// The method and its settings, for the first line of `restore`; `from` names the recommendation used.
+fn method_label(p: &Problem, from: Option<&Setting>) -> String {
+    let label = method_settings(p);
+    match from {
+        Some(s) if s.images > 0 => format!("{label} (recommended.json: {:.2} dB mean on {} held-out images)", s.psnr, s.images),
+        Some(_) => format!("{label} (recommended.json)"),
+        None => label,
+    }
+}
+
+/// The method and its settings.
+fn method_settings(p: &Problem) -> String {
     match p.method {
         Method::RedDiff => format!("RED-diff, {} steps, lr {}, lambda {}", p.opts.steps, p.opts.lr, p.opts.lambda),
         Method::DiffPir => match DiffPirOptions::for_task(&p.task, p.sigma_y) {
@@ -201,7 +245,8 @@ fn compare_path(out: &Path) -> PathBuf {
 }
 
 fn restore(args: SolveArgs, input: Option<PathBuf>, output: PathBuf, measured: bool) -> Result<()> {
-    let (mut problem, fit) = args.problem()?;
+    let rec = args.recommended()?;
+    let (mut problem, fit, from) = args.problem(rec.as_ref())?;
     // Outputs are checked before anything runs: writable, not an input, distinct, a known image format.
     reddiff::image::OutputFormat::from_path(&output)?;
     let compare = compare_path(&output);
@@ -234,7 +279,7 @@ fn restore(args: SolveArgs, input: Option<PathBuf>, output: PathBuf, measured: b
     let (h, w) = if measured { (fitted.height * f, fitted.width * f) } else { (fitted.height, fitted.width) };
     let tiles =
         if (h, w) == (size, size) { String::new() } else { format!(", {} tiles of {size}x{size}", reddiff::ops::TileGrid::new(h, w, size, size / 4)?.tiles()) };
-    say!("{} | {} | {w}x{h}, model {size}x{size}{tiles} | {}", input.display(), problem.task.kind_name(), method_label(&problem));
+    say!("{} | {} | {w}x{h}, model {size}x{size}{tiles} | {}", input.display(), problem.task.kind_name(), method_label(&problem, from.as_ref()));
     let (bar, cb, first_step) = progress(evaluations(&problem));
     let t0 = std::time::Instant::now();
     let (truth, out): (Option<Image>, Outcome) = if measured {
@@ -336,26 +381,120 @@ fn csv_first(line: &str) -> String {
 
 const CSV_HEADER: &str = "image,task,method,steps,psnr_pinv,ssim_pinv,psnr,ssim";
 
-/// One finished image: name, then PSNR/SSIM of H+y and of RED-diff.
-type Row = (String, f64, f64, f64, f64);
-
-#[allow(clippy::too_many_arguments)]
-fn eval(args: SolveArgs, images: PathBuf, out: PathBuf, shard: Option<String>, limit: Option<usize>, batch: usize, resume: bool) -> Result<()> {
-    let (problem, fit) = args.problem()?;
-    if !(1..=MAX_BATCH).contains(&batch) {
-        return Err(Error::Invalid { op: "--batch", msg: format!("must be 1 to {MAX_BATCH}, got {batch}") });
-    }
+/// The image files `eval` works on: every n-th of `images` from i (`--shard i/n`), at most `limit`.
+fn selected_files(images: &Path, shard: Option<String>, limit: Option<usize>) -> Result<Vec<PathBuf>> {
     let (si, sn) = match shard {
         Some(s) => parse_shard(&s)?,
         None => (0, 1),
     };
-    let mut files: Vec<PathBuf> = image_files(&images)?.into_iter().enumerate().filter(|(k, _)| k % sn == si).map(|(_, p)| p).collect();
+    let mut files: Vec<PathBuf> = image_files(images)?.into_iter().enumerate().filter(|(k, _)| k % sn == si).map(|(_, p)| p).collect();
     if let Some(k) = limit {
         files.truncate(k);
     }
     if files.is_empty() {
         return Err(Error::Invalid { op: "eval", msg: "--shard and --limit select no image".into() });
     }
+    Ok(files)
+}
+
+fn name_of(p: &Path) -> String {
+    p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+/// Reads `files`; unreadable ones are reported, named in `failed` and skipped.
+fn read_images(files: &[PathBuf], failed: &mut Vec<String>) -> Vec<(PathBuf, Image)> {
+    let mut loaded = Vec::new();
+    for f in files {
+        match Image::read(f) {
+            Ok(im) => loaded.push((f.clone(), im)),
+            Err(e) => {
+                eprintln!("skipping {}: {e}", f.display());
+                failed.push(name_of(f));
+            }
+        }
+    }
+    loaded
+}
+
+/// Brings images to the model's size (`fit`, sides a multiple of `multiple`); failures are skipped as above.
+fn fit_images(loaded: Vec<(PathBuf, Image)>, size: usize, fit: Fit, multiple: usize, failed: &mut Vec<String>) -> Vec<(PathBuf, Image)> {
+    let mut truth = Vec::new();
+    for (p, im) in loaded {
+        match im.fit(size, fit, multiple) {
+            Ok(x) => truth.push((p, x)),
+            Err(e) => {
+                eprintln!("skipping {}: {e}", p.display());
+                failed.push(name_of(&p));
+            }
+        }
+    }
+    truth
+}
+
+/// PSNR/SSIM of one image's H+y (NaN without one) and of the restoration.
+#[derive(Clone, Copy)]
+struct Scores {
+    psnr_pinv: f64,
+    ssim_pinv: f64,
+    psnr: f64,
+    ssim: f64,
+}
+
+/// Degrades and restores `truth` in batches of up to `batch` consecutive images of one size (every random
+/// draw keyed by the file name, so the batching changes no result); `done` gets each image's scores as soon
+/// as its batch finishes.
+fn run_batches(
+    gpu: &Gpu,
+    unet: &Unet,
+    problem: &Problem,
+    truth: &[(PathBuf, Image)],
+    batch: usize,
+    mut done: impl FnMut(&Path, Scores) -> Result<()>,
+) -> Result<()> {
+    let mut groups: Vec<std::ops::Range<usize>> = Vec::new();
+    for (i, (_, im)) in truth.iter().enumerate() {
+        match groups.last_mut() {
+            Some(g) if g.len() < batch && (truth[g.start].1.height, truth[g.start].1.width) == (im.height, im.width) => g.end = i + 1,
+            _ => groups.push(i..i + 1),
+        }
+    }
+    for g in groups {
+        let chunk = &truth[g];
+        let images: Vec<Image> = chunk.iter().map(|(_, im)| im.clone()).collect();
+        let (bar, cb, _) = progress(evaluations(problem));
+        let mut problem = problem.clone();
+        problem.opts.image_keys = chunk.iter().map(|(f, _)| image_key_of(f)).collect();
+        let o = reddiff::gpu::block_on(restore_synthetic(gpu, unet, &problem, &images, cb))?;
+        bar.finish_and_clear();
+        for (k, (f, x)) in chunk.iter().enumerate() {
+            let (psnr_pinv, ssim_pinv) = match &o.pinv[k] {
+                Some(p) => (psnr(x, p)?, ssim(x, p)?),
+                None => (f64::NAN, f64::NAN),
+            };
+            done(f, Scores { psnr_pinv, ssim_pinv, psnr: psnr(x, &o.result[k])?, ssim: ssim(x, &o.result[k])? })?;
+        }
+    }
+    Ok(())
+}
+
+fn check_batch(batch: usize) -> Result<()> {
+    if !(1..=MAX_BATCH).contains(&batch) {
+        return Err(Error::Invalid { op: "--batch", msg: format!("must be 1 to {MAX_BATCH}, got {batch}") });
+    }
+    Ok(())
+}
+
+/// The mean of `f` over `v`.
+fn mean_of<T>(v: &[T], f: impl Fn(&T) -> f64) -> f64 {
+    v.iter().map(f).sum::<f64>() / v.len().max(1) as f64
+}
+
+#[allow(clippy::too_many_arguments)]
+fn eval(args: SolveArgs, images: PathBuf, out: PathBuf, shard: Option<String>, limit: Option<usize>, batch: usize, resume: bool) -> Result<()> {
+    let rec = args.recommended()?;
+    let (problem, fit, from) = args.problem(rec.as_ref())?;
+    check_batch(batch)?;
+    let files = selected_files(&images, shard, limit)?;
     let mut reads: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
     let task_files = problem.task.kind.files();
     reads.extend(task_files.iter().map(PathBuf::as_path));
@@ -370,93 +509,49 @@ fn eval(args: SolveArgs, images: PathBuf, out: PathBuf, shard: Option<String>, l
         }
         _ => Vec::new(),
     };
-    let name_of = |p: &Path| p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let todo: Vec<PathBuf> = files.iter().filter(|f| !done.contains(&name_of(f))).cloned().collect();
     if !done.is_empty() {
         eprintln!("--resume: {} of {} images already in {}", files.len() - todo.len(), files.len(), out.display());
     }
     let mut failed: Vec<String> = Vec::new();
-    let mut loaded: Vec<(PathBuf, Image)> = Vec::new();
-    for f in &todo {
-        match Image::read(f) {
-            Ok(im) => loaded.push((f.clone(), im)),
-            Err(e) => {
-                eprintln!("skipping {}: {e}", f.display());
-                failed.push(name_of(f));
-            }
-        }
-    }
+    let loaded = read_images(&todo, &mut failed);
     let gpu = Gpu::new()?;
     let unet = load(&gpu, args.model.clone())?;
-    let size = unet.info().image_size;
-    let mut truth: Vec<(PathBuf, Image)> = Vec::new();
-    for (p, im) in loaded {
-        match im.fit(size, fit, problem.task.size_multiple()) {
-            Ok(x) => truth.push((p, x)),
-            Err(e) => {
-                eprintln!("skipping {}: {e}", p.display());
-                failed.push(name_of(&p));
-            }
-        }
-    }
-    let mut csv = open_csv(&out, resume && !done.is_empty())?;
-    let mut rows: Vec<Row> = Vec::new();
+    let truth = fit_images(loaded, unet.info().image_size, fit, problem.task.size_multiple(), &mut failed);
+    eprintln!("{}", method_label(&problem, from.as_ref()));
+    let mut csv = open_csv(&out, CSV_HEADER, resume && !done.is_empty())?;
+    let mut rows: Vec<Scores> = Vec::new();
     let t0 = std::time::Instant::now();
-    // Batches of consecutive images of one size (all images are the model's size unless --fit tile keeps
-    // larger ones whole).
-    let mut groups: Vec<std::ops::Range<usize>> = Vec::new();
-    for (i, (_, im)) in truth.iter().enumerate() {
-        match groups.last_mut() {
-            Some(g) if g.len() < batch && (truth[g.start].1.height, truth[g.start].1.width) == (im.height, im.width) => g.end = i + 1,
-            _ => groups.push(i..i + 1),
-        }
-    }
-    for g in groups {
-        let chunk = &truth[g];
-        let images: Vec<Image> = chunk.iter().map(|(_, im)| im.clone()).collect();
-        let (bar, cb, _) = progress(evaluations(&problem));
-        // Noise keyed by file name: an image's result does not depend on --batch, --shard or --limit.
-        let mut problem = problem.clone();
-        problem.opts.image_keys = chunk.iter().map(|(f, _)| image_key_of(f)).collect();
-        let o = reddiff::gpu::block_on(restore_synthetic(&gpu, &unet, &problem, &images, cb))?;
-        bar.finish_and_clear();
-        for (k, (f, x)) in chunk.iter().enumerate() {
-            let (pp, ps) = match &o.pinv[k] {
-                Some(p) => (psnr(x, p)?, ssim(x, p)?),
-                None => (f64::NAN, f64::NAN),
-            };
-            let row = (name_of(f), pp, ps, psnr(x, &o.result[k])?, ssim(x, &o.result[k])?);
-            let line = format!(
-                "{},{},{},{},{:.4},{:.4},{:.4},{:.4}\n",
-                csv_field(&row.0),
-                csv_field(&args.task),
-                args.method,
-                problem.opts.steps,
-                row.1,
-                row.2,
-                row.3,
-                row.4
-            );
-            csv.write_all(line.as_bytes()).and_then(|_| csv.flush()).map_err(|source| Error::Io { path: out.clone(), source })?;
-            rows.push(row);
-        }
-        eprintln!("{}/{} images", rows.len(), todo.len());
-    }
+    let method = problem.method.name();
+    run_batches(&gpu, &unet, &problem, &truth, batch, |f, r| {
+        let line = format!(
+            "{},{},{method},{},{:.4},{:.4},{:.4},{:.4}\n",
+            csv_field(&name_of(f)),
+            csv_field(&args.task),
+            problem.opts.steps,
+            r.psnr_pinv,
+            r.ssim_pinv,
+            r.psnr,
+            r.ssim
+        );
+        csv.write_all(line.as_bytes()).and_then(|_| csv.flush()).map_err(|source| Error::Io { path: out.clone(), source })?;
+        rows.push(r);
+        eprintln!("{}/{} images", rows.len(), truth.len());
+        Ok(())
+    })?;
     let secs = t0.elapsed().as_secs_f64();
     if !rows.is_empty() {
-        let mean = |f: fn(&Row) -> f64| rows.iter().map(f).sum::<f64>() / rows.len() as f64;
         say!("| task | method | images | steps | PSNR H+y | SSIM H+y | PSNR | SSIM | s/image | peak MiB |");
         say!("|---|---|---|---|---|---|---|---|---|---|");
         say!(
-            "| {} | {} | {} | {} | {:.2} | {:.4} | {:.2} | {:.4} | {:.1} | {:.0} |",
+            "| {} | {method} | {} | {} | {:.2} | {:.4} | {:.2} | {:.4} | {:.1} | {:.0} |",
             args.task,
-            args.method,
             rows.len(),
             problem.opts.steps,
-            mean(|r| r.1),
-            mean(|r| r.2),
-            mean(|r| r.3),
-            mean(|r| r.4),
+            mean_of(&rows, |r| r.psnr_pinv),
+            mean_of(&rows, |r| r.ssim_pinv),
+            mean_of(&rows, |r| r.psnr),
+            mean_of(&rows, |r| r.ssim),
             secs / rows.len() as f64,
             gpu.memory().1 as f64 / 1048576.0
         );
@@ -471,14 +566,256 @@ fn eval(args: SolveArgs, images: PathBuf, out: PathBuf, shard: Option<String>, l
     Ok(())
 }
 
-/// The eval CSV, opened for appending (`append`) or created afresh with its header.
-fn open_csv(path: &Path, append: bool) -> Result<std::fs::File> {
+/// `eval --sweep`: the grid and where its choice goes.
+#[derive(Args)]
+struct GridArgs {
+    /// Run a grid of settings instead of one: every method in --grid-methods (RED-diff at every combination
+    /// of --grid-steps, --grid-lambda and --grid-lr; the baselines at their authors' settings) on every task
+    /// in --tasks, one CSV row of means per setting, and the best mean PSNR per task into recommended.json.
+    #[arg(long)]
+    sweep: bool,
+    /// --sweep: comma-separated tasks [the --task].
+    #[arg(long)]
+    tasks: Option<String>,
+    /// --sweep: methods to try (DPS runs 1000 steps that differentiate the network: slow on a CPU).
+    #[arg(long, default_value = "reddiff,diffpir,ddrm,pgdm")]
+    grid_methods: String,
+    /// --sweep: RED-diff step counts.
+    #[arg(long, default_value = "100,200,1000")]
+    grid_steps: String,
+    /// --sweep: RED-diff λ values.
+    #[arg(long, default_value = "0.25,0.5")]
+    grid_lambda: String,
+    /// --sweep: RED-diff learning rates; "default" is the task's (0.25 inpainting, 0.5 otherwise).
+    #[arg(long, default_value = "default")]
+    grid_lr: String,
+    /// --sweep: the recommended.json to write (settings for other tasks in it are kept) [MODEL/recommended.json;
+    /// required with the built-in model].
+    #[arg(long)]
+    recommended: Option<PathBuf>,
+}
+
+/// The items of a comma-separated list, each parsed by `f`.
+fn list<T>(s: &str, f: impl Fn(&str) -> Result<T>) -> Result<Vec<T>> {
+    let v: Vec<T> = s.split(',').map(str::trim).filter(|x| !x.is_empty()).map(f).collect::<Result<_>>()?;
+    if v.is_empty() {
+        return Err(Error::Invalid { op: "--sweep", msg: format!("empty list '{s}'") });
+    }
+    Ok(v)
+}
+
+const SWEEP_HEADER: &str = "task,sigma_y,method,steps,lambda,lr,images,psnr_pinv,psnr,ssim,seconds_per_image";
+
+/// The CSV key of a setting: task, σ_y, method, steps, λ, lr.
+fn sweep_key(s: &Setting) -> String {
+    let opt = |v: Option<f32>| v.map(|v| v.to_string()).unwrap_or_default();
+    format!("{},{},{},{},{},{}", csv_field(&s.task), s.sigma_y, s.method.name(), s.steps, opt(s.lambda), opt(s.lr))
+}
+
+/// A sweep CSV row back as a setting (for --resume).
+fn sweep_row(line: &str, path: &Path) -> Result<Setting> {
+    let bad = || Error::Format { path: path.into(), msg: format!("unreadable sweep row '{line}'") };
+    let f: Vec<&str> = line.split(',').collect();
+    if f.len() != 11 {
+        return Err(bad());
+    }
+    let num = |i: usize| f[i].parse::<f64>().map_err(|_| bad());
+    let opt = |i: usize| if f[i].is_empty() { Ok(None) } else { f[i].parse::<f32>().map(Some).map_err(|_| bad()) };
+    Ok(Setting {
+        best: false,
+        task: f[0].to_string(),
+        sigma_y: f[1].parse().map_err(|_| bad())?,
+        method: f[2].parse()?,
+        steps: f[3].parse().map_err(|_| bad())?,
+        lambda: opt(4)?,
+        lr: opt(5)?,
+        images: f[6].parse().map_err(|_| bad())?,
+        psnr: num(8)?,
+        ssim: num(9)?,
+        seconds_per_image: num(10)?,
+    })
+}
+
+/// `eval --sweep`: see [`GridArgs`].
+fn sweep(args: SolveArgs, grid: GridArgs, images: PathBuf, out: PathBuf, limit: Option<usize>, batch: usize, resume: bool) -> Result<()> {
+    if args.method.is_some() || args.steps.is_some() || args.lambda.is_some() || args.lr.is_some() {
+        return Err(Error::Invalid {
+            op: "--sweep",
+            msg: "give the grid with --grid-methods, --grid-steps, --grid-lambda and --grid-lr, not --method/--steps/--lambda/--lr".into(),
+        });
+    }
+    check_batch(batch)?;
+    let (base, fit, _) = args.problem(None)?;
+    let tasks = list(grid.tasks.as_deref().unwrap_or(&args.task), |t| Ok(Task { kind: t.parse()?, seed: args.seed }))?;
+    let methods = list(&grid.grid_methods, |m| m.parse::<Method>())?;
+    let steps = list(&grid.grid_steps, |v| match v.parse::<usize>() {
+        Ok(n) if (1..=MAX_STEPS).contains(&n) => Ok(n),
+        _ => Err(Error::Invalid { op: "--grid-steps", msg: format!("'{v}' is not a step count from 1 to {MAX_STEPS}") }),
+    })?;
+    let number = |op: &'static str, v: &str| v.parse::<f32>().map_err(|_| Error::Invalid { op, msg: format!("'{v}' is not a number") });
+    let lambdas = list(&grid.grid_lambda, |v| check_lambda(number("--grid-lambda", v)?))?;
+    let lrs = list(&grid.grid_lr, |v| if v == "default" { Ok(None) } else { check_lr(number("--grid-lr", v)?).map(Some) })?;
+    let target = match (&grid.recommended, &args.model) {
+        (Some(p), _) => p.clone(),
+        (None, Some(dir)) => dir.join(reddiff::recommended::FILE_NAME),
+        (None, None) => return Err(Error::Invalid { op: "--sweep", msg: "the built-in model has no directory: give --recommended PATH".into() }),
+    };
+    let files = selected_files(&images, None, limit)?;
+    let mut reads: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
+    let task_files: Vec<PathBuf> = tasks.iter().flat_map(|t| t.kind.files()).collect();
+    reads.extend(task_files.iter().map(PathBuf::as_path));
+    reddiff::files::check_output(&out, &reads)?;
+    reddiff::files::check_output(&target, &reads)?;
+    reddiff::files::check_distinct(&[&out, &target])?;
+    let mut rec = match std::fs::read_to_string(&target) {
+        Ok(text) => Recommended::parse(&text, &target)?,
+        Err(_) => Recommended::default(),
+    };
+    // Settings already in the CSV (--resume) are not run again.
+    let previous: Vec<Setting> = match (resume, std::fs::read_to_string(&out)) {
+        (true, Ok(text)) => {
+            if text.lines().next().is_some_and(|h| h != SWEEP_HEADER) {
+                return Err(Error::Invalid { op: "--resume", msg: format!("{} is not a reddiff sweep CSV (its header differs)", out.display()) });
+            }
+            text.lines().skip(1).filter(|l| !l.trim().is_empty()).map(|l| sweep_row(l, &out)).collect::<Result<_>>()?
+        }
+        _ => Vec::new(),
+    };
+    let mut failed = Vec::new();
+    let loaded = read_images(&files, &mut failed);
+    if !failed.is_empty() {
+        return Err(Error::Invalid { op: "--sweep", msg: format!("unreadable images: {}", failed.join(", ")) });
+    }
+    let gpu = Gpu::new()?;
+    let unet = load(&gpu, args.model.clone())?;
+    let mut csv = open_csv(&out, SWEEP_HEADER, resume && !previous.is_empty())?;
+    let mut table: Vec<Setting> = Vec::new();
+    for task in &tasks {
+        let truth = fit_images(loaded.clone(), unet.info().image_size, fit, task.size_multiple(), &mut failed);
+        if !failed.is_empty() {
+            return Err(Error::Invalid { op: "--sweep", msg: format!("{}: images that do not fit: {}", task.kind_name(), failed.join(", ")) });
+        }
+        let mut candidates: Vec<(Method, usize, Option<f32>, Option<f32>)> = Vec::new();
+        for &m in &methods {
+            if m == Method::RedDiff {
+                for &st in &steps {
+                    for &l in &lambdas {
+                        for &lr in &lrs {
+                            candidates.push((m, st, Some(l), Some(lr.unwrap_or(task.default_lr()))));
+                        }
+                    }
+                }
+            } else {
+                match m.steps_for(task, args.sigma_y, None, 1) {
+                    Ok(st) => candidates.push((m, st, None, None)),
+                    Err(e) => eprintln!("{}: {} skipped: {e}", task.kind_name(), m.label()),
+                }
+            }
+        }
+        let mut results: Vec<Setting> = Vec::new();
+        for (method, st, lambda, lr) in candidates {
+            let mut s = Setting {
+                task: task.kind_name(),
+                sigma_y: args.sigma_y,
+                method,
+                best: false,
+                steps: st,
+                lambda,
+                lr,
+                images: 0,
+                psnr: f64::NAN,
+                ssim: f64::NAN,
+                seconds_per_image: f64::NAN,
+            };
+            if let Some(p) = previous.iter().find(|p| sweep_key(p) == sweep_key(&s)) {
+                results.push(p.clone());
+                continue;
+            }
+            let mut problem = base.clone();
+            problem.task = task.clone();
+            problem.method = method;
+            problem.opts.steps = st;
+            problem.opts.lambda = lambda.unwrap_or(reddiff::recommended::PAPER_LAMBDA);
+            problem.opts.lr = lr.unwrap_or(task.default_lr());
+            eprintln!("{} | {}", task.kind_name(), method_settings(&problem));
+            let t0 = std::time::Instant::now();
+            let mut rows: Vec<Scores> = Vec::new();
+            run_batches(&gpu, &unet, &problem, &truth, batch, |_, r| {
+                rows.push(r);
+                Ok(())
+            })?;
+            s.images = rows.len();
+            s.psnr = mean_of(&rows, |r| r.psnr);
+            s.ssim = mean_of(&rows, |r| r.ssim);
+            s.seconds_per_image = t0.elapsed().as_secs_f64() / rows.len().max(1) as f64;
+            let line =
+                format!("{},{},{:.4},{:.4},{:.4},{:.2}\n", sweep_key(&s), s.images, mean_of(&rows, |r| r.psnr_pinv), s.psnr, s.ssim, s.seconds_per_image);
+            csv.write_all(line.as_bytes()).and_then(|_| csv.flush()).map_err(|source| Error::Io { path: out.clone(), source })?;
+            eprintln!("  {:.2} dB, SSIM {:.4}, {:.1} s/image", s.psnr, s.ssim, s.seconds_per_image);
+            results.push(s);
+        }
+        // Per method its best setting; the best of those is marked (on a tie, the first method listed).
+        let mut chosen: Vec<Setting> = Vec::new();
+        for r in results.iter().filter(|r| r.psnr.is_finite()) {
+            match chosen.iter_mut().find(|c| c.method == r.method) {
+                Some(c) if c.psnr >= r.psnr => {}
+                Some(c) => *c = r.clone(),
+                None => chosen.push(r.clone()),
+            }
+        }
+        let top = chosen.iter().enumerate().max_by(|a, b| a.1.psnr.total_cmp(&b.1.psnr).then(b.0.cmp(&a.0))).map(|(i, _)| i);
+        let Some(top) = top else {
+            eprintln!("{}: no method could run it; recommended.json unchanged for it", task.kind_name());
+            continue;
+        };
+        chosen[top].best = true;
+        rec.replace_task(chosen);
+        rec.note = format!(
+            "chosen by `reddiff eval --sweep` on {} images in {} (best mean PSNR per task and method, the best of those marked; grid: methods {}, RED-diff steps {}, lambda {}, lr {})",
+            files.len(),
+            images.display(),
+            grid.grid_methods,
+            grid.grid_steps,
+            grid.grid_lambda,
+            grid.grid_lr
+        );
+        reddiff::model::weights::write_atomic(&target, rec.to_json().as_bytes())?;
+        table.extend(results);
+    }
+    let chosen = |s: &Setting| match rec.settings.iter().find(|r| sweep_key(r) == sweep_key(s)) {
+        Some(r) if r.best => "best",
+        Some(_) => "kept",
+        None => "",
+    };
+    say!("| task | method | steps | lambda | lr | PSNR | SSIM | s/image | in recommended.json |");
+    say!("|---|---|---|---|---|---|---|---|---|");
+    for s in &table {
+        let opt = |v: Option<f32>| v.map(|v| v.to_string()).unwrap_or_else(|| "—".into());
+        say!(
+            "| {} | {} | {} | {} | {} | {:.2} | {:.4} | {:.1} | {} |",
+            s.task,
+            s.method.label(),
+            s.steps,
+            opt(s.lambda),
+            opt(s.lr),
+            s.psnr,
+            s.ssim,
+            s.seconds_per_image,
+            chosen(s)
+        );
+    }
+    say!("wrote {} and {}", out.display(), target.display());
+    Ok(())
+}
+
+/// A CSV file, opened for appending (`append`) or created afresh with `header`.
+fn open_csv(path: &Path, header: &str, append: bool) -> Result<std::fs::File> {
     let io = |source| Error::Io { path: path.to_path_buf(), source };
     if append {
         return std::fs::OpenOptions::new().append(true).open(path).map_err(io);
     }
     let mut f = std::fs::File::create(path).map_err(io)?;
-    writeln!(f, "{CSV_HEADER}").map_err(io)?;
+    writeln!(f, "{header}").map_err(io)?;
     Ok(f)
 }
 
@@ -503,8 +840,9 @@ enum Command {
         #[arg(long)]
         measured: bool,
     },
-    /// Evaluate RED-diff and the H+y baseline on a folder of clean images: per-image PSNR/SSIM to a CSV and
-    /// a mean table on stdout.
+    /// Evaluate a method and the H+y baseline on a folder of clean images: per-image PSNR/SSIM to a CSV and
+    /// a mean table on stdout. With --sweep: a grid of methods and settings per task, the best written to
+    /// the model's recommended.json (which restore and eval then use for options not given).
     Eval {
         #[command(flatten)]
         solve: SolveArgs,
@@ -526,9 +864,12 @@ enum Command {
         #[arg(long, default_value_t = 8)]
         batch: usize,
         /// Continue an interrupted run: images already in the CSV are skipped and new rows appended
-        /// (without it the CSV starts afresh). Every finished image is written at once either way.
+        /// (without it the CSV starts afresh). Every finished image is written at once either way. With
+        /// --sweep: settings already in the CSV are not run again.
         #[arg(long)]
         resume: bool,
+        #[command(flatten)]
+        grid: GridArgs,
     },
     /// Architecture summary, parameter count, weight dtype and estimated GPU memory of a model directory.
     Info {
@@ -703,7 +1044,16 @@ fn main() {
     let result = match cli.command {
         Command::Adapter => Gpu::new().map(|g| say!("{}", g.adapter())),
         Command::Restore { solve, input, output, measured } => restore(solve, input, output, measured),
-        Command::Eval { solve, images, out, shard, limit, batch, resume } => eval(solve, images, out, shard, limit, batch, resume),
+        Command::Eval { solve, images, out, shard, limit, batch, resume, grid } => {
+            if grid.sweep {
+                match shard {
+                    Some(_) => Err(Error::Invalid { op: "--sweep", msg: "--shard does not apply: every setting sees the same images".into() }),
+                    None => sweep(solve, grid, images, out, limit, batch, resume),
+                }
+            } else {
+                eval(solve, images, out, shard, limit, batch, resume)
+            }
+        }
         Command::Info { model } => Gpu::new().and_then(|g| load(&g, model)).map(|m| say!("{}", m.info())),
         Command::Eps { model, input, output } => eps(model, &input, &output),
         Command::Sample { model, n, steps, eta, seed, noise, class, output } => sample(model, n, steps, eta, seed, noise, class, &output),

@@ -94,11 +94,36 @@ pub(crate) struct Pipeline {
     pub(crate) layout: wgpu::BindGroupLayout,
 }
 
-/// Compiled shader modules and pipelines.
+/// Compiled shader modules and pipelines, and the parameter layout each pipeline was first launched with.
 #[derive(Default)]
 pub(crate) struct KernelCache {
     modules: HashMap<&'static str, wgpu::ShaderModule>,
     pipelines: HashMap<KernelKey, Arc<Pipeline>>,
+    layouts: Vec<ParamLayout>,
+}
+
+/// The scalar type of one parameter word.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ParamKind {
+    /// `u32` (also shapes given as usize).
+    U32,
+    /// `i32`.
+    I32,
+    /// `f32`.
+    F32,
+}
+
+/// The parameter block a kernel was launched with: shader file, entry point and the type of every word,
+/// recorded when its pipeline is created (so a test can check them against the WGSL `struct` by naga
+/// reflection: word i must be a member of that type at byte offset 4·i).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParamLayout {
+    /// Shader name (the `wgsl/` file without `.wgsl`).
+    pub shader: &'static str,
+    /// Entry point.
+    pub entry: &'static str,
+    /// Word types in order.
+    pub kinds: Vec<ParamKind>,
 }
 
 /// A kernel's parameter block: up to 64 32-bit words (u32, i32 or f32 bit patterns), in the order of the
@@ -106,12 +131,13 @@ pub(crate) struct KernelCache {
 #[derive(Clone, Copy, Debug)]
 pub struct Params {
     pub(crate) words: [u32; 64],
+    kinds: [ParamKind; 64],
     pub(crate) len: usize,
 }
 
 impl Default for Params {
     fn default() -> Self {
-        Params { words: [0; 64], len: 0 }
+        Params { words: [0; 64], kinds: [ParamKind::U32; 64], len: 0 }
     }
 }
 
@@ -120,13 +146,17 @@ impl Params {
     pub fn new() -> Params {
         Params::default()
     }
-    /// Appends a u32 (words past 64 are counted and reported at launch).
-    pub fn u(mut self, v: u32) -> Params {
+    fn push(mut self, v: u32, kind: ParamKind) -> Params {
         if self.len < 64 {
             self.words[self.len] = v;
+            self.kinds[self.len] = kind;
         }
         self.len += 1;
         self
+    }
+    /// Appends a u32 (words past 64 are counted and reported at launch).
+    pub fn u(self, v: u32) -> Params {
+        self.push(v, ParamKind::U32)
     }
     /// Appends a usize as u32 (callers check ranges; values here are shapes below 2^32).
     pub fn n(self, v: usize) -> Params {
@@ -134,11 +164,15 @@ impl Params {
     }
     /// Appends an i32.
     pub fn i(self, v: i32) -> Params {
-        self.u(v as u32)
+        self.push(v as u32, ParamKind::I32)
     }
     /// Appends an f32.
     pub fn f(self, v: f32) -> Params {
-        self.u(v.to_bits())
+        self.push(v.to_bits(), ParamKind::F32)
+    }
+    /// The word types appended so far.
+    pub fn kinds(&self) -> &[ParamKind] {
+        &self.kinds[..self.len.min(64)]
     }
     /// The words appended so far.
     pub fn words(&self) -> &[u32] {
@@ -157,7 +191,12 @@ pub(crate) struct Dispatch<'a> {
 }
 
 impl Gpu {
-    fn pipeline(&self, k: &Kernel, access: &[Access]) -> Result<Arc<Pipeline>> {
+    /// Every parameter layout this device has created a pipeline with (see [`ParamLayout`]).
+    pub fn param_layouts(&self) -> Vec<ParamLayout> {
+        self.kernels.lock().map(|c| c.layouts.clone()).unwrap_or_default()
+    }
+
+    fn pipeline(&self, k: &Kernel, access: &[Access], params: &Params) -> Result<Arc<Pipeline>> {
         let key = k.key(access);
         let mut cache = self.kernels.lock().map_err(|_| Error::Gpu("kernel cache poisoned".into()))?;
         if let Some(p) = cache.pipelines.get(&key) {
@@ -204,6 +243,10 @@ impl Gpu {
         self.take_errors()?;
         let p = Arc::new(Pipeline { pipeline, layout });
         cache.pipelines.insert(key, p.clone());
+        let kinds = params.kinds().to_vec();
+        if !cache.layouts.iter().any(|l| l.shader == k.shader.name && l.entry == k.entry && l.kinds == kinds) {
+            cache.layouts.push(ParamLayout { shader: k.shader.name, entry: k.entry, kinds });
+        }
         Ok(p)
     }
 
@@ -257,7 +300,7 @@ impl Gpu {
         for (slot, a) in access.iter_mut().zip(args) {
             *slot = a.1;
         }
-        let pipe = self.pipeline(k, &access[..args.len()])?;
+        let pipe = self.pipeline(k, &access[..args.len()], params)?;
         let d = Dispatch { op, entry: k.entry, pipe, gx: gx as u32, gy: gy as u32, args };
         if self.capture_dispatch(&d, params)? {
             return Ok(());

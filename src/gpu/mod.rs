@@ -15,6 +15,6 @@ mod tune;
 pub use block::block_on;
 pub use context::{AdapterReport, Gpu, GpuOptions, KernelProfile};
 pub use graph::Graph;
-pub use kernel::{Access, Kernel, Params, Shader};
+pub use kernel::{Access, Kernel, ParamKind, ParamLayout, Params, Shader};
 pub use tensor::{numel, Tensor};
 pub use tune::{ConvKernel, ConvProblem, SizeClass, TileConfig, COOP_BM, COOP_SPLITS};

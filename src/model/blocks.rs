@@ -122,9 +122,9 @@ impl EmbStack {
         let w = l.take_host(&format!("{key}.weight"), &[out, self.emb])?;
         let b = l.take_host(&format!("{key}.bias"), &[out])?;
         if !l.is_dry() {
-            self.w.extend_from_slice(w);
+            self.w.extend_from_slice(&w);
         }
-        self.b.extend_from_slice(b);
+        self.b.extend_from_slice(&b);
         Ok(offset)
     }
 

@@ -117,15 +117,32 @@ impl Unet {
     }
 
     /// Loads a model from the contents of its config.json and weight file (paths only name them in errors).
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn from_bytes(gpu: &Gpu, cfg_name: &Path, config_json: &str, weights_name: &Path, weights: &[u8]) -> Result<Unet> {
+        crate::gpu::block_on(Self::from_bytes_async(gpu, cfg_name, config_json, weights_name, weights, |_| {}))
+    }
+
+    /// [`Unet::from_bytes`] that yields to the event loop while it converts and checks the weights (every
+    /// [`LOAD_YIELD_VALUES`] values), calling `progress` with the fraction done (0 … 1), so a web page stays
+    /// responsive. The weights are converted one tensor at a time: the host holds `weights` plus one
+    /// tensor's f32 copy, never the whole model in f32; F16 convolution weights are packed as f16 on
+    /// adapters with `SHADER_F16`.
+    pub async fn from_bytes_async(
+        gpu: &Gpu,
+        cfg_name: &Path,
+        config_json: &str,
+        weights_name: &Path,
+        weights: &[u8],
+        mut progress: impl FnMut(f64),
+    ) -> Result<Unet> {
         let cfg = config::Config::parse(cfg_name, config_json)?;
         let format = detect(&cfg)?;
-        let file = TensorFile::parse(weights_name, weights)?;
+        let file = weights::WeightFile::parse(weights_name, weights)?;
         let build = |l: &mut loader::Loader| match format {
             ModelFormat::Adm => adm::build(&cfg, l, file.dtypes.clone()),
             ModelFormat::Diffusers => diffusers::build(&cfg, l, file.dtypes.clone()),
         };
-        // Pass 1 validates every key, shape and value without touching the GPU; pass 2 uploads.
+        // Pass 1 validates every key and shape without touching the GPU.
         let mut dry = loader::Loader::new(gpu, &file, true);
         let probe = build(&mut dry)?;
         dry.finish()?;
@@ -134,9 +151,43 @@ impl Unet {
             ModelFormat::Diffusers => DIFFUSERS_IGNORED_KEYS,
         })?;
         drop(probe);
+        // Pass 2 converts and checks every value (the bulk of the host work), yielding now and then.
+        let total = dry.params.max(1);
+        let (mut done, mut since) = (0usize, 0usize);
+        for key in file.keys() {
+            let v = file.values(&key)?;
+            file.check_finite(&key, &v)?;
+            done += v.len();
+            since += v.len();
+            if since >= LOAD_YIELD_VALUES {
+                since = 0;
+                progress(done as f64 / total as f64);
+                gpu.yield_now().await;
+            }
+        }
+        // Pass 3 uploads.
         let mut real = loader::Loader::new(gpu, &file, false);
         let model = build(&mut real)?;
         gpu.flush()?;
+        progress(1.0);
         Ok(model)
     }
 }
+
+impl Unet {
+    /// The weights a config.json asks for: (key, shape) of every tensor, in the order the network uses
+    /// them — what a safetensors file for it must hold (used to write random-weight models of any
+    /// architecture, e.g. `examples/random_model.rs`). Runs the builder's dry pass; nothing is uploaded.
+    pub fn parameter_shapes(gpu: &Gpu, cfg_name: &Path, config_json: &str) -> Result<Vec<(String, Vec<usize>)>> {
+        let cfg = config::Config::parse(cfg_name, config_json)?;
+        let mut rec = loader::Loader::recorder(gpu);
+        match detect(&cfg)? {
+            ModelFormat::Adm => drop(adm::build(&cfg, &mut rec, vec!["F16".into()])?),
+            ModelFormat::Diffusers => drop(diffusers::build(&cfg, &mut rec, vec!["F16".into()])?),
+        }
+        Ok(rec.taken)
+    }
+}
+
+/// Weight values converted between two yields of [`Unet::from_bytes_async`].
+pub const LOAD_YIELD_VALUES: usize = 4 << 20;

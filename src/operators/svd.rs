@@ -237,7 +237,12 @@ impl Svd {
 
 /// out[p] = A · X[p] · B for planes X [P, hi, wi], with the views A [ho, hi] and B [wi, wo] (each
 /// `MatView::rows` of a row-major matrix or `MatView::transposed` of one stored the other way).
-pub(super) fn sandwich(gpu: &Gpu, x: &Tensor, (a, av, ho, hi): (&Tensor, MatView, usize, usize), (b, bv, wo, wi): (&Tensor, MatView, usize, usize)) -> Result<Tensor> {
+pub(super) fn sandwich(
+    gpu: &Gpu,
+    x: &Tensor,
+    (a, av, ho, hi): (&Tensor, MatView, usize, usize),
+    (b, bv, wo, wi): (&Tensor, MatView, usize, usize),
+) -> Result<Tensor> {
     let s = x.shape();
     let planes = s[0] * s[1];
     // T = X · Bᵀ over all rows of all planes: [P·hi, wi] x [wi, wo].

@@ -17,7 +17,15 @@ use crate::shaders::{NORM_BACKWARD, SOFTMAX_BACKWARD};
 /// ([Cin, Cout, K, K]), `dy` [N, Cout, Ho, Wo] the output gradient. Returns
 /// `alpha · Convᵀ(dy) + beta · residual` [N, Cin, H, W] (the residual, if any, of that shape). Stride 2
 /// needs H = 2·Ho and W = 2·Wo.
-pub fn conv2d_input_grad(gpu: &Gpu, dy: &Tensor, wt: &ConvWeights, cfg: Conv2d, in_hw: (usize, usize), alpha: f32, residual: Option<(&Tensor, f32)>) -> Result<Tensor> {
+pub fn conv2d_input_grad(
+    gpu: &Gpu,
+    dy: &Tensor,
+    wt: &ConvWeights,
+    cfg: Conv2d,
+    in_hw: (usize, usize),
+    alpha: f32,
+    residual: Option<(&Tensor, f32)>,
+) -> Result<Tensor> {
     const OP: &str = "conv2d_input_grad";
     let [_, _, ho, wo] = dims::<4>(OP, "output gradient", dy)?;
     let k = wt.shape()[2];
@@ -41,7 +49,15 @@ pub fn conv2d_input_grad(gpu: &Gpu, dy: &Tensor, wt: &ConvWeights, cfg: Conv2d, 
 
 /// The input gradient of [`group_norm`](super::group_norm)`(x, gamma, beta, scale_shift, cfg)` for the
 /// output gradient `dy` (same shape as `x`, [N, C, ...]). The scale-shift terms are treated as constants.
-pub fn group_norm_backward(gpu: &Gpu, x: &Tensor, dy: &Tensor, gamma: &Tensor, beta: &Tensor, scale_shift: Option<ScaleShift>, cfg: GroupNorm) -> Result<Tensor> {
+pub fn group_norm_backward(
+    gpu: &Gpu,
+    x: &Tensor,
+    dy: &Tensor,
+    gamma: &Tensor,
+    beta: &Tensor,
+    scale_shift: Option<ScaleShift>,
+    cfg: GroupNorm,
+) -> Result<Tensor> {
     const OP: &str = "group_norm_backward";
     let xs = x.shape();
     if xs.len() < 2 || dy.shape() != xs {
@@ -63,8 +79,7 @@ pub fn group_norm_backward(gpu: &Gpu, x: &Tensor, dy: &Tensor, gamma: &Tensor, b
     };
     let stats = gpu.empty(OP, &[n * cfg.groups, 4])?;
     let dx = gpu.empty(OP, xs)?;
-    let params =
-        Params::new().n(n).n(c).n(s).n(cfg.groups).f(cfg.eps).u(cfg.silu as u32).u(scale_shift.is_some() as u32).n(ss_off).n(ss_stride).n(x.numel());
+    let params = Params::new().n(n).n(c).n(s).n(cfg.groups).f(cfg.eps).u(cfg.silu as u32).u(scale_shift.is_some() as u32).n(ss_off).n(ss_stride).n(x.numel());
     let args = [
         (x, Access::Read),
         (dy, Access::Read),
@@ -87,7 +102,13 @@ pub fn softmax_rows_backward(gpu: &Gpu, prob: &Tensor, grad: &Tensor) -> Result<
         return Err(Error::Shape { op: OP, msg: format!("probabilities {:?} and gradient {:?} must match", prob.shape(), grad.shape()) });
     }
     let rows = prob.numel() / cols;
-    gpu.launch(OP, &Kernel::new(&SOFTMAX_BACKWARD, "softmax_rows_backward"), &Params::new().n(rows).n(cols), &[(prob, Access::Read), (grad, Access::ReadWrite)], rows as u64)
+    gpu.launch(
+        OP,
+        &Kernel::new(&SOFTMAX_BACKWARD, "softmax_rows_backward"),
+        &Params::new().n(rows).n(cols),
+        &[(prob, Access::Read), (grad, Access::ReadWrite)],
+        rows as u64,
+    )
 }
 
 /// The gradients of [`attention`](super::attention)'s inputs for the output gradient `dout` [B·heads, ch,

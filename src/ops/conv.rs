@@ -85,7 +85,13 @@ pub fn transpose_conv_weights(gpu: &Gpu, w: &ConvWeights) -> Result<ConvWeights>
     let words = w.cout * w.k * w.k * mpt;
     let packed = gpu.empty(OP, &[words])?;
     let params = Params::new().n(w.cin).n(w.cout).n(w.k).n(w.mp).n(mpt).u(w.f16 as u32).n(words);
-    gpu.launch(OP, &Kernel::new(&CONV_TRANSPOSE, "pack_transposed"), &params, &[(&w.packed, Access::Read), (&packed, Access::ReadWrite)], (words as u64).div_ceil(64))?;
+    gpu.launch(
+        OP,
+        &Kernel::new(&CONV_TRANSPOSE, "pack_transposed"),
+        &params,
+        &[(&w.packed, Access::Read), (&packed, Access::ReadWrite)],
+        (words as u64).div_ceil(64),
+    )?;
     Ok(ConvWeights { packed, cin: w.cout, cout: w.cin, k: w.k, mp: mpt, f16: false })
 }
 

@@ -58,7 +58,8 @@ pub fn dps_step(gpu: &Gpu, x0: &Tensor, x_t: &Tensor, var_values: Option<&Tensor
     }
     let n = x0.numel();
     let out = gpu.empty(OP, x0.shape())?;
-    let args = [(x0, Access::Read), (x_t, Access::Read), (var_values.unwrap_or(x0), Access::Read), (z, Access::Read), (g, Access::Read), (&out, Access::ReadWrite)];
+    let args =
+        [(x0, Access::Read), (x_t, Access::Read), (var_values.unwrap_or(x0), Access::Read), (z, Access::Read), (g, Access::Read), (&out, Access::ReadWrite)];
     gpu.launch(OP, &Kernel::new(&DPS, "dps_step"), &params(n, n, 0.0, s, var_values.is_some()), &args, groups256(n))?;
     Ok(out)
 }

@@ -74,7 +74,7 @@ pub fn fill(gpu: &Gpu, shape: &[usize], value: f32) -> Result<Tensor> {
     gpu.launch(
         "fill",
         &Kernel::new(&ELEMENTWISE, "fill"),
-        &Params::new().n(n).f(value),
+        &Params::new().n(n).f(value).f(0.0).f(0.0).f(0.0).n(1).n(1).n(0).n(0),
         &[(gpu.dummy(), Access::Read), (gpu.dummy(), Access::Read), (&out, Access::ReadWrite)],
         groups256(n),
     )

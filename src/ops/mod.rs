@@ -22,8 +22,8 @@ mod tiles;
 
 pub use adam::{adam_step, AdamHyper};
 pub use attention::{attention, attention_with, softmax_rows, AttentionKernel, FUSED_MAX_CH};
-pub use cg::{conjugate_gradients, dot_rows};
 pub use backward::{attention_backward, conv2d_input_grad, group_norm_backward, softmax_rows_backward};
+pub use cg::{conjugate_gradients, dot_rows};
 pub use conv::{conv2d, conv2d_coop_with_shader, conv2d_packed, conv2d_with, pack_conv, transpose_conv_weights, ChannelTerm, Conv2d, ConvWeights, Epilogue};
 pub use ddrm::{ddrm_step, DdrmCoefficients};
 pub use dps::{dps_grad, dps_step, DpsStep};
@@ -35,7 +35,7 @@ pub use norm::{group_norm, GroupNorm, ScaleShift};
 pub use reduce::{stats, Stats};
 pub use resample::{avg_pool2, upsample_nearest2, zero_insert2};
 pub use rng::{image_key, normal, normal_keyed};
-pub use tiles::{blend_tiles, extract_tiles, TileGrid};
+pub use tiles::{add_tiles, blend_tiles, extract_tiles, extract_tiles_weighted, TileGrid};
 
 use crate::error::{Error, Result};
 use crate::gpu::Tensor;

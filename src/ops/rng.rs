@@ -5,9 +5,10 @@ use crate::error::{Error, Result};
 use crate::gpu::{Access, Gpu, Kernel, Params, Tensor};
 use crate::shaders::RNG;
 
-/// The kernels' parameter block (n, seed, offset, mean, std; `normal_keyed` appends the image size).
-fn params(n: usize, seed: u64, offset: u64, mean: f32, std: f32) -> Params {
-    Params::new().n(n).u(seed as u32).u((seed >> 32) as u32).u(offset as u32).u((offset >> 32) as u32).f(mean).f(std)
+/// The kernels' parameter block: n, seed, offset, mean, std, and `per` (elements per image, read by
+/// `normal_keyed` only).
+fn params(n: usize, seed: u64, offset: u64, mean: f32, std: f32, per: usize) -> Params {
+    Params::new().n(n).u(seed as u32).u((seed >> 32) as u32).u(offset as u32).u((offset >> 32) as u32).f(mean).f(std).n(per)
 }
 
 /// A new tensor of `shape` filled with N(mean, std²) samples. Element i is a pure function of
@@ -16,7 +17,7 @@ fn params(n: usize, seed: u64, offset: u64, mean: f32, std: f32) -> Params {
 pub fn normal(gpu: &Gpu, shape: &[usize], seed: u64, offset: u64, mean: f32, std: f32) -> Result<Tensor> {
     let out = gpu.empty("normal", shape)?;
     let n = out.numel();
-    let params = params(n, seed, offset, mean, std);
+    let params = params(n, seed, offset, mean, std, 0);
     gpu.launch("normal", &Kernel::new(&RNG, "normal"), &params, &[(&out, Access::ReadWrite)], groups256(n.div_ceil(4)))?;
     Ok(out)
 }
@@ -33,7 +34,7 @@ pub fn normal_keyed(gpu: &Gpu, shape: &[usize], seed: u64, keys: &Tensor, offset
     let out = gpu.empty("normal_keyed", shape)?;
     let n = out.numel();
     let per = n / n_img;
-    let params = params(n, seed, offset, mean, std).n(per);
+    let params = params(n, seed, offset, mean, std, per);
     let groups = groups256(n_img * per.div_ceil(4));
     gpu.launch("normal_keyed", &Kernel::new(&RNG, "normal_keyed"), &params, &[(&out, Access::ReadWrite), (keys, Access::Read)], groups)?;
     Ok(out)

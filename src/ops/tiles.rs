@@ -54,8 +54,8 @@ impl TileGrid {
         gpu.upload_u32(&[v.len()], &v)
     }
 
-    fn params(&self, n: usize, c: usize, k0: usize, count: usize) -> Params {
-        Params::new().n(n).n(c).n(self.height).n(self.width).n(self.size).n(self.rows.len()).n(self.cols.len()).n(k0).n(count)
+    fn params(&self, n: usize, c: usize, k0: usize, count: usize, weighted: bool) -> Params {
+        Params::new().n(n).n(c).n(self.height).n(self.width).n(self.size).n(self.rows.len()).n(self.cols.len()).n(k0).n(count).u(weighted as u32)
     }
 
     fn check_pass(&self, op: &'static str, k0: usize, count: usize) -> Result<()> {
@@ -69,6 +69,16 @@ impl TileGrid {
 /// Tiles `k0 .. k0+count` of every image of `x` [N, C, H, W] → [N·count, C, S, S] (image n's tiles first).
 /// `origins` is [`TileGrid::upload`].
 pub fn extract_tiles(gpu: &Gpu, grid: &TileGrid, origins: &Tensor, x: &Tensor, k0: usize, count: usize) -> Result<Tensor> {
+    extract(gpu, grid, origins, x, k0, count, false)
+}
+
+/// [`extract_tiles`] times each pixel's weight in [`blend_tiles`]: the transpose of the blend (for
+/// vector-Jacobian products through tiles).
+pub fn extract_tiles_weighted(gpu: &Gpu, grid: &TileGrid, origins: &Tensor, x: &Tensor, k0: usize, count: usize) -> Result<Tensor> {
+    extract(gpu, grid, origins, x, k0, count, true)
+}
+
+fn extract(gpu: &Gpu, grid: &TileGrid, origins: &Tensor, x: &Tensor, k0: usize, count: usize, weighted: bool) -> Result<Tensor> {
     let op = "extract_tiles";
     let [n, c, h, w] = dims::<4>(op, "image", x)?;
     if (h, w) != (grid.height, grid.width) {
@@ -79,7 +89,7 @@ pub fn extract_tiles(gpu: &Gpu, grid: &TileGrid, origins: &Tensor, x: &Tensor, k
     gpu.launch(
         op,
         &Kernel::new(&TILES, op),
-        &grid.params(out.numel(), c, k0, count),
+        &grid.params(out.numel(), c, k0, count, weighted),
         &[(origins, Access::Read), (x, Access::Read), (&out, Access::ReadWrite)],
         groups256(out.numel()),
     )?;
@@ -90,6 +100,17 @@ pub fn extract_tiles(gpu: &Gpu, grid: &TileGrid, origins: &Tensor, x: &Tensor, k
 /// sin²(π(u+½)/S) and normalised by the sum of the weights of every grid tile covering the pixel, so that
 /// blending all tiles of the grid into zeros gives a convex combination at every pixel.
 pub fn blend_tiles(gpu: &Gpu, grid: &TileGrid, origins: &Tensor, tiles: &Tensor, k0: usize, count: usize, acc: &Tensor) -> Result<()> {
+    blend(gpu, grid, origins, tiles, k0, count, acc, true)
+}
+
+/// `acc` [N, C, H, W] += tiles `k0 .. k0+count` added in place without weights: the transpose of
+/// [`extract_tiles`].
+pub fn add_tiles(gpu: &Gpu, grid: &TileGrid, origins: &Tensor, tiles: &Tensor, k0: usize, count: usize, acc: &Tensor) -> Result<()> {
+    blend(gpu, grid, origins, tiles, k0, count, acc, false)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn blend(gpu: &Gpu, grid: &TileGrid, origins: &Tensor, tiles: &Tensor, k0: usize, count: usize, acc: &Tensor, weighted: bool) -> Result<()> {
     let op = "blend_tiles";
     let [n, c, h, w] = dims::<4>(op, "accumulator", acc)?;
     if (h, w) != (grid.height, grid.width) {
@@ -102,7 +123,7 @@ pub fn blend_tiles(gpu: &Gpu, grid: &TileGrid, origins: &Tensor, tiles: &Tensor,
     gpu.launch(
         op,
         &Kernel::new(&TILES, op),
-        &grid.params(acc.numel(), c, k0, count),
+        &grid.params(acc.numel(), c, k0, count, weighted),
         &[(origins, Access::Read), (tiles, Access::Read), (acc, Access::ReadWrite)],
         groups256(acc.numel()),
     )

@@ -50,7 +50,10 @@ impl DdrmOptions {
             }),
             TaskKind::DeblurMotion | TaskKind::DeblurKernel(_) => Err(Error::Invalid {
                 op: "ddrm",
-                msg: format!("DDRM needs the operator's SVD; {} is a non-separable 2-D blur without one here (use --method reddiff or diffpir)", task.kind_name()),
+                msg: format!(
+                    "DDRM needs the operator's SVD; {} is a non-separable 2-D blur without one here (use --method reddiff or diffpir)",
+                    task.kind_name()
+                ),
             }),
             _ => Ok(DdrmOptions { steps: 20, eta: 0.85, eta_b: 1.0, sigma_y, seed: 0, image_keys: Vec::new() }),
         }

@@ -17,7 +17,7 @@ pub trait Denoiser {
     /// ε̂(x_t, t) with what a vector-Jacobian product at x_t needs (DPS and ΠGDM), or an error for
     /// predictors without one.
     fn eps_tape<'a>(&'a self, _gpu: &Gpu, _x_t: &Tensor, _t: usize) -> Result<EpsTape<'a>> {
-        Err(Error::Invalid { op: "vjp", msg: "this prior has no vector-Jacobian product (DPS and PiGDM need one; tiled priors have none yet)".into() })
+        Err(Error::Invalid { op: "vjp", msg: "this prior has no vector-Jacobian product (DPS and PiGDM need one)".into() })
     }
 }
 
@@ -32,7 +32,12 @@ pub struct EpsTape<'a> {
     backward: Box<dyn Fn(&Gpu, &Tensor) -> Result<Tensor> + 'a>,
 }
 
-impl EpsTape<'_> {
+impl<'a> EpsTape<'a> {
+    /// A tape from ε̂, the learned-variance outputs and the function computing (∂ε̂/∂x_t)ᵀ v.
+    pub fn new(eps: Tensor, var_values: Option<Tensor>, backward: Box<dyn Fn(&Gpu, &Tensor) -> Result<Tensor> + 'a>) -> EpsTape<'a> {
+        EpsTape { eps, var_values, backward }
+    }
+
     /// (∂ε̂/∂x_t)ᵀ v for `v` [N, C, H, W].
     pub fn vjp(&self, gpu: &Gpu, v: &Tensor) -> Result<Tensor> {
         (self.backward)(gpu, v)

@@ -38,24 +38,31 @@ pub enum Method {
     Pgdm,
 }
 
-/// Every method name accepted by [`Method::from_str`](std::str::FromStr).
-pub const METHOD_NAMES: &[&str] = &["reddiff", "diffpir", "ddrm", "dps", "pgdm"];
-
 impl std::str::FromStr for Method {
     type Err = crate::Error;
     fn from_str(s: &str) -> crate::Result<Method> {
-        Ok(match s {
-            "reddiff" => Method::RedDiff,
-            "diffpir" => Method::DiffPir,
-            "ddrm" => Method::Ddrm,
-            "dps" => Method::Dps,
-            "pgdm" => Method::Pgdm,
-            o => return Err(crate::Error::Invalid { op: "--method", msg: format!("unknown method '{o}'; one of: {}", METHOD_NAMES.join(", ")) }),
+        Method::ALL.into_iter().find(|m| m.name() == s).ok_or_else(|| {
+            let names: Vec<&str> = Method::ALL.iter().map(|m| m.name()).collect();
+            crate::Error::Invalid { op: "--method", msg: format!("unknown method '{s}'; one of: {}", names.join(", ")) }
         })
     }
 }
 
 impl Method {
+    /// Every method, in the order the CLI and the page list them.
+    pub const ALL: [Method; 5] = [Method::RedDiff, Method::DiffPir, Method::Ddrm, Method::Dps, Method::Pgdm];
+
+    /// The method's name on the command line and in files: "reddiff", "diffpir", "ddrm", "dps", "pgdm".
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::RedDiff => "reddiff",
+            Method::DiffPir => "diffpir",
+            Method::Ddrm => "ddrm",
+            Method::Dps => "dps",
+            Method::Pgdm => "pgdm",
+        }
+    }
+
     /// The method's name in reports: "RED-diff", "DiffPIR", "DDRM".
     pub fn label(self) -> &'static str {
         match self {

@@ -1,8 +1,10 @@
 //! A fixed-size denoiser on larger images: ε̂ of an [N, C, H, W] x_t is computed on overlapping model-size
 //! tiles (batched through the network) and blended back with a smooth window, so that RED-diff optimises the
-//! whole image while the operator acts on the whole image.
+//! whole image while the operator acts on the whole image. Its vector-Jacobian product (DPS, ΠGDM) runs the
+//! tiles' own products and adds them back: with ε = Σ_k B_k ε_θ(E_k x) (E_k cuts tile k, B_k blends it),
+//! (∂ε/∂x)ᵀ v = Σ_k E_kᵀ J_kᵀ B_kᵀ v.
 
-use super::Denoiser;
+use super::{Denoiser, EpsTape};
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, Tensor};
 use crate::ops::{self, TileGrid};
@@ -31,6 +33,28 @@ impl<'a> TiledDenoiser<'a> {
     fn tile(&self) -> Result<usize> {
         self.inner.image_size().ok_or(Error::Invalid { op: "tiled denoiser", msg: "the denoiser has no native size".into() })
     }
+
+    /// The grid and its uploaded origins for an `h`×`w` image (cached: the size is the same every step).
+    fn grid(&self, gpu: &Gpu, h: usize, w: usize, size: usize) -> Result<(TileGrid, Tensor)> {
+        let mut cache = self.grid.lock().map_err(|_| Error::Gpu("tile grid cache poisoned".into()))?;
+        match cache.as_ref() {
+            Some((ov, g, o)) if (*ov, g.height, g.width, g.size) == (self.overlap, h, w, size) => Ok((g.clone(), o.clone())),
+            _ => {
+                let g = TileGrid::new(h, w, size, self.overlap)?;
+                let o = g.upload(gpu)?;
+                *cache = Some((self.overlap, g.clone(), o.clone()));
+                Ok((g, o))
+            }
+        }
+    }
+
+    /// The passes (first tile, tile count) over `tiles` tiles per image for `n` images: equal passes, so at
+    /// most two distinct batch shapes reach the network and its captured graphs are reused.
+    fn passes(&self, n: usize, tiles: usize) -> Vec<(usize, usize)> {
+        let per_pass = (self.batch / n.max(1)).max(1).min(tiles);
+        let count = tiles.div_ceil(tiles.div_ceil(per_pass));
+        (0..tiles).step_by(count).map(|k0| (k0, count.min(tiles - k0))).collect()
+    }
 }
 
 impl Denoiser for TiledDenoiser<'_> {
@@ -40,32 +64,48 @@ impl Denoiser for TiledDenoiser<'_> {
         if (h, w) == (size, size) {
             return self.inner.eps(gpu, x_t, t);
         }
-        let (grid, origins) = {
-            let mut cache = self.grid.lock().map_err(|_| Error::Gpu("tile grid cache poisoned".into()))?;
-            match cache.as_ref() {
-                Some((ov, g, o)) if (*ov, g.height, g.width, g.size) == (self.overlap, h, w, size) => (g.clone(), o.clone()),
-                _ => {
-                    let g = TileGrid::new(h, w, size, self.overlap)?;
-                    let o = g.upload(gpu)?;
-                    *cache = Some((self.overlap, g.clone(), o.clone()));
-                    (g, o)
-                }
-            }
-        };
+        let (grid, origins) = self.grid(gpu, h, w, size)?;
         let acc = gpu.zeros(&[n, c, h, w])?;
-        let tiles = grid.tiles();
-        // Equal passes (at most two distinct batch shapes, so the network's captured graphs are reused).
-        let per_pass = (self.batch / n).max(1).min(tiles);
-        let count = tiles.div_ceil(tiles.div_ceil(per_pass));
-        let mut k0 = 0;
-        while k0 < tiles {
-            let k = count.min(tiles - k0);
+        for (k0, k) in self.passes(n, grid.tiles()) {
             let x = ops::extract_tiles(gpu, &grid, &origins, x_t, k0, k)?;
             let e = self.inner.eps(gpu, &x, t)?;
             ops::blend_tiles(gpu, &grid, &origins, &e, k0, k, &acc)?;
-            k0 += k;
         }
         Ok(acc)
+    }
+    /// ε̂ on tiles, keeping every pass's tape (memory: all tiles' activations at once) for the product.
+    fn eps_tape<'b>(&'b self, gpu: &Gpu, x_t: &Tensor, t: usize) -> Result<EpsTape<'b>> {
+        let size = self.tile()?;
+        let [n, c, h, w] = ops_dims(x_t)?;
+        if (h, w) == (size, size) {
+            return self.inner.eps_tape(gpu, x_t, t);
+        }
+        let (grid, origins) = self.grid(gpu, h, w, size)?;
+        let eps = gpu.zeros(&[n, c, h, w])?;
+        let mut var_values: Option<Tensor> = None;
+        let mut tapes = Vec::new();
+        for (k0, k) in self.passes(n, grid.tiles()) {
+            let x = ops::extract_tiles(gpu, &grid, &origins, x_t, k0, k)?;
+            let tape = self.inner.eps_tape(gpu, &x, t)?;
+            ops::blend_tiles(gpu, &grid, &origins, &tape.eps, k0, k, &eps)?;
+            if let Some(v) = &tape.var_values {
+                let acc = match &var_values {
+                    Some(a) => a.clone(),
+                    None => var_values.insert(gpu.zeros(&[n, c, h, w])?).clone(),
+                };
+                ops::blend_tiles(gpu, &grid, &origins, v, k0, k, &acc)?;
+            }
+            tapes.push((k0, k, tape));
+        }
+        let backward = move |gpu: &Gpu, v: &Tensor| -> Result<Tensor> {
+            let g = gpu.zeros(&[n, c, h, w])?;
+            for (k0, k, tape) in &tapes {
+                let vk = ops::extract_tiles_weighted(gpu, &grid, &origins, v, *k0, *k)?;
+                ops::add_tiles(gpu, &grid, &origins, &tape.vjp(gpu, &vk)?, *k0, *k, &g)?;
+            }
+            Ok(g)
+        };
+        Ok(EpsTape::new(eps, var_values, Box::new(backward)))
     }
     fn channels(&self) -> usize {
         self.inner.channels()

@@ -10,10 +10,18 @@
 //   E2E_SCREENSHOT    screenshot path (default web/test/screenshot.png)
 //   E2E_CHROMIUM      browser executable (default /usr/bin/chromium)
 //   E2E_CHROMIUM_ARGS extra flags, space-separated, appended to the defaults
+//   E2E_BIG_MODEL     a model directory (config.json + model.safetensors) to load through the page's file
+//                     inputs, e.g. guided-diffusion's FFHQ-256 network with random weights from
+//                     `cargo run --release --example random_model -- ffhq256 DIR`
+//   E2E_BIG_STEPS     RED-diff steps to run with it (default 0: on SwiftShader one step of FFHQ-256 takes
+//                     over 10 minutes)
 //
-// Checks: (a) result PSNR > measurement PSNR; (b) browser result ≈ native result (if E2E_NATIVE_PNG);
-// (b2) the baselines DiffPIR, DDRM and PiGDM restore and refuse a nonlinear task with a message;
-// (c) a corrupt model shows an error in #error and leaves the page usable. Exits non-zero on any failure.
+// Checks: (a) the settings line names the model's recommendation when nothing is set; result PSNR >
+// measurement PSNR; (b) browser result ≈ native result (if E2E_NATIVE_PNG); (b2) the baselines DiffPIR,
+// DDRM and PiGDM restore and refuse a nonlinear task with a message; (c) a corrupt model shows an error in
+// #error and leaves the page usable; (d) with E2E_BIG_MODEL: the model loads while the page keeps running
+// timers (asynchronous load, progress reaches 100 %), memory is reported, (E2E_BIG_STEPS > 0) a
+// restoration at its size runs, and the built-in model comes back and restores. Exits non-zero on any failure.
 
 import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
@@ -32,6 +40,8 @@ const NATIVE_MIN_PSNR = Number(process.env.E2E_NATIVE_MIN_PSNR || 30);
 const SCREENSHOT = path.resolve(process.env.E2E_SCREENSHOT || path.join(ROOT, 'web', 'test', 'screenshot.png'));
 const CHROMIUM = process.env.E2E_CHROMIUM || '/usr/bin/chromium';
 const TASK = 'inpaint-box';
+const BIG_MODEL = process.env.E2E_BIG_MODEL || '';
+const BIG_STEPS = Number(process.env.E2E_BIG_STEPS || 0);
 
 // --enable-unsafe-webgpu is what gives an adapter on a machine without a GPU (SwiftShader: without it
 // navigator.gpu exists but requestAdapter() returns null); --enable-webgpu-developer-features unmasks the
@@ -249,6 +259,67 @@ async function corruptModelShowsError(page, base) {
   check('page usable after the error', usable, `#run enabled: ${state.run}, model size: ${state.modelSize}`);
 }
 
+/** Loads a large model through the file inputs while a page timer ticks every 50 ms: the load must let
+ *  the timer run (it is asynchronous), report progress and memory; then (E2E_BIG_STEPS > 0) a restoration
+ *  at the model's size runs, and the built-in model is loaded back and restores. */
+async function bigModel(page) {
+  const dir = path.resolve(BIG_MODEL);
+  const weights = path.join(dir, 'model.safetensors');
+  if (!fs.existsSync(weights)) throw new Fatal(`E2E_BIG_MODEL=${dir} has no model.safetensors`);
+  const mbytes = fs.statSync(weights).size / 1e6;
+  await page.$eval('#model-panel details', (d) => { d.open = true; });
+  await page.setInputFiles('#model-config', path.join(dir, 'config.json'));
+  await page.setInputFiles('#model-weights', weights);
+  await page.setInputFiles('#model-recommended', []);
+  await page.evaluate(() => {
+    window.__ticks = [];
+    window.__tickTimer = setInterval(() => window.__ticks.push(performance.now()), 50);
+  });
+  const t0 = Date.now();
+  await page.click('#load-model');
+  await page.waitForFunction(() => document.body.dataset.modelSize !== '32' || document.querySelector('#error')?.textContent.trim(),
+    null, { timeout: 600_000, polling: 500 });
+  const err = await text(page, '#error');
+  if (err) throw new Fatal(`loading ${dir} failed: ${err}`);
+  const ticks = await page.evaluate(() => { clearInterval(window.__tickTimer); return window.__ticks; });
+  let gap = 0;
+  for (let i = 1; i < ticks.length; i++) gap = Math.max(gap, ticks[i] - ticks[i - 1]);
+  const load = await page.evaluate(() => window.__modelLoad);
+  const secs = (Date.now() - t0) / 1000;
+  log(`big model: ${mbytes.toFixed(0)} MB loaded in ${secs.toFixed(1)} s (page: ${load.secs.toFixed(1)} s); ` +
+    `${ticks.length} timer ticks, longest gap ${gap.toFixed(0)} ms; GPU ${(load.gpu / 1048576).toFixed(0)} MiB ` +
+    `(peak ${(load.gpuPeak / 1048576).toFixed(0)}), wasm memory ${(load.wasm / 1048576).toFixed(0)} MiB`);
+  const size = Number(await page.evaluate(() => document.body.dataset.modelSize));
+  check('big model loaded at its size', size === 256, `model size ${size}; ${(await text(page, '#model-info')).split('\n').slice(0, 3).join(' | ')}`);
+  check('big model load is asynchronous (page timers kept running)', ticks.length >= 3, `${ticks.length} ticks of 50 ms during a ${secs.toFixed(1)} s load`);
+  const progress = await page.evaluate(() => ({ value: document.querySelector('#model-progress').value, text: document.querySelector('#model-progress-text').textContent }));
+  check('big model load shows progress and memory', progress.value === 1 && /wasm memory/.test(progress.text), JSON.stringify(progress));
+  // The weights are converted one tensor at a time: the wasm heap holds the file's bytes plus working memory,
+  // never the whole model in f32 as well (that alone would be 2x an F16 file on top of its bytes).
+  check('wasm memory below 2.5x the F16 weight file', load.wasm < 2.5 * mbytes * 1e6, `${(load.wasm / 1e6).toFixed(0)} MB for a ${mbytes.toFixed(0)} MB file`);
+
+  if (BIG_STEPS > 0) {
+    await page.selectOption('#method', 'reddiff');
+    await page.fill('#steps', String(BIG_STEPS));
+    await page.$eval('#result-psnr', (el) => { el.textContent = ''; });
+    const r0 = Date.now();
+    await page.click('#run');
+    const psnr = await waitForText(page, '#result-psnr', 3_600_000, 'restore with the big model');
+    check(`big model restores (${BIG_STEPS} step(s) at 256x256)`, Number.isFinite(Number(psnr)),
+      `PSNR ${psnr} dB in ${((Date.now() - r0) / 1000).toFixed(1)} s, ${await text(page, '#ms-per-step')} ms per step`);
+  } else {
+    log('E2E_BIG_STEPS=0: no restoration with the big model');
+  }
+
+  await page.click('#builtin-model');
+  await page.waitForFunction(() => document.body.dataset.modelSize === '32' && !document.querySelector('#run').disabled, null, { timeout: 120_000 });
+  await page.fill('#steps', '2');
+  await page.$eval('#result-psnr', (el) => { el.textContent = ''; });
+  await page.click('#run');
+  const back = await waitForText(page, '#result-psnr', 120_000, 'restore after reloading the built-in model');
+  check('built-in model back and usable', Number.isFinite(Number(back)), `PSNR ${back} dB`);
+}
+
 // ---------------------------------------------------------------------------------------------------------
 
 async function main() {
@@ -284,10 +355,14 @@ async function main() {
   await page.selectOption('#sample', SAMPLE);
   await page.waitForFunction((s) => document.body.dataset.image === s, SAMPLE, { timeout: 10_000 });
   await page.selectOption('#task', TASK);
+  // Nothing set: the built-in model's recommended.json chooses.
+  for (const id of ['#steps', '#lambda', '#lr']) await page.fill(id, '');
+  await page.selectOption('#method', 'auto');
+  const auto = await text(page, '#settings-text');
+  check('settings line names the recommendation', /recommended for this model/.test(auto), `"${auto}"`);
+  // As in the native run: only the steps given (λ and lr from the same recommendation, if it is RED-diff's).
   await page.fill('#steps', String(STEPS));
   await page.fill('#seed', '0');
-  await page.fill('#lr', '');
-  await page.fill('#lambda', '0.25');
   const runStart = Date.now();
   await page.click('#run');
   const resultPsnr = Number(await waitForText(page, '#result-psnr', 600_000, 'restore'));
@@ -308,6 +383,8 @@ async function main() {
   // PiGDM differentiates the network (the VJP kernels run in the browser too); a few steps suffice here.
   await baselineRuns(page, 'pgdm', 'PiGDM', 5);
   await corruptModelShowsError(page, server.base);
+  if (BIG_MODEL) await bigModel(page);
+  else log('E2E_BIG_MODEL not set: no large-model load');
 }
 
 const cleanups = [];
