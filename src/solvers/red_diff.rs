@@ -155,9 +155,9 @@ pub struct RedDiffOptions {
 impl Default for RedDiffOptions {
     fn default() -> Self {
         RedDiffOptions {
-            steps: 1000,
+            steps: crate::recommended::PAPER_STEPS,
             lr: 0.5,
-            lambda: 0.25,
+            lambda: crate::recommended::PAPER_LAMBDA,
             weighting: Weighting::Linear,
             order: Order::Descending,
             sigma_x0: 0.0,
