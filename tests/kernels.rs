@@ -187,11 +187,14 @@ fn conv2d_every_kernel_and_epilogue_matches_cpu() {
         (1, 4, 9, 9, 3, 5, 2, 2),
         (1, 2, 6, 6, 1, 2, 1, 0),
         (1, 33, 13, 13, 17, 3, 1, 1),
+        // conv3x3.wgsl with two workgroups of pixels per (image, channel block) and a partial last one
+        (2, 5, 20, 18, 9, 3, 1, 1),
         (2, 20, 1, 37, 70, 1, 1, 0),
     ];
     // Cooperative matrices only where the device has them (never on lavapipe); f16 operands, so their
     // tolerance is 2e-3 of the output's scale instead of 1e-5.
     let families: Vec<ConvKernel> = std::iter::once(ConvKernel::RegisterBlocked)
+        .chain(Some(ConvKernel::SharedWeights).filter(|_| g.shared_weights()))
         .chain(TileConfig::CANDIDATES.iter().map(|t| ConvKernel::Tiled(*t)))
         .chain(reddiff::gpu::COOP_BM.iter().filter(|_| g.coop_matrix()).flat_map(|&bm| [1, 4].map(|splits| ConvKernel::CoopMatrix { bm, splits })))
         .collect();

@@ -4,7 +4,7 @@
 //! struct with the same scalar type — so a field added, dropped, reordered between types or mistyped on one
 //! side fails here, not as silently wrong numbers.
 
-use reddiff::gpu::{GpuOptions, KernelProfile, ParamKind};
+use reddiff::gpu::{ConvKernel, GpuOptions, KernelProfile, ParamKind};
 use reddiff::image::Image;
 use reddiff::model::{Schedule, Unet};
 use reddiff::operators::{Task, TaskKind};
@@ -104,6 +104,12 @@ fn every_parameter_block_matches_its_wgsl_struct() {
     for (profile, tiled) in [(KernelProfile::RegisterBlocked, false), (KernelProfile::Tiled, true)] {
         let gpu = reddiff::gpu::block_on(Gpu::with_options(GpuOptions { profile: Some(profile), ..GpuOptions::default() })).expect("gpu");
         run_everything(&gpu, tiled);
+        if !tiled {
+            // The plain 3x3 kernel, which the workload skips where subgroups share the weights.
+            let x = ops::fill(&gpu, &[1, 2, 5, 5], 1.0).expect("x");
+            let w = ops::pack_conv(&gpu, &ops::fill(&gpu, &[3, 2, 3, 3], 0.5).expect("w"), false).expect("packed");
+            ops::conv2d_with(&gpu, &x, &w, ops::Conv2d::same(3), &ops::Epilogue::bias(None), Some(ConvKernel::RegisterBlocked)).expect("conv3x3");
+        }
         layouts.extend(gpu.param_layouts());
     }
     let mut failures = Vec::new();

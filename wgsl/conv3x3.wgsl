@@ -2,6 +2,9 @@
 // Weights come packed by conv_pack.wgsl: A[k][m], k = c * 9 + ky * 3 + kx, rows of Mp (a multiple of 8)
 // entries, as f32 bit patterns (WF16 = false) or f16 pairs (WF16 = true). Each thread computes 8 output
 // channels x 4 adjacent columns: per (c, ky) it loads 6 inputs and 6 weight vec4s for 96 FMAs.
+// Workgroup g = (n * ceil(H * ceil(W/4) / 64) + pixel block) * Mp/8 + channel block: the 8-channel block is
+// the same for the whole workgroup, so the weight addresses are workgroup-uniform (on lavapipe this took
+// ~12 % off the emoji32 forward against one flat thread index).
 // Epilogue: v = acc + bias[m] + add[n * add_stride + add_off + m]; out = alpha * v + beta * res (each term
 // only when its flag is set: 1 bias, 2 add, 4 res).
 // Bindings: 1 x, 2 w (words), 3 bias, 4 add, 5 res (read; dummies when unused), 6 out (read_write).
@@ -15,7 +18,6 @@ struct P {
     w: u32,
     cout: u32,
     mp: u32,
-    threads: u32,   // N * Mp/8 * H * ceil(W/4)
     flags: u32,
     add_off: u32,
     add_stride: u32,
@@ -56,14 +58,19 @@ fn epilogue(n: u32, m: u32, idx: u32, acc: f32) -> f32 {
 @compute @workgroup_size(64)
 fn conv3x3(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
            @builtin(local_invocation_index) li: u32) {
-    let tid = (wid.x + wid.y * nwg.x) * 64u + li;
-    if (tid >= p.threads) { return; }
     let wblocks = (p.w + 3u) / 4u;
     let cblocks = p.mp / 8u;
-    let bx = tid % wblocks;
-    let oy = (tid / wblocks) % p.h;
-    let cb = (tid / (wblocks * p.h)) % cblocks;
-    let n = tid / (wblocks * p.h * cblocks);
+    let pix = p.h * wblocks;
+    let gpb = (pix + 63u) / 64u;
+    let g = wid.x + wid.y * nwg.x;
+    let cb = g % cblocks;
+    let r = g / cblocks;
+    let n = r / gpb;
+    if (n >= p.n) { return; }
+    let t = (r % gpb) * 64u + li;
+    if (t >= pix) { return; }
+    let bx = t % wblocks;
+    let oy = t / wblocks;
     let ox0 = i32(bx * 4u);
     let q = p.mp / 4u;           // vec4s per k row of packed weights
     var a0 = vec4<f32>(0.0); var a1 = vec4<f32>(0.0); var a2 = vec4<f32>(0.0); var a3 = vec4<f32>(0.0);

@@ -43,6 +43,8 @@ pub struct AdapterReport {
     pub profile: KernelProfile,
     /// Cooperative-matrix (tensor-core) convolution: "on (…)" with its self-check error, or "off: why".
     pub coop_matrix: String,
+    /// Subgroup sizes the adapter reports (min, max); (0, 0) without SUBGROUP.
+    pub subgroup_sizes: (u32, u32),
 }
 
 impl std::fmt::Display for AdapterReport {
@@ -50,7 +52,7 @@ impl std::fmt::Display for AdapterReport {
         write!(
             f,
             "{} ({}, {}, driver {}); max storage binding {} MiB, max buffer {} MiB, {} storage buffers/stage, \
-             {} KiB workgroup memory; features [{}]; kernels {:?}; cooperative matrices {}",
+             {} KiB workgroup memory; features [{}]; subgroups {}..{}; kernels {:?}; cooperative matrices {}",
             self.name,
             self.backend,
             self.device_type,
@@ -60,6 +62,8 @@ impl std::fmt::Display for AdapterReport {
             self.max_storage_buffers_per_stage,
             self.max_workgroup_storage >> 10,
             self.features.join(", "),
+            self.subgroup_sizes.0,
+            self.subgroup_sizes.1,
             self.profile,
             self.coop_matrix
         )
@@ -67,8 +71,9 @@ impl std::fmt::Display for AdapterReport {
 }
 
 /// Adapter selection options. [`GpuOptions::from_env`] reads `REDDIFF_BACKEND` (vulkan|metal|dx12|gl),
-/// `REDDIFF_ADAPTER` (case-insensitive substring of the adapter name), `REDDIFF_KERNELS` (cpu|gpu) and
-/// `REDDIFF_COOP` (0 turns the cooperative-matrix path off).
+/// `REDDIFF_ADAPTER` (case-insensitive substring of the adapter name), `REDDIFF_KERNELS` (cpu|gpu),
+/// `REDDIFF_COOP` (0 turns the cooperative-matrix path off) and `REDDIFF_SUBGROUPS` (0 turns the
+/// subgroup-shared 3×3 weights off).
 #[derive(Clone, Debug, Default)]
 pub struct GpuOptions {
     /// Restrict to one backend: "vulkan", "metal", "dx12" or "gl".
@@ -81,6 +86,8 @@ pub struct GpuOptions {
     pub max_binding_bytes: Option<u64>,
     /// Never use cooperative matrices (tensor cores), even where the adapter has them.
     pub no_coop_matrix: bool,
+    /// Never share 3×3 convolution weights over subgroups ([`ConvKernel::SharedWeights`]).
+    pub no_shared_weights: bool,
 }
 
 impl GpuOptions {
@@ -93,8 +100,15 @@ impl GpuOptions {
             Some("gpu") | Some("tiled") => Some(KernelProfile::Tiled),
             _ => None,
         };
-        let no_coop_matrix = matches!(get("REDDIFF_COOP").map(|v| v.to_ascii_lowercase()).as_deref(), Some("0") | Some("off") | Some("false") | Some("no"));
-        GpuOptions { backend: get("REDDIFF_BACKEND"), adapter: get("REDDIFF_ADAPTER"), profile, no_coop_matrix, ..GpuOptions::default() }
+        let off = |k: &str| matches!(get(k).map(|v| v.to_ascii_lowercase()).as_deref(), Some("0") | Some("off") | Some("false") | Some("no"));
+        GpuOptions {
+            backend: get("REDDIFF_BACKEND"),
+            adapter: get("REDDIFF_ADAPTER"),
+            profile,
+            no_coop_matrix: off("REDDIFF_COOP"),
+            no_shared_weights: off("REDDIFF_SUBGROUPS"),
+            ..GpuOptions::default()
+        }
     }
 }
 
@@ -125,6 +139,8 @@ pub struct Gpu {
     pub(crate) dummy: super::tensor::Tensor,
     /// The cooperative-matrix convolution is enabled and passed its self-check.
     pub(crate) coop: bool,
+    /// [`ConvKernel::SharedWeights`] can run (see [`Gpu::shared_weights`]).
+    pub(crate) shared_weights: bool,
 }
 
 const NO_ADAPTER_HINT: &str = "Install a Vulkan, Metal or DX12 driver. On CPU-only Linux: \
@@ -321,6 +337,7 @@ impl Gpu {
             .await
             .map_err(|e| Error::RequestDevice { adapter: info.name.clone(), reason: e.to_string() })?;
         let mut gpu = Self::from_device(device, queue, info, features, limits, opts.profile)?;
+        gpu.shared_weights &= !opts.no_shared_weights;
         gpu.report.coop_matrix = match coop {
             Ok(()) if gpu.profile() == KernelProfile::Tiled => gpu.check_coop().await,
             Ok(()) => "off: the register-blocked kernels are in use".into(),
@@ -400,6 +417,8 @@ impl Gpu {
             wgpu::DeviceType::Cpu => KernelProfile::RegisterBlocked,
             _ => KernelProfile::Tiled,
         });
+        let subgroup_sizes = if features.contains(wgpu::Features::SUBGROUP) { (info.subgroup_min_size, info.subgroup_max_size) } else { (0, 0) };
+        let subgroup_min = subgroup_sizes.0;
         let report = AdapterReport {
             name: info.name.clone(),
             backend: format!("{:?}", info.backend),
@@ -412,6 +431,7 @@ impl Gpu {
             features: names,
             profile,
             coop_matrix: "off: not requested".into(),
+            subgroup_sizes,
         };
         let stream = Stream::new(&device);
         let pool = Arc::new(Mutex::new(BufferPool::default()));
@@ -434,6 +454,7 @@ impl Gpu {
             bind_groups: std::sync::atomic::AtomicU64::new(0),
             profile: Mutex::new(None),
             coop: false,
+            shared_weights: !cfg!(target_arch = "wasm32") && subgroup_min >= 8,
         })
     }
 
@@ -452,6 +473,13 @@ impl Gpu {
         self.report.profile
     }
 
+    /// True when [`ConvKernel::SharedWeights`] can run: the device has subgroups of at least 8 lanes, this
+    /// is not the browser (browsers want `enable subgroups;` in the WGSL, which naga does not parse yet), and
+    /// `REDDIFF_SUBGROUPS=0` did not turn it off.
+    pub fn shared_weights(&self) -> bool {
+        self.shared_weights
+    }
+
     /// True when the cooperative-matrix (tensor-core) convolution is enabled (it passed its self-check).
     pub fn coop_matrix(&self) -> bool {
         self.coop
@@ -462,7 +490,7 @@ impl Gpu {
     /// enabled, else the tiled kernel with [`TileConfig::DEFAULT`].
     pub fn conv_kernel(&self, m: usize, n: usize, k: usize) -> ConvKernel {
         if self.profile() == KernelProfile::RegisterBlocked {
-            return ConvKernel::RegisterBlocked;
+            return if self.shared_weights() { ConvKernel::SharedWeights } else { ConvKernel::RegisterBlocked };
         }
         let tuned = self.tune.lock().ok().and_then(|t| t.conv.get(&super::tune::SizeClass::of(m, n, k)).copied());
         match tuned {

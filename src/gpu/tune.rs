@@ -33,6 +33,10 @@ pub const COOP_SPLITS: [usize; 3] = [1, 4, 16];
 pub enum ConvKernel {
     /// Register-blocked, no workgroup memory (CPU adapters).
     RegisterBlocked,
+    /// As `RegisterBlocked`, with the 3×3 (stride 1, padding 1) kernel loading each tap's weights once per
+    /// subgroup and broadcasting them (CPU adapters with subgroups of at least 8 lanes; other shapes run
+    /// the register-blocked kernel).
+    SharedWeights,
     /// Workgroup-tiled implicit GEMM in f32 with this register tile.
     Tiled(TileConfig),
     /// Implicit GEMM on 16×16×16 cooperative matrices (tensor cores): f16 operands, f32 sums; a workgroup
@@ -51,6 +55,7 @@ impl ConvKernel {
     pub fn label(&self) -> String {
         match self {
             ConvKernel::RegisterBlocked => "register-blocked".into(),
+            ConvKernel::SharedWeights => "register-blocked, subgroup-shared weights".into(),
             ConvKernel::Tiled(t) => format!("tiled {}x{}", t.tm, t.tn),
             ConvKernel::CoopMatrix { bm, splits: 1 } => format!("coop-matrix f16 {bm}x64"),
             ConvKernel::CoopMatrix { bm, splits } => format!("coop-matrix f16 {bm}x64 split-k {splits}"),

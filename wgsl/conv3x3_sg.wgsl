@@ -1,0 +1,148 @@
+// 3x3 convolution, stride 1, padding 1, NCHW, for CPU adapters with subgroups of at least 8 lanes: the
+// register-blocked kernel of conv3x3.wgsl (8 output channels x 4 adjacent columns per thread, the channel
+// block workgroup-uniform) with its weights shared over the subgroup. Every lane of a subgroup needs the same
+// 24 weights per (c, ky); instead of each lane loading all of them (on lavapipe a load whose address is not a
+// compile-time uniform runs once per lane), lane l loads words l, l + 8, l + 16 and subgroupBroadcast hands
+// them out (one register permute each). All lanes of a subgroup with work stay active through the loop
+// (rows outside the image read as zeros, lanes past the last pixel compute and do not store), so every
+// broadcast has its source lane.
+// Weights packed by conv_pack.wgsl (A[k][m], k = c * 9 + ky * 3 + kx, rows of Mp entries; f32 bit patterns,
+// or f16 pairs with WF16 = true). Parameters, epilogue and bindings as conv3x3.wgsl.
+// (wgpu accepts subgroup builtins without `enable subgroups;` when the device has SUBGROUP.)
+
+override WF16: bool = false;
+
+struct P {
+    n: u32,
+    cin: u32,
+    h: u32,
+    w: u32,
+    cout: u32,
+    mp: u32,
+    flags: u32,
+    add_off: u32,
+    add_stride: u32,
+    alpha: f32,
+    beta: f32,
+}
+
+@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> wt: array<u32>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read> addv: array<f32>;
+@group(0) @binding(5) var<storage, read> res: array<f32>;
+@group(0) @binding(6) var<storage, read_write> out: array<f32>;
+
+fn ld(row: u32, ix: i32, ok: bool) -> f32 {
+    if (!ok || ix < 0 || ix >= i32(p.w)) { return 0.0; }
+    return x[row + u32(ix)];
+}
+
+fn epilogue(n: u32, m: u32, idx: u32, acc: f32) -> f32 {
+    var v = acc;
+    if ((p.flags & 1u) != 0u) { v += bias[m]; }
+    if ((p.flags & 2u) != 0u) { v += addv[n * p.add_stride + p.add_off + m]; }
+    v *= p.alpha;
+    if ((p.flags & 4u) != 0u) { v += p.beta * res[idx]; }
+    return v;
+}
+
+// Output channels 0-3 (lo) and 4-7 (hi) of one tap, from the words the subgroup loaded: f32, tap kx in
+// word lanes 0..7 of register `r`; f16, tap kx in lanes 4 * (kx % 2) .. + 3 of `r`.
+fn lo32(r: u32) -> vec4<f32> {
+    return bitcast<vec4<f32>>(vec4<u32>(subgroupBroadcast(r, 0u), subgroupBroadcast(r, 1u), subgroupBroadcast(r, 2u), subgroupBroadcast(r, 3u)));
+}
+fn hi32(r: u32) -> vec4<f32> {
+    return bitcast<vec4<f32>>(vec4<u32>(subgroupBroadcast(r, 4u), subgroupBroadcast(r, 5u), subgroupBroadcast(r, 6u), subgroupBroadcast(r, 7u)));
+}
+fn lo16(r: u32) -> vec4<f32> {
+    return vec4<f32>(unpack2x16float(subgroupBroadcast(r, 0u)), unpack2x16float(subgroupBroadcast(r, 1u)));
+}
+fn hi16(r: u32) -> vec4<f32> {
+    return vec4<f32>(unpack2x16float(subgroupBroadcast(r, 2u)), unpack2x16float(subgroupBroadcast(r, 3u)));
+}
+fn lo16b(r: u32) -> vec4<f32> {
+    return vec4<f32>(unpack2x16float(subgroupBroadcast(r, 4u)), unpack2x16float(subgroupBroadcast(r, 5u)));
+}
+fn hi16b(r: u32) -> vec4<f32> {
+    return vec4<f32>(unpack2x16float(subgroupBroadcast(r, 6u)), unpack2x16float(subgroupBroadcast(r, 7u)));
+}
+
+@compute @workgroup_size(64)
+fn conv3x3(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+           @builtin(local_invocation_index) li: u32, @builtin(subgroup_invocation_id) sl: u32) {
+    let wblocks = (p.w + 3u) / 4u;
+    let cblocks = p.mp / 8u;
+    let pix = p.h * wblocks;
+    let gpb = (pix + 63u) / 64u;
+    let g = wid.x + wid.y * nwg.x;
+    let cb = g % cblocks;
+    let r = g / cblocks;
+    let n = r / gpb;
+    if (n >= p.n) { return; }
+    let t = (r % gpb) * 64u + li;
+    let live = t < pix;
+    // Subgroups with no pixel leave (the whole subgroup at once, so broadcasts keep their sources).
+    if (!subgroupAny(live)) { return; }
+    let tc = min(t, pix - 1u);
+    let bx = tc % wblocks;
+    let oy = tc / wblocks;
+    let ox0 = i32(bx * 4u);
+    let lane = sl % 8u;
+    var a0 = vec4<f32>(0.0); var a1 = vec4<f32>(0.0); var a2 = vec4<f32>(0.0); var a3 = vec4<f32>(0.0);
+    var b0 = vec4<f32>(0.0); var b1 = vec4<f32>(0.0); var b2 = vec4<f32>(0.0); var b3 = vec4<f32>(0.0);
+    let hw = p.h * p.w;
+    for (var c = 0u; c < p.cin; c++) {
+        let xb = (n * p.cin + c) * hw;
+        for (var ky = 0u; ky < 3u; ky++) {
+            let iy = i32(oy + ky) - 1;
+            let ok = iy >= 0 && iy < i32(p.h);
+            let row = xb + u32(clamp(iy, 0, i32(p.h) - 1)) * p.w;
+            let x0 = ld(row, ox0 - 1, ok);
+            let x1 = ld(row, ox0, ok);
+            let x2 = ld(row, ox0 + 1, ok);
+            let x3 = ld(row, ox0 + 2, ok);
+            let x4 = ld(row, ox0 + 3, ok);
+            let x5 = ld(row, ox0 + 4, ok);
+            let e0 = (c * 9u + ky * 3u) * p.mp + cb * 8u;   // entry of (kx = 0, output channel 0)
+            var wa0: vec4<f32>; var wb0: vec4<f32>; var wa1: vec4<f32>; var wb1: vec4<f32>;
+            var wa2: vec4<f32>; var wb2: vec4<f32>;
+            if (WF16) {
+                // Taps 0 and 1: 8 words, lane l -> tap l / 4, word l % 4; tap 2: lanes 0..3 (4..7 repeat).
+                let r01 = wt[(e0 + (lane / 4u) * p.mp) / 2u + lane % 4u];
+                let r2 = wt[(e0 + 2u * p.mp) / 2u + lane % 4u];
+                wa0 = lo16(r01); wb0 = hi16(r01); wa1 = lo16b(r01); wb1 = hi16b(r01);
+                wa2 = lo16(r2); wb2 = hi16(r2);
+            } else {
+                let r0 = wt[e0 + lane];
+                let r1 = wt[e0 + p.mp + lane];
+                let r2 = wt[e0 + 2u * p.mp + lane];
+                wa0 = lo32(r0); wb0 = hi32(r0); wa1 = lo32(r1); wb1 = hi32(r1); wa2 = lo32(r2); wb2 = hi32(r2);
+            }
+            a0 += wa0 * x0; a1 += wa0 * x1; a2 += wa0 * x2; a3 += wa0 * x3;
+            b0 += wb0 * x0; b1 += wb0 * x1; b2 += wb0 * x2; b3 += wb0 * x3;
+            a0 += wa1 * x1; a1 += wa1 * x2; a2 += wa1 * x3; a3 += wa1 * x4;
+            b0 += wb1 * x1; b1 += wb1 * x2; b2 += wb1 * x3; b3 += wb1 * x4;
+            a0 += wa2 * x2; a1 += wa2 * x3; a2 += wa2 * x4; a3 += wa2 * x5;
+            b0 += wb2 * x2; b1 += wb2 * x3; b2 += wb2 * x4; b3 += wb2 * x5;
+        }
+    }
+    if (!live) { return; }
+    let oc0 = cb * 8u;
+    let px = array<vec4<f32>, 4>(a0, a1, a2, a3);
+    let py = array<vec4<f32>, 4>(b0, b1, b2, b3);
+    for (var rr = 0u; rr < 8u; rr++) {
+        let oc = oc0 + rr;
+        if (oc >= p.cout) { break; }
+        let ob = ((n * p.cout + oc) * p.h + oy) * p.w;
+        for (var j = 0u; j < 4u; j++) {
+            if (u32(ox0) + j < p.w) {
+                var v: f32;
+                if (rr < 4u) { v = px[j][rr]; } else { v = py[j][rr - 4u]; }
+                let idx = ob + u32(ox0) + j;
+                out[idx] = epilogue(n, oc, idx, v);
+            }
+        }
+    }
+}
