@@ -2,10 +2,10 @@
 // register-blocked kernel of conv3x3.wgsl (8 output channels x 4 adjacent columns per thread, the channel
 // block workgroup-uniform) with its weights shared over the subgroup. Every lane of a subgroup needs the same
 // 24 weights per (c, ky); instead of each lane loading all of them (on lavapipe a load whose address is not a
-// compile-time uniform runs once per lane), lane l loads words l, l + 8, l + 16 and subgroupBroadcast hands
-// them out (one register permute each). All lanes of a subgroup with work stay active through the loop
-// (rows outside the image read as zeros, lanes past the last pixel compute and do not store), so every
-// broadcast has its source lane.
+// compile-time uniform runs once per lane), each lane loads one word per tap (f32: 3 loads) or per two taps
+// (f16 pairs: 2 loads) and subgroupBroadcast hands them out (in llvmpipe an extract and a splat each). All
+// lanes of a subgroup with work stay active through the loop (rows outside the image read as zeros, lanes
+// past the last pixel compute and do not store), so every broadcast has its source lane.
 // Weights packed by conv_pack.wgsl (A[k][m], k = c * 9 + ky * 3 + kx, rows of Mp entries; f32 bit patterns,
 // or f16 pairs with WF16 = true). Parameters, epilogue and bindings as conv3x3.wgsl.
 // (wgpu accepts subgroup builtins without `enable subgroups;` when the device has SUBGROUP.)
