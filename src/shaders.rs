@@ -13,6 +13,7 @@ shader!(ELEMENTWISE, "elementwise");
 shader!(CONV, "conv");
 shader!(CONV3X3, "conv3x3");
 shader!(CONV3X3_SG, "conv3x3_sg");
+shader!(CONV1X1_SG, "conv1x1_sg");
 shader!(CONV_GEMM, "conv_gemm");
 shader!(CONV_COOP, "conv_coop");
 shader!(CONV_SPLITK, "conv_splitk");
@@ -43,6 +44,7 @@ pub static ALL: &[&Shader] = &[
     &CONV,
     &CONV3X3,
     &CONV3X3_SG,
+    &CONV1X1_SG,
     &CONV_GEMM,
     &CONV_COOP,
     &CONV_SPLITK,

@@ -73,7 +73,7 @@ impl std::fmt::Display for AdapterReport {
 /// Adapter selection options. [`GpuOptions::from_env`] reads `REDDIFF_BACKEND` (vulkan|metal|dx12|gl),
 /// `REDDIFF_ADAPTER` (case-insensitive substring of the adapter name), `REDDIFF_KERNELS` (cpu|gpu),
 /// `REDDIFF_COOP` (0 turns the cooperative-matrix path off) and `REDDIFF_SUBGROUPS` (0 turns the
-/// subgroup-shared 3×3 weights off).
+/// subgroup-shared convolution weights off).
 #[derive(Clone, Debug, Default)]
 pub struct GpuOptions {
     /// Restrict to one backend: "vulkan", "metal", "dx12" or "gl".
@@ -86,7 +86,7 @@ pub struct GpuOptions {
     pub max_binding_bytes: Option<u64>,
     /// Never use cooperative matrices (tensor cores), even where the adapter has them.
     pub no_coop_matrix: bool,
-    /// Never share 3×3 convolution weights over subgroups ([`ConvKernel::SharedWeights`]).
+    /// Never share convolution weights over subgroups ([`ConvKernel::SharedWeights`]).
     pub no_shared_weights: bool,
 }
 

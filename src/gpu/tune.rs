@@ -33,9 +33,9 @@ pub const COOP_SPLITS: [usize; 3] = [1, 4, 16];
 pub enum ConvKernel {
     /// Register-blocked, no workgroup memory (CPU adapters).
     RegisterBlocked,
-    /// As `RegisterBlocked`, with the 3×3 (stride 1, padding 1) kernel loading each tap's weights once per
-    /// subgroup and broadcasting them (CPU adapters with subgroups of at least 8 lanes; other shapes run
-    /// the register-blocked kernel).
+    /// As `RegisterBlocked`, with the 3×3 (stride 1, padding 1) and 1×1 (stride 1, no padding) kernels
+    /// loading each weight once per subgroup and broadcasting it (CPU adapters with subgroups of at least 8
+    /// lanes; other shapes run the register-blocked kernel).
     SharedWeights,
     /// Workgroup-tiled implicit GEMM in f32 with this register tile.
     Tiled(TileConfig),
