@@ -12,8 +12,7 @@ macro_rules! shader {
 shader!(ELEMENTWISE, "elementwise");
 shader!(CONV, "conv");
 shader!(CONV3X3, "conv3x3");
-shader!(CONV3X3_SG, "conv3x3_sg");
-shader!(CONV1X1_SG, "conv1x1_sg");
+shader!(CONV_SG, "conv_sg");
 shader!(CONV_GEMM, "conv_gemm");
 shader!(CONV_COOP, "conv_coop");
 shader!(CONV_SPLITK, "conv_splitk");
@@ -43,8 +42,7 @@ pub static ALL: &[&Shader] = &[
     &ELEMENTWISE,
     &CONV,
     &CONV3X3,
-    &CONV3X3_SG,
-    &CONV1X1_SG,
+    &CONV_SG,
     &CONV_GEMM,
     &CONV_COOP,
     &CONV_SPLITK,

@@ -187,9 +187,9 @@ fn conv2d_every_kernel_and_epilogue_matches_cpu() {
         (1, 4, 9, 9, 3, 5, 2, 2),
         (1, 2, 6, 6, 1, 2, 1, 0),
         (1, 33, 13, 13, 17, 3, 1, 1),
-        // conv3x3.wgsl with two workgroups of pixels per (image, channel block) and a partial last one
+        // conv3x3.wgsl and conv_sg.wgsl's conv3x3 with two workgroups of pixels per (image, channel block) and a partial last one
         (2, 5, 20, 18, 9, 3, 1, 1),
-        // conv1x1_sg.wgsl with two workgroups of pixels per channel block
+        // conv_sg.wgsl's conv1x1 with two workgroups of pixels per channel block
         (1, 3, 20, 18, 10, 1, 1, 0),
         (2, 20, 1, 37, 70, 1, 1, 0),
     ];

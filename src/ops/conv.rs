@@ -2,7 +2,7 @@
 //! (`wgsl/conv_pack.wgsl`, f32 or f16), then a kernel by adapter profile. On CPU adapters: the
 //! register-blocked 3×3 fast path (`wgsl/conv3x3.wgsl`) and generic kernel (`wgsl/conv.wgsl`), or, where
 //! subgroups have ≥ 8 lanes, 3×3 and 1×1 kernels that load each weight once per subgroup
-//! (`wgsl/conv3x3_sg.wgsl`, `wgsl/conv1x1_sg.wgsl`). On GPUs: the workgroup-tiled implicit GEMM
+//! (`wgsl/conv_sg.wgsl`). On GPUs: the workgroup-tiled implicit GEMM
 //! (`wgsl/conv_gemm.wgsl`), or the same product on cooperative matrices (tensor cores, f16 operands, f32
 //! sums: `wgsl/conv_coop.wgsl`) where the adapter has them. Each fuses its epilogue (bias, a per (image,
 //! channel) term, a scaled residual).
@@ -10,7 +10,7 @@
 use super::dims;
 use crate::error::{Error, Result};
 use crate::gpu::{Access, ConvKernel, Gpu, Kernel, Params, Shader, Tensor};
-use crate::shaders::{CONV, CONV1X1_SG, CONV3X3, CONV3X3_SG, CONV_COOP, CONV_GEMM, CONV_PACK, CONV_SPLITK, CONV_TRANSPOSE};
+use crate::shaders::{CONV, CONV3X3, CONV_COOP, CONV_GEMM, CONV_PACK, CONV_SG, CONV_SPLITK, CONV_TRANSPOSE};
 
 /// Stride and zero padding of a convolution (square kernel).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -256,21 +256,21 @@ fn conv2d_impl(gpu: &Gpu, x: &Tensor, w: &ConvWeights, cfg: Conv2d, epi: &Epilog
             .f(epi.alpha)
             .f(epi.beta)
     };
+    // The parameter block of conv3x3.wgsl and conv_sg.wgsl.
+    let blocked_params = Params::new().n(n).n(cin).n(h).n(wd).n(cout).n(w.mp).u(flags).n(add_off).n(add_stride).f(epi.alpha).f(epi.beta);
     match kernel {
         ConvKernel::SharedWeights if !gpu.shared_weights() => {
             let (lo, hi) = gpu.adapter().subgroup_sizes;
             return Err(Error::Invalid { op: OP, msg: format!("subgroup-shared weights need subgroups of at least 8 lanes (adapter: {lo}..{hi})") });
         }
         ConvKernel::RegisterBlocked | ConvKernel::SharedWeights if k == 3 && cfg.stride == 1 && cfg.padding == 1 => {
-            let params = Params::new().n(n).n(cin).n(h).n(wd).n(cout).n(w.mp).u(flags).n(add_off).n(add_stride).f(epi.alpha).f(epi.beta);
             let groups = n * (w.mp / 8) * (h * wd.div_ceil(4)).div_ceil(64);
-            let shader = if kernel == ConvKernel::SharedWeights { &CONV3X3_SG } else { &CONV3X3 };
-            gpu.launch(OP, &Kernel::new(shader, "conv3x3").with("WF16", wf16), &params, &args, groups as u64)?;
+            let shader = if kernel == ConvKernel::SharedWeights { &CONV_SG } else { &CONV3X3 };
+            gpu.launch(OP, &Kernel::new(shader, "conv3x3").with("WF16", wf16), &blocked_params, &args, groups as u64)?;
         }
         ConvKernel::SharedWeights if k == 1 && cfg.stride == 1 && cfg.padding == 0 => {
-            let params = Params::new().n(n).n(cin).n(h).n(wd).n(cout).n(w.mp).u(flags).n(add_off).n(add_stride).f(epi.alpha).f(epi.beta);
             let groups = n * (w.mp / 8) * (h * wd).div_ceil(4).div_ceil(64);
-            gpu.launch(OP, &Kernel::new(&CONV1X1_SG, "conv1x1").with("WF16", wf16), &params, &args, groups as u64)?;
+            gpu.launch(OP, &Kernel::new(&CONV_SG, "conv1x1").with("WF16", wf16), &blocked_params, &args, groups as u64)?;
         }
         ConvKernel::RegisterBlocked | ConvKernel::SharedWeights => {
             let threads = n * cout.div_ceil(4) * ho * wo.div_ceil(4);

@@ -1,13 +1,18 @@
-// 3x3 convolution, stride 1, padding 1, NCHW, for CPU adapters with subgroups of at least 8 lanes: the
-// register-blocked kernel of conv3x3.wgsl (8 output channels x 4 adjacent columns per thread, the channel
-// block workgroup-uniform) with its weights shared over the subgroup. Every lane of a subgroup needs the same
-// 24 weights per (c, ky); instead of each lane loading all of them (on lavapipe a load whose address is not a
-// compile-time uniform runs once per lane), each lane loads one word per tap (f32: 3 loads) or per two taps
-// (f16 pairs: 2 loads) and subgroupBroadcast hands them out (in llvmpipe an extract and a splat each). All
-// lanes of a subgroup with work stay active through the loop (rows outside the image read as zeros, lanes
-// past the last pixel compute and do not store), so every broadcast has its source lane.
-// Weights packed by conv_pack.wgsl (A[k][m], k = c * 9 + ky * 3 + kx, rows of Mp entries; f32 bit patterns,
-// or f16 pairs with WF16 = true). Parameters, epilogue and bindings as conv3x3.wgsl.
+// Convolutions for CPU adapters with subgroups of at least 8 lanes, weights shared over the subgroup: every
+// lane of a subgroup needs the same weights (the 8-output-channel block is workgroup-uniform), and on lavapipe
+// a load whose address is not a compile-time uniform runs once per lane, so each lane loads one weight word
+// and subgroupBroadcast hands the words out (in llvmpipe an extract and a splat each). All lanes of a
+// subgroup with work stay active through the loop (inputs outside the image read as zeros, lanes past the
+// last pixel compute and do not store), so every broadcast has its source lane; subgroups with no pixel
+// leave together.
+//   conv3x3: stride 1, padding 1; conv3x3.wgsl's register blocking (8 output channels x 4 adjacent columns
+//            per thread); per (c, ky) a lane loads 6 inputs and one word per tap (f32: 3 loads) or per two
+//            taps (f16 pairs: 2 loads).
+//   conv1x1: stride 1, no padding; 8 output channels x 4 consecutive pixels of H*W per thread; per c a lane
+//            loads 4 inputs and 1 weight word for 32 FMAs (conv.wgsl: 4 inputs and 4 weights for 16).
+// Workgroup g = (n * pixel blocks of 64 threads + pixel block) * Mp/8 + channel block.
+// Weights packed by conv_pack.wgsl (A[k][m], k = c * K * K + ky * K + kx, rows of Mp entries; f32 bit
+// patterns, or f16 pairs with WF16 = true). Parameters, epilogue and bindings as conv3x3.wgsl.
 // (wgpu accepts subgroup builtins without `enable subgroups;` when the device has SUBGROUP.)
 
 override WF16: bool = false;
@@ -142,6 +147,60 @@ fn conv3x3(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
                 if (rr < 4u) { v = px[j][rr]; } else { v = py[j][rr - 4u]; }
                 let idx = ob + u32(ox0) + j;
                 out[idx] = epilogue(n, oc, idx, v);
+            }
+        }
+    }
+}
+
+@compute @workgroup_size(64)
+fn conv1x1(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+           @builtin(local_invocation_index) li: u32, @builtin(subgroup_invocation_id) sl: u32) {
+    let hw = p.h * p.w;
+    let blocks = (hw + 3u) / 4u;
+    let cblocks = p.mp / 8u;
+    let gpb = (blocks + 63u) / 64u;
+    let g = wid.x + wid.y * nwg.x;
+    let cb = g % cblocks;
+    let r = g / cblocks;
+    let n = r / gpb;
+    if (n >= p.n) { return; }
+    let t = (r % gpb) * 64u + li;
+    let live = t < blocks;
+    // Subgroups with no pixel leave (the whole subgroup at once, so broadcasts keep their sources).
+    if (!subgroupAny(live)) { return; }
+    let p0 = min(t, blocks - 1u) * 4u;
+    let lane = sl % 8u;
+    var a = array<vec4<f32>, 4>(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
+    var b = array<vec4<f32>, 4>(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
+    for (var c = 0u; c < p.cin; c++) {
+        let xb = (n * p.cin + c) * hw + p0;
+        var xv = vec4<f32>(0.0);
+        for (var j = 0u; j < 4u; j++) {
+            if (p0 + j < hw) { xv[j] = x[xb + j]; }
+        }
+        let e0 = c * p.mp + cb * 8u;
+        var wa: vec4<f32>;
+        var wb: vec4<f32>;
+        if (WF16) {
+            let rw = wt[e0 / 2u + lane % 4u];
+            wa = lo16(rw); wb = hi16(rw);
+        } else {
+            let rw = wt[e0 + lane];
+            wa = lo32(rw); wb = hi32(rw);
+        }
+        a[0] += wa * xv.x; a[1] += wa * xv.y; a[2] += wa * xv.z; a[3] += wa * xv.w;
+        b[0] += wb * xv.x; b[1] += wb * xv.y; b[2] += wb * xv.z; b[3] += wb * xv.w;
+    }
+    if (!live) { return; }
+    for (var rr = 0u; rr < 8u; rr++) {
+        let oc = cb * 8u + rr;
+        if (oc >= p.cout) { break; }
+        let ob = (n * p.cout + oc) * hw;
+        for (var j = 0u; j < 4u; j++) {
+            if (p0 + j < hw) {
+                var v: f32;
+                if (rr < 4u) { v = a[j][rr]; } else { v = b[j][rr - 4u]; }
+                out[ob + p0 + j] = epilogue(n, oc, ob + p0 + j, v);
             }
         }
     }
