@@ -261,7 +261,10 @@ fn conv2d_impl(gpu: &Gpu, x: &Tensor, w: &ConvWeights, cfg: Conv2d, epi: &Epilog
     match kernel {
         ConvKernel::SharedWeights if !gpu.shared_weights() => {
             let (lo, hi) = gpu.adapter().subgroup_sizes;
-            return Err(Error::Invalid { op: OP, msg: format!("subgroup-shared weights need subgroups of at least 8 lanes (adapter: {lo}..{hi})") });
+            return Err(Error::Invalid {
+                op: OP,
+                msg: format!("subgroup-shared weights need subgroups of at least 8 lanes (adapter: {lo}..{hi}) and not REDDIFF_SUBGROUPS=0"),
+            });
         }
         ConvKernel::RegisterBlocked | ConvKernel::SharedWeights if k == 3 && cfg.stride == 1 && cfg.padding == 1 => {
             let groups = n * (w.mp / 8) * (h * wd.div_ceil(4)).div_ceil(64);
