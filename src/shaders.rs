@@ -18,6 +18,7 @@ shader!(CONV_COOP, "conv_coop");
 shader!(CONV_SPLITK, "conv_splitk");
 shader!(CONV_PACK, "conv_pack");
 shader!(MATMUL, "matmul");
+shader!(MATMUL_SG, "matmul_sg");
 shader!(NORM, "norm");
 shader!(ATTENTION, "attention");
 shader!(ATTENTION_FUSED, "attention_fused");
@@ -48,6 +49,7 @@ pub static ALL: &[&Shader] = &[
     &CONV_SPLITK,
     &CONV_PACK,
     &MATMUL,
+    &MATMUL_SG,
     &NORM,
     &ATTENTION,
     &ATTENTION_FUSED,

@@ -29,6 +29,12 @@ fn shape_mismatches_are_typed_errors() {
     ));
     let d = Matmul { batch: 1, m: 4, n: 4, k: 4, a: MatView::rows(4, 4), b: MatView::rows(4, 4), alpha: 1.0 };
     assert!(matches!(ops::matmul(g, &a, &a, Bias::None, &d, None), Err(Error::Shape { op: "matmul", .. })));
+    let ok = g.zeros(&[16 * 16]).unwrap();
+    let d16 = Matmul { batch: 1, m: 16, n: 16, k: 16, a: MatView::rows(16, 16), b: MatView::rows(16, 16), alpha: 1.0 };
+    assert!(matches!(ops::matmul_with(g, &ok, &ok, Bias::None, &d16, ops::MatmulKernel::Rows), Err(Error::Invalid { op: "matmul", .. })));
+    if !g.shared_weights() {
+        assert!(matches!(ops::matmul_with(g, &ok, &ok, Bias::None, &d16, ops::MatmulKernel::SharedA), Err(Error::Invalid { op: "matmul", .. })));
+    }
     assert!(matches!(ops::fft2(g, &g.zeros(&[1, 6, 8, 2]).unwrap(), ops::FftDirection::Forward), Err(Error::Shape { op: "fft2", .. })));
     assert!(matches!(ops::slice_channels(g, &x, 3, 2), Err(Error::Shape { .. })));
     assert!(matches!(g.upload(&[2, 2], &[1.0, 2.0, 3.0]), Err(Error::Shape { op: "upload", .. })));

@@ -3,9 +3,8 @@
 mod common;
 
 use common::{assert_close, gpu, gpu_tiled, Rng};
-use reddiff::gpu::KernelProfile;
 use reddiff::gpu::{ConvKernel, TileConfig};
-use reddiff::ops::{self, AttentionKernel, Bias, ChannelTerm, Conv2d, Epilogue, GroupNorm, MatView, Matmul, ScaleShift};
+use reddiff::ops::{self, AttentionKernel, Bias, ChannelTerm, Conv2d, Epilogue, GroupNorm, MatView, Matmul, MatmulKernel, ScaleShift};
 
 #[test]
 fn elementwise_ops_match_cpu() {
@@ -191,6 +190,10 @@ fn conv2d_every_kernel_and_epilogue_matches_cpu() {
         (2, 5, 20, 18, 9, 3, 1, 1),
         // conv_sg.wgsl's conv1x1 with two workgroups of pixels per channel block
         (1, 3, 20, 18, 10, 1, 1, 0),
+        // conv_sg.wgsl's conv3x3 with ROW_SHUFFLE: one row per subgroup over three workgroups (W = 32), and
+        // one row per lane (W = 3); (1, 33, 13, 13, ...) above has two rows per subgroup and a partial one
+        (2, 3, 20, 32, 5, 3, 1, 1),
+        (1, 2, 5, 3, 4, 3, 1, 1),
         (2, 20, 1, 37, 70, 1, 1, 0),
     ];
     // Cooperative matrices only where the device has them (never on lavapipe); f16 operands, so their
@@ -256,11 +259,22 @@ fn matmul_cpu(a: &[f32], av: MatView, b: &[f32], bv: MatView, batch: usize, m: u
 }
 
 #[test]
-fn matmul_both_variants_match_cpu() {
+fn matmul_every_variant_matches_cpu() {
     let g = gpu();
     let mut r = Rng::new(4);
-    for profile in [KernelProfile::RegisterBlocked, KernelProfile::Tiled] {
-        for (batch, m, n, k) in [(1, 1, 1, 1), (1, 67, 45, 33), (3, 64, 64, 64), (2, 130, 7, 70), (1, 5, 129, 17)] {
+    let kernels: Vec<MatmulKernel> = [MatmulKernel::RegisterBlocked, MatmulKernel::Tiled, MatmulKernel::Rows]
+        .into_iter()
+        .chain(Some(MatmulKernel::SharedA).filter(|_| g.shared_weights()))
+        .collect();
+    for kernel in kernels {
+        // (batch, m, n, k); the row-vector kernel only on its shapes (m <= 8).
+        let shapes: &[(usize, usize, usize, usize)] = if kernel == MatmulKernel::Rows {
+            &[(1, 1, 1, 1), (2, 8, 70, 9), (1, 5, 129, 17)]
+        } else {
+            // matmul_sg: 300 columns = two column blocks of 256, the second with a subgroup-partial last lane group.
+            &[(1, 1, 1, 1), (1, 67, 45, 33), (3, 64, 64, 64), (2, 130, 7, 70), (1, 5, 129, 17), (2, 13, 300, 9)]
+        };
+        for &(batch, m, n, k) in shapes {
             let a = r.vec(batch * m * k);
             let b = r.vec(batch * k * n);
             let ta = g.upload(&[a.len()], &a).unwrap();
@@ -269,29 +283,29 @@ fn matmul_both_variants_match_cpu() {
             let av = MatView::rows(m, k);
             let bv = MatView::transposed(k, n);
             let d = Matmul { batch, m, n, k, a: av, b: bv, alpha: 0.5 };
-            let got = ops::matmul(g, &ta, &tb, Bias::None, &d, Some(profile)).unwrap().read(g).unwrap();
+            let got = ops::matmul_with(g, &ta, &tb, Bias::None, &d, kernel).unwrap().read(g).unwrap();
             let want: Vec<f32> = matmul_cpu(&a, av, &b, bv, batch, m, n, k).iter().map(|v| v * 0.5).collect();
-            assert_close(&format!("matmul {profile:?} {:?}", (batch, m, n, k)), &got, &want, 1e-5);
+            assert_close(&format!("matmul {kernel:?} {:?}", (batch, m, n, k)), &got, &want, 1e-5);
             // Biases.
             let bias_r = r.vec(m);
             let bias_c = r.vec(n);
             let d1 = Matmul { alpha: 1.0, ..d };
             let base = matmul_cpu(&a, av, &b, bv, batch, m, n, k);
-            let got = ops::matmul(g, &ta, &tb, Bias::Row(&g.upload(&[m], &bias_r).unwrap()), &d1, Some(profile)).unwrap().read(g).unwrap();
+            let got = ops::matmul_with(g, &ta, &tb, Bias::Row(&g.upload(&[m], &bias_r).unwrap()), &d1, kernel).unwrap().read(g).unwrap();
             let want: Vec<f32> = base.iter().enumerate().map(|(i, v)| v + bias_r[(i / n) % m]).collect();
             assert_close("matmul row bias", &got, &want, 1e-5);
-            let got = ops::matmul(g, &ta, &tb, Bias::Col(&g.upload(&[n], &bias_c).unwrap()), &d1, Some(profile)).unwrap().read(g).unwrap();
+            let got = ops::matmul_with(g, &ta, &tb, Bias::Col(&g.upload(&[n], &bias_c).unwrap()), &d1, kernel).unwrap().read(g).unwrap();
             let want: Vec<f32> = base.iter().enumerate().map(|(i, v)| v + bias_c[i % n]).collect();
             assert_close("matmul col bias", &got, &want, 1e-5);
         }
         // Head-interleaved views: batch = 2 outer × 3 inner, with an offset.
-        let (heads, outer, m, n, k) = (3, 2, 9, 11, 5);
+        let (heads, outer, m, n, k) = (3, 2, if kernel == MatmulKernel::Rows { 7 } else { 9 }, 11, 5);
         let a = r.vec(1000);
         let b = r.vec(1000);
         let av = MatView { offset: 7, inner: heads, batch_hi: 200, batch_lo: 50, row: 1, col: 9 };
         let bv = MatView { offset: 3, inner: heads, batch_hi: 300, batch_lo: 60, row: 11, col: 1 };
         let d = Matmul { batch: outer * heads, m, n, k, a: av, b: bv, alpha: 1.0 };
-        let got = ops::matmul(g, &g.upload(&[1000], &a).unwrap(), &g.upload(&[1000], &b).unwrap(), Bias::None, &d, Some(profile)).unwrap().read(g).unwrap();
+        let got = ops::matmul_with(g, &g.upload(&[1000], &a).unwrap(), &g.upload(&[1000], &b).unwrap(), Bias::None, &d, kernel).unwrap().read(g).unwrap();
         assert_close("matmul interleaved", &got, &matmul_cpu(&a, av, &b, bv, outer * heads, m, n, k), 1e-5);
     }
 }
@@ -370,9 +384,9 @@ fn group_norm_variants_match_cpu_on_both_kernel_families() {
 
 #[test]
 fn softmax_is_stable_and_matches_cpu() {
-    let g = gpu();
     let mut r = Rng::new(7);
-    for (rows, cols) in [(3, 1), (5, 17), (2, 1000)] {
+    // Both kernels: one invocation per row (CPU profile; 130 rows = three workgroups) and one workgroup per row.
+    for (g, (rows, cols)) in [gpu(), gpu_tiled()].into_iter().flat_map(|g| [(3, 1), (5, 17), (2, 1000), (130, 33)].map(|s| (g, s))) {
         let x: Vec<f32> = r.vec(rows * cols).iter().map(|v| 500.0 * v + 1000.0).collect();
         let t = g.upload(&[rows, cols], &x).unwrap();
         ops::softmax_rows(g, &t, 0.1).unwrap();
@@ -385,7 +399,7 @@ fn softmax_is_stable_and_matches_cpu() {
         }
         let got = t.read(g).unwrap();
         assert!(got.iter().all(|v| v.is_finite()));
-        assert_close(&format!("softmax {rows}x{cols}"), &got, &want, 1e-5);
+        assert_close(&format!("softmax {:?} {rows}x{cols}", g.profile()), &got, &want, 1e-5);
     }
 }
 

@@ -1,6 +1,8 @@
 // Row-wise numerically stable softmax (the middle of attention: scores = Q K^T * scale -> softmax -> V),
-// in place on x [rows, cols]: x = exp(scale * x - max) / sum. One workgroup of 64 threads per row.
-// Bindings: 1 x (read_write).
+// in place on x [rows, cols]: x = exp(scale * x - max) / sum. Bindings: 1 x (read_write).
+//   softmax_rows:  one workgroup of 64 threads per row, tree reductions in workgroup memory (GPUs);
+//   softmax_lanes: one invocation per row, no barriers: a running max and sum in one pass, then the
+//                  normalised values (CPU adapters, where every workgroup barrier is a coroutine switch).
 
 struct P {
     rows: u32,
@@ -45,3 +47,21 @@ fn softmax_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
     for (var j = li; j < p.cols; j += 64u) { x[base + j] *= inv; }
 }
 
+
+@compute @workgroup_size(64)
+fn softmax_lanes(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                 @builtin(local_invocation_index) li: u32) {
+    let row = (wid.x + wid.y * nwg.x) * 64u + li;
+    if (row >= p.rows) { return; }
+    let base = row * p.cols;
+    var m = -3.0e38;
+    var s = 0.0;
+    for (var j = 0u; j < p.cols; j++) {
+        let v = p.scale * x[base + j];
+        let mn = max(m, v);
+        s = s * exp(m - mn) + exp(v - mn);
+        m = mn;
+    }
+    let inv = 1.0 / s;
+    for (var j = 0u; j < p.cols; j++) { x[base + j] = exp(p.scale * x[base + j] - m) * inv; }
+}

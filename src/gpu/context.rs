@@ -73,7 +73,7 @@ impl std::fmt::Display for AdapterReport {
 /// Adapter selection options. [`GpuOptions::from_env`] reads `REDDIFF_BACKEND` (vulkan|metal|dx12|gl),
 /// `REDDIFF_ADAPTER` (case-insensitive substring of the adapter name), `REDDIFF_KERNELS` (cpu|gpu),
 /// `REDDIFF_COOP` (0 turns the cooperative-matrix path off) and `REDDIFF_SUBGROUPS` (0 turns the
-/// subgroup-shared convolution weights off).
+/// subgroup-shared convolution weights and matrix-product operands off).
 #[derive(Clone, Debug, Default)]
 pub struct GpuOptions {
     /// Restrict to one backend: "vulkan", "metal", "dx12" or "gl".
@@ -86,7 +86,8 @@ pub struct GpuOptions {
     pub max_binding_bytes: Option<u64>,
     /// Never use cooperative matrices (tensor cores), even where the adapter has them.
     pub no_coop_matrix: bool,
-    /// Never share convolution weights over subgroups ([`ConvKernel::SharedWeights`]).
+    /// Never share convolution weights or matrix-product A operands over subgroups
+    /// ([`ConvKernel::SharedWeights`], [`crate::ops::MatmulKernel::SharedA`]).
     pub no_shared_weights: bool,
 }
 
@@ -473,7 +474,8 @@ impl Gpu {
         self.report.profile
     }
 
-    /// True when [`ConvKernel::SharedWeights`] can run: the device has subgroups of at least 8 lanes, this
+    /// True when [`ConvKernel::SharedWeights`] and [`crate::ops::MatmulKernel::SharedA`] can run (and are
+    /// chosen on CPU adapters): the device has subgroups of at least 8 lanes, this
     /// is not the browser (browsers want `enable subgroups;` in the WGSL, which naga does not parse yet), and
     /// `REDDIFF_SUBGROUPS=0` did not turn it off.
     pub fn shared_weights(&self) -> bool {

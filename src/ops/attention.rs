@@ -22,14 +22,21 @@ pub enum AttentionKernel {
 /// Largest channels-per-head the fused kernels take.
 pub const FUSED_MAX_CH: usize = 64;
 
-/// In place: every row of `x` (last dimension) becomes softmax(scale · row), computed stably.
+/// In place: every row of `x` (last dimension) becomes softmax(scale · row), computed stably (one
+/// workgroup per row on GPUs, one invocation per row without barriers on CPU adapters).
 pub fn softmax_rows(gpu: &Gpu, x: &Tensor, scale: f32) -> Result<()> {
     let cols = *x.shape().last().unwrap_or(&0);
     if cols == 0 {
         return Err(Error::Empty { op: "softmax_rows", shape: x.shape().to_vec() });
     }
     let rows = x.numel() / cols;
-    gpu.launch("softmax_rows", &Kernel::new(&ATTENTION, "softmax_rows"), &Params::new().n(rows).n(cols).f(scale), &[(x, Access::ReadWrite)], rows as u64)
+    let params = Params::new().n(rows).n(cols).f(scale);
+    match gpu.profile() {
+        KernelProfile::RegisterBlocked => {
+            gpu.launch("softmax_rows", &Kernel::new(&ATTENTION, "softmax_lanes"), &params, &[(x, Access::ReadWrite)], rows.div_ceil(64) as u64)
+        }
+        KernelProfile::Tiled => gpu.launch("softmax_rows", &Kernel::new(&ATTENTION, "softmax_rows"), &params, &[(x, Access::ReadWrite)], rows as u64),
+    }
 }
 
 /// Self-attention over `heads` heads in channel-major layout, as guided-diffusion's QKV attention.

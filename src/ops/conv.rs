@@ -268,8 +268,15 @@ fn conv2d_impl(gpu: &Gpu, x: &Tensor, w: &ConvWeights, cfg: Conv2d, epi: &Epilog
         }
         ConvKernel::RegisterBlocked | ConvKernel::SharedWeights if k == 3 && cfg.stride == 1 && cfg.padding == 1 => {
             let groups = n * (w.mp / 8) * (h * wd.div_ceil(4)).div_ceil(64);
-            let shader = if kernel == ConvKernel::SharedWeights { &CONV_SG } else { &CONV3X3 };
-            gpu.launch(OP, &Kernel::new(shader, "conv3x3").with("WF16", wf16), &blocked_params, &args, groups as u64)?;
+            let launch = if kernel == ConvKernel::SharedWeights {
+                // Rows of at most 8 four-column blocks start at 8-lane boundaries: the edge columns come from
+                // the neighbouring lanes instead of two more loads.
+                let row_shuffle = 8 % wd.div_ceil(4) == 0;
+                Kernel::new(&CONV_SG, "conv3x3").with("WF16", wf16).with("ROW_SHUFFLE", if row_shuffle { 1.0 } else { 0.0 })
+            } else {
+                Kernel::new(&CONV3X3, "conv3x3").with("WF16", wf16)
+            };
+            gpu.launch(OP, &launch, &blocked_params, &args, groups as u64)?;
         }
         ConvKernel::SharedWeights if k == 1 && cfg.stride == 1 && cfg.padding == 0 => {
             let groups = n * (w.mp / 8) * (h * wd).div_ceil(4).div_ceil(64);

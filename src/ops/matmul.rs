@@ -1,8 +1,8 @@
-//! Batched strided matrix products (`wgsl/matmul.wgsl`) and `linear`.
+//! Batched strided matrix products (`wgsl/matmul.wgsl`, `wgsl/matmul_sg.wgsl`) and `linear`.
 
 use crate::error::{Error, Result};
 use crate::gpu::{Access, Gpu, Kernel, KernelProfile, Params, Tensor};
-use crate::shaders::MATMUL;
+use crate::shaders::{MATMUL, MATMUL_SG};
 
 /// Where matrix element (b, i, j) of an operand lives in its tensor (element offsets):
 /// `offset + (b / inner) * batch_hi + (b % inner) * batch_lo + i * row + j * col`.
@@ -81,11 +81,47 @@ pub struct Matmul {
     pub alpha: f32,
 }
 
+/// Which matrix-product kernel runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MatmulKernel {
+    /// One invocation per output column computing all rows (M <= 8: linear layers on a few vectors).
+    Rows,
+    /// 8 rows x 4 columns per invocation, no workgroup memory (CPU adapters).
+    RegisterBlocked,
+    /// As `RegisterBlocked`, with each A value loaded by one lane and broadcast over the subgroup (CPU
+    /// adapters with subgroups of at least 8 lanes, see [`Gpu::shared_weights`]).
+    SharedA,
+    /// 64x64 tiles through workgroup memory (GPUs).
+    Tiled,
+}
+
 /// Runs `desc` on `a` and `b` (the tensors holding the operands described by the views). The kernel
-/// variant follows [`Gpu::profile`] (products with at most 8 rows use a row-vector kernel); `force` picks
-/// the register-blocked or tiled variant explicitly (tests and benchmarks compare them).
+/// variant follows [`Gpu::profile`] (products with at most 8 rows use a row-vector kernel; CPU adapters
+/// with subgroups share A over them); `force` picks the register-blocked (subgroup-shared where
+/// [`Gpu::shared_weights`]) or tiled family explicitly (tests and benchmarks compare them).
 pub fn matmul(gpu: &Gpu, a: &Tensor, b: &Tensor, bias: Bias, desc: &Matmul, force: Option<KernelProfile>) -> Result<Tensor> {
+    let kernel = match force.unwrap_or(gpu.profile()) {
+        _ if desc.m <= 8 && force.is_none() => MatmulKernel::Rows,
+        KernelProfile::RegisterBlocked if gpu.shared_weights() => MatmulKernel::SharedA,
+        KernelProfile::RegisterBlocked => MatmulKernel::RegisterBlocked,
+        KernelProfile::Tiled => MatmulKernel::Tiled,
+    };
+    matmul_with(gpu, a, b, bias, desc, kernel)
+}
+
+/// [`matmul`] with the kernel chosen by the caller. [`MatmulKernel::SharedA`] is an error where
+/// [`Gpu::shared_weights`] is false.
+pub fn matmul_with(gpu: &Gpu, a: &Tensor, b: &Tensor, bias: Bias, desc: &Matmul, kernel: MatmulKernel) -> Result<Tensor> {
     const OP: &str = "matmul";
+    if kernel == MatmulKernel::SharedA && !gpu.shared_weights() {
+        return Err(Error::Invalid {
+            op: OP,
+            msg: "the subgroup-shared kernel needs subgroups of at least 8 lanes on a native adapter (and REDDIFF_SUBGROUPS not 0)".into(),
+        });
+    }
+    if kernel == MatmulKernel::Rows && desc.m > 8 {
+        return Err(Error::Invalid { op: OP, msg: format!("the row-vector kernel takes at most 8 rows, got {}", desc.m) });
+    }
     let d = desc;
     if d.batch == 0 || d.m == 0 || d.n == 0 || d.k == 0 {
         return Err(Error::Empty { op: OP, shape: vec![d.batch, d.m, d.n, d.k] });
@@ -135,14 +171,15 @@ pub fn matmul(gpu: &Gpu, a: &Tensor, b: &Tensor, bias: Bias, desc: &Matmul, forc
         .n(d.b.col)
         .u(mode)
         .f(d.alpha);
-    let (entry, groups) = match force.unwrap_or(gpu.profile()) {
-        _ if d.m <= 8 && force.is_none() => ("matmul_rows", (d.batch * d.n).div_ceil(64)),
-        KernelProfile::RegisterBlocked => ("matmul_rb", d.batch * d.m.div_ceil(64) * d.n.div_ceil(32)),
-        KernelProfile::Tiled => ("matmul_tiled", d.batch * d.m.div_ceil(64) * d.n.div_ceil(64)),
+    let (shader, entry, groups) = match kernel {
+        MatmulKernel::Rows => (&MATMUL, "matmul_rows", (d.batch * d.n).div_ceil(64)),
+        MatmulKernel::RegisterBlocked => (&MATMUL, "matmul_rb", d.batch * d.m.div_ceil(64) * d.n.div_ceil(32)),
+        MatmulKernel::SharedA => (&MATMUL_SG, "matmul_sg", d.batch * d.m.div_ceil(8) * d.n.div_ceil(256)),
+        MatmulKernel::Tiled => (&MATMUL, "matmul_tiled", d.batch * d.m.div_ceil(64) * d.n.div_ceil(64)),
     };
     gpu.launch(
         OP,
-        &Kernel::new(&MATMUL, entry),
+        &Kernel::new(shader, entry),
         &params,
         &[(a, Access::Read), (b, Access::Read), (bt, Access::Read), (&out, Access::ReadWrite)],
         groups as u64,

@@ -30,7 +30,7 @@ pub use dps::{dps_grad, dps_step, DpsStep};
 pub use elementwise::{add, add_bcast, affine, axpby, clamp, concat_channels, copy, copy_into, copy_range, fill, mul, mul_bcast, silu, slice_channels};
 pub use embedding::{embedding_freqs, timestep_embedding};
 pub use fft::{fft2, FftDirection};
-pub use matmul::{linear, matmul, Bias, MatView, Matmul};
+pub use matmul::{linear, matmul, matmul_with, Bias, MatView, Matmul, MatmulKernel};
 pub use norm::{group_norm, GroupNorm, ScaleShift};
 pub use reduce::{stats, Stats};
 pub use resample::{avg_pool2, upsample_nearest2, zero_insert2};

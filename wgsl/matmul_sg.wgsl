@@ -1,0 +1,88 @@
+// Batched, strided matrix product for CPU adapters with subgroups of at least 8 lanes, A shared over the
+// subgroup: out[b, i, j] = alpha * sum_k A[b, i, k] * B[b, k, j] (+ bias), with matmul.wgsl's parameters,
+// views, bias modes and bindings (1 a, 2 b, 3 bias read; 4 out read_write).
+// Workgroup g = (b * ceil(M / 8) + row block) * ceil(N / 256) + column block: its 64 threads share the same
+// 8 rows of A and each computes those 8 rows x 4 adjacent columns. On lavapipe a load whose address is not a
+// compile-time uniform runs once per lane, so instead of every lane loading the 8 A values per k (matmul_rb),
+// lane l loads row l % 8 and subgroupBroadcast hands the 8 values out (an extract and a splat each in
+// llvmpipe): per k a lane loads 4 B values and 1 A value for 32 FMAs (matmul_rb: 4 + 8). Lanes past the
+// last column compute on clamped indices and do not store; subgroups with no column leave together, so every
+// broadcast has its source lane.
+// (wgpu accepts subgroup builtins without `enable subgroups;` when the device has SUBGROUP.)
+
+struct P {
+    m: u32,
+    n: u32,
+    k: u32,
+    batch: u32,
+    a_inner: u32,
+    a_off: u32,
+    a_bs_hi: u32,
+    a_bs_lo: u32,
+    a_rs: u32,
+    a_cs: u32,
+    b_inner: u32,
+    b_off: u32,
+    b_bs_hi: u32,
+    b_bs_lo: u32,
+    b_rs: u32,
+    b_cs: u32,
+    bias_mode: u32,
+    alpha: f32,
+}
+
+@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(1) var<storage, read> a: array<f32>;
+@group(0) @binding(2) var<storage, read> b: array<f32>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+
+fn store(bt: u32, i: u32, j: u32, v: f32) {
+    if (i >= p.m || j >= p.n) { return; }
+    var r = p.alpha * v;
+    if (p.bias_mode == 1u) { r += bias[i]; }
+    if (p.bias_mode == 2u) { r += bias[j]; }
+    out[(bt * p.m + i) * p.n + j] = r;
+}
+
+@compute @workgroup_size(64)
+fn matmul_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+             @builtin(local_invocation_index) li: u32, @builtin(subgroup_invocation_id) sl: u32) {
+    let g = wid.x + wid.y * nwg.x;
+    let tm = (p.m + 7u) / 8u;
+    let tn = (p.n + 255u) / 256u;
+    if (g >= tm * tn * p.batch) { return; }
+    let bt = g / (tm * tn);
+    let tile = g % (tm * tn);
+    let i0 = (tile / tn) * 8u;
+    let j0 = (tile % tn) * 256u + li * 4u;
+    // Subgroups with no column leave (the whole subgroup at once, so broadcasts keep their sources).
+    if (!subgroupAny(j0 < p.n)) { return; }
+    let ab = p.a_off + (bt / p.a_inner) * p.a_bs_hi + (bt % p.a_inner) * p.a_bs_lo;
+    let bb = p.b_off + (bt / p.b_inner) * p.b_bs_hi + (bt % p.b_inner) * p.b_bs_lo;
+    // This lane's A row; clamped row and column indices keep loads in bounds.
+    let ar = ab + min(i0 + sl % 8u, p.m - 1u) * p.a_rs;
+    let c0 = bb + min(j0, p.n - 1u) * p.b_cs;
+    let c1 = bb + min(j0 + 1u, p.n - 1u) * p.b_cs;
+    let c2 = bb + min(j0 + 2u, p.n - 1u) * p.b_cs;
+    let c3 = bb + min(j0 + 3u, p.n - 1u) * p.b_cs;
+    var a0 = vec4<f32>(0.0); var a1 = vec4<f32>(0.0); var a2 = vec4<f32>(0.0); var a3 = vec4<f32>(0.0);
+    var a4 = vec4<f32>(0.0); var a5 = vec4<f32>(0.0); var a6 = vec4<f32>(0.0); var a7 = vec4<f32>(0.0);
+    for (var kk = 0u; kk < p.k; kk++) {
+        let ko = kk * p.b_rs;
+        let bv = vec4<f32>(b[c0 + ko], b[c1 + ko], b[c2 + ko], b[c3 + ko]);
+        let av = a[ar + kk * p.a_cs];
+        a0 += subgroupBroadcast(av, 0u) * bv;
+        a1 += subgroupBroadcast(av, 1u) * bv;
+        a2 += subgroupBroadcast(av, 2u) * bv;
+        a3 += subgroupBroadcast(av, 3u) * bv;
+        a4 += subgroupBroadcast(av, 4u) * bv;
+        a5 += subgroupBroadcast(av, 5u) * bv;
+        a6 += subgroupBroadcast(av, 6u) * bv;
+        a7 += subgroupBroadcast(av, 7u) * bv;
+    }
+    let acc = array<vec4<f32>, 8>(a0, a1, a2, a3, a4, a5, a6, a7);
+    for (var r = 0u; r < 8u; r++) {
+        for (var c = 0u; c < 4u; c++) { store(bt, i0 + r, j0 + c, acc[r][c]); }
+    }
+}
