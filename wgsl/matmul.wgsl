@@ -58,21 +58,31 @@ fn matmul_rb(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
     let j0 = (tile % tn) * 32u + (li % 8u) * 4u;
     let ab = a_base(bt);
     let bb = b_base(bt);
-    // Clamped row/column indices keep loads in bounds; out-of-range results are never stored.
-    var ar: array<u32, 8>;
-    for (var r = 0u; r < 8u; r++) { ar[r] = ab + min(i0 + r, p.m - 1u) * p.a_rs; }
+    // Clamped row/column indices keep loads in bounds; out-of-range results are never stored. Rows and
+    // accumulators are plain variables, not arrays indexed in the loop: SwiftShader keeps such arrays in
+    // memory and gathers every access lane by lane.
+    let r0 = ab + min(i0, p.m - 1u) * p.a_rs;
+    let r1 = ab + min(i0 + 1u, p.m - 1u) * p.a_rs;
+    let r2 = ab + min(i0 + 2u, p.m - 1u) * p.a_rs;
+    let r3 = ab + min(i0 + 3u, p.m - 1u) * p.a_rs;
+    let r4 = ab + min(i0 + 4u, p.m - 1u) * p.a_rs;
+    let r5 = ab + min(i0 + 5u, p.m - 1u) * p.a_rs;
+    let r6 = ab + min(i0 + 6u, p.m - 1u) * p.a_rs;
+    let r7 = ab + min(i0 + 7u, p.m - 1u) * p.a_rs;
     let c0 = bb + min(j0, p.n - 1u) * p.b_cs;
     let c1 = bb + min(j0 + 1u, p.n - 1u) * p.b_cs;
     let c2 = bb + min(j0 + 2u, p.n - 1u) * p.b_cs;
     let c3 = bb + min(j0 + 3u, p.n - 1u) * p.b_cs;
-    var acc: array<vec4<f32>, 8>;
-    for (var r = 0u; r < 8u; r++) { acc[r] = vec4<f32>(0.0); }
+    var a0 = vec4<f32>(0.0); var a1 = vec4<f32>(0.0); var a2 = vec4<f32>(0.0); var a3 = vec4<f32>(0.0);
+    var a4 = vec4<f32>(0.0); var a5 = vec4<f32>(0.0); var a6 = vec4<f32>(0.0); var a7 = vec4<f32>(0.0);
     for (var kk = 0u; kk < p.k; kk++) {
         let ko = kk * p.b_rs;
         let bv = vec4<f32>(b[c0 + ko], b[c1 + ko], b[c2 + ko], b[c3 + ko]);
         let ka = kk * p.a_cs;
-        for (var r = 0u; r < 8u; r++) { acc[r] += a[ar[r] + ka] * bv; }
+        a0 += a[r0 + ka] * bv; a1 += a[r1 + ka] * bv; a2 += a[r2 + ka] * bv; a3 += a[r3 + ka] * bv;
+        a4 += a[r4 + ka] * bv; a5 += a[r5 + ka] * bv; a6 += a[r6 + ka] * bv; a7 += a[r7 + ka] * bv;
     }
+    let acc = array<vec4<f32>, 8>(a0, a1, a2, a3, a4, a5, a6, a7);
     for (var r = 0u; r < 8u; r++) {
         for (var c = 0u; c < 4u; c++) { store(bt, i0 + r, j0 + c, acc[r][c]); }
     }
