@@ -195,6 +195,10 @@ fn conv2d_every_kernel_and_epilogue_matches_cpu() {
         (2, 3, 20, 32, 5, 3, 1, 1),
         (1, 2, 5, 3, 4, 3, 1, 1),
         (2, 20, 1, 37, 70, 1, 1, 0),
+        // conv_sg.wgsl's conv3x3 reading rows as vec4s (VEC4_X: W % 4 == 0) without ROW_SHUFFLE (W = 40),
+        // and with it on rows of two blocks (W = 8), four rows per subgroup and a partial last subgroup
+        (1, 4, 6, 40, 9, 3, 1, 1),
+        (2, 3, 7, 8, 6, 3, 1, 1),
     ];
     // Cooperative matrices only where the device has them (never on lavapipe); f16 operands, so their
     // tolerance is 2e-3 of the output's scale instead of 1e-5.

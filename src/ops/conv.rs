@@ -225,6 +225,10 @@ fn conv2d_impl(gpu: &Gpu, x: &Tensor, w: &ConvWeights, cfg: Conv2d, epi: &Epilog
         (epi.residual.unwrap_or(dummy), Access::Read),
         (&out, Access::ReadWrite),
     ];
+    // conv_sg.wgsl also reads the input as vec4s (binding 7) where its rows are whole vec4s: one load per
+    // lane instead of four with bounds checks.
+    let sg_args = [args[0], args[1], args[2], args[3], args[4], args[5], (x, Access::Read)];
+    let flag = |on: bool| if on { 1.0 } else { 0.0 };
     let kernel = match force {
         Some(f) => f,
         None => {
@@ -272,15 +276,17 @@ fn conv2d_impl(gpu: &Gpu, x: &Tensor, w: &ConvWeights, cfg: Conv2d, epi: &Epilog
                 // Rows of at most 8 four-column blocks start at 8-lane boundaries: the edge columns come from
                 // the neighbouring lanes instead of two more loads.
                 let row_shuffle = 8 % wd.div_ceil(4) == 0;
-                Kernel::new(&CONV_SG, "conv3x3").with("WF16", wf16).with("ROW_SHUFFLE", if row_shuffle { 1.0 } else { 0.0 })
+                Kernel::new(&CONV_SG, "conv3x3").with("WF16", wf16).with("ROW_SHUFFLE", flag(row_shuffle)).with("VEC4_X", flag(wd % 4 == 0))
             } else {
                 Kernel::new(&CONV3X3, "conv3x3").with("WF16", wf16)
             };
-            gpu.launch(OP, &launch, &blocked_params, &args, groups as u64)?;
+            let args = if kernel == ConvKernel::SharedWeights { &sg_args[..] } else { &args[..] };
+            gpu.launch(OP, &launch, &blocked_params, args, groups as u64)?;
         }
         ConvKernel::SharedWeights if k == 1 && cfg.stride == 1 && cfg.padding == 0 => {
             let groups = n * (w.mp / 8) * (h * wd).div_ceil(4).div_ceil(64);
-            gpu.launch(OP, &Kernel::new(&CONV_SG, "conv1x1").with("WF16", wf16), &blocked_params, &args, groups as u64)?;
+            let launch = Kernel::new(&CONV_SG, "conv1x1").with("WF16", wf16).with("VEC4_X", flag((h * wd) % 4 == 0));
+            gpu.launch(OP, &launch, &blocked_params, &sg_args, groups as u64)?;
         }
         ConvKernel::RegisterBlocked | ConvKernel::SharedWeights => {
             let threads = n * cout.div_ceil(4) * ho * wo.div_ceil(4);
