@@ -32,29 +32,31 @@ fn elementwise_ops_match_cpu() {
 fn broadcast_concat_slice_match_cpu() {
     let g = gpu();
     let mut r = Rng::new(2);
-    let (n, c, h, w) = (2, 5, 3, 7);
-    let x = r.vec(n * c * h * w);
-    let b = r.vec(n * c);
-    let bc = r.vec(c);
-    let tx = g.upload(&[n, c, h, w], &x).unwrap();
-    let s = h * w;
-    let want: Vec<f32> = (0..x.len()).map(|i| x[i] + b[i / s]).collect();
-    assert_close("add_bcast [N,C]", &ops::add_bcast(g, &tx, &g.upload(&[n, c], &b).unwrap()).unwrap().read(g).unwrap(), &want, 1e-6);
-    let want: Vec<f32> = (0..x.len()).map(|i| x[i] * bc[(i / s) % c]).collect();
-    assert_close("mul_bcast [C]", &ops::mul_bcast(g, &tx, &g.upload(&[c], &bc).unwrap()).unwrap().read(g).unwrap(), &want, 1e-6);
-    let c2 = 3;
-    let y = r.vec(n * c2 * s);
-    let ty = g.upload(&[n, c2, h, w], &y).unwrap();
-    let cat = ops::concat_channels(g, &tx, &ty).unwrap();
-    assert_eq!(cat.shape(), &[n, c + c2, h, w]);
-    let mut want = Vec::new();
-    for ni in 0..n {
-        want.extend_from_slice(&x[ni * c * s..(ni + 1) * c * s]);
-        want.extend_from_slice(&y[ni * c2 * s..(ni + 1) * c2 * s]);
+    // The second shape spans several workgroups of the element-wise grid (RUN elements per invocation).
+    for (n, c, h, w) in [(2, 5, 3, 7), (2, 5, 30, 37)] {
+        let x = r.vec(n * c * h * w);
+        let b = r.vec(n * c);
+        let bc = r.vec(c);
+        let tx = g.upload(&[n, c, h, w], &x).unwrap();
+        let s = h * w;
+        let want: Vec<f32> = (0..x.len()).map(|i| x[i] + b[i / s]).collect();
+        assert_close("add_bcast [N,C]", &ops::add_bcast(g, &tx, &g.upload(&[n, c], &b).unwrap()).unwrap().read(g).unwrap(), &want, 1e-6);
+        let want: Vec<f32> = (0..x.len()).map(|i| x[i] * bc[(i / s) % c]).collect();
+        assert_close("mul_bcast [C]", &ops::mul_bcast(g, &tx, &g.upload(&[c], &bc).unwrap()).unwrap().read(g).unwrap(), &want, 1e-6);
+        let c2 = 3;
+        let y = r.vec(n * c2 * s);
+        let ty = g.upload(&[n, c2, h, w], &y).unwrap();
+        let cat = ops::concat_channels(g, &tx, &ty).unwrap();
+        assert_eq!(cat.shape(), &[n, c + c2, h, w]);
+        let mut want = Vec::new();
+        for ni in 0..n {
+            want.extend_from_slice(&x[ni * c * s..(ni + 1) * c * s]);
+            want.extend_from_slice(&y[ni * c2 * s..(ni + 1) * c2 * s]);
+        }
+        assert_close("concat", &cat.read(g).unwrap(), &want, 0.0);
+        let sl = ops::slice_channels(g, &cat, c, c2).unwrap();
+        assert_close("slice", &sl.read(g).unwrap(), &y, 0.0);
     }
-    assert_close("concat", &cat.read(g).unwrap(), &want, 0.0);
-    let sl = ops::slice_channels(g, &cat, c, c2).unwrap();
-    assert_close("slice", &sl.read(g).unwrap(), &y, 0.0);
 }
 
 #[test]
@@ -441,29 +443,31 @@ fn attention_on_fused_qkv_matches_cpu() {
 fn resampling_matches_cpu() {
     let g = gpu();
     let mut r = Rng::new(9);
-    let (n, c, h, w) = (2, 3, 5, 7);
-    let x = r.vec(n * c * h * w);
-    let tx = g.upload(&[n, c, h, w], &x).unwrap();
-    let up = ops::upsample_nearest2(g, &tx).unwrap();
-    assert_eq!(up.shape(), &[n, c, 2 * h, 2 * w]);
-    let want: Vec<f32> = (0..n * c * 4 * h * w)
-        .map(|i| {
-            let (ox, oy, pl) = (i % (2 * w), (i / (2 * w)) % (2 * h), i / (4 * h * w));
-            x[(pl * h + oy / 2) * w + ox / 2]
-        })
-        .collect();
-    assert_close("upsample", &up.read(g).unwrap(), &want, 0.0);
-    let dn = ops::avg_pool2(g, &tx).unwrap();
-    assert_eq!(dn.shape(), &[n, c, h / 2, w / 2]);
-    let (ho, wo) = (h / 2, w / 2);
-    let want: Vec<f32> = (0..n * c * ho * wo)
-        .map(|i| {
-            let (ox, oy, pl) = (i % wo, (i / wo) % ho, i / (ho * wo));
-            let at = |y: usize, xx: usize| x[(pl * h + y) * w + xx];
-            0.25 * (at(2 * oy, 2 * ox) + at(2 * oy, 2 * ox + 1) + at(2 * oy + 1, 2 * ox) + at(2 * oy + 1, 2 * ox + 1))
-        })
-        .collect();
-    assert_close("avg_pool", &dn.read(g).unwrap(), &want, 1e-6);
+    // The second shape spans several workgroups of the element-wise grid (RUN elements per invocation).
+    for (n, c, h, w) in [(2, 3, 5, 7), (3, 4, 41, 53)] {
+        let x = r.vec(n * c * h * w);
+        let tx = g.upload(&[n, c, h, w], &x).unwrap();
+        let up = ops::upsample_nearest2(g, &tx).unwrap();
+        assert_eq!(up.shape(), &[n, c, 2 * h, 2 * w]);
+        let want: Vec<f32> = (0..n * c * 4 * h * w)
+            .map(|i| {
+                let (ox, oy, pl) = (i % (2 * w), (i / (2 * w)) % (2 * h), i / (4 * h * w));
+                x[(pl * h + oy / 2) * w + ox / 2]
+            })
+            .collect();
+        assert_close("upsample", &up.read(g).unwrap(), &want, 0.0);
+        let dn = ops::avg_pool2(g, &tx).unwrap();
+        assert_eq!(dn.shape(), &[n, c, h / 2, w / 2]);
+        let (ho, wo) = (h / 2, w / 2);
+        let want: Vec<f32> = (0..n * c * ho * wo)
+            .map(|i| {
+                let (ox, oy, pl) = (i % wo, (i / wo) % ho, i / (ho * wo));
+                let at = |y: usize, xx: usize| x[(pl * h + y) * w + xx];
+                0.25 * (at(2 * oy, 2 * ox) + at(2 * oy, 2 * ox + 1) + at(2 * oy + 1, 2 * ox) + at(2 * oy + 1, 2 * ox + 1))
+            })
+            .collect();
+        assert_close("avg_pool", &dn.read(g).unwrap(), &want, 1e-6);
+    }
 }
 
 #[test]

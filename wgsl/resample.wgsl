@@ -11,31 +11,44 @@ struct P {
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 
+// Elements per invocation, as in elementwise.wgsl.
+override RUN: u32 = 1u;
+
+fn first(wid: vec3<u32>, nwg: vec3<u32>, li: u32) -> u32 {
+    return (wid.x + wid.y * nwg.x) * 256u * RUN + li;
+}
+
 @compute @workgroup_size(256)
 fn upsample_nearest2(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                      @builtin(local_invocation_index) li: u32) {
-    let i = (wid.x + wid.y * nwg.x) * 256u + li;
-    if (i >= p.n) { return; }
-    let wo = 2u * p.w;
-    let ox = i % wo;
-    let oy = (i / wo) % (2u * p.h);
-    let plane = i / (wo * 2u * p.h);
-    out[i] = x[(plane * p.h + oy / 2u) * p.w + ox / 2u];
+    let i0 = first(wid, nwg, li);
+    for (var j = 0u; j < RUN; j++) {
+        let i = i0 + j * 256u;
+        if (i >= p.n) { return; }
+        let wo = 2u * p.w;
+        let ox = i % wo;
+        let oy = (i / wo) % (2u * p.h);
+        let plane = i / (wo * 2u * p.h);
+        out[i] = x[(plane * p.h + oy / 2u) * p.w + ox / 2u];
+    }
 }
 
 // Output plane is (H/2) x (W/2) (floor), as torch's avg_pool2d(kernel 2, stride 2).
 @compute @workgroup_size(256)
 fn avg_pool2(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
              @builtin(local_invocation_index) li: u32) {
-    let i = (wid.x + wid.y * nwg.x) * 256u + li;
-    if (i >= p.n) { return; }
-    let wo = p.w / 2u;
-    let ho = p.h / 2u;
-    let ox = i % wo;
-    let oy = (i / wo) % ho;
-    let plane = i / (wo * ho);
-    let base = (plane * p.h + 2u * oy) * p.w + 2u * ox;
-    out[i] = 0.25 * (x[base] + x[base + 1u] + x[base + p.w] + x[base + p.w + 1u]);
+    let i0 = first(wid, nwg, li);
+    for (var j = 0u; j < RUN; j++) {
+        let i = i0 + j * 256u;
+        if (i >= p.n) { return; }
+        let wo = p.w / 2u;
+        let ho = p.h / 2u;
+        let ox = i % wo;
+        let oy = (i / wo) % ho;
+        let plane = i / (wo * ho);
+        let base = (plane * p.h + 2u * oy) * p.w + 2u * ox;
+        out[i] = 0.25 * (x[base] + x[base + 1u] + x[base + p.w] + x[base + p.w + 1u]);
+    }
 }
 
 // Zero insertion (the adjoint of a stride-2 subsampling): out (2H) x (2W) with out[2y][2x] = x[y][x] and
@@ -43,13 +56,16 @@ fn avg_pool2(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
 @compute @workgroup_size(256)
 fn zero_insert2(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                 @builtin(local_invocation_index) li: u32) {
-    let i = (wid.x + wid.y * nwg.x) * 256u + li;
-    if (i >= p.n) { return; }
-    let wo = 2u * p.w;
-    let ox = i % wo;
-    let oy = (i / wo) % (2u * p.h);
-    let plane = i / (wo * 2u * p.h);
-    var v = 0.0;
-    if ((ox & 1u) == 0u && (oy & 1u) == 0u) { v = x[(plane * p.h + oy / 2u) * p.w + ox / 2u]; }
-    out[i] = v;
+    let i0 = first(wid, nwg, li);
+    for (var j = 0u; j < RUN; j++) {
+        let i = i0 + j * 256u;
+        if (i >= p.n) { return; }
+        let wo = 2u * p.w;
+        let ox = i % wo;
+        let oy = (i / wo) % (2u * p.h);
+        let plane = i / (wo * 2u * p.h);
+        var v = 0.0;
+        if ((ox & 1u) == 0u && (oy & 1u) == 0u) { v = x[(plane * p.h + oy / 2u) * p.w + ox / 2u]; }
+        out[i] = v;
+    }
 }

@@ -1,9 +1,9 @@
 //! Element-wise kernels (`wgsl/elementwise.wgsl`): add, mul, axpby, affine, clamp, SiLU, fill, per-channel
 //! broadcast, channel concat and slice. All take and return f32 tensors; outputs are new pooled tensors.
 
-use super::{groups256, same_shape};
+use super::{per_element, same_shape};
 use crate::error::{Error, Result};
-use crate::gpu::{Access, Gpu, Kernel, Params, Tensor};
+use crate::gpu::{Access, Gpu, Params, Tensor};
 use crate::shaders::ELEMENTWISE;
 
 #[derive(Default, Clone, Copy)]
@@ -22,7 +22,8 @@ fn run(gpu: &Gpu, op: &'static str, entry: &'static str, a: &Tensor, b: &Tensor,
     let out = gpu.empty(op, shape)?;
     let n = out.numel();
     let params = Params::new().n(n).f(p.alpha).f(p.beta).f(p.lo).f(p.hi).n(p.inner.max(1)).n(p.bmod.max(1)).n(p.c1).n(p.c2);
-    gpu.launch(op, &Kernel::new(&ELEMENTWISE, entry), &params, &[(a, Access::Read), (b, Access::Read), (&out, Access::ReadWrite)], groups256(n))?;
+    let (kernel, groups) = per_element(gpu, &ELEMENTWISE, entry, n);
+    gpu.launch(op, &kernel, &params, &[(a, Access::Read), (b, Access::Read), (&out, Access::ReadWrite)], groups)?;
     Ok(out)
 }
 
@@ -71,12 +72,13 @@ pub fn silu(gpu: &Gpu, a: &Tensor) -> Result<Tensor> {
 pub fn fill(gpu: &Gpu, shape: &[usize], value: f32) -> Result<Tensor> {
     let out = gpu.empty("fill", shape)?;
     let n = out.numel();
+    let (kernel, groups) = per_element(gpu, &ELEMENTWISE, "fill", n);
     gpu.launch(
         "fill",
-        &Kernel::new(&ELEMENTWISE, "fill"),
+        &kernel,
         &Params::new().n(n).f(value).f(0.0).f(0.0).f(0.0).n(1).n(1).n(0).n(0),
         &[(gpu.dummy(), Access::Read), (gpu.dummy(), Access::Read), (&out, Access::ReadWrite)],
-        groups256(n),
+        groups,
     )
     .map(|_| out)
 }
@@ -147,11 +149,6 @@ pub fn copy_into(gpu: &Gpu, dst: &Tensor, offset: usize, src: &Tensor) -> Result
         return Err(Error::Shape { op: "copy_into", msg: format!("cannot write {:?} at element {offset} of {:?}", src.shape(), dst.shape()) });
     }
     let params = Params::new().n(n).f(0.0).f(0.0).f(0.0).f(0.0).n(1).n(1).n(offset).n(0);
-    gpu.launch(
-        "copy_into",
-        &Kernel::new(&ELEMENTWISE, "copy_into"),
-        &params,
-        &[(src, Access::Read), (gpu.dummy(), Access::Read), (dst, Access::ReadWrite)],
-        groups256(n),
-    )
+    let (kernel, groups) = per_element(gpu, &ELEMENTWISE, "copy_into", n);
+    gpu.launch("copy_into", &kernel, &params, &[(src, Access::Read), (gpu.dummy(), Access::Read), (dst, Access::ReadWrite)], groups)
 }

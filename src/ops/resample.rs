@@ -1,20 +1,15 @@
 //! Nearest 2× upsampling, 2×2 average pooling and 2× zero insertion (`wgsl/resample.wgsl`).
 
-use super::{dims, groups256};
+use super::{dims, per_element};
 use crate::error::{Error, Result};
-use crate::gpu::{Access, Gpu, Kernel, Params, Tensor};
+use crate::gpu::{Access, Gpu, Params, Tensor};
 use crate::shaders::RESAMPLE;
 
 fn run(gpu: &Gpu, op: &'static str, x: &Tensor, out_hw: (usize, usize)) -> Result<Tensor> {
     let [n, c, h, w] = dims::<4>(op, "input", x)?;
     let out = gpu.empty(op, &[n, c, out_hw.0, out_hw.1])?;
-    gpu.launch(
-        op,
-        &Kernel::new(&RESAMPLE, op),
-        &Params::new().n(out.numel()).n(h).n(w),
-        &[(x, Access::Read), (&out, Access::ReadWrite)],
-        groups256(out.numel()),
-    )?;
+    let (kernel, groups) = per_element(gpu, &RESAMPLE, op, out.numel());
+    gpu.launch(op, &kernel, &Params::new().n(out.numel()).n(h).n(w), &[(x, Access::Read), (&out, Access::ReadWrite)], groups)?;
     Ok(out)
 }
 
