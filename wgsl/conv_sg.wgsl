@@ -5,9 +5,11 @@
 // subgroup with work stay active through the loop (inputs outside the image read as zeros, lanes past the
 // last pixel compute and do not store), so every broadcast has its source lane; subgroups with no pixel
 // leave together.
-//   conv3x3: stride 1, padding 1; conv3x3.wgsl's register blocking (8 output channels x 4 adjacent columns
-//            per thread); per (c, ky) a lane loads 6 inputs and one word per tap (f32: 3 loads) or per two
-//            taps (f16 pairs: 2 loads). With ROW_SHUFFLE (set when ceil(W / 4) divides 8, so every image row
+//   conv3x3: stride 1, padding 1; conv3x3.wgsl's register blocking (8 output channels x 4 adjacent columns)
+//            for two rows per thread (row oy and oy + 1: each weight word loaded and broadcast serves both,
+//            ~12 % less CPU time per dispatch on lavapipe than one row; three or four rows were slower);
+//            per (c, ky) a lane loads 6 inputs per row and one word per tap (f32: 3 loads) or per two taps
+//            (f16 pairs: 2 loads). With ROW_SHUFFLE (set when ceil(W / 4) divides 8, so every image row
 //            starts at an 8-lane boundary of the subgroup) a lane loads only its own 4 inputs and takes the
 //            column left of them from the previous lane and the one right of them from the next lane
 //            (subgroupShuffleUp/Down): 14 % fewer instructions per dispatch on lavapipe (callgrind). This
@@ -18,7 +20,8 @@
 //   conv1x1: stride 1, no padding; 8 output channels x 4 consecutive pixels of H*W per thread; per c a lane
 //            loads 4 inputs (one vec4 with VEC4_X, set when H * W % 4 == 0) and 1 weight word for 32 FMAs
 //            (conv.wgsl: 4 inputs and 4 weights for 16).
-// Workgroup g = (n * pixel blocks of 64 threads + pixel block) * Mp/8 + channel block.
+// Workgroup g = (n * pixel blocks of 64 threads + pixel block) * Mp/8 + channel block (conv3x3: a pixel
+// block is a 4-column block of a row pair).
 // Weights packed by conv_pack.wgsl (A[k][m], k = c * K * K + ky * K + kx, rows of Mp entries; f32 bit
 // patterns, or f16 pairs with WF16 = true). Parameters, epilogue and bindings as conv3x3.wgsl.
 // (wgpu accepts subgroup builtins without `enable subgroups;` when the device has SUBGROUP.)
@@ -86,12 +89,94 @@ fn hi16b(r: u32) -> vec4<f32> {
     return vec4<f32>(unpack2x16float(subgroupBroadcast(r, 6u)), unpack2x16float(subgroupBroadcast(r, 7u)));
 }
 
+// The six inputs of one 4-column block of row iy (zeros outside the image): x0 and x5 are the columns left
+// and right of the block.
+struct Row6 { x0: f32, x1: f32, x2: f32, x3: f32, x4: f32, x5: f32 }
+
+fn row6(xb: u32, iy: i32, ox0: i32, first: bool, last: bool) -> Row6 {
+    let ok = iy >= 0 && iy < i32(p.h);
+    let row = xb + u32(clamp(iy, 0, i32(p.h) - 1)) * p.w;
+    var r: Row6;
+    if (VEC4_X) {
+        let v = select(vec4<f32>(0.0), xq[(row + u32(ox0)) / 4u], ok);
+        r.x1 = v.x; r.x2 = v.y; r.x3 = v.z; r.x4 = v.w;
+    } else {
+        r.x1 = ld(row, ox0, ok); r.x2 = ld(row, ox0 + 1, ok); r.x3 = ld(row, ox0 + 2, ok); r.x4 = ld(row, ox0 + 3, ok);
+    }
+    if (ROW_SHUFFLE) {
+        r.x0 = select(subgroupShuffleUp(r.x4, 1u), 0.0, first);
+        r.x5 = select(subgroupShuffleDown(r.x1, 1u), 0.0, last);
+    } else {
+        r.x0 = ld(row, ox0 - 1, ok);
+        r.x5 = ld(row, ox0 + 4, ok);
+    }
+    return r;
+}
+
+// One kernel row's weights: taps kx = 0, 1, 2 for output channels 0-3 (a) and 4-7 (b).
+struct Taps { a0: vec4<f32>, b0: vec4<f32>, a1: vec4<f32>, b1: vec4<f32>, a2: vec4<f32>, b2: vec4<f32> }
+
+// e0: packed entry of (kx = 0, output channel 0) of this kernel row and channel block.
+fn taps(e0: u32, lane: u32) -> Taps {
+    var w: Taps;
+    if (WF16) {
+        // Taps 0 and 1: 8 words, lane l -> tap l / 4, word l % 4; tap 2: lanes 0..3 (4..7 repeat).
+        let r01 = wt[(e0 + (lane / 4u) * p.mp) / 2u + lane % 4u];
+        let r2 = wt[(e0 + 2u * p.mp) / 2u + lane % 4u];
+        w.a0 = lo16(r01); w.b0 = hi16(r01); w.a1 = lo16b(r01); w.b1 = hi16b(r01);
+        w.a2 = lo16(r2); w.b2 = hi16(r2);
+    } else {
+        let r0 = wt[e0 + lane];
+        let r1 = wt[e0 + p.mp + lane];
+        let r2 = wt[e0 + 2u * p.mp + lane];
+        w.a0 = lo32(r0); w.b0 = hi32(r0); w.a1 = lo32(r1); w.b1 = hi32(r1); w.a2 = lo32(r2); w.b2 = hi32(r2);
+    }
+    return w;
+}
+
+// 8 output channels x 4 columns of one output row: a* channels 0-3, b* channels 4-7, *j column j.
+struct Acc { a0: vec4<f32>, a1: vec4<f32>, a2: vec4<f32>, a3: vec4<f32>, b0: vec4<f32>, b1: vec4<f32>, b2: vec4<f32>, b3: vec4<f32> }
+
+fn acc_init(v: f32) -> Acc {
+    let z = vec4<f32>(v);
+    return Acc(z, z, z, z, z, z, z, z);
+}
+
+fn acc_row(s: Acc, w: Taps, x: Row6) -> Acc {
+    var o = s;
+    o.a0 += w.a0 * x.x0; o.a1 += w.a0 * x.x1; o.a2 += w.a0 * x.x2; o.a3 += w.a0 * x.x3;
+    o.b0 += w.b0 * x.x0; o.b1 += w.b0 * x.x1; o.b2 += w.b0 * x.x2; o.b3 += w.b0 * x.x3;
+    o.a0 += w.a1 * x.x1; o.a1 += w.a1 * x.x2; o.a2 += w.a1 * x.x3; o.a3 += w.a1 * x.x4;
+    o.b0 += w.b1 * x.x1; o.b1 += w.b1 * x.x2; o.b2 += w.b1 * x.x3; o.b3 += w.b1 * x.x4;
+    o.a0 += w.a2 * x.x2; o.a1 += w.a2 * x.x3; o.a2 += w.a2 * x.x4; o.a3 += w.a2 * x.x5;
+    o.b0 += w.b2 * x.x2; o.b1 += w.b2 * x.x3; o.b2 += w.b2 * x.x4; o.b3 += w.b2 * x.x5;
+    return o;
+}
+
+fn store_row(s: Acc, n: u32, cb: u32, oy: u32, ox0: u32) {
+    let px = array<vec4<f32>, 4>(s.a0, s.a1, s.a2, s.a3);
+    let py = array<vec4<f32>, 4>(s.b0, s.b1, s.b2, s.b3);
+    for (var rr = 0u; rr < 8u; rr++) {
+        let oc = cb * 8u + rr;
+        if (oc >= p.cout) { break; }
+        let ob = ((n * p.cout + oc) * p.h + oy) * p.w;
+        for (var j = 0u; j < 4u; j++) {
+            if (ox0 + j < p.w) {
+                var v: f32;
+                if (rr < 4u) { v = px[j][rr]; } else { v = py[j][rr - 4u]; }
+                let idx = ob + ox0 + j;
+                out[idx] = epilogue(n, oc, idx, v);
+            }
+        }
+    }
+}
+
 @compute @workgroup_size(64)
 fn conv3x3(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
            @builtin(local_invocation_index) li: u32, @builtin(subgroup_invocation_id) sl: u32) {
     let wblocks = (p.w + 3u) / 4u;
     let cblocks = p.mp / 8u;
-    let pix = p.h * wblocks;
+    let pix = ((p.h + 1u) / 2u) * wblocks;   // lanes: 4-column blocks of row pairs
     let gpb = (pix + 63u) / 64u;
     let g = wid.x + wid.y * nwg.x;
     let cb = g % cblocks;
@@ -104,7 +189,7 @@ fn conv3x3(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
     if (!subgroupAny(live)) { return; }
     let tc = min(t, pix - 1u);
     let bx = tc % wblocks;
-    let oy = tc / wblocks;
+    let oy = (tc / wblocks) * 2u;
     let ox0 = i32(bx * 4u);
     let lane = sl % 8u;
     // ROW_SHUFFLE: the previous (next) lane holds the block left (right) of this one unless this block
@@ -117,71 +202,20 @@ fn conv3x3(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
         let next = subgroupShuffleDown(tc, 1u);
         if ((!first && prev + 1u != tc) || (!last && next != tc + 1u)) { poison = bitcast<f32>(0x7fc00000u); }
     }
-    var a0 = vec4<f32>(poison); var a1 = vec4<f32>(poison); var a2 = vec4<f32>(poison); var a3 = vec4<f32>(poison);
-    var b0 = vec4<f32>(poison); var b1 = vec4<f32>(poison); var b2 = vec4<f32>(poison); var b3 = vec4<f32>(poison);
+    var top = acc_init(poison);
+    var bottom = acc_init(poison);
     let hw = p.h * p.w;
     for (var c = 0u; c < p.cin; c++) {
         let xb = (n * p.cin + c) * hw;
         for (var ky = 0u; ky < 3u; ky++) {
-            let iy = i32(oy + ky) - 1;
-            let ok = iy >= 0 && iy < i32(p.h);
-            let row = xb + u32(clamp(iy, 0, i32(p.h) - 1)) * p.w;
-            var x1: f32; var x2: f32; var x3: f32; var x4: f32;
-            if (VEC4_X) {
-                let v = select(vec4<f32>(0.0), xq[(row + u32(ox0)) / 4u], ok);
-                x1 = v.x; x2 = v.y; x3 = v.z; x4 = v.w;
-            } else {
-                x1 = ld(row, ox0, ok); x2 = ld(row, ox0 + 1, ok); x3 = ld(row, ox0 + 2, ok); x4 = ld(row, ox0 + 3, ok);
-            }
-            var x0: f32;
-            var x5: f32;
-            if (ROW_SHUFFLE) {
-                x0 = select(subgroupShuffleUp(x4, 1u), 0.0, first);
-                x5 = select(subgroupShuffleDown(x1, 1u), 0.0, last);
-            } else {
-                x0 = ld(row, ox0 - 1, ok);
-                x5 = ld(row, ox0 + 4, ok);
-            }
-            let e0 = (c * 9u + ky * 3u) * p.mp + cb * 8u;   // entry of (kx = 0, output channel 0)
-            var wa0: vec4<f32>; var wb0: vec4<f32>; var wa1: vec4<f32>; var wb1: vec4<f32>;
-            var wa2: vec4<f32>; var wb2: vec4<f32>;
-            if (WF16) {
-                // Taps 0 and 1: 8 words, lane l -> tap l / 4, word l % 4; tap 2: lanes 0..3 (4..7 repeat).
-                let r01 = wt[(e0 + (lane / 4u) * p.mp) / 2u + lane % 4u];
-                let r2 = wt[(e0 + 2u * p.mp) / 2u + lane % 4u];
-                wa0 = lo16(r01); wb0 = hi16(r01); wa1 = lo16b(r01); wb1 = hi16b(r01);
-                wa2 = lo16(r2); wb2 = hi16(r2);
-            } else {
-                let r0 = wt[e0 + lane];
-                let r1 = wt[e0 + p.mp + lane];
-                let r2 = wt[e0 + 2u * p.mp + lane];
-                wa0 = lo32(r0); wb0 = hi32(r0); wa1 = lo32(r1); wb1 = hi32(r1); wa2 = lo32(r2); wb2 = hi32(r2);
-            }
-            a0 += wa0 * x0; a1 += wa0 * x1; a2 += wa0 * x2; a3 += wa0 * x3;
-            b0 += wb0 * x0; b1 += wb0 * x1; b2 += wb0 * x2; b3 += wb0 * x3;
-            a0 += wa1 * x1; a1 += wa1 * x2; a2 += wa1 * x3; a3 += wa1 * x4;
-            b0 += wb1 * x1; b1 += wb1 * x2; b2 += wb1 * x3; b3 += wb1 * x4;
-            a0 += wa2 * x2; a1 += wa2 * x3; a2 += wa2 * x4; a3 += wa2 * x5;
-            b0 += wb2 * x2; b1 += wb2 * x3; b2 += wb2 * x4; b3 += wb2 * x5;
+            let w = taps((c * 9u + ky * 3u) * p.mp + cb * 8u, lane);
+            top = acc_row(top, w, row6(xb, i32(oy + ky) - 1, ox0, first, last));
+            bottom = acc_row(bottom, w, row6(xb, i32(oy + ky), ox0, first, last));
         }
     }
     if (!live) { return; }
-    let oc0 = cb * 8u;
-    let px = array<vec4<f32>, 4>(a0, a1, a2, a3);
-    let py = array<vec4<f32>, 4>(b0, b1, b2, b3);
-    for (var rr = 0u; rr < 8u; rr++) {
-        let oc = oc0 + rr;
-        if (oc >= p.cout) { break; }
-        let ob = ((n * p.cout + oc) * p.h + oy) * p.w;
-        for (var j = 0u; j < 4u; j++) {
-            if (u32(ox0) + j < p.w) {
-                var v: f32;
-                if (rr < 4u) { v = px[j][rr]; } else { v = py[j][rr - 4u]; }
-                let idx = ob + u32(ox0) + j;
-                out[idx] = epilogue(n, oc, idx, v);
-            }
-        }
-    }
+    store_row(top, n, cb, oy, u32(ox0));
+    if (oy + 1u < p.h) { store_row(bottom, n, cb, oy + 1u, u32(ox0)); }
 }
 
 @compute @workgroup_size(64)

@@ -271,7 +271,9 @@ fn conv2d_impl(gpu: &Gpu, x: &Tensor, w: &ConvWeights, cfg: Conv2d, epi: &Epilog
             });
         }
         ConvKernel::RegisterBlocked | ConvKernel::SharedWeights if k == 3 && cfg.stride == 1 && cfg.padding == 1 => {
-            let groups = n * (w.mp / 8) * (h * wd.div_ceil(4)).div_ceil(64);
+            // conv_sg.wgsl's lanes cover two output rows, conv3x3.wgsl's one.
+            let rows = if kernel == ConvKernel::SharedWeights { 2 } else { 1 };
+            let groups = n * (w.mp / 8) * (h.div_ceil(rows) * wd.div_ceil(4)).div_ceil(64);
             let launch = if kernel == ConvKernel::SharedWeights {
                 // Rows of at most 8 four-column blocks start at 8-lane boundaries: the edge columns come from
                 // the neighbouring lanes instead of two more loads.
