@@ -286,7 +286,7 @@ fn conv2d_impl(gpu: &Gpu, x: &Tensor, w: &ConvWeights, cfg: Conv2d, epi: &Epilog
             gpu.launch(OP, &launch, &blocked_params, args, groups as u64)?;
         }
         ConvKernel::SharedWeights if k == 1 && cfg.stride == 1 && cfg.padding == 0 => {
-            let groups = n * (w.mp / 8) * (h * wd).div_ceil(4).div_ceil(64);
+            let groups = n * w.mp.div_ceil(16) * (h * wd).div_ceil(4).div_ceil(64);
             let launch = Kernel::new(&CONV_SG, "conv1x1").with("WF16", wf16).with("VEC4_X", flag((h * wd) % 4 == 0));
             gpu.launch(OP, &launch, &blocked_params, &sg_args, groups as u64)?;
         }
