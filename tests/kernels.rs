@@ -203,6 +203,9 @@ fn conv2d_every_kernel_and_epilogue_matches_cpu() {
         (2, 3, 7, 8, 6, 3, 1, 1),
         // conv_sg.wgsl's conv3x3 on one row (its second row of the pair lies outside the image)
         (2, 3, 1, 8, 5, 3, 1, 1),
+        // inputs of fewer than 4 floats: conv_sg.wgsl's vec4 view is bound to a stand-in and not read
+        (1, 2, 1, 1, 3, 1, 1, 0),
+        (1, 1, 1, 3, 2, 3, 1, 1),
     ];
     // Cooperative matrices only where the device has them (never on lavapipe); f16 operands, so their
     // tolerance is 2e-3 of the output's scale instead of 1e-5.
@@ -277,7 +280,8 @@ fn matmul_every_variant_matches_cpu() {
     for kernel in kernels {
         // (batch, m, n, k); the row-vector kernel only on its shapes (m <= 8).
         let shapes: &[(usize, usize, usize, usize)] = if kernel == MatmulKernel::Rows {
-            &[(1, 1, 1, 1), (2, 8, 70, 9), (1, 5, 129, 17)]
+            // the last two read k four at a time (VEC4_K: k % 4 == 0, everything aligned)
+            &[(1, 1, 1, 1), (2, 8, 70, 9), (1, 5, 129, 17), (2, 3, 70, 36), (1, 8, 33, 64)]
         } else {
             // matmul_sg: 300 columns = two column blocks of 256, the second with a subgroup-partial last lane group.
             &[(1, 1, 1, 1), (1, 67, 45, 33), (3, 64, 64, 64), (2, 130, 7, 70), (1, 5, 129, 17), (2, 13, 300, 9)]

@@ -32,6 +32,15 @@ struct P {
 @group(0) @binding(2) var<storage, read> b: array<f32>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
+// matmul_rows only: A and B again, four floats per element (VEC4_K).
+@group(0) @binding(5) var<storage, read> aq: array<vec4<f32>>;
+@group(0) @binding(6) var<storage, read> bq: array<vec4<f32>>;
+
+// matmul_rows: the number of rows (M, 1..8), fixed per pipeline so the row loops unroll; VEC4_K: A's rows
+// and B's columns are contiguous along k, k % 4 == 0 and every offset and stride is a multiple of 4, so
+// each lane reads four k at once.
+override M_ROWS: u32 = 8u;
+override VEC4_K: bool = false;
 
 fn a_base(bt: u32) -> u32 { return p.a_off + (bt / p.a_inner) * p.a_bs_hi + (bt % p.a_inner) * p.a_bs_lo; }
 fn b_base(bt: u32) -> u32 { return p.b_off + (bt / p.b_inner) * p.b_bs_hi + (bt % p.b_inner) * p.b_bs_lo; }
@@ -143,6 +152,7 @@ fn matmul_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
 
 // Few rows (M <= 8: linear layers on a handful of vectors, e.g. time embeddings). One invocation per output
 // column j of one batch element computes all M rows; A's loads are shared by neighbouring invocations.
+// Bindings 5 and 6 (vec4 views of A and B) are read with VEC4_K.
 @compute @workgroup_size(64)
 fn matmul_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                @builtin(local_invocation_index) li: u32) {
@@ -153,11 +163,21 @@ fn matmul_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
     let ab = a_base(bt);
     let bc = b_base(bt) + j * p.b_cs;
     var acc: array<f32, 8>;
-    for (var r = 0u; r < 8u; r++) { acc[r] = 0.0; }
-    for (var kk = 0u; kk < p.k; kk++) {
-        let bv = b[bc + kk * p.b_rs];
-        let ka = ab + kk * p.a_cs;
-        for (var r = 0u; r < p.m; r++) { acc[r] += a[ka + r * p.a_rs] * bv; }
+    if (VEC4_K) {
+        var acc4: array<vec4<f32>, 8>;
+        for (var r = 0u; r < M_ROWS; r++) { acc4[r] = vec4<f32>(0.0); }
+        for (var kk = 0u; kk < p.k; kk += 4u) {
+            let bv = bq[(bc + kk) / 4u];
+            for (var r = 0u; r < M_ROWS; r++) { acc4[r] += aq[(ab + r * p.a_rs + kk) / 4u] * bv; }
+        }
+        for (var r = 0u; r < M_ROWS; r++) { acc[r] = (acc4[r].x + acc4[r].y) + (acc4[r].z + acc4[r].w); }
+    } else {
+        for (var r = 0u; r < M_ROWS; r++) { acc[r] = 0.0; }
+        for (var kk = 0u; kk < p.k; kk++) {
+            let bv = b[bc + kk * p.b_rs];
+            let ka = ab + kk * p.a_cs;
+            for (var r = 0u; r < M_ROWS; r++) { acc[r] += a[ka + r * p.a_rs] * bv; }
+        }
     }
-    for (var r = 0u; r < p.m; r++) { store(bt, r, j, acc[r]); }
+    for (var r = 0u; r < M_ROWS; r++) { store(bt, r, j, acc[r]); }
 }

@@ -464,6 +464,17 @@ impl Gpu {
         &self.dummy
     }
 
+    /// `t` for a binding declared as `array<vec4<f32>>` (which must hold at least 16 bytes), or the 4-float
+    /// dummy where `t` has fewer than 4 elements (kernels read such views only when the shape is a whole
+    /// number of vec4s).
+    pub(crate) fn vec4_view<'a>(&'a self, t: &'a super::tensor::Tensor) -> &'a super::tensor::Tensor {
+        if t.numel() >= 4 {
+            t
+        } else {
+            &self.dummy
+        }
+    }
+
     /// The adapter's name, backend, limits and features, and the kernel variants in use.
     pub fn adapter(&self) -> &AdapterReport {
         &self.report

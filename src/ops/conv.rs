@@ -227,7 +227,7 @@ fn conv2d_impl(gpu: &Gpu, x: &Tensor, w: &ConvWeights, cfg: Conv2d, epi: &Epilog
     ];
     // conv_sg.wgsl also reads the input as vec4s (binding 7) where its rows are whole vec4s: one load per
     // lane instead of four with bounds checks.
-    let sg_args = [args[0], args[1], args[2], args[3], args[4], args[5], (x, Access::Read)];
+    let sg_args = [args[0], args[1], args[2], args[3], args[4], args[5], (gpu.vec4_view(x), Access::Read)];
     let flag = |on: bool| if on { 1.0 } else { 0.0 };
     let kernel = match force {
         Some(f) => f,

@@ -177,13 +177,16 @@ pub fn matmul_with(gpu: &Gpu, a: &Tensor, b: &Tensor, bias: Bias, desc: &Matmul,
         MatmulKernel::SharedA => (&MATMUL_SG, "matmul_sg", d.batch * d.m.div_ceil(8) * d.n.div_ceil(256)),
         MatmulKernel::Tiled => (&MATMUL, "matmul_tiled", d.batch * d.m.div_ceil(64) * d.n.div_ceil(64)),
     };
-    gpu.launch(
-        OP,
-        &Kernel::new(shader, entry),
-        &params,
-        &[(a, Access::Read), (b, Access::Read), (bt, Access::Read), (&out, Access::ReadWrite)],
-        groups as u64,
-    )?;
+    let mut args = vec![(a, Access::Read), (b, Access::Read), (bt, Access::Read), (&out, Access::ReadWrite)];
+    let mut launch = Kernel::new(shader, entry);
+    if kernel == MatmulKernel::Rows {
+        // Rows fixed per pipeline; vec4 views of A and B (bindings 5, 6) where k runs contiguously in both.
+        args.extend([(gpu.vec4_view(a), Access::Read), (gpu.vec4_view(b), Access::Read)]);
+        let aligned = |v: &MatView, k_stride: usize, other: usize| k_stride == 1 && [v.offset, v.batch_hi, v.batch_lo, other].iter().all(|x| x % 4 == 0);
+        let vec4 = d.k % 4 == 0 && aligned(&d.a, d.a.col, d.a.row) && aligned(&d.b, d.b.row, d.b.col);
+        launch = launch.with("M_ROWS", d.m as f64).with("VEC4_K", vec4 as u32 as f64);
+    }
+    gpu.launch(OP, &launch, &params, &args, groups as u64)?;
     Ok(out)
 }
 
