@@ -284,7 +284,8 @@ fn matmul_every_variant_matches_cpu() {
             &[(1, 1, 1, 1), (2, 8, 70, 9), (1, 5, 129, 17), (2, 3, 70, 36), (1, 8, 33, 64)]
         } else {
             // matmul_sg: 300 columns = two column blocks of 256, the second with a subgroup-partial last lane group.
-            &[(1, 1, 1, 1), (1, 67, 45, 33), (3, 64, 64, 64), (2, 130, 7, 70), (1, 5, 129, 17), (2, 13, 300, 9)]
+            // (3, 64, 64, 64) and (2, 13, 300, 36) read A and B four k at a time (VEC4_K).
+            &[(1, 1, 1, 1), (1, 67, 45, 33), (3, 64, 64, 64), (2, 130, 7, 70), (1, 5, 129, 17), (2, 13, 300, 9), (2, 13, 300, 36)]
         };
         for &(batch, m, n, k) in shapes {
             let a = r.vec(batch * m * k);
@@ -319,6 +320,17 @@ fn matmul_every_variant_matches_cpu() {
         let d = Matmul { batch: outer * heads, m, n, k, a: av, b: bv, alpha: 1.0 };
         let got = ops::matmul_with(g, &g.upload(&[1000], &a).unwrap(), &g.upload(&[1000], &b).unwrap(), Bias::None, &d, kernel).unwrap().read(g).unwrap();
         assert_close("matmul interleaved", &got, &matmul_cpu(&a, av, &b, bv, outer * heads, m, n, k), 1e-5);
+        // A transposed storage, B plain with N % 4 == 0 (attention's scores product; matmul_sg's VEC4_N),
+        // including a partial second column block (N = 300).
+        for (batch, m, n, k) in [(2, 8, 36, 7), (1, 8, 300, 5)] {
+            let a = r.vec(batch * m * k);
+            let b = r.vec(batch * k * n);
+            let (av, bv) = (MatView::transposed(m, k), MatView::rows(k, n));
+            let d = Matmul { batch, m, n, k, a: av, b: bv, alpha: 1.0 };
+            let got =
+                ops::matmul_with(g, &g.upload(&[a.len()], &a).unwrap(), &g.upload(&[b.len()], &b).unwrap(), Bias::None, &d, kernel).unwrap().read(g).unwrap();
+            assert_close(&format!("matmul {kernel:?} B rows {:?}", (batch, m, n, k)), &got, &matmul_cpu(&a, av, &b, bv, batch, m, n, k), 1e-5);
+        }
     }
 }
 

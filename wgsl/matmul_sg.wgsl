@@ -8,7 +8,16 @@
 // llvmpipe): per k a lane loads 4 B values and 1 A value for 32 FMAs (matmul_rb: 4 + 8). Lanes past the
 // last column compute on clamped indices and do not store; subgroups with no column leave together, so every
 // broadcast has its source lane.
+// Where the layout allows, fewer and wider loads through vec4 views of A and B (bindings 5, 6):
+//   VEC4_N: B's rows are contiguous (b_cs = 1), N % 4 == 0, all aligned: a lane's 4 B values are one vec4
+//           (attention's scores product q^T k);
+//   VEC4_K: A's rows and B's columns are contiguous along k, K % 4 == 0, all aligned: per 4 k a lane loads
+//           one vec4 of A and one of each of its 4 B columns instead of 4 + 16 scalars (the values product
+//           v P^T).
 // (wgpu accepts subgroup builtins without `enable subgroups;` when the device has SUBGROUP.)
+
+override VEC4_N: bool = false;
+override VEC4_K: bool = false;
 
 struct P {
     m: u32,
@@ -36,6 +45,8 @@ struct P {
 @group(0) @binding(2) var<storage, read> b: array<f32>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
+@group(0) @binding(5) var<storage, read> aq: array<vec4<f32>>;
+@group(0) @binding(6) var<storage, read> bq: array<vec4<f32>>;
 
 fn store(bt: u32, i: u32, j: u32, v: f32) {
     if (i >= p.m || j >= p.n) { return; }
@@ -68,18 +79,47 @@ fn matmul_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
     let c3 = bb + min(j0 + 3u, p.n - 1u) * p.b_cs;
     var a0 = vec4<f32>(0.0); var a1 = vec4<f32>(0.0); var a2 = vec4<f32>(0.0); var a3 = vec4<f32>(0.0);
     var a4 = vec4<f32>(0.0); var a5 = vec4<f32>(0.0); var a6 = vec4<f32>(0.0); var a7 = vec4<f32>(0.0);
-    for (var kk = 0u; kk < p.k; kk++) {
-        let ko = kk * p.b_rs;
-        let bv = vec4<f32>(b[c0 + ko], b[c1 + ko], b[c2 + ko], b[c3 + ko]);
-        let av = a[ar + kk * p.a_cs];
-        a0 += subgroupBroadcast(av, 0u) * bv;
-        a1 += subgroupBroadcast(av, 1u) * bv;
-        a2 += subgroupBroadcast(av, 2u) * bv;
-        a3 += subgroupBroadcast(av, 3u) * bv;
-        a4 += subgroupBroadcast(av, 4u) * bv;
-        a5 += subgroupBroadcast(av, 5u) * bv;
-        a6 += subgroupBroadcast(av, 6u) * bv;
-        a7 += subgroupBroadcast(av, 7u) * bv;
+    if (VEC4_K) {
+        for (var kk = 0u; kk < p.k; kk += 4u) {
+            let av = aq[(ar + kk) / 4u];
+            let q0 = bq[(c0 + kk) / 4u];
+            let q1 = bq[(c1 + kk) / 4u];
+            let q2 = bq[(c2 + kk) / 4u];
+            let q3 = bq[(c3 + kk) / 4u];
+            for (var e = 0u; e < 4u; e++) {
+                let bv = vec4<f32>(q0[e], q1[e], q2[e], q3[e]);
+                let ae = av[e];
+                a0 += subgroupBroadcast(ae, 0u) * bv;
+                a1 += subgroupBroadcast(ae, 1u) * bv;
+                a2 += subgroupBroadcast(ae, 2u) * bv;
+                a3 += subgroupBroadcast(ae, 3u) * bv;
+                a4 += subgroupBroadcast(ae, 4u) * bv;
+                a5 += subgroupBroadcast(ae, 5u) * bv;
+                a6 += subgroupBroadcast(ae, 6u) * bv;
+                a7 += subgroupBroadcast(ae, 7u) * bv;
+            }
+        }
+    } else {
+        // VEC4_N: lanes past the last column read the last aligned vec4 (N % 4 == 0) and do not store.
+        let cq = (bb + min(j0, p.n - 4u)) / 4u;
+        for (var kk = 0u; kk < p.k; kk++) {
+            let ko = kk * p.b_rs;
+            var bv: vec4<f32>;
+            if (VEC4_N) {
+                bv = bq[cq + ko / 4u];
+            } else {
+                bv = vec4<f32>(b[c0 + ko], b[c1 + ko], b[c2 + ko], b[c3 + ko]);
+            }
+            let av = a[ar + kk * p.a_cs];
+            a0 += subgroupBroadcast(av, 0u) * bv;
+            a1 += subgroupBroadcast(av, 1u) * bv;
+            a2 += subgroupBroadcast(av, 2u) * bv;
+            a3 += subgroupBroadcast(av, 3u) * bv;
+            a4 += subgroupBroadcast(av, 4u) * bv;
+            a5 += subgroupBroadcast(av, 5u) * bv;
+            a6 += subgroupBroadcast(av, 6u) * bv;
+            a7 += subgroupBroadcast(av, 7u) * bv;
+        }
     }
     let acc = array<vec4<f32>, 8>(a0, a1, a2, a3, a4, a5, a6, a7);
     for (var r = 0u; r < 8u; r++) {
