@@ -8,8 +8,8 @@
 //   conv3x3: stride 1, padding 1; conv3x3.wgsl's register blocking (8 output channels x 4 adjacent columns)
 //            for two rows per thread (row oy and oy + 1: each weight word loaded and broadcast serves both,
 //            ~12 % less CPU time per dispatch on lavapipe than one row; three or four rows were slower);
-//            per (c, ky) a lane loads 6 inputs per row and one word per tap (f32: 3 loads) or per two taps
-//            (f16 pairs: 2 loads). With ROW_SHUFFLE (set when ceil(W / 4) divides 8, so every image row
+//            per c a lane loads the 4 input rows oy - 1 .. oy + 2 once (6 inputs each) and per ky one word
+//            per tap (f32: 3 loads) or per two taps (f16 pairs: 2 loads). With ROW_SHUFFLE (set when ceil(W / 4) divides 8, so every image row
 //            starts at an 8-lane boundary of the subgroup) a lane loads only its own 4 inputs and takes the
 //            column left of them from the previous lane and the one right of them from the next lane
 //            (subgroupShuffleUp/Down): 14 % fewer instructions per dispatch on lavapipe (callgrind). This
@@ -208,11 +208,21 @@ fn conv3x3(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
     let hw = p.h * p.w;
     for (var c = 0u; c < p.cin; c++) {
         let xb = (n * p.cin + c) * hw;
-        for (var ky = 0u; ky < 3u; ky++) {
-            let w = taps((c * 9u + ky * 3u) * p.mp + cb * 8u, lane);
-            top = acc_row(top, w, row6(xb, i32(oy + ky) - 1, ox0, first, last));
-            bottom = acc_row(bottom, w, row6(xb, i32(oy + ky), ox0, first, last));
-        }
+        // Input rows oy - 1 .. oy + 2, each loaded once: kernel row ky takes rows ky (top) and ky + 1 (bottom).
+        let r0 = row6(xb, i32(oy) - 1, ox0, first, last);
+        let r1 = row6(xb, i32(oy), ox0, first, last);
+        let r2 = row6(xb, i32(oy) + 1, ox0, first, last);
+        let r3 = row6(xb, i32(oy) + 2, ox0, first, last);
+        let e0 = c * 9u * p.mp + cb * 8u;
+        let w0 = taps(e0, lane);
+        top = acc_row(top, w0, r0);
+        bottom = acc_row(bottom, w0, r1);
+        let w1 = taps(e0 + 3u * p.mp, lane);
+        top = acc_row(top, w1, r1);
+        bottom = acc_row(bottom, w1, r2);
+        let w2 = taps(e0 + 6u * p.mp, lane);
+        top = acc_row(top, w2, r2);
+        bottom = acc_row(bottom, w2, r3);
     }
     if (!live) { return; }
     store_row(top, n, cb, oy, u32(ox0));
