@@ -7,16 +7,24 @@ mod common;
 
 use std::path::PathBuf;
 
-use common::{gpu, Rng};
+use common::{gpu, gpu_tiled, Rng};
 use reddiff::model::{TensorFile, Unet};
 
 fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }
 
+/// Both kernel families: CPU adapters' (GroupNorm and softmax backward one invocation per group or row) and
+/// GPUs' (a workgroup per group or row), forced on this adapter.
 #[test]
 fn vjp_matches_torch_autograd_on_every_fixture() {
-    let g = gpu();
+    for (family, g) in [("cpu kernels", gpu()), ("gpu kernels", gpu_tiled())] {
+        eprintln!("{family}:");
+        vjp_fixtures_on(g);
+    }
+}
+
+fn vjp_fixtures_on(g: &reddiff::Gpu) {
     for name in ["adm_ss_updown", "adm_plain_newattn", "adm_default_mult", "diffusers_ddpm", "diffusers_resnet_ss"] {
         let dir = fixtures().join(name);
         let io = TensorFile::read(&dir.join("io.safetensors")).unwrap();

@@ -103,15 +103,60 @@ fn gn_back_stats(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
     }
 }
 
+// CPU adapters: one invocation per (n, group) runs both passes alone, without barriers (on lavapipe every
+// workgroup barrier is a coroutine switch, and gn_back_stats has 18); 8 invocations per workgroup so the
+// groups spread over the CPU's threads.
+@compute @workgroup_size(8)
+fn gn_back_stats_lanes(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                       @builtin(local_invocation_index) li: u32) {
+    let grp = (wid.x + wid.y * nwg.x) * 8u + li;
+    if (grp >= p.n * p.groups) { return; }
+    let cg = p.c / p.groups;
+    let count = cg * p.s;
+    let first = grp * count;
+    let n = grp / p.groups;
+    let c0 = (grp % p.groups) * cg;
+    let k = x[first];
+    var s1 = 0.0;
+    var s2 = 0.0;
+    for (var j = 0u; j < count; j++) {
+        let d = x[first + j] - k;
+        s1 += d;
+        s2 += d * d;
+    }
+    let m = s1 / f32(count);
+    let var_ = max(s2 - s1 * m, 0.0) / f32(count);
+    let mean = k + m;
+    let rstd = inverseSqrt(var_ + p.eps);
+    var t1 = 0.0;
+    var t2 = 0.0;
+    for (var cc = 0u; cc < cg; cc++) {
+        let base = first + cc * p.s;
+        for (var j = 0u; j < p.s; j++) {
+            let nv = (x[base + j] - mean) * rstd;
+            let dn = dnorm(base + j, n, c0 + cc, nv);
+            t1 += dn;
+            t2 += dn * nv;
+        }
+    }
+    stats[grp] = vec4<f32>(mean, rstd, t1 / f32(count), t2 / f32(count));
+}
+
+// Elements per invocation of gn_back_apply (16 on CPU adapters, 1 on GPUs; see elementwise.wgsl).
+override RUN: u32 = 1u;
+
 @compute @workgroup_size(256)
 fn gn_back_apply(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                  @builtin(local_invocation_index) li: u32) {
-    let i = (wid.x + wid.y * nwg.x) * 256u + li;
-    if (i >= p.total) { return; }
-    let nc = i / p.s;
-    let n = nc / p.c;
-    let c = nc % p.c;
-    let st = stats[n * p.groups + c / (p.c / p.groups)];
-    let nv = (x[i] - st.x) * st.y;
-    dx[i] = st.y * (dnorm(i, n, c, nv) - st.z - nv * st.w);
+    let i0 = (wid.x + wid.y * nwg.x) * 256u * RUN + li;
+    for (var r = 0u; r < RUN; r++) {
+        let i = i0 + r * 256u;
+        if (i >= p.total) { return; }
+        let nc = i / p.s;
+        let n = nc / p.c;
+        let c = nc % p.c;
+        let st = stats[n * p.groups + c / (p.c / p.groups)];
+        let nv = (x[i] - st.x) * st.y;
+        dx[i] = st.y * (dnorm(i, n, c, nv) - st.z - nv * st.w);
+    }
 }

@@ -1,5 +1,6 @@
 // Softmax backward on rows, in place: for P = softmax(row) and upstream gradient dP (same [rows, cols]),
-// dS = P * (dP - sum_j dP_j P_j). One 64-thread workgroup per row.
+// dS = P * (dP - sum_j dP_j P_j). One 64-thread workgroup per row (GPUs), or one invocation per row without
+// barriers (softmax_rows_backward_lanes, CPU adapters: on lavapipe every barrier is a coroutine switch).
 // Bindings: 1 prob (read), 2 grad (read_write: dP in, dS out).
 
 struct P {
@@ -29,4 +30,15 @@ fn softmax_rows_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_wor
     }
     let dot = red[0];
     for (var j = li; j < p.cols; j += 64u) { grad[base + j] = prob[base + j] * (grad[base + j] - dot); }
+}
+
+@compute @workgroup_size(64)
+fn softmax_rows_backward_lanes(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                               @builtin(local_invocation_index) li: u32) {
+    let row = (wid.x + wid.y * nwg.x) * 64u + li;
+    if (row >= p.rows) { return; }
+    let base = row * p.cols;
+    var dot = 0.0;
+    for (var j = 0u; j < p.cols; j++) { dot += grad[base + j] * prob[base + j]; }
+    for (var j = 0u; j < p.cols; j++) { grad[base + j] = prob[base + j] * (grad[base + j] - dot); }
 }

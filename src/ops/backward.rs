@@ -7,9 +7,9 @@ use super::attention::softmax_rows;
 use super::conv::{conv2d_packed, Conv2d, ConvWeights, Epilogue};
 use super::matmul::{matmul, Bias, MatView, Matmul};
 use super::norm::{GroupNorm, ScaleShift};
-use super::{dims, groups256};
+use super::{dims, per_element};
 use crate::error::{Error, Result};
-use crate::gpu::{Access, Gpu, Kernel, Params, Tensor};
+use crate::gpu::{Access, Gpu, Kernel, KernelProfile, Params, Tensor};
 use crate::shaders::{NORM_BACKWARD, SOFTMAX_BACKWARD};
 
 /// The input gradient of a convolution with padding `cfg.padding` and stride 1 or 2 on inputs of
@@ -89,8 +89,14 @@ pub fn group_norm_backward(
         (&stats, Access::ReadWrite),
         (&dx, Access::ReadWrite),
     ];
-    gpu.launch(OP, &Kernel::new(&NORM_BACKWARD, "gn_back_stats"), &params, &args, (n * cfg.groups) as u64)?;
-    gpu.launch(OP, &Kernel::new(&NORM_BACKWARD, "gn_back_apply"), &params, &args, groups256(x.numel()))?;
+    // Statistics: a workgroup per group on GPUs, an invocation per group (no barriers) on CPU adapters.
+    if gpu.profile() == KernelProfile::Tiled {
+        gpu.launch(OP, &Kernel::new(&NORM_BACKWARD, "gn_back_stats"), &params, &args, (n * cfg.groups) as u64)?;
+    } else {
+        gpu.launch(OP, &Kernel::new(&NORM_BACKWARD, "gn_back_stats_lanes"), &params, &args, (n * cfg.groups).div_ceil(8) as u64)?;
+    }
+    let (apply, groups) = per_element(gpu, &NORM_BACKWARD, "gn_back_apply", x.numel());
+    gpu.launch(OP, &apply, &params, &args, groups)?;
     Ok(dx)
 }
 
@@ -102,13 +108,11 @@ pub fn softmax_rows_backward(gpu: &Gpu, prob: &Tensor, grad: &Tensor) -> Result<
         return Err(Error::Shape { op: OP, msg: format!("probabilities {:?} and gradient {:?} must match", prob.shape(), grad.shape()) });
     }
     let rows = prob.numel() / cols;
-    gpu.launch(
-        OP,
-        &Kernel::new(&SOFTMAX_BACKWARD, "softmax_rows_backward"),
-        &Params::new().n(rows).n(cols),
-        &[(prob, Access::Read), (grad, Access::ReadWrite)],
-        rows as u64,
-    )
+    let (entry, groups) = match gpu.profile() {
+        KernelProfile::Tiled => ("softmax_rows_backward", rows),
+        KernelProfile::RegisterBlocked => ("softmax_rows_backward_lanes", rows.div_ceil(64)),
+    };
+    gpu.launch(OP, &Kernel::new(&SOFTMAX_BACKWARD, entry), &Params::new().n(rows).n(cols), &[(prob, Access::Read), (grad, Access::ReadWrite)], groups as u64)
 }
 
 /// The gradients of [`attention`](super::attention)'s inputs for the output gradient `dout` [B·heads, ch,
