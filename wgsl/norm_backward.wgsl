@@ -2,8 +2,9 @@
 //   n = (x - mean) * rstd,  y0 = gamma[c] n + beta[c],  y1 = y0 (1 + scale[n, c]) + shift[n, c]  (scale-shift),
 //   out = silu(y1) (or y1).  Given dout:  g = dout * silu'(y1) (or dout),  dn = g (1 + scale) gamma[c],
 //   dx = rstd (dn - mean_group(dn) - n * mean_group(dn n)).
-// Two passes: `gn_back_stats`, one 256-thread workgroup per (n, group), writes (mean, rstd, mean(dn),
-// mean(dn n)); `gn_back_apply`, one invocation per element, writes dx.
+// Two passes: `gn_back_stats`, one 256-thread workgroup per (n, group) (CPU adapters: `gn_back_stats_lanes`,
+// one invocation per group), writes (mean, rstd, mean(dn), mean(dn n)); `gn_back_apply`, one invocation per
+// element (CPU adapters: `gn_back_apply_runs`, one per run of elements of one channel), writes dx.
 // Bindings: 1 x, 2 dout, 3 gamma [C], 4 beta [C], 5 ss (scale at ss_off + n ss_stride + c, shift C later;
 // a dummy when unused), 6 stats (read_write, 4 floats per group), 7 dx (read_write).
 
@@ -32,21 +33,29 @@ struct P {
 var<workgroup> red1: array<f32, 256>;
 var<workgroup> red2: array<f32, 256>;
 
-// dn at element i (image n, channel c) for normalised value nv.
-fn dnorm(i: u32, n: u32, c: u32, nv: f32) -> f32 {
-    var sc = 0.0;
-    var y = gamma[c] * nv + beta[c];
+// Per-channel coefficients (a, b) of y1 = a n + b: gamma, beta and the scale-shift folded together, so that
+// dn = g a.
+fn coef(n: u32, c: u32) -> vec2<f32> {
+    var a = gamma[c];
+    var b = beta[c];
     if (p.scale_shift != 0u) {
         let base = p.ss_off + n * p.ss_stride;
-        sc = ss[base + c];
-        y = y * (1.0 + sc) + ss[base + p.c + c];
+        let sc = 1.0 + ss[base + c];
+        a *= sc;
+        b = b * sc + ss[base + p.c + c];
     }
+    return vec2<f32>(a, b);
+}
+
+// dn at element i for normalised value nv and its channel's coefficients ab.
+fn dnorm(i: u32, ab: vec2<f32>, nv: f32) -> f32 {
     var g = dout[i];
     if (p.silu != 0u) {
+        let y = ab.x * nv + ab.y;
         let sig = 1.0 / (1.0 + exp(-y));
         g *= sig * (1.0 + y * (1.0 - sig));
     }
-    return g * (1.0 + sc) * gamma[c];
+    return g * ab.x;
 }
 
 fn reduce2(li: u32) {
@@ -91,7 +100,7 @@ fn gn_back_stats(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
     var t2 = 0.0;
     for (var j = li; j < count; j += 256u) {
         let nv = (x[first + j] - mean) * rstd;
-        let dn = dnorm(first + j, n, c0 + j / p.s, nv);
+        let dn = dnorm(first + j, coef(n, c0 + j / p.s), nv);
         t1 += dn;
         t2 += dn * nv;
     }
@@ -132,9 +141,10 @@ fn gn_back_stats_lanes(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workg
     var t2 = 0.0;
     for (var cc = 0u; cc < cg; cc++) {
         let base = first + cc * p.s;
+        let ab = coef(n, c0 + cc);
         for (var j = 0u; j < p.s; j++) {
             let nv = (x[base + j] - mean) * rstd;
-            let dn = dnorm(base + j, n, c0 + cc, nv);
+            let dn = dnorm(base + j, ab, nv);
             t1 += dn;
             t2 += dn * nv;
         }
@@ -142,21 +152,38 @@ fn gn_back_stats_lanes(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workg
     stats[grp] = vec4<f32>(mean, rstd, t1 / f32(count), t2 / f32(count));
 }
 
-// Elements per invocation of gn_back_apply (16 on CPU adapters, 1 on GPUs; see elementwise.wgsl).
-override RUN: u32 = 1u;
-
 @compute @workgroup_size(256)
 fn gn_back_apply(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                  @builtin(local_invocation_index) li: u32) {
-    let i0 = (wid.x + wid.y * nwg.x) * 256u * RUN + li;
-    for (var r = 0u; r < RUN; r++) {
-        let i = i0 + r * 256u;
-        if (i >= p.total) { return; }
-        let nc = i / p.s;
-        let n = nc / p.c;
-        let c = nc % p.c;
-        let st = stats[n * p.groups + c / (p.c / p.groups)];
-        let nv = (x[i] - st.x) * st.y;
-        dx[i] = st.y * (dnorm(i, n, c, nv) - st.z - nv * st.w);
+    let i = (wid.x + wid.y * nwg.x) * 256u + li;
+    if (i >= p.total) { return; }
+    let nc = i / p.s;
+    let n = nc / p.c;
+    let c = nc % p.c;
+    let st = stats[n * p.groups + c / (p.c / p.groups)];
+    let nv = (x[i] - st.x) * st.y;
+    dx[i] = st.y * (dnorm(i, coef(n, c), nv) - st.z - nv * st.w);
+}
+
+// Elements per invocation of gn_back_apply_runs: a run inside one channel (S % RUN == 0).
+override RUN: u32 = 1u;
+
+// CPU adapters: one invocation per run of RUN elements of one channel, so the group's statistics and the
+// channel's coefficients are loaded once per run instead of once per element.
+@compute @workgroup_size(64)
+fn gn_back_apply_runs(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                      @builtin(local_invocation_index) li: u32) {
+    let i = (wid.x + wid.y * nwg.x) * 64u + li;
+    if (i >= p.total / RUN) { return; }
+    let e0 = i * RUN;
+    let nc = e0 / p.s;
+    let n = nc / p.c;
+    let c = nc % p.c;
+    let st = stats[n * p.groups + c / (p.c / p.groups)];
+    let ab = coef(n, c);
+    for (var j = 0u; j < RUN; j++) {
+        let e = e0 + j;
+        let nv = (x[e] - st.x) * st.y;
+        dx[e] = st.y * (dnorm(e, ab, nv) - st.z - nv * st.w);
     }
 }

@@ -7,7 +7,7 @@ use super::attention::softmax_rows;
 use super::conv::{conv2d_packed, Conv2d, ConvWeights, Epilogue};
 use super::matmul::{matmul, Bias, MatView, Matmul};
 use super::norm::{GroupNorm, ScaleShift};
-use super::{dims, per_element};
+use super::{dims, groups256};
 use crate::error::{Error, Result};
 use crate::gpu::{Access, Gpu, Kernel, KernelProfile, Params, Tensor};
 use crate::shaders::{NORM_BACKWARD, SOFTMAX_BACKWARD};
@@ -95,8 +95,14 @@ pub fn group_norm_backward(
     } else {
         gpu.launch(OP, &Kernel::new(&NORM_BACKWARD, "gn_back_stats_lanes"), &params, &args, (n * cfg.groups).div_ceil(8) as u64)?;
     }
-    let (apply, groups) = per_element(gpu, &NORM_BACKWARD, "gn_back_apply", x.numel());
-    gpu.launch(OP, &apply, &params, &args, groups)?;
+    if gpu.profile() == KernelProfile::Tiled {
+        gpu.launch(OP, &Kernel::new(&NORM_BACKWARD, "gn_back_apply"), &params, &args, groups256(x.numel()))?;
+    } else {
+        // Runs inside one channel (S % run == 0), as group_norm's normalising pass.
+        let run = [64, 16, 4, 1].into_iter().find(|r| s % r == 0).unwrap_or(1);
+        let apply = Kernel::new(&NORM_BACKWARD, "gn_back_apply_runs").with("RUN", run as f64);
+        gpu.launch(OP, &apply, &params, &args, (x.numel() / run).div_ceil(64) as u64)?;
+    }
     Ok(dx)
 }
 
