@@ -154,20 +154,20 @@ fn acc_row(s: Acc, w: Taps, x: Row6) -> Acc {
     return o;
 }
 
-fn store_row(s: Acc, n: u32, cb: u32, oy: u32, ox0: u32) {
+// Stores a lane's sums for output-plane offsets off .. off + 3 of image n, channels cb * 8 .. + 7, the first
+// `valid` (1..4) of them.
+fn store4(s: Acc, n: u32, cb: u32, off: u32, valid: u32) {
     let px = array<vec4<f32>, 4>(s.a0, s.a1, s.a2, s.a3);
     let py = array<vec4<f32>, 4>(s.b0, s.b1, s.b2, s.b3);
+    let hw = p.h * p.w;
     for (var rr = 0u; rr < 8u; rr++) {
         let oc = cb * 8u + rr;
         if (oc >= p.cout) { break; }
-        let ob = ((n * p.cout + oc) * p.h + oy) * p.w;
-        for (var j = 0u; j < 4u; j++) {
-            if (ox0 + j < p.w) {
-                var v: f32;
-                if (rr < 4u) { v = px[j][rr]; } else { v = py[j][rr - 4u]; }
-                let idx = ob + ox0 + j;
-                out[idx] = epilogue(n, oc, idx, v);
-            }
+        let ob = (n * p.cout + oc) * hw + off;
+        for (var j = 0u; j < min(valid, 4u); j++) {
+            var v: f32;
+            if (rr < 4u) { v = px[j][rr]; } else { v = py[j][rr - 4u]; }
+            out[ob + j] = epilogue(n, oc, ob + j, v);
         }
     }
 }
@@ -225,8 +225,9 @@ fn conv3x3(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
         bottom = acc_row(bottom, w2, r3);
     }
     if (!live) { return; }
-    store_row(top, n, cb, oy, u32(ox0));
-    if (oy + 1u < p.h) { store_row(bottom, n, cb, oy + 1u, u32(ox0)); }
+    let cols = p.w - u32(ox0);
+    store4(top, n, cb, oy * p.w + u32(ox0), cols);
+    if (oy + 1u < p.h) { store4(bottom, n, cb, (oy + 1u) * p.w + u32(ox0), cols); }
 }
 
 // Pixels p0 .. p0 + 3 of one input plane starting at xb (zeros at and past hw).
@@ -246,23 +247,6 @@ fn acc_px(s: Acc, wa: vec4<f32>, wb: vec4<f32>, xv: vec4<f32>) -> Acc {
     o.a0 += wa * xv.x; o.a1 += wa * xv.y; o.a2 += wa * xv.z; o.a3 += wa * xv.w;
     o.b0 += wb * xv.x; o.b1 += wb * xv.y; o.b2 += wb * xv.z; o.b3 += wb * xv.w;
     return o;
-}
-
-fn store_px(s: Acc, n: u32, cb: u32, p0: u32, hw: u32) {
-    let px = array<vec4<f32>, 4>(s.a0, s.a1, s.a2, s.a3);
-    let py = array<vec4<f32>, 4>(s.b0, s.b1, s.b2, s.b3);
-    for (var rr = 0u; rr < 8u; rr++) {
-        let oc = cb * 8u + rr;
-        if (oc >= p.cout) { break; }
-        let ob = (n * p.cout + oc) * hw;
-        for (var j = 0u; j < 4u; j++) {
-            if (p0 + j < hw) {
-                var v: f32;
-                if (rr < 4u) { v = px[j][rr]; } else { v = py[j][rr - 4u]; }
-                out[ob + p0 + j] = epilogue(n, oc, ob + p0 + j, v);
-            }
-        }
-    }
 }
 
 @compute @workgroup_size(64)
@@ -301,6 +285,6 @@ fn conv1x1(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
         }
     }
     if (!live) { return; }
-    store_px(s0, n, 2u * cb, p0, hw);
-    store_px(s1, n, 2u * cb + 1u, p0, hw);
+    store4(s0, n, 2u * cb, p0, hw - p0);
+    store4(s1, n, 2u * cb + 1u, p0, hw - p0);
 }

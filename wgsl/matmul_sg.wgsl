@@ -56,6 +56,23 @@ fn store(bt: u32, i: u32, j: u32, v: f32) {
     out[(bt * p.m + i) * p.n + j] = r;
 }
 
+// A lane's 8 rows x 4 columns of sums (named fields, not an array indexed in a loop).
+struct Rows8 { r0: vec4<f32>, r1: vec4<f32>, r2: vec4<f32>, r3: vec4<f32>, r4: vec4<f32>, r5: vec4<f32>, r6: vec4<f32>, r7: vec4<f32> }
+
+// s + (A column, from lane r's value `av` of row r) x (B row `bv` of this lane's 4 columns).
+fn rank1(s: Rows8, av: f32, bv: vec4<f32>) -> Rows8 {
+    var o = s;
+    o.r0 += subgroupBroadcast(av, 0u) * bv;
+    o.r1 += subgroupBroadcast(av, 1u) * bv;
+    o.r2 += subgroupBroadcast(av, 2u) * bv;
+    o.r3 += subgroupBroadcast(av, 3u) * bv;
+    o.r4 += subgroupBroadcast(av, 4u) * bv;
+    o.r5 += subgroupBroadcast(av, 5u) * bv;
+    o.r6 += subgroupBroadcast(av, 6u) * bv;
+    o.r7 += subgroupBroadcast(av, 7u) * bv;
+    return o;
+}
+
 @compute @workgroup_size(64)
 fn matmul_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
              @builtin(local_invocation_index) li: u32, @builtin(subgroup_invocation_id) sl: u32) {
@@ -77,8 +94,8 @@ fn matmul_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
     let c1 = bb + min(j0 + 1u, p.n - 1u) * p.b_cs;
     let c2 = bb + min(j0 + 2u, p.n - 1u) * p.b_cs;
     let c3 = bb + min(j0 + 3u, p.n - 1u) * p.b_cs;
-    var a0 = vec4<f32>(0.0); var a1 = vec4<f32>(0.0); var a2 = vec4<f32>(0.0); var a3 = vec4<f32>(0.0);
-    var a4 = vec4<f32>(0.0); var a5 = vec4<f32>(0.0); var a6 = vec4<f32>(0.0); var a7 = vec4<f32>(0.0);
+    var acc = Rows8(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0),
+                    vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
     if (VEC4_K) {
         for (var kk = 0u; kk < p.k; kk += 4u) {
             let av = aq[(ar + kk) / 4u];
@@ -87,16 +104,7 @@ fn matmul_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
             let q2 = bq[(c2 + kk) / 4u];
             let q3 = bq[(c3 + kk) / 4u];
             for (var e = 0u; e < 4u; e++) {
-                let bv = vec4<f32>(q0[e], q1[e], q2[e], q3[e]);
-                let ae = av[e];
-                a0 += subgroupBroadcast(ae, 0u) * bv;
-                a1 += subgroupBroadcast(ae, 1u) * bv;
-                a2 += subgroupBroadcast(ae, 2u) * bv;
-                a3 += subgroupBroadcast(ae, 3u) * bv;
-                a4 += subgroupBroadcast(ae, 4u) * bv;
-                a5 += subgroupBroadcast(ae, 5u) * bv;
-                a6 += subgroupBroadcast(ae, 6u) * bv;
-                a7 += subgroupBroadcast(ae, 7u) * bv;
+                acc = rank1(acc, av[e], vec4<f32>(q0[e], q1[e], q2[e], q3[e]));
             }
         }
     } else {
@@ -110,19 +118,11 @@ fn matmul_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
             } else {
                 bv = vec4<f32>(b[c0 + ko], b[c1 + ko], b[c2 + ko], b[c3 + ko]);
             }
-            let av = a[ar + kk * p.a_cs];
-            a0 += subgroupBroadcast(av, 0u) * bv;
-            a1 += subgroupBroadcast(av, 1u) * bv;
-            a2 += subgroupBroadcast(av, 2u) * bv;
-            a3 += subgroupBroadcast(av, 3u) * bv;
-            a4 += subgroupBroadcast(av, 4u) * bv;
-            a5 += subgroupBroadcast(av, 5u) * bv;
-            a6 += subgroupBroadcast(av, 6u) * bv;
-            a7 += subgroupBroadcast(av, 7u) * bv;
+            acc = rank1(acc, a[ar + kk * p.a_cs], bv);
         }
     }
-    let acc = array<vec4<f32>, 8>(a0, a1, a2, a3, a4, a5, a6, a7);
+    let rows = array<vec4<f32>, 8>(acc.r0, acc.r1, acc.r2, acc.r3, acc.r4, acc.r5, acc.r6, acc.r7);
     for (var r = 0u; r < 8u; r++) {
-        for (var c = 0u; c < 4u; c++) { store(bt, i0 + r, j0 + c, acc[r][c]); }
+        for (var c = 0u; c < 4u; c++) { store(bt, i0 + r, j0 + c, rows[r][c]); }
     }
 }

@@ -58,6 +58,21 @@ fn dnorm(i: u32, ab: vec2<f32>, nv: f32) -> f32 {
     return g * ab.x;
 }
 
+// Group grp = n * groups + g: its image, first channel, first element and element count.
+struct Group { n: u32, c0: u32, first: u32, count: u32 }
+
+fn group_of(grp: u32) -> Group {
+    let cg = p.c / p.groups;
+    return Group(grp / p.groups, (grp % p.groups) * cg, grp * cg * p.s, cg * p.s);
+}
+
+// (mean, rstd) from the sums s1, s2 of x - k and (x - k)^2 over count elements.
+fn mean_rstd(k: f32, s1: f32, s2: f32, count: u32) -> vec2<f32> {
+    let m = s1 / f32(count);
+    let var_ = max(s2 - s1 * m, 0.0) / f32(count);
+    return vec2<f32>(k + m, inverseSqrt(var_ + p.eps));
+}
+
 fn reduce2(li: u32) {
     workgroupBarrier();
     for (var off = 128u; off > 0u; off >>= 1u) {
@@ -74,11 +89,9 @@ fn gn_back_stats(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
                  @builtin(local_invocation_index) li: u32) {
     let grp = wid.x + wid.y * nwg.x;
     if (grp >= p.n * p.groups) { return; }   // uniform per workgroup
-    let cg = p.c / p.groups;
-    let count = cg * p.s;
-    let first = grp * count;
-    let n = grp / p.groups;
-    let c0 = (grp % p.groups) * cg;
+    let gr = group_of(grp);
+    let first = gr.first;
+    let count = gr.count;
     // Mean and variance, shifted by the group's first element (as norm.wgsl).
     let k = x[first];
     var s1 = 0.0;
@@ -91,16 +104,15 @@ fn gn_back_stats(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
     red1[li] = s1;
     red2[li] = s2;
     reduce2(li);
-    let m = red1[0] / f32(count);
-    let var_ = max(red2[0] - red1[0] * m, 0.0) / f32(count);
-    let mean = k + m;
-    let rstd = inverseSqrt(var_ + p.eps);
+    let mr = mean_rstd(k, red1[0], red2[0], count);
+    let mean = mr.x;
+    let rstd = mr.y;
     workgroupBarrier();
     var t1 = 0.0;
     var t2 = 0.0;
     for (var j = li; j < count; j += 256u) {
         let nv = (x[first + j] - mean) * rstd;
-        let dn = dnorm(first + j, coef(n, c0 + j / p.s), nv);
+        let dn = dnorm(first + j, coef(gr.n, gr.c0 + j / p.s), nv);
         t1 += dn;
         t2 += dn * nv;
     }
@@ -120,28 +132,23 @@ fn gn_back_stats_lanes(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workg
                        @builtin(local_invocation_index) li: u32) {
     let grp = (wid.x + wid.y * nwg.x) * 8u + li;
     if (grp >= p.n * p.groups) { return; }
-    let cg = p.c / p.groups;
-    let count = cg * p.s;
-    let first = grp * count;
-    let n = grp / p.groups;
-    let c0 = (grp % p.groups) * cg;
-    let k = x[first];
+    let gr = group_of(grp);
+    let k = x[gr.first];
     var s1 = 0.0;
     var s2 = 0.0;
-    for (var j = 0u; j < count; j++) {
-        let d = x[first + j] - k;
+    for (var j = 0u; j < gr.count; j++) {
+        let d = x[gr.first + j] - k;
         s1 += d;
         s2 += d * d;
     }
-    let m = s1 / f32(count);
-    let var_ = max(s2 - s1 * m, 0.0) / f32(count);
-    let mean = k + m;
-    let rstd = inverseSqrt(var_ + p.eps);
+    let mr = mean_rstd(k, s1, s2, gr.count);
+    let mean = mr.x;
+    let rstd = mr.y;
     var t1 = 0.0;
     var t2 = 0.0;
-    for (var cc = 0u; cc < cg; cc++) {
-        let base = first + cc * p.s;
-        let ab = coef(n, c0 + cc);
+    for (var cc = 0u; cc < p.c / p.groups; cc++) {
+        let base = gr.first + cc * p.s;
+        let ab = coef(gr.n, gr.c0 + cc);
         for (var j = 0u; j < p.s; j++) {
             let nv = (x[base + j] - mean) * rstd;
             let dn = dnorm(base + j, ab, nv);
@@ -149,7 +156,7 @@ fn gn_back_stats_lanes(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workg
             t2 += dn * nv;
         }
     }
-    stats[grp] = vec4<f32>(mean, rstd, t1 / f32(count), t2 / f32(count));
+    stats[grp] = vec4<f32>(mean, rstd, t1 / f32(gr.count), t2 / f32(gr.count));
 }
 
 @compute @workgroup_size(256)

@@ -18,6 +18,12 @@ fn first(wid: vec3<u32>, nwg: vec3<u32>, li: u32) -> u32 {
     return (wid.x + wid.y * nwg.x) * 256u * RUN + li;
 }
 
+// (column, row, plane) of element i of a [planes, 2H, 2W] output.
+fn up2(i: u32) -> vec3<u32> {
+    let wo = 2u * p.w;
+    return vec3<u32>(i % wo, (i / wo) % (2u * p.h), i / (wo * 2u * p.h));
+}
+
 @compute @workgroup_size(256)
 fn upsample_nearest2(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                      @builtin(local_invocation_index) li: u32) {
@@ -25,11 +31,8 @@ fn upsample_nearest2(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgro
     for (var j = 0u; j < RUN; j++) {
         let i = i0 + j * 256u;
         if (i >= p.n) { return; }
-        let wo = 2u * p.w;
-        let ox = i % wo;
-        let oy = (i / wo) % (2u * p.h);
-        let plane = i / (wo * 2u * p.h);
-        out[i] = x[(plane * p.h + oy / 2u) * p.w + ox / 2u];
+        let o = up2(i);
+        out[i] = x[(o.z * p.h + o.y / 2u) * p.w + o.x / 2u];
     }
 }
 
@@ -60,12 +63,9 @@ fn zero_insert2(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
     for (var j = 0u; j < RUN; j++) {
         let i = i0 + j * 256u;
         if (i >= p.n) { return; }
-        let wo = 2u * p.w;
-        let ox = i % wo;
-        let oy = (i / wo) % (2u * p.h);
-        let plane = i / (wo * 2u * p.h);
+        let o = up2(i);
         var v = 0.0;
-        if ((ox & 1u) == 0u && (oy & 1u) == 0u) { v = x[(plane * p.h + oy / 2u) * p.w + ox / 2u]; }
+        if ((o.x & 1u) == 0u && (o.y & 1u) == 0u) { v = x[(o.z * p.h + o.y / 2u) * p.w + o.x / 2u]; }
         out[i] = v;
     }
 }
