@@ -177,15 +177,23 @@ pub fn matmul_with(gpu: &Gpu, a: &Tensor, b: &Tensor, bias: Bias, desc: &Matmul,
         MatmulKernel::SharedA => (&MATMUL_SG, "matmul_sg", d.batch * d.m.div_ceil(8) * d.n.div_ceil(256)),
         MatmulKernel::Tiled => (&MATMUL, "matmul_tiled", d.batch * d.m.div_ceil(64) * d.n.div_ceil(64)),
     };
-    let mut args = vec![(a, Access::Read), (b, Access::Read), (bt, Access::Read), (&out, Access::ReadWrite)];
     let mut launch = Kernel::new(shader, entry);
     // Vec4 views of A and B (bindings 5, 6) for the layouts where a lane's elements are four adjacent,
     // aligned floats: a view whose stride along one axis is 1 and whose other stride and offsets are
     // multiples of 4.
     let aligned = |v: &MatView, unit: usize, other: usize| unit == 1 && [v.offset, v.batch_hi, v.batch_lo, other].iter().all(|x| x % 4 == 0);
     let vec4_k = d.k % 4 == 0 && aligned(&d.a, d.a.col, d.a.row) && aligned(&d.b, d.b.row, d.b.col);
+    let all_args = [
+        (a, Access::Read),
+        (b, Access::Read),
+        (bt, Access::Read),
+        (&out, Access::ReadWrite),
+        (gpu.vec4_view(a), Access::Read),
+        (gpu.vec4_view(b), Access::Read),
+    ];
+    let mut args = &all_args[..4];
     if kernel == MatmulKernel::Rows || kernel == MatmulKernel::SharedA {
-        args.extend([(gpu.vec4_view(a), Access::Read), (gpu.vec4_view(b), Access::Read)]);
+        args = &all_args[..];
         launch = launch.with("VEC4_K", vec4_k as u32 as f64);
     }
     if kernel == MatmulKernel::Rows {
@@ -196,7 +204,7 @@ pub fn matmul_with(gpu: &Gpu, a: &Tensor, b: &Tensor, bias: Bias, desc: &Matmul,
         let vec4_n = !vec4_k && d.n % 4 == 0 && aligned(&d.b, d.b.col, d.b.row);
         launch = launch.with("VEC4_N", vec4_n as u32 as f64);
     }
-    gpu.launch(OP, &launch, &params, &args, groups as u64)?;
+    gpu.launch(OP, &launch, &params, args, groups as u64)?;
     Ok(out)
 }
 
