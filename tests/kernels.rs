@@ -30,10 +30,11 @@ fn elementwise_ops_match_cpu() {
 
 #[test]
 fn broadcast_concat_slice_match_cpu() {
-    let g = gpu();
     let mut r = Rng::new(2);
-    // The second shape spans several workgroups of the element-wise grid (RUN elements per invocation).
-    for (n, c, h, w) in [(2, 5, 3, 7), (2, 5, 30, 37)] {
+    // Both element grids (RUN = 16 consecutive elements per invocation on CPU adapters, 1 on GPUs). The 1x3
+    // planes make one run cross planes, channels and images; the last shape spans several workgroups.
+    let shapes = [(3, 2, 1, 3), (2, 5, 3, 7), (2, 5, 30, 37)];
+    for (g, (n, c, h, w)) in [gpu(), gpu_tiled()].into_iter().flat_map(|g| shapes.map(|s| (g, s))) {
         let x = r.vec(n * c * h * w);
         let b = r.vec(n * c);
         let bc = r.vec(c);
@@ -459,10 +460,11 @@ fn attention_on_fused_qkv_matches_cpu() {
 
 #[test]
 fn resampling_matches_cpu() {
-    let g = gpu();
     let mut r = Rng::new(9);
-    // The second shape spans several workgroups of the element-wise grid (RUN elements per invocation).
-    for (n, c, h, w) in [(2, 3, 5, 7), (3, 4, 41, 53)] {
+    // Both element grids, as in broadcast_concat_slice_match_cpu: 2x3 planes pool to 1x1 (every output
+    // starts a new plane), the last shape spans several workgroups.
+    let shapes = [(5, 3, 2, 3), (2, 3, 5, 7), (3, 4, 41, 53)];
+    for (g, (n, c, h, w)) in [gpu(), gpu_tiled()].into_iter().flat_map(|g| shapes.map(|s| (g, s))) {
         let x = r.vec(n * c * h * w);
         let tx = g.upload(&[n, c, h, w], &x).unwrap();
         let up = ops::upsample_nearest2(g, &tx).unwrap();
@@ -474,6 +476,19 @@ fn resampling_matches_cpu() {
             })
             .collect();
         assert_close("upsample", &up.read(g).unwrap(), &want, 0.0);
+        let zi = ops::zero_insert2(g, &tx).unwrap();
+        assert_eq!(zi.shape(), &[n, c, 2 * h, 2 * w]);
+        let want: Vec<f32> = (0..n * c * 4 * h * w)
+            .map(|i| {
+                let (ox, oy, pl) = (i % (2 * w), (i / (2 * w)) % (2 * h), i / (4 * h * w));
+                if ox % 2 == 0 && oy % 2 == 0 {
+                    x[(pl * h + oy / 2) * w + ox / 2]
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        assert_close("zero_insert", &zi.read(g).unwrap(), &want, 0.0);
         let dn = ops::avg_pool2(g, &tx).unwrap();
         assert_eq!(dn.shape(), &[n, c, h / 2, w / 2]);
         let (ho, wo) = (h / 2, w / 2);

@@ -1,6 +1,7 @@
 // Element-wise kernels over flat f32 arrays, plus channel broadcast, concat and channel slicing.
 // Bindings (all entry points): 1 a (read), 2 b (read), 3 out (read_write). Unused inputs are bound to a dummy.
-// Grid: 1-D, 256 threads per workgroup, folded to 2-D; each thread handles RUN elements (see `first`).
+// Grid: 1-D, 256 threads per workgroup, folded to 2-D; each thread handles RUN elements (see `first` and
+// `run_start`).
 
 struct P {
     n: u32,       // elements of out
@@ -26,6 +27,33 @@ override RUN: u32 = 1u;
 
 fn first(wid: vec3<u32>, nwg: vec3<u32>, li: u32) -> u32 {
     return (wid.x + wid.y * nwg.x) * 256u * RUN + li;
+}
+
+// The kernels that split an index into (position in plane, channel, image) take RUN consecutive elements
+// per invocation instead, starting here, and divide only once per run: the next element's coordinates follow
+// by counting (`next`). On CPU adapters integer division is scalar code, one division per lane (concatenating
+// 64 + 64 channels at 32x32 on lavapipe: 1.2 ms with a division per element, a copy of the same size 0.3 ms).
+fn run_start(wid: vec3<u32>, nwg: vec3<u32>, li: u32) -> u32 {
+    return ((wid.x + wid.y * nwg.x) * 256u + li) * RUN;
+}
+
+// (s, c, n) of flat index i over [N, rows, cols]: s = i % cols, c = (i / cols) % rows, n = i / (cols * rows).
+fn coords(i: u32, cols: u32, rows: u32) -> vec3<u32> {
+    return vec3<u32>(i % cols, (i / cols) % rows, i / (cols * rows));
+}
+
+// The coordinates of the element after `o`.
+fn next(o: vec3<u32>, cols: u32, rows: u32) -> vec3<u32> {
+    var r = vec3<u32>(o.x + 1u, o.y, o.z);
+    if (r.x == cols) {
+        r.x = 0u;
+        r.y += 1u;
+        if (r.y == rows) {
+            r.y = 0u;
+            r.z += 1u;
+        }
+    }
+    return r;
 }
 
 @compute @workgroup_size(256)
@@ -101,11 +129,12 @@ fn silu(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 @compute @workgroup_size(256)
 fn add_bcast(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
              @builtin(local_invocation_index) li: u32) {
-    let i0 = first(wid, nwg, li);
-    for (var j = 0u; j < RUN; j++) {
-        let i = i0 + j * 256u;
-        if (i >= p.n) { return; }
-        out[i] = a[i] + b[(i / p.inner) % p.bmod];
+    let i0 = run_start(wid, nwg, li);
+    if (i0 >= p.n) { return; }
+    var o = coords(i0, p.inner, p.bmod);
+    for (var i = i0; i < min(i0 + RUN, p.n); i++) {
+        out[i] = a[i] + b[o.y];
+        o = next(o, p.inner, p.bmod);
     }
 }
 
@@ -113,11 +142,12 @@ fn add_bcast(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
 @compute @workgroup_size(256)
 fn mul_bcast(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
              @builtin(local_invocation_index) li: u32) {
-    let i0 = first(wid, nwg, li);
-    for (var j = 0u; j < RUN; j++) {
-        let i = i0 + j * 256u;
-        if (i >= p.n) { return; }
-        out[i] = a[i] * b[(i / p.inner) % p.bmod];
+    let i0 = run_start(wid, nwg, li);
+    if (i0 >= p.n) { return; }
+    var o = coords(i0, p.inner, p.bmod);
+    for (var i = i0; i < min(i0 + RUN, p.n); i++) {
+        out[i] = a[i] * b[o.y];
+        o = next(o, p.inner, p.bmod);
     }
 }
 
@@ -136,19 +166,17 @@ fn fill(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 @compute @workgroup_size(256)
 fn concat_channels(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                    @builtin(local_invocation_index) li: u32) {
-    let i0 = first(wid, nwg, li);
-    for (var j = 0u; j < RUN; j++) {
-        let i = i0 + j * 256u;
-        if (i >= p.n) { return; }
-        let s = i % p.inner;
-        let ct = p.bmod + p.c1;
-        let c = (i / p.inner) % ct;
-        let n = i / (p.inner * ct);
-        if (c < p.bmod) {
-            out[i] = a[(n * p.bmod + c) * p.inner + s];
+    let i0 = run_start(wid, nwg, li);
+    if (i0 >= p.n) { return; }
+    let ct = p.bmod + p.c1;
+    var o = coords(i0, p.inner, ct);
+    for (var i = i0; i < min(i0 + RUN, p.n); i++) {
+        if (o.y < p.bmod) {
+            out[i] = a[(o.z * p.bmod + o.y) * p.inner + o.x];
         } else {
-            out[i] = b[(n * p.c1 + (c - p.bmod)) * p.inner + s];
+            out[i] = b[(o.z * p.c1 + (o.y - p.bmod)) * p.inner + o.x];
         }
+        o = next(o, p.inner, ct);
     }
 }
 
@@ -156,14 +184,12 @@ fn concat_channels(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroup
 @compute @workgroup_size(256)
 fn slice_channels(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                   @builtin(local_invocation_index) li: u32) {
-    let i0 = first(wid, nwg, li);
-    for (var j = 0u; j < RUN; j++) {
-        let i = i0 + j * 256u;
-        if (i >= p.n) { return; }
-        let s = i % p.inner;
-        let c = (i / p.inner) % p.c2;
-        let n = i / (p.inner * p.c2);
-        out[i] = a[(n * p.bmod + p.c1 + c) * p.inner + s];
+    let i0 = run_start(wid, nwg, li);
+    if (i0 >= p.n) { return; }
+    var o = coords(i0, p.inner, p.c2);
+    for (var i = i0; i < min(i0 + RUN, p.n); i++) {
+        out[i] = a[(o.z * p.bmod + p.c1 + o.y) * p.inner + o.x];
+        o = next(o, p.inner, p.c2);
     }
 }
 

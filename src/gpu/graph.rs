@@ -115,8 +115,8 @@ impl Gpu {
         Ok((value, Graph { nodes, _params: params, pool: cap.pool }))
     }
 
-    /// Records every dispatch of `graph` into the stream, in one compute pass (one pass per dispatch while
-    /// profiling, so each can be timed).
+    /// Records every dispatch of `graph` into the stream's open compute pass (while profiling, each
+    /// dispatch is submitted and waited for on its own, so each can be timed).
     pub fn replay(&self, graph: &Graph) -> Result<()> {
         if self.capturing() {
             return Err(Error::Invalid { op: "replay", msg: "cannot replay a graph while capturing".into() });
@@ -124,8 +124,7 @@ impl Gpu {
         let profiling = self.profile.lock().map(|p| p.is_some()).unwrap_or(false);
         if profiling {
             for n in &graph.nodes {
-                self.with_encoder(|enc| {
-                    let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: None });
+                self.with_pass(|pass| {
                     pass.set_pipeline(&n.pipe.pipeline);
                     pass.set_bind_group(0, &n.bind, &[]);
                     pass.dispatch_workgroups(n.gx, n.gy, 1);
@@ -134,8 +133,7 @@ impl Gpu {
             }
             return Ok(());
         }
-        self.with_encoder(|enc| {
-            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("graph"), timestamp_writes: None });
+        self.with_pass(|pass| {
             for n in &graph.nodes {
                 pass.set_pipeline(&n.pipe.pipeline);
                 pass.set_bind_group(0, &n.bind, &[]);

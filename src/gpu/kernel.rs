@@ -315,13 +315,10 @@ impl Gpu {
         s.params.resize((offset + PARAM_SLOT) as usize, 0);
         let list: Vec<(&wgpu::Buffer, u64)> = args.iter().map(|(t, _)| (t.buffer(), t.bytes())).collect();
         let bind = self.bind_group(&d.pipe, &s.params_buf, offset, &list);
-        let device = &self.device;
-        let enc = s.encoder.get_or_insert_with(|| device.create_command_encoder(&wgpu::CommandEncoderDescriptor::default()));
-        let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(op), timestamp_writes: None });
+        let pass = s.pass(&self.device);
         pass.set_pipeline(&d.pipe.pipeline);
         pass.set_bind_group(0, &bind, &[]);
         pass.dispatch_workgroups(d.gx, d.gy, 1);
-        drop(pass);
         drop(s);
         self.profile_wait(|| profile_label(&d))?;
         Ok(())
