@@ -352,7 +352,8 @@ fn linear_matches_cpu() {
 #[test]
 fn group_norm_variants_match_cpu_on_both_kernel_families() {
     let mut r = Rng::new(6);
-    // The last two cases have groups of 4608 and 9216 elements: several statistics chunks on both families.
+    // The last two cases have groups of 4608 and 9216 elements: several statistics chunks on both families,
+    // and on CPU adapters one case of each path (one pass up to 8192 elements per group, two beyond).
     let cases = [
         (2, 8, 5, 3, 4, false, false),
         (1, 32, 9, 9, 32, true, false),

@@ -1,14 +1,18 @@
 // GroupNorm over x [N, C, S] (S = H*W) with G groups, as torch.nn.GroupNorm (biased variance, eps inside
 // the square root), then optionally scale-shift y * (1 + scale[n, c]) + shift[n, c] with scale at
 // ss[ss_off + n * ss_stride + c] and shift C entries later (guided-diffusion's `chunk(2, dim=1)` order),
-// then optionally SiLU. Two passes, so the work spreads over many workgroups:
-//   1. statistics of chunks of `chunk` consecutive elements of each (n, group): (mean, M2) per chunk, either
-//      one invocation per chunk (`gn_stats`, CPU adapters) or one 256-thread workgroup per chunk
-//      (`gn_stats_wg`, GPUs);
+// then optionally SiLU. On GPUs two passes, so the work spreads over many workgroups:
+//   1. `gn_stats_wg`: statistics of chunks of `chunk` consecutive elements of each (n, group), (mean, M2)
+//      per chunk, one 256-thread workgroup per chunk (`gn_stats` on CPU adapters: one invocation per chunk);
 //   2. `gn_apply`: every invocation merges its group's chunk statistics (Chan et al.) and normalises RUN
 //      consecutive elements of one channel (S % RUN == 0).
+// On CPU adapters the statistics pass is `gn_stats`, one invocation per chunk; and where groups are small
+// (at most FUSED_MAX elements, src/ops/norm.rs) both passes are one, `gn_fused`: an invocation per (n, group)
+// computes the chunk statistics, merges them and normalises the group (a dispatch costs lavapipe 30-60 µs of
+// thread hand-off, more than the statistics pass of a small GroupNorm; large groups keep two passes, which
+// spread over more threads).
 // Bindings: 1 x, 2 gamma [C], 3 beta [C], 4 ss (read; a dummy when unused), 5 stats (read_write, 2 floats
-// per chunk), 6 out (read_write; unused by the statistics passes).
+// per chunk; unused by gn_fused), 6 out (read_write; unused by the statistics pass).
 
 override RUN: u32 = 4u;
 
@@ -22,7 +26,7 @@ struct P {
     scale_shift: u32,
     chunks: u32,     // chunks per (n, group)
     chunk: u32,      // elements per chunk (the last one may be shorter)
-    threads: u32,    // gn_stats: N * G * chunks; gn_apply: N * C * S / RUN
+    threads: u32,    // gn_stats(_wg): N * G * chunks; gn_apply: N * C * S / RUN; gn_fused: N * G
     ss_off: u32,
     ss_stride: u32,
 }
@@ -44,23 +48,53 @@ fn chunk_range(i: u32) -> vec2<u32> {
     return vec2<u32>((i / p.chunks) * count + j * p.chunk, min(p.chunk, count - j * p.chunk));
 }
 
+// (mean, M2) of the `len` elements from x[start], with sums shifted by the first element (accurate when
+// |mean| >> std).
+fn chunk_stats(start: u32, len: u32) -> vec2<f32> {
+    let k = x[start];
+    var s1 = 0.0;
+    var s2 = 0.0;
+    for (var j = 0u; j < len; j++) {
+        let d = x[start + j] - k;
+        s1 += d;
+        s2 += d * d;
+    }
+    let m = s1 / f32(len);
+    return vec2<f32>(k + m, max(s2 - s1 * m, 0.0));
+}
+
+// Running (mean, M2, count) `acc` merged with the statistics `st` of `nb` more elements (Chan et al.).
+fn merge(acc: vec3<f32>, st: vec2<f32>, nb: f32) -> vec3<f32> {
+    let d = st.x - acc.x;
+    let tot = acc.z + nb;
+    return vec3<f32>(acc.x + d * nb / tot, acc.y + st.y + d * d * acc.z * nb / tot, tot);
+}
+
+// (a, b) with y = (x - mean) * a + b for channel c of image n, from the group's rstd.
+fn coef(n: u32, c: u32, rstd: f32) -> vec2<f32> {
+    var a = rstd * gamma[c];
+    var b = beta[c];
+    if (p.scale_shift != 0u) {
+        let sb = p.ss_off + n * p.ss_stride;
+        let sc = 1.0 + ss[sb + c];
+        a *= sc;
+        b = b * sc + ss[sb + p.c + c];
+    }
+    return vec2<f32>(a, b);
+}
+
+fn act(y: f32) -> f32 {
+    if (p.silu != 0u) { return y / (1.0 + exp(-y)); }
+    return y;
+}
+
 @compute @workgroup_size(64)
 fn gn_stats(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
             @builtin(local_invocation_index) li: u32) {
     let i = (wid.x + wid.y * nwg.x) * 64u + li;
     if (i >= p.threads) { return; }
     let r = chunk_range(i);
-    // Sums shifted by the chunk's first element keep the variance accurate when |mean| >> std.
-    let k = x[r.x];
-    var s1 = 0.0;
-    var s2 = 0.0;
-    for (var j = 0u; j < r.y; j++) {
-        let d = x[r.x + j] - k;
-        s1 += d;
-        s2 += d * d;
-    }
-    let m = s1 / f32(r.y);
-    stats[i] = vec2<f32>(k + m, max(s2 - s1 * m, 0.0));
+    stats[i] = chunk_stats(r.x, r.y);
 }
 
 var<workgroup> red1: array<f32, 256>;
@@ -108,30 +142,38 @@ fn gn_apply(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
     let g = c / (p.c / p.groups);
     let sb = (n * p.groups + g) * p.chunks;
     let count = group_count();
-    var mean = 0.0;
-    var m2 = 0.0;
-    var seen = 0.0;
+    var acc = vec3<f32>(0.0);
     for (var j = 0u; j < p.chunks; j++) {
-        let st = stats[sb + j];
-        let nb = f32(min(p.chunk, count - j * p.chunk));
-        let d = st.x - mean;
-        let tot = seen + nb;
-        mean += d * nb / tot;
-        m2 += st.y + d * d * seen * nb / tot;
-        seen = tot;
+        acc = merge(acc, stats[sb + j], f32(min(p.chunk, count - j * p.chunk)));
     }
-    let rstd = inverseSqrt(m2 / f32(count) + p.eps);
-    var a = rstd * gamma[c];
-    var b = beta[c];
-    if (p.scale_shift != 0u) {
-        let sb2 = p.ss_off + n * p.ss_stride;
-        let sc = 1.0 + ss[sb2 + c];
-        a *= sc;
-        b = b * sc + ss[sb2 + p.c + c];
-    }
+    let ab = coef(n, c, inverseSqrt(acc.y / f32(count) + p.eps));
     for (var j = 0u; j < RUN; j++) {
-        var y = (x[e0 + j] - mean) * a + b;
-        if (p.silu != 0u) { y = y / (1.0 + exp(-y)); }
-        out[e0 + j] = y;
+        out[e0 + j] = act((x[e0 + j] - acc.x) * ab.x + ab.y);
+    }
+}
+
+// One invocation per (n, group) (8 per workgroup): its chunks' statistics, merged, then the group's
+// channels normalised (a group's elements are contiguous: C/G channels of S).
+@compute @workgroup_size(8)
+fn gn_fused(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+            @builtin(local_invocation_index) li: u32) {
+    let i = (wid.x + wid.y * nwg.x) * 8u + li;
+    if (i >= p.threads) { return; }
+    let count = group_count();
+    let base = i * count;
+    var acc = vec3<f32>(0.0);
+    for (var j = 0u; j < p.chunks; j++) {
+        let len = min(p.chunk, count - j * p.chunk);
+        acc = merge(acc, chunk_stats(base + j * p.chunk, len), f32(len));
+    }
+    let rstd = inverseSqrt(acc.y / f32(count) + p.eps);
+    let n = i / p.groups;
+    let cpg = p.c / p.groups;
+    for (var cc = 0u; cc < cpg; cc++) {
+        let ab = coef(n, (i % p.groups) * cpg + cc, rstd);
+        let e0 = base + cc * p.s;
+        for (var e = e0; e < e0 + p.s; e++) {
+            out[e] = act((x[e] - acc.x) * ab.x + ab.y);
+        }
     }
 }
