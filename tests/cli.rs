@@ -59,6 +59,19 @@ fn eval_batch_8_equals_eight_single_image_restores_and_shards() {
 }
 
 #[test]
+fn eval_table_shows_a_dash_where_a_task_has_no_pseudo_inverse() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let csv = std::env::temp_dir().join(format!("reddiff-cli-phase-{}.csv", std::process::id()));
+    let text = run(bin().args(["eval", "--task", "phase", "--steps", "2", "--limit", "1", "--images"]).arg(root.join("assets/samples")).arg("--out").arg(&csv));
+    let row = text.lines().find(|l| l.starts_with("| phase |")).expect("table row");
+    let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+    // | task | method | images | steps | PSNR H+y | SSIM H+y | PSNR | SSIM | ...
+    assert_eq!(&cells[5..7], ["—", "—"], "{row}");
+    assert!(cells[7].parse::<f64>().is_ok_and(f64::is_finite), "{row}");
+    let _ = std::fs::remove_file(&csv);
+}
+
+#[test]
 fn the_binary_runs_from_any_folder_and_reads_jpeg() {
     // The built-in model and sample are embedded: no source tree needed (as after `cargo install`).
     let tmp = std::env::temp_dir().join(format!("reddiff-cli-anywhere-{}", std::process::id()));

@@ -432,6 +432,15 @@ fn fit_images(loaded: Vec<(PathBuf, Image)>, size: usize, fit: Fit, multiple: us
     truth
 }
 
+/// A table cell: `v` with `digits` decimals, or "—" where there is no value (NaN: a task without H+y).
+fn cell(v: f64, digits: usize) -> String {
+    if v.is_nan() {
+        "—".into()
+    } else {
+        format!("{v:.digits$}")
+    }
+}
+
 /// PSNR/SSIM of one image's H+y (NaN without one) and of the restoration.
 #[derive(Clone, Copy)]
 struct Scores {
@@ -545,12 +554,12 @@ fn eval(args: SolveArgs, images: PathBuf, out: PathBuf, shard: Option<String>, l
         say!("| task | method | images | steps | PSNR H+y | SSIM H+y | PSNR | SSIM | s/image | peak MiB |");
         say!("|---|---|---|---|---|---|---|---|---|---|");
         say!(
-            "| {} | {method} | {} | {} | {:.2} | {:.4} | {:.2} | {:.4} | {:.1} | {:.0} |",
+            "| {} | {method} | {} | {} | {} | {} | {:.2} | {:.4} | {:.1} | {:.0} |",
             args.task,
             rows.len(),
             problem.opts.steps,
-            mean_of(&rows, |r| r.psnr_pinv),
-            mean_of(&rows, |r| r.ssim_pinv),
+            cell(mean_of(&rows, |r| r.psnr_pinv), 2),
+            cell(mean_of(&rows, |r| r.ssim_pinv), 4),
             mean_of(&rows, |r| r.psnr),
             mean_of(&rows, |r| r.ssim),
             secs / rows.len() as f64,

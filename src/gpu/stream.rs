@@ -1,5 +1,5 @@
 //! The open command stream: one encoder collects every dispatch until [`Gpu::flush`] submits it.
-//! Consecutive dispatches share one open compute pass (a pass per dispatch cost lavapipe 70-140 µs more per
+//! Consecutive dispatches share one open compute pass (a pass per dispatch cost lavapipe 20-160 µs more per
 //! dispatch than a shared one: `wgpu` still orders every dispatch after the writes it reads); a copy, a
 //! clear or a submit ends the pass.
 //! Kernel parameters go into a CPU-side arena that is written to one uniform buffer right before the submit,
