@@ -1,16 +1,16 @@
 // GroupNorm over x [N, C, S] (S = H*W) with G groups, as torch.nn.GroupNorm (biased variance, eps inside
 // the square root), then optionally scale-shift y * (1 + scale[n, c]) + shift[n, c] with scale at
 // ss[ss_off + n * ss_stride + c] and shift C entries later (guided-diffusion's `chunk(2, dim=1)` order),
-// then optionally SiLU. On GPUs two passes, so the work spreads over many workgroups:
-//   1. `gn_stats_wg`: statistics of chunks of `chunk` consecutive elements of each (n, group), (mean, M2)
-//      per chunk, one 256-thread workgroup per chunk (`gn_stats` on CPU adapters: one invocation per chunk);
+// then optionally SiLU. Two passes, so the work spreads over many workgroups:
+//   1. statistics of chunks of `chunk` consecutive elements of each (n, group): (mean, M2) per chunk, either
+//      one invocation per chunk (`gn_stats`, CPU adapters) or one 256-thread workgroup per chunk
+//      (`gn_stats_wg`, GPUs);
 //   2. `gn_apply`: every invocation merges its group's chunk statistics (Chan et al.) and normalises RUN
 //      consecutive elements of one channel (S % RUN == 0).
-// On CPU adapters the statistics pass is `gn_stats`, one invocation per chunk; and where groups are small
-// (at most FUSED_MAX elements, src/ops/norm.rs) both passes are one, `gn_fused`: an invocation per (n, group)
-// computes the chunk statistics, merges them and normalises the group (a dispatch costs lavapipe 30-60 µs of
-// thread hand-off, more than the statistics pass of a small GroupNorm; large groups keep two passes, which
-// spread over more threads).
+// On CPU adapters, groups of at most FUSED_MAX elements (src/ops/norm.rs) take one pass instead, `gn_fused`:
+// an invocation per (n, group) computes its chunk statistics, merges them and normalises the group (a
+// dispatch costs lavapipe 30-60 µs of thread hand-off, more than the statistics pass of a small GroupNorm;
+// large groups keep two passes, which spread over more threads).
 // Bindings: 1 x, 2 gamma [C], 3 beta [C], 4 ss (read; a dummy when unused), 5 stats (read_write, 2 floats
 // per chunk; unused by gn_fused), 6 out (read_write; unused by the statistics pass).
 
@@ -83,6 +83,7 @@ fn coef(n: u32, c: u32, rstd: f32) -> vec2<f32> {
     return vec2<f32>(a, b);
 }
 
+// y through SiLU when p.silu is set, else y.
 fn act(y: f32) -> f32 {
     if (p.silu != 0u) { return y / (1.0 + exp(-y)); }
     return y;
