@@ -94,10 +94,9 @@ pub fn group_norm_backward(
         gpu.launch(OP, &Kernel::new(&NORM_BACKWARD, "gn_back_stats"), &params, &args, (n * cfg.groups) as u64)?;
         gpu.launch(OP, &Kernel::new(&NORM_BACKWARD, "gn_back_apply"), &params, &args, groups256(x.numel()))?;
     } else {
-        // CPU adapters: an invocation per group (no barriers), then one per run inside one channel
-        // (S % run == 0, as group_norm's normalising pass).
+        // CPU adapters: an invocation per group (no barriers), then one per run inside one channel.
         gpu.launch(OP, &Kernel::new(&NORM_BACKWARD, "gn_back_stats_lanes"), &params, &args, (n * cfg.groups).div_ceil(8) as u64)?;
-        let run = [64, 16, 4, 1].into_iter().find(|r| s % r == 0).unwrap_or(1);
+        let run = super::norm::channel_run(s, false);
         let apply = Kernel::new(&NORM_BACKWARD, "gn_back_apply_runs").with("RUN", run as f64);
         gpu.launch(OP, &apply, &params, &args, (x.numel() / run).div_ceil(64) as u64)?;
     }

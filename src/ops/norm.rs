@@ -43,6 +43,14 @@ impl<'a> ScaleShift<'a> {
 /// threads.
 const FUSED_MAX: usize = 8192;
 
+/// Elements per invocation of a pass that walks the channels of [N, C, S] in runs: runs stay inside one
+/// channel (S % run == 0); long runs amortise the per-invocation set-up on CPU adapters, short ones keep GPU
+/// threads' accesses adjacent (`tiled`).
+pub(super) fn channel_run(s: usize, tiled: bool) -> usize {
+    let runs: &[usize] = if tiled { &[4, 1] } else { &[64, 16, 4, 1] };
+    runs.iter().copied().find(|r| s % r == 0).unwrap_or(1)
+}
+
 /// `x` [N, C, ...] normalised per (n, group) over C/G channels × spatial, then `* gamma[c] + beta[c]`; with
 /// scale-shift then `y * (1 + scale) + shift`; then optional SiLU.
 pub fn group_norm(gpu: &Gpu, x: &Tensor, gamma: &Tensor, beta: &Tensor, scale_shift: Option<ScaleShift>, cfg: GroupNorm) -> Result<Tensor> {
@@ -107,10 +115,7 @@ pub fn group_norm(gpu: &Gpu, x: &Tensor, gamma: &Tensor, beta: &Tensor, scale_sh
     } else {
         gpu.launch(OP, &Kernel::new(&NORM, "gn_stats"), &params(nchunks), &args, (nchunks as u64).div_ceil(64))?;
     }
-    // Elements per normalising invocation: runs stay inside one channel (S % run == 0); long runs amortise
-    // the per-invocation set-up on CPU adapters, short ones keep GPU threads' accesses adjacent.
-    let runs: &[usize] = if tiled { &[4, 1] } else { &[64, 16, 4, 1] };
-    let run = runs.iter().copied().find(|r| s % r == 0).unwrap_or(1);
+    let run = channel_run(s, tiled);
     let threads = x.numel() / run;
     let kernel = Kernel::new(&NORM, "gn_apply").with("RUN", run as f64);
     gpu.launch(OP, &kernel, &params(threads), &args, (threads as u64).div_ceil(64))?;
