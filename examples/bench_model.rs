@@ -69,7 +69,8 @@ fn main() -> Result<()> {
             first,
             host_ms,
             host_ms * 1e3 / dispatches.max(1) as f64,
-            gpu.memory().1 as f64 / 1048576.0,
+            // memory() counts the graphs' buffers too.
+            gpu.memory().1.saturating_sub(graph_bytes) as f64 / 1048576.0,
             graph_bytes as f64 / 1048576.0,
         );
         eprintln!("(load {load_s:.1} s)");

@@ -89,3 +89,46 @@ fn vjp_rejects_mismatched_shapes() {
     assert!(unet.vjp(g, &x, &t, None, &g.zeros(&[1, 3, 8, 8]).unwrap()).is_err());
     assert!(unet.vjp(g, &g.zeros(&[1, 3, 15, 15]).unwrap(), &t, None, &g.zeros(&[1, 3, 15, 15]).unwrap()).is_err());
 }
+
+/// The first tape of an input shape captures its saving forward and backward into graphs; later tapes of
+/// that shape replay them without creating a bind group, and a tape made while another holds the graphs
+/// records its dispatches one by one. All of them give the same output and products (learned sigma and
+/// class labels: the one-hot rows are written into the graph's input).
+#[test]
+fn captured_tapes_replay_without_bind_groups_and_match_recorded_ones() {
+    // A device of its own: the bind-group counter is per device, and other tests share `gpu()`.
+    let own = reddiff::Gpu::new().unwrap();
+    let g = &own;
+    let dir = fixtures().join("adm_ss_updown");
+    let io = TensorFile::read(&dir.join("io.safetensors")).unwrap();
+    let unet = Unet::load(g, &dir).unwrap();
+    let x = io.get("x").unwrap();
+    let labels: Vec<usize> = io.get("y").unwrap().data.iter().map(|v| *v as usize).collect();
+    let n = x.shape[0];
+    let mut r = Rng::new(5);
+    let x2 = g.upload(&x.shape, &r.vec(x.data.len())).unwrap();
+    let v = g.upload(&x.shape, &r.vec(x.data.len())).unwrap();
+    let t = g.upload(&[n], &vec![300.0; n]).unwrap();
+    let other: Vec<usize> = labels.iter().map(|c| (c + 1) % 2).collect();
+    // Captured (first of the shape) and held while a second tape of the shape records one by one.
+    let held = unet.tape(g, &g.upload(&x.shape, &x.data).unwrap(), &t, Some(&other)).unwrap();
+    let recorded = unet.tape(g, &x2, &t, Some(&labels)).unwrap();
+    let want = (recorded.output().read(g).unwrap(), recorded.vjp(g, &v).unwrap().read(g).unwrap());
+    drop(recorded);
+    drop(held);
+    let stats = unet.tape_graph_stats();
+    assert_eq!(stats.len(), 1, "one captured tape per input shape");
+    assert!(stats[0].1 > 0 && stats[0].2 > 0, "empty tape graphs: {stats:?}");
+    let before = g.bind_groups_created();
+    let replayed = unet.tape(g, &x2, &t, Some(&labels)).unwrap();
+    let out = replayed.output().read(g).unwrap();
+    let first = replayed.vjp(g, &v).unwrap().read(g).unwrap();
+    let second = replayed.vjp(g, &v).unwrap().read(g).unwrap();
+    assert_eq!(g.bind_groups_created(), before, "a replayed tape created bind groups");
+    let rel =
+        |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(p, q)| (p - q).abs()).fold(0f32, f32::max) / b.iter().map(|q| q.abs()).fold(0f32, f32::max).max(1e-30);
+    let (e_out, e_vjp, e_again) = (rel(&out, &want.0), rel(&first, &want.1), rel(&second, &want.1));
+    eprintln!("replayed vs recorded: output {e_out:.1e}, vjp {e_vjp:.1e}, second vjp {e_again:.1e}");
+    assert!(e_out <= 1e-6 && e_vjp <= 1e-6 && e_again <= 1e-6, "replayed tape differs from the recorded one");
+    assert!(want.1.iter().any(|v| *v != 0.0), "the product is zero");
+}

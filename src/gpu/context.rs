@@ -435,7 +435,7 @@ impl Gpu {
             subgroup_sizes,
         };
         let stream = Stream::new(&device);
-        let pool = Arc::new(Mutex::new(BufferPool::default()));
+        let pool = Arc::new(Mutex::new(BufferPool::new(Default::default())));
         // New buffers are zero-filled by wgpu.
         let dummy = super::tensor::Tensor::from_pooled(super::pool::take(&pool, &device, 256), vec![4]);
         Ok(Gpu {

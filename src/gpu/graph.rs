@@ -75,7 +75,8 @@ impl Gpu {
             if c.iter().any(|c| c.thread == me) {
                 return Err(Error::Invalid { op: "capture", msg: "this thread is already capturing (captures do not nest)".into() });
             }
-            c.push(Capture { thread: me, pool: Arc::new(Mutex::new(BufferPool::default())), pending: Vec::new(), uncapturable: None });
+            let meter = self.pool.lock().map_err(|_| Error::Gpu("buffer pool poisoned".into()))?.meter.clone();
+            c.push(Capture { thread: me, pool: Arc::new(Mutex::new(BufferPool::new(meter))), pending: Vec::new(), uncapturable: None });
         }
         let out = f();
         let cap = {

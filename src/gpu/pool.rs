@@ -2,21 +2,49 @@
 //! same shapes every iteration reuses buffers instead of creating new ones.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
 /// Storage buffers are rounded up to this many bytes so that near-equal sizes share buckets.
 pub(crate) const ALIGN: u64 = 256;
 
-/// Free buffers keyed by their byte size.
+/// Bytes of a device's pooled buffers, counted over its main pool and every captured graph's pool.
 #[derive(Default)]
+pub(crate) struct Meter {
+    allocated: AtomicU64,
+    peak: AtomicU64,
+}
+
+impl Meter {
+    fn add(&self, bytes: u64) {
+        let now = self.allocated.fetch_add(bytes, Ordering::Relaxed) + bytes;
+        self.peak.fetch_max(now, Ordering::Relaxed);
+    }
+    fn sub(&self, bytes: u64) {
+        self.allocated.fetch_sub(bytes, Ordering::Relaxed);
+    }
+    /// Bytes held now and the most held at once so far.
+    pub(crate) fn read(&self) -> (u64, u64) {
+        (self.allocated.load(Ordering::Relaxed), self.peak.load(Ordering::Relaxed))
+    }
+}
+
+/// Free buffers keyed by their byte size.
 pub(crate) struct BufferPool {
     free: HashMap<u64, Vec<wgpu::Buffer>>,
     /// Bytes in all live pooled buffers (in use or free).
     pub(crate) allocated: u64,
-    /// Highest value `allocated` reached.
-    pub(crate) peak: u64,
     /// Buffers created since the pool was made (a loop that allocates nothing leaves this unchanged).
     pub(crate) created: u64,
+    /// The device-wide count this pool's buffers are part of.
+    pub(crate) meter: Arc<Meter>,
+}
+
+impl Drop for BufferPool {
+    /// A pool goes with everything it created (a graph's pool with its graph).
+    fn drop(&mut self) {
+        self.meter.sub(self.allocated);
+    }
 }
 
 /// A storage buffer that goes back to its pool when the last tensor using it is dropped.
@@ -49,7 +77,7 @@ pub(crate) fn take(pool: &Arc<Mutex<BufferPool>>, device: &wgpu::Device, bytes: 
         None => {
             if let Ok(mut p) = pool.lock() {
                 p.allocated += bytes;
-                p.peak = p.peak.max(p.allocated);
+                p.meter.add(bytes);
                 p.created += 1;
             }
             device.create_buffer(&wgpu::BufferDescriptor {
@@ -64,6 +92,11 @@ pub(crate) fn take(pool: &Arc<Mutex<BufferPool>>, device: &wgpu::Device, bytes: 
 }
 
 impl BufferPool {
+    /// An empty pool whose buffers also count in `meter`.
+    pub(crate) fn new(meter: Arc<Meter>) -> BufferPool {
+        BufferPool { free: HashMap::new(), allocated: 0, created: 0, meter }
+    }
+
     /// Lets go of all free buffers; returns the bytes released. The handles are dropped, not destroyed: work
     /// recorded (and not yet submitted) by another thread may still use a buffer whose tensor was dropped,
     /// and wgpu frees the memory only once no pending command uses it.
@@ -73,6 +106,7 @@ impl BufferPool {
             released += bytes * v.len() as u64;
         }
         self.allocated -= released;
+        self.meter.sub(released);
         released
     }
 }

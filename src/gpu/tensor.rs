@@ -203,9 +203,10 @@ impl Gpu {
         Ok(())
     }
 
-    /// Bytes currently held by pooled buffers (in use or free) and the peak so far.
+    /// Bytes currently held by pooled buffers (in use or free), captured graphs' buffers included, and the
+    /// most held at once so far.
     pub fn memory(&self) -> (u64, u64) {
-        self.pool.lock().map(|p| (p.allocated, p.peak)).unwrap_or((0, 0))
+        self.pool.lock().map(|p| p.meter.read()).unwrap_or((0, 0))
     }
 
     /// Storage buffers created so far (constant across iterations of a loop that allocates nothing new).

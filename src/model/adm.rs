@@ -238,5 +238,6 @@ pub(crate) fn build(cfg: &Config, l: &mut Loader, dtypes: Vec<String>) -> Result
         out_norm,
         out_conv,
         graphs: Default::default(),
+        tape_graphs: Default::default(),
     })
 }

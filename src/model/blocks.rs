@@ -44,19 +44,23 @@ impl Conv {
     /// `alpha · Convᵀ(dy) (+ beta · residual)`: the input gradient for an input of `in_hw` (bias, channel
     /// terms and residuals of the forward do not depend on the input).
     pub(crate) fn input_grad(&self, gpu: &Gpu, dy: &Tensor, in_hw: (usize, usize), alpha: f32, residual: Option<(&Tensor, f32)>) -> Result<Tensor> {
+        ops::conv2d_input_grad(gpu, dy, &self.transposed(gpu)?, self.cfg, in_hw, alpha, residual)
+    }
+
+    /// The adjoint's packed weights, made on first use and kept. Not inside a graph capture: there the
+    /// transposition would only be recorded, not run ([`crate::model::Unet::tape`] makes them first).
+    pub(crate) fn transposed(&self, gpu: &Gpu) -> Result<ConvWeights> {
         let w = self.w.as_ref().ok_or_else(|| Error::Invalid { op: "conv2d", msg: "layer was loaded without weights".into() })?;
-        let wt = {
-            let mut cached = self.wt.lock().map_err(|_| Error::Gpu("transposed weights poisoned".into()))?;
-            match cached.as_ref() {
-                Some(t) => t.clone(),
-                None => {
-                    let t = ops::transpose_conv_weights(gpu, w)?;
-                    *cached = Some(t.clone());
-                    t
-                }
-            }
-        };
-        ops::conv2d_input_grad(gpu, dy, &wt, self.cfg, in_hw, alpha, residual)
+        let mut cached = self.wt.lock().map_err(|_| Error::Gpu("transposed weights poisoned".into()))?;
+        if let Some(t) = cached.as_ref() {
+            return Ok(t.clone());
+        }
+        if gpu.capturing() {
+            return Err(Error::Invalid { op: "conv2d", msg: "the adjoint's weights must be made before a graph capture".into() });
+        }
+        let t = ops::transpose_conv_weights(gpu, w)?;
+        *cached = Some(t.clone());
+        Ok(t)
     }
 }
 
@@ -319,6 +323,22 @@ pub(crate) enum Block {
 }
 
 impl Block {
+    /// Calls `f` on every convolution of the block (attention's pointwise projections included).
+    pub(crate) fn each_conv(&self, f: &mut dyn FnMut(&Conv) -> Result<()>) -> Result<()> {
+        match self {
+            Block::Conv(c) | Block::Up(Some(c)) | Block::Down(Some(c)) => f(c),
+            Block::Res(r) => [Some(&r.conv1), Some(&r.conv2), r.skip.as_ref()].into_iter().flatten().try_for_each(f),
+            Block::Attn(a) => {
+                let qkv: [Option<&Pointwise>; 3] = match &a.qkv {
+                    Qkv::AdmLegacy(p) | Qkv::AdmNew(p) => [Some(p), None, None],
+                    Qkv::Separate(q, k, v) => [Some(q), Some(k), Some(v)],
+                };
+                qkv.into_iter().flatten().chain([&a.proj]).try_for_each(|p| f(&p.conv))
+            }
+            Block::Up(None) | Block::Down(None) => Ok(()),
+        }
+    }
+
     pub(crate) fn run(&self, gpu: &Gpu, x: &Tensor, emb: EmbOut) -> Result<Tensor> {
         match self {
             Block::Conv(c) => c.run(gpu, x),

@@ -1,6 +1,7 @@
 //! The UNet: time embedding, a down path whose every entry leaves a skip tensor, a middle, and an up path
 //! whose every entry first concatenates the latest skip. Both layouts (ADM, diffusers) build into this.
 
+use super::backward::TapeGraph;
 use super::blocks::{Block, Conv, EmbOut, Linear, Norm};
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, Graph, Tensor};
@@ -96,6 +97,8 @@ pub struct Unet {
     pub(crate) out_conv: Conv,
     /// Captured forwards by input shape.
     pub(crate) graphs: std::sync::Mutex<Vec<ForwardGraph>>,
+    /// Captured saving forwards and backwards (vector-Jacobian products) by input shape.
+    pub(crate) tape_graphs: std::sync::Mutex<Vec<std::sync::Arc<TapeGraph>>>,
 }
 
 impl Unet {
@@ -218,7 +221,7 @@ impl Unet {
     }
 
     /// One-hot rows [N, classes] of checked labels `y` for a class-conditional model (host values).
-    fn onehot_rows(&self, y: Option<&[usize]>) -> Option<(Vec<f32>, usize)> {
+    pub(crate) fn onehot_rows(&self, y: Option<&[usize]>) -> Option<(Vec<f32>, usize)> {
         match (&self.label, y) {
             (Some((_, classes)), Some(y)) => {
                 let mut v = vec![0f32; y.len() * classes];

@@ -1,0 +1,87 @@
+//! UNet vector-Jacobian product benchmark — what DPS and ΠGDM run every step: a tape (the saving forward)
+//! and one product per iteration, replayed from the tape's captured graphs and, interleaved in the same
+//! rounds, recorded dispatch by dispatch (the path a tape takes while another tape of its shape holds the
+//! graphs, and the only path before tapes were captured). Prints ms per iteration (median), the host's share
+//! (recording, before the GPU is waited for), bind groups created per iteration, and the dispatches of the
+//! captured forward and backward.
+//! `cargo run --release --example bench_vjp -- [models/emoji32 ...] [--batch N] [--reps N]`
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use reddiff::model::Unet;
+use reddiff::{ops, Gpu, Result, Tensor};
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+/// One tape and one product: (ms in all, host ms, bind groups created).
+fn iteration(gpu: &Gpu, m: &Unet, x: &Tensor, t: &Tensor, y: Option<&[usize]>, v: &Tensor) -> Result<(f64, f64, u64)> {
+    gpu.sync()?;
+    let b0 = gpu.bind_groups_created();
+    let t0 = Instant::now();
+    let tape = m.tape(gpu, x, t, y)?;
+    let g = tape.vjp(gpu, v)?;
+    let host = t0.elapsed().as_secs_f64() * 1e3;
+    gpu.sync()?;
+    let total = t0.elapsed().as_secs_f64() * 1e3;
+    drop((g, tape));
+    Ok((total, host, gpu.bind_groups_created() - b0))
+}
+
+fn main() -> Result<()> {
+    let mut dirs = Vec::new();
+    let (mut batch, mut reps) = (1usize, 5usize);
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--batch" => batch = args.next().and_then(|v| v.parse().ok()).unwrap_or(1).max(1),
+            "--reps" => reps = args.next().and_then(|v| v.parse().ok()).unwrap_or(5).max(1),
+            _ => dirs.push(PathBuf::from(a)),
+        }
+    }
+    if dirs.is_empty() {
+        dirs.push(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/emoji32"));
+    }
+    let gpu = Gpu::new()?;
+    println!("adapter: {}\n", gpu.adapter());
+    println!("| model | batch | path | ms / tape + VJP (median of {reps}) | host ms | bind groups / iteration | dispatches (forward + backward) |");
+    println!("|---|---|---|---|---|---|---|");
+    for dir in dirs {
+        let m = Unet::load(&gpu, &dir)?;
+        let s = m.info().image_size;
+        let shape = [batch, m.info().in_channels, s, s];
+        let x = ops::normal(&gpu, &shape, 1, 0, 0.0, 1.0)?;
+        let v = ops::normal(&gpu, &shape, 2, 0, 0.0, 1.0)?;
+        let t = ops::fill(&gpu, &[batch], 500.0)?;
+        let y = m.info().num_classes.map(|_| vec![1usize; batch]);
+        let y = y.as_deref();
+        // Warm-up: the capture, every pipeline and the adjoint weights.
+        iteration(&gpu, &m, &x, &t, y, &v)?;
+        let mut runs: [Vec<(f64, f64, u64)>; 2] = [Vec::new(), Vec::new()];
+        for round in 0..=reps {
+            for (path, runs) in runs.iter_mut().enumerate() {
+                // A tape held across the iteration sends it down the recorded path.
+                let held = if path == 1 { Some(m.tape(&gpu, &x, &t, y)?) } else { None };
+                let r = iteration(&gpu, &m, &x, &t, y, &v)?;
+                drop(held);
+                if round > 0 {
+                    runs.push(r);
+                }
+            }
+        }
+        let (fwd, bwd) = m.tape_graph_stats().iter().find(|g| g.0 == shape).map(|g| (g.1, g.2)).unwrap_or((0, 0));
+        for (path, runs) in ["captured (replayed)", "recorded"].iter().zip(runs) {
+            println!(
+                "| {} | {batch} | {path} | {:.1} | {:.2} | {} | {fwd} + {bwd} |",
+                dir.display(),
+                median(runs.iter().map(|r| r.0).collect()),
+                median(runs.iter().map(|r| r.1).collect()),
+                runs.iter().map(|r| r.2).max().unwrap_or(0),
+            );
+        }
+    }
+    Ok(())
+}
