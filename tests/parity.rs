@@ -130,4 +130,10 @@ fn a_replayed_graph_creates_no_bind_groups_and_tracks_new_inputs() {
     let stats = model.graph_stats();
     assert_eq!(stats.len(), 1);
     assert!(stats[0].1 > 20 && stats[0].2 > 0);
+    // The device's memory count includes the graph's buffers (all of the graph's bytes but its parameter
+    // block, 256 bytes per dispatch) and gives them back with the model.
+    let held = g.memory().0;
+    drop(model);
+    let freed = held - g.memory().0;
+    assert_eq!(freed + 256 * stats[0].1 as u64, stats[0].2, "Gpu::memory does not count the graph's buffers");
 }
