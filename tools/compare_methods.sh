@@ -41,6 +41,7 @@ bin=target/release/reddiff
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 rows=()
+reused=0
 for task in $tasks; do
     # One run per (method, step count): RED-diff once per value of RD_STEPS, the others at their published count.
     runs=()
@@ -58,6 +59,7 @@ for task in $tasks; do
         key="$cache/$(echo "$images|$limit|$task|$method|${steps[*]:-}" | sha256sum | cut -c1-16).row"
         if [ -s "$key" ]; then
             line="$(cat "$key")"
+            reused=$((reused + 1))
         elif [ "$method" = dps ] && ! [[ " $dps_tasks " == *" $task "* ]]; then
             line="| $task | $method | not run (DPS_TASKS=$dps_tasks) | — | — | — | — | — | — | — |"
         elif "$bin" eval --paper-defaults --task "$task" --method "$method" "${steps[@]}" --images "$images" --limit "$limit" --batch "$batch" \
@@ -89,6 +91,8 @@ adapter="$("$bin" adapter | head -1 | cut -d";" -f1)"
     echo
     echo "PSNR/SSIM on [0, 1] images, means over the images; s/image is wall time on \`$adapter\` with $batch images"
     echo "solved as one batch; peak MiB is the most GPU memory reddiff's buffers (pool and captured graphs) held at once. The table reports; nothing was tuned on it."
+    echo "$reused of the ${#rows[@]} rows were taken from earlier runs of this script (its cache, \`$cache\`: same images, limit, task,"
+    echo "method and steps), with the timings and memory of those runs."
     echo
     echo "| task | method | images | steps | PSNR H+y | SSIM H+y | PSNR | SSIM | s/image | peak MiB |"
     echo "|---|---|---|---|---|---|---|---|---|---|"
