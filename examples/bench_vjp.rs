@@ -2,8 +2,8 @@
 //! and one product per iteration, replayed from the tape's captured graphs and, interleaved in the same
 //! rounds, recorded dispatch by dispatch (the path a tape takes while another tape of its shape holds the
 //! graphs, and the only path before tapes were captured). Prints ms per iteration (median), the host's share
-//! (recording, before the GPU is waited for), bind groups created per iteration, and the dispatches of the
-//! captured forward and backward.
+//! (recording, before the GPU is waited for), bind groups created per iteration, the dispatches of the
+//! captured forward and backward, and the GPU memory those two graphs hold.
 //! `cargo run --release --example bench_vjp -- [models/emoji32 ...] [--batch N] [--reps N]`
 
 use std::path::PathBuf;
@@ -47,8 +47,10 @@ fn main() -> Result<()> {
     }
     let gpu = Gpu::new()?;
     println!("adapter: {}\n", gpu.adapter());
-    println!("| model | batch | path | ms / tape + VJP (median of {reps}) | host ms | bind groups / iteration | dispatches (forward + backward) |");
-    println!("|---|---|---|---|---|---|---|");
+    println!(
+        "| model | batch | path | ms / tape + VJP (median of {reps}) | host ms | bind groups / iteration | dispatches (forward + backward) | graphs MiB |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
     for dir in dirs {
         let m = Unet::load(&gpu, &dir)?;
         let s = m.info().image_size;
@@ -72,14 +74,15 @@ fn main() -> Result<()> {
                 }
             }
         }
-        let (fwd, bwd) = m.tape_graph_stats().iter().find(|g| g.0 == shape).map(|g| (g.1, g.2)).unwrap_or((0, 0));
+        let (fwd, bwd, bytes) = m.tape_graph_stats().iter().find(|g| g.0 == shape).map(|g| (g.1, g.2, g.3)).unwrap_or((0, 0, 0));
         for (path, runs) in ["captured (replayed)", "recorded"].iter().zip(runs) {
             println!(
-                "| {} | {batch} | {path} | {:.1} | {:.2} | {} | {fwd} + {bwd} |",
+                "| {} | {batch} | {path} | {:.1} | {:.2} | {} | {fwd} + {bwd} | {:.1} |",
                 dir.display(),
                 median(runs.iter().map(|r| r.0).collect()),
                 median(runs.iter().map(|r| r.1).collect()),
                 runs.iter().map(|r| r.2).max().unwrap_or(0),
+                bytes as f64 / 1048576.0,
             );
         }
     }

@@ -5,7 +5,7 @@
 #   bash tools/gpu_bench.sh --prepare      # release binaries, Vulkan loader .debs (.gl/), wheel for
 #                                          # guided-diffusion-sdk (.whl/); then a rehearsal on this machine
 #
-# then on the GPU machine, with .gl, .whl, target/release/reddiff and target/release/examples/bench_model
+# then on the GPU machine, with .gl, .whl, target/release/reddiff and target/release/examples/{bench_model,bench_vjp}
 # carried along:
 #
 #   bash tools/gpu_bench.sh               # writes $OUT (or ./gpu-bench-out) : log, table.md, parity.txt
@@ -16,7 +16,8 @@
 # tools/bench_side_by_side.py: forward b1/b4 for FFHQ-256 and b1/b8 for emoji32 in reddiff's default
 # configuration, against PyTorch CUDA eager fp32 with TF32 off and with PyTorch's default (cuDNN TF32),
 # interleaved; 100 RED-diff steps at 256²; then the f32 tiled kernels at batch 1; a per-kernel profile of
-# one FFHQ-256 forward with the autotuning table.
+# one FFHQ-256 forward with the autotuning table; the VJP (what DPS and PiGDM run every step) from captured graphs
+# against dispatch-by-dispatch recording (examples/bench_vjp, emoji32 b1/b8 and FFHQ-256 b1; into the log).
 # Files written to $OUT (at most 4: log, table.md, parity.txt, tune.json); scratch goes to $TMPDIR.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -25,7 +26,7 @@ mkdir -p "$OUT"
 
 if [ "${1:-}" = "--prepare" ]; then
     set -e
-    cargo build --release --bin reddiff --example bench_model
+    cargo build --release --bin reddiff --example bench_model --example bench_vjp
     grep -qx '/.gl/' .git/info/exclude || echo /.gl/ >> .git/info/exclude
     grep -qx '/.whl/' .git/info/exclude || echo /.whl/ >> .git/info/exclude
     mkdir -p .gl /tmp/amd64/partial .whl
@@ -142,6 +143,9 @@ if [ "$F32_TABLE" = 1 ]; then
         "${MODELS_B1[@]}" --variant f32:REDDIFF_COOP=0 --loop-steps 0 --bin-dir "$BIN" --out "$SCRATCH/table_f32.md"
     { echo; echo "f32 tiled kernels (REDDIFF_COOP=0):"; grep '^| forward' "$SCRATCH/table_f32.md"; } >> "$OUT/table.md"
 fi
+run timeout 60 $BIN/examples/bench_vjp models/emoji32 --reps 5
+run timeout 60 $BIN/examples/bench_vjp models/emoji32 --batch 8 --reps 3
+[ "${REHEARSAL:-0}" = 1 ] || run timeout 90 $BIN/examples/bench_vjp .data/full/ffhq256 --reps 3
 REDDIFF_PROFILE=1 REDDIFF_AUTOTUNE=0 REDDIFF_CACHE_DIR="$SCRATCH/fresh" run timeout 120 $BIN/examples/bench_model "$LOOP_MODEL" --batch 1 --reps 3
 cat "$SCRATCH"/cache/*.json > "$OUT/tune.json" 2>/dev/null
 log "done"

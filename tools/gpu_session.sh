@@ -7,6 +7,7 @@
 # Prepare here: `bash tools/gpu_bench.sh --prepare` (binaries, .gl, .whl), `tools/prepare_emoji.py` (.data/),
 # then `bash tools/gpu_session.sh --pack` (strips the binaries, compresses the data to fit the 64 MiB carry).
 # Carry: .gl .whl .data/train.npy.gz .data/test.npy target/release/reddiff target/release/examples/bench_model
+# target/release/examples/bench_vjp
 # Results in $OUT (8 files at most): log table.md parity.txt tune.json train.log prior/{model.safetensors,
 # training_log.json,grid.png}.
 set -uo pipefail
@@ -17,9 +18,9 @@ mkdir -p "$OUT/prior"
 
 if [ "${1:-}" = "--pack" ]; then
     set -e
-    strip target/release/reddiff target/release/examples/bench_model
+    strip target/release/reddiff target/release/examples/bench_model target/release/examples/bench_vjp
     gzip -kf .data/train.npy
-    ls -la target/release/reddiff target/release/examples/bench_model .data/train.npy.gz .data/test.npy
+    ls -la target/release/reddiff target/release/examples/bench_model target/release/examples/bench_vjp .data/train.npy.gz .data/test.npy
     exit 0
 fi
 
