@@ -123,3 +123,29 @@ fn a_batched_restoration_equals_single_image_runs_with_the_same_keys() {
     let other = reddiff::gpu::block_on(restore_synthetic(g, &unet, &problem(vec![keys[0] ^ 1]), &imgs[0..1], |_| true)).unwrap();
     assert!(other.measurement[0].data != batch.measurement[0].data);
 }
+
+#[test]
+fn a_warm_loop_creates_no_bind_groups() {
+    // Once its first steps have taken their buffers from the pool, a RED-diff step creates no bind group: the
+    // network replays its captured graph, the solver's own kernels find theirs in the device's cache.
+    use reddiff::model::Unet;
+    use reddiff::solvers::UnetPrior;
+    // A device of its own: the bind-group counter is per device, and other tests share `gpu()`.
+    let own = reddiff::Gpu::new().unwrap();
+    let g = &own;
+    let unet = Unet::load(g, &std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/emoji32")).unwrap();
+    let shape = [1usize, 3, 32, 32];
+    let task = Task { kind: TaskKind::Sr(4), seed: 0 };
+    let h = task.operator(g, 3, 32, 32).unwrap();
+    let y = h.forward(g, &ops::normal(g, &shape, 3, 0, 0.0, 0.5).unwrap()).unwrap();
+    let prior = UnetPrior { unet: &unet, class: None };
+    let opts = RedDiffOptions { steps: 12, lr: task.default_lr(), ..Default::default() };
+    let mut counts = Vec::new();
+    red_diff_blocking(g, &prior, &*h, &y, &shape, &Schedule::ddpm(), &opts, |_| {
+        counts.push(g.bind_groups_created());
+        true
+    })
+    .unwrap();
+    let per_step: Vec<u64> = counts.windows(2).map(|w| w[1] - w[0]).collect();
+    assert!(per_step.len() == 11 && per_step[4..10].iter().all(|&n| n == 0), "bind groups created per step: {per_step:?}");
+}

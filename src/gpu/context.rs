@@ -134,6 +134,8 @@ pub struct Gpu {
     pub(crate) in_flight: Mutex<Option<Arc<Mutex<(bool, Option<std::task::Waker>)>>>>,
     /// Bind groups created so far.
     pub(crate) bind_groups: std::sync::atomic::AtomicU64,
+    /// Bind groups of dispatches outside graphs, for reuse (see [`super::kernel`]).
+    pub(crate) binds: Mutex<std::collections::HashMap<super::kernel::BindKey, wgpu::BindGroup>>,
     /// Tile choices of the tiled kernels (autotuned per model load on GPUs).
     pub(crate) tune: Mutex<super::tune::TuneTable>,
     /// A 4-element tensor bound where a kernel's binding is unused.
@@ -453,6 +455,7 @@ impl Gpu {
             #[cfg(target_arch = "wasm32")]
             in_flight: Mutex::new(None),
             bind_groups: std::sync::atomic::AtomicU64::new(0),
+            binds: Default::default(),
             profile: Mutex::new(None),
             coop: false,
             shared_weights: !cfg!(target_arch = "wasm32") && subgroup_min >= 8,

@@ -38,6 +38,8 @@ pub(crate) struct Capture {
 struct Node {
     pipe: Arc<Pipeline>,
     bind: wgpu::BindGroup,
+    /// The node's parameter block in the graph's parameter buffer (the bind group's dynamic offset).
+    offset: u32,
     gx: u32,
     gy: u32,
     label: String,
@@ -108,8 +110,8 @@ impl Gpu {
             .enumerate()
             .map(|(i, p)| {
                 let list: Vec<(&wgpu::Buffer, u64)> = p.buffers.iter().map(|(b, n)| (b, *n)).collect();
-                let bind = self.bind_group(&p.pipe, &params, i as u64 * PARAM_SLOT, &list);
-                Node { pipe: p.pipe, bind, gx: p.gx, gy: p.gy, label: p.label }
+                let bind = self.bind_group(&p.pipe, &params, &list);
+                Node { pipe: p.pipe, bind, offset: (i as u64 * PARAM_SLOT) as u32, gx: p.gx, gy: p.gy, label: p.label }
             })
             .collect();
         self.take_errors()?;
@@ -127,7 +129,7 @@ impl Gpu {
             for n in &graph.nodes {
                 self.with_pass(|pass| {
                     pass.set_pipeline(&n.pipe.pipeline);
-                    pass.set_bind_group(0, &n.bind, &[]);
+                    pass.set_bind_group(0, &n.bind, &[n.offset]);
                     pass.dispatch_workgroups(n.gx, n.gy, 1);
                 });
                 self.profile_wait(|| n.label.clone())?;
@@ -137,7 +139,7 @@ impl Gpu {
         self.with_pass(|pass| {
             for n in &graph.nodes {
                 pass.set_pipeline(&n.pipe.pipeline);
-                pass.set_bind_group(0, &n.bind, &[]);
+                pass.set_bind_group(0, &n.bind, &[n.offset]);
                 pass.dispatch_workgroups(n.gx, n.gy, 1);
             }
         });

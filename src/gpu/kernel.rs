@@ -2,8 +2,10 @@
 //! binding access), explicit bind-group layouts (binding 0: the parameter block; 1..: storage buffers), and
 //! 1-D grids folded into 2-D when they exceed the adapter's per-dimension limit. Shaders recover the linear
 //! workgroup index as `wid.x + wid.y * nwg.x` and return early past the end. Keys and parameter blocks are
-//! fixed-size values: recording a dispatch allocates on the host only for its bind group (and nothing at
-//! all when replayed from a [`Graph`](super::Graph)).
+//! fixed-size values. The parameter block is bound at a dynamic offset, so a bind group depends only on the
+//! pipeline and the buffers: dispatches recorded outside a [`Graph`](super::Graph) reuse the bind group of an
+//! earlier dispatch of the same pipeline on the same pool buffers (a loop's steps take the same buffers from
+//! the pool in the same order), and a replayed graph creates none.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -93,6 +95,17 @@ pub(crate) struct Pipeline {
     pub(crate) pipeline: wgpu::ComputePipeline,
     pub(crate) layout: wgpu::BindGroupLayout,
 }
+
+/// A bind group's identity outside graphs: the pipeline (its address in the kernel cache, which keeps it)
+/// and every bound buffer with its size.
+#[derive(PartialEq, Eq, Hash)]
+pub(crate) struct BindKey {
+    pipe: usize,
+    buffers: [Option<(wgpu::Buffer, u64)>; MAX_BINDINGS],
+}
+
+/// Bind groups kept for reuse; emptied when it reaches this many (a loop needs a few dozen).
+const MAX_BIND_GROUPS: usize = 4096;
 
 /// Compiled shader modules and pipelines, and the parameter layout each pipeline was first launched with.
 #[derive(Default)]
@@ -214,7 +227,7 @@ impl Gpu {
         let mut entries = vec![wgpu::BindGroupLayoutEntry {
             binding: 0,
             visibility: wgpu::ShaderStages::COMPUTE,
-            ty: wgpu::BindingType::Buffer { ty: wgpu::BufferBindingType::Uniform, has_dynamic_offset: false, min_binding_size: None },
+            ty: wgpu::BindingType::Buffer { ty: wgpu::BufferBindingType::Uniform, has_dynamic_offset: true, min_binding_size: None },
             count: None,
         }];
         for (i, a) in access.iter().enumerate() {
@@ -250,12 +263,13 @@ impl Gpu {
         Ok(p)
     }
 
-    /// A bind group: the parameter block at `offset` of `params`, then `args` at bindings 1.. in order.
-    pub(crate) fn bind_group(&self, pipe: &Pipeline, params: &wgpu::Buffer, offset: u64, args: &[(&wgpu::Buffer, u64)]) -> wgpu::BindGroup {
+    /// A bind group: a parameter block of `params` (at the dynamic offset given when it is set), then `args`
+    /// at bindings 1.. in order.
+    pub(crate) fn bind_group(&self, pipe: &Pipeline, params: &wgpu::Buffer, args: &[(&wgpu::Buffer, u64)]) -> wgpu::BindGroup {
         let mut entries: [Option<wgpu::BindGroupEntry>; MAX_BINDINGS + 1] = Default::default();
         entries[0] = Some(wgpu::BindGroupEntry {
             binding: 0,
-            resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding { buffer: params, offset, size: wgpu::BufferSize::new(PARAM_SLOT) }),
+            resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding { buffer: params, offset: 0, size: wgpu::BufferSize::new(PARAM_SLOT) }),
         });
         for (i, (buffer, bytes)) in args.iter().enumerate() {
             entries[i + 1] = Some(wgpu::BindGroupEntry {
@@ -313,15 +327,39 @@ impl Gpu {
         let offset = s.params.len() as u64;
         s.params.extend_from_slice(bytemuck::cast_slice(params.words()));
         s.params.resize((offset + PARAM_SLOT) as usize, 0);
-        let list: Vec<(&wgpu::Buffer, u64)> = args.iter().map(|(t, _)| (t.buffer(), t.bytes())).collect();
-        let bind = self.bind_group(&d.pipe, &s.params_buf, offset, &list);
+        let bind = self.reusable_bind_group(&d.pipe, &s.params_buf, args)?;
         let pass = s.pass(&self.device);
         pass.set_pipeline(&d.pipe.pipeline);
-        pass.set_bind_group(0, &bind, &[]);
+        pass.set_bind_group(0, &bind, &[offset as u32]);
         pass.dispatch_workgroups(d.gx, d.gy, 1);
         drop(s);
         self.profile_wait(|| profile_label(&d))?;
         Ok(())
+    }
+
+    /// The bind group for `pipe` on `args` (and the stream's parameter buffer): reused when every argument
+    /// lives in the device's main pool (which keeps its buffers until [`Gpu::trim_pool`], which empties the
+    /// cache), made afresh otherwise.
+    fn reusable_bind_group(&self, pipe: &Arc<Pipeline>, params: &wgpu::Buffer, args: &[(&Tensor, Access)]) -> Result<wgpu::BindGroup> {
+        let list = || args.iter().map(|(t, _)| (t.buffer(), t.bytes())).collect::<Vec<_>>();
+        if !args.iter().all(|(t, _)| t.in_pool(&self.pool)) {
+            return Ok(self.bind_group(pipe, params, &list()));
+        }
+        let mut buffers: [Option<(wgpu::Buffer, u64)>; MAX_BINDINGS] = Default::default();
+        for (slot, (t, _)) in buffers.iter_mut().zip(args) {
+            *slot = Some((t.buffer().clone(), t.bytes()));
+        }
+        let key = BindKey { pipe: Arc::as_ptr(pipe) as usize, buffers };
+        let mut cache = self.binds.lock().map_err(|_| Error::Gpu("bind group cache poisoned".into()))?;
+        if let Some(b) = cache.get(&key) {
+            return Ok(b.clone());
+        }
+        if cache.len() >= MAX_BIND_GROUPS {
+            cache.clear();
+        }
+        let b = self.bind_group(pipe, params, &list());
+        cache.insert(key, b.clone());
+        Ok(b)
     }
 
     /// When profiling: submits what is recorded, waits for it, and adds the time under `label()`.

@@ -51,7 +51,7 @@ impl Drop for BufferPool {
 pub(crate) struct PooledBuffer {
     pub(crate) buffer: wgpu::Buffer,
     pub(crate) bytes: u64,
-    pool: Weak<Mutex<BufferPool>>,
+    pub(crate) pool: Weak<Mutex<BufferPool>>,
 }
 
 impl Drop for PooledBuffer {

@@ -5,7 +5,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
-use super::pool::{bucket, take, PooledBuffer};
+use super::pool::{bucket, take, BufferPool, PooledBuffer};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 
@@ -50,6 +50,11 @@ impl Tensor {
 
     pub(crate) fn buffer(&self) -> &wgpu::Buffer {
         &self.buf.buffer
+    }
+
+    /// Whether the storage belongs to `pool` (and goes back to it).
+    pub(crate) fn in_pool(&self, pool: &Arc<Mutex<BufferPool>>) -> bool {
+        std::ptr::eq(self.buf.pool.as_ptr(), Arc::as_ptr(pool))
     }
 
     /// The same storage viewed with another shape of equal element count.
@@ -214,8 +219,12 @@ impl Gpu {
         self.pool.lock().map(|p| p.created).unwrap_or(0)
     }
 
-    /// Releases pooled buffers that no tensor uses; returns the bytes freed.
+    /// Releases pooled buffers that no tensor uses (and the bind groups kept for reuse, which hold buffers);
+    /// returns the bytes freed.
     pub fn trim_pool(&self) -> u64 {
+        if let Ok(mut b) = self.binds.lock() {
+            b.clear();
+        }
         self.pool.lock().map(|mut p| p.trim()).unwrap_or(0)
     }
 }
