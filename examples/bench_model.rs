@@ -6,31 +6,17 @@
 //! table (every candidate's ms per size class; with `REDDIFF_AUTOTUNE=0` the table is timed afresh here).
 //! `cargo run --release --example bench_model -- models/emoji32 .data/full/ffhq256 [--batch N] [--reps N]`
 
-use std::path::PathBuf;
+#[path = "common/bench_args.rs"]
+mod bench_args;
+
 use std::time::Instant;
 
+use bench_args::median;
 use reddiff::model::Unet;
 use reddiff::{ops, Gpu, Result};
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
-}
-
 fn main() -> Result<()> {
-    let mut dirs = Vec::new();
-    let (mut batch, mut reps) = (1usize, 5usize);
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        match a.as_str() {
-            "--batch" => batch = args.next().and_then(|v| v.parse().ok()).unwrap_or(1),
-            "--reps" => reps = args.next().and_then(|v| v.parse().ok()).unwrap_or(5).max(1),
-            _ => dirs.push(PathBuf::from(a)),
-        }
-    }
-    if dirs.is_empty() {
-        dirs.push(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/emoji32"));
-    }
+    let (dirs, batch, reps) = bench_args::parse();
     let gpu = Gpu::new()?;
     println!("adapter: {}\n", gpu.adapter());
     println!(

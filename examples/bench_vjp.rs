@@ -6,16 +6,14 @@
 //! captured forward and backward, and the GPU memory those two graphs hold.
 //! `cargo run --release --example bench_vjp -- [models/emoji32 ...] [--batch N] [--reps N]`
 
-use std::path::PathBuf;
+#[path = "common/bench_args.rs"]
+mod bench_args;
+
 use std::time::Instant;
 
+use bench_args::median;
 use reddiff::model::Unet;
 use reddiff::{ops, Gpu, Result, Tensor};
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
-}
 
 /// One tape and one product: (ms in all, host ms, bind groups created).
 fn iteration(gpu: &Gpu, m: &Unet, x: &Tensor, t: &Tensor, y: Option<&[usize]>, v: &Tensor) -> Result<(f64, f64, u64)> {
@@ -32,19 +30,7 @@ fn iteration(gpu: &Gpu, m: &Unet, x: &Tensor, t: &Tensor, y: Option<&[usize]>, v
 }
 
 fn main() -> Result<()> {
-    let mut dirs = Vec::new();
-    let (mut batch, mut reps) = (1usize, 5usize);
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        match a.as_str() {
-            "--batch" => batch = args.next().and_then(|v| v.parse().ok()).unwrap_or(1).max(1),
-            "--reps" => reps = args.next().and_then(|v| v.parse().ok()).unwrap_or(5).max(1),
-            _ => dirs.push(PathBuf::from(a)),
-        }
-    }
-    if dirs.is_empty() {
-        dirs.push(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/emoji32"));
-    }
+    let (dirs, batch, reps) = bench_args::parse();
     let gpu = Gpu::new()?;
     println!("adapter: {}\n", gpu.adapter());
     println!(

@@ -215,14 +215,12 @@ impl Unet {
     pub fn tape(&self, gpu: &Gpu, x: &Tensor, t: &Tensor, y: Option<&[usize]>) -> Result<UnetTape<'_>> {
         self.check_inputs(x, t, y)?;
         let onehot = self.onehot_rows(y);
-        let lease = if gpu.capturing() {
-            None
-        } else {
-            self.transpose_conv_weights(gpu)?;
-            self.lease_tape_graph(gpu, x.shape(), onehot.as_ref().map(|o| o.1))?
-        };
+        let lease = if gpu.capturing() { None } else { self.lease_tape_graph(gpu, x.shape(), onehot.as_ref().map(|o| o.1))? };
         let Some(lease) = lease else {
-            let oh = self.onehot(gpu, y)?;
+            let oh = match &onehot {
+                Some((rows, classes)) => Some(gpu.upload(&[x.shape()[0], *classes], rows)?),
+                None => None,
+            };
             let (saves, out) = self.saving_forward(gpu, x, t, oh.as_ref())?;
             return Ok(UnetTape { unet: self, x_shape: x.shape().to_vec(), out, kept: Kept::Recorded(saves) });
         };
@@ -252,7 +250,8 @@ impl Unet {
         self.tape_graphs.lock().map(|g| g.iter().map(|t| t.stats()).collect()).unwrap_or_default()
     }
 
-    /// Makes every convolution's adjoint weights (once; a capture cannot make them).
+    /// Makes every convolution's adjoint weights before a capture (a capture would only record them; outside
+    /// one, each is made on its first input gradient).
     fn transpose_conv_weights(&self, gpu: &Gpu) -> Result<()> {
         self.out_conv.transposed(gpu)?;
         for b in self.down.iter().chain(&self.up).flatten().chain(&self.mid) {
@@ -282,6 +281,7 @@ impl Unet {
     /// Captures the saving forward and the backward for inputs of `shape` (and one-hot labels of `classes`).
     fn capture_tape(&self, gpu: &Gpu, shape: &[usize], classes: Option<usize>) -> Result<TapeGraph> {
         let n = shape[0];
+        self.transpose_conv_weights(gpu)?;
         let ((x, t, onehot, saves, out), forward) = gpu.capture(|| {
             let x = gpu.empty(OP, shape)?;
             let t = gpu.empty(OP, &[n])?;

@@ -234,14 +234,6 @@ impl Unet {
         }
     }
 
-    /// [`Unet::onehot_rows`] uploaded as [N, classes].
-    pub(crate) fn onehot(&self, gpu: &Gpu, y: Option<&[usize]>) -> Result<Option<Tensor>> {
-        match (self.onehot_rows(y), y) {
-            (Some((v, classes)), Some(y)) => Ok(Some(gpu.upload(&[y.len(), classes], &v)?)),
-            _ => Ok(None),
-        }
-    }
-
     /// Dispatches per forward of the graphs captured so far (one entry per input shape), and the GPU
     /// memory they hold (bytes).
     pub fn graph_stats(&self) -> Vec<(Vec<usize>, usize, u64)> {
