@@ -137,3 +137,21 @@ fn a_replayed_graph_creates_no_bind_groups_and_tracks_new_inputs() {
     let freed = held - g.memory().0;
     assert_eq!(freed + 256 * stats[0].1 as u64, stats[0].2, "Gpu::memory does not count the graph's buffers");
 }
+
+#[test]
+fn wgpu_loop_bounding_changes_no_output() {
+    // reddiff leaves wgpu's loop counter out of its shaders (GpuOptions::loop_bounding); a device that keeps
+    // it must compute the same forward to the bit, since only the loops' exit test differs.
+    let opts = reddiff::GpuOptions { loop_bounding: true, ..reddiff::GpuOptions::from_env() };
+    let bounded = reddiff::gpu::block_on(reddiff::Gpu::with_options(opts)).unwrap();
+    let dir = fixture("adm_ss_updown");
+    let io = TensorFile::read(&dir.join("io.safetensors")).unwrap();
+    let (x, t) = (io.get("x").unwrap(), io.get("t").unwrap());
+    let y: Vec<usize> = io.get("y").unwrap().data.iter().map(|v| *v as usize).collect();
+    let run = |g: &Gpu| {
+        let model = Unet::load(g, &dir).unwrap();
+        model.forward(g, &g.upload(&x.shape, &x.data).unwrap(), &g.upload(&t.shape, &t.data).unwrap(), Some(&y)).unwrap().read(g).unwrap()
+    };
+    let (a, b) = (run(gpu()), run(&bounded));
+    assert_eq!(a, b, "the forward differs with wgpu's loop bounding");
+}

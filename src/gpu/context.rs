@@ -72,8 +72,9 @@ impl std::fmt::Display for AdapterReport {
 
 /// Adapter selection options. [`GpuOptions::from_env`] reads `REDDIFF_BACKEND` (vulkan|metal|dx12|gl),
 /// `REDDIFF_ADAPTER` (case-insensitive substring of the adapter name), `REDDIFF_KERNELS` (cpu|gpu),
-/// `REDDIFF_COOP` (0 turns the cooperative-matrix path off) and `REDDIFF_SUBGROUPS` (0 turns the
-/// subgroup-shared convolution weights and matrix-product operands off).
+/// `REDDIFF_COOP` (0 turns the cooperative-matrix path off), `REDDIFF_SUBGROUPS` (0 turns the
+/// subgroup-shared convolution weights and matrix-product operands off) and `REDDIFF_LOOP_BOUNDING` (1 keeps
+/// wgpu's loop counter in every shader loop, see [`GpuOptions::loop_bounding`]).
 #[derive(Clone, Debug, Default)]
 pub struct GpuOptions {
     /// Restrict to one backend: "vulkan", "metal", "dx12" or "gl".
@@ -89,6 +90,12 @@ pub struct GpuOptions {
     /// Never share convolution weights or matrix-product A operands over subgroups
     /// ([`ConvKernel::SharedWeights`], [`crate::ops::MatmulKernel::SharedA`]).
     pub no_shared_weights: bool,
+    /// Keep wgpu's loop bounding: a counter that naga adds to every shader loop so that an infinite loop
+    /// cannot be treated as unreachable by the driver's compiler. Off by default: reddiff compiles only its
+    /// own shaders, whose loops are all bounded by their parameters (counts below 2^31), and the counter
+    /// costs time — ~9 % of an emoji32 forward on lavapipe; the wgpu issue 7698 reports 100× on a GPU.
+    /// Browsers (WebGPU) apply their own checks either way.
+    pub loop_bounding: bool,
 }
 
 impl GpuOptions {
@@ -108,6 +115,10 @@ impl GpuOptions {
             profile,
             no_coop_matrix: off("REDDIFF_COOP"),
             no_shared_weights: off("REDDIFF_SUBGROUPS"),
+            loop_bounding: matches!(
+                get("REDDIFF_LOOP_BOUNDING").map(|v| v.to_ascii_lowercase()).as_deref(),
+                Some("1") | Some("on") | Some("true") | Some("yes")
+            ),
             ..GpuOptions::default()
         }
     }
@@ -144,6 +155,8 @@ pub struct Gpu {
     pub(crate) coop: bool,
     /// [`ConvKernel::SharedWeights`] can run (see [`Gpu::shared_weights`]).
     pub(crate) shared_weights: bool,
+    /// Shader modules keep wgpu's loop bounding ([`GpuOptions::loop_bounding`]).
+    pub(crate) loop_bounding: bool,
 }
 
 const NO_ADAPTER_HINT: &str = "Install a Vulkan, Metal or DX12 driver. On CPU-only Linux: \
@@ -341,6 +354,7 @@ impl Gpu {
             .map_err(|e| Error::RequestDevice { adapter: info.name.clone(), reason: e.to_string() })?;
         let mut gpu = Self::from_device(device, queue, info, features, limits, opts.profile)?;
         gpu.shared_weights &= !opts.no_shared_weights;
+        gpu.loop_bounding = opts.loop_bounding;
         gpu.report.coop_matrix = match coop {
             Ok(()) if gpu.profile() == KernelProfile::Tiled => gpu.check_coop().await,
             Ok(()) => "off: the register-blocked kernels are in use".into(),
@@ -459,6 +473,7 @@ impl Gpu {
             profile: Mutex::new(None),
             coop: false,
             shared_weights: !cfg!(target_arch = "wasm32") && subgroup_min >= 8,
+            loop_bounding: false,
         })
     }
 

@@ -216,12 +216,20 @@ impl Gpu {
             return Ok(p.clone());
         }
         let device = &self.device;
+        let loop_bounding = self.loop_bounding;
         let module = cache
             .modules
             .entry(k.shader.name)
             .or_insert_with(|| {
-                device
-                    .create_shader_module(wgpu::ShaderModuleDescriptor { label: Some(k.shader.name), source: wgpu::ShaderSource::Wgsl(k.shader.source.into()) })
+                let desc = wgpu::ShaderModuleDescriptor { label: Some(k.shader.name), source: wgpu::ShaderSource::Wgsl(k.shader.source.into()) };
+                let mut checks = wgpu::ShaderRuntimeChecks::checked();
+                checks.force_loop_bounding = loop_bounding;
+                // SAFETY: only the loop counter may be left out, never the bounds or division checks. The
+                // shaders are reddiff's own (`wgsl/`, compiled in), and every loop in them ends: each counts
+                // up by a positive step (a constant, or a count the host makes at least 1) or halves a
+                // positive value, towards a bound from the parameter block; those bounds (element, channel
+                // and step counts of tensors that fit one storage binding) stay below 2^31, so no counter wraps.
+                unsafe { device.create_shader_module_trusted(desc, checks) }
             })
             .clone();
         let mut entries = vec![wgpu::BindGroupLayoutEntry {
