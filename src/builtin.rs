@@ -4,8 +4,6 @@
 //! The prior is `models/emoji32`: a 3.97M-parameter ADM UNet for 32×32 RGB images with F16 weights (its card
 //! is `models/emoji32/README.md`). The samples are 32×32 PNG emoji from the split the prior never saw.
 
-use crate::error::Result;
-use crate::gpu::Gpu;
 use crate::model::Unet;
 
 /// Contents of the built-in model's `config.json` (ADM argument names).
@@ -71,7 +69,7 @@ pub fn sample(name: &str) -> Option<&'static [u8]> {
 impl Unet {
     /// Loads the built-in emoji32 prior (the same network as `Unet::load(gpu, "models/emoji32")`).
     #[cfg(not(target_arch = "wasm32"))]
-    pub fn builtin(gpu: &Gpu) -> Result<Unet> {
+    pub fn builtin(gpu: &crate::Gpu) -> crate::Result<Unet> {
         let model = Unet::from_bytes(gpu, "builtin/config.json".as_ref(), CONFIG_JSON, "builtin/model.safetensors".as_ref(), WEIGHTS)?;
         model.after_load(gpu)
     }
