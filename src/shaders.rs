@@ -1,4 +1,5 @@
-//! Every WGSL file of the crate, embedded with `include_str!`.
+//! Every WGSL file of the crate, embedded with `include_str!`. WGSL has no includes: a shader that shares
+//! functions with others gets them from a prelude file, prepended here (`shader!(ID, "name", "prelude")`).
 
 use crate::gpu::Shader;
 
@@ -7,9 +8,14 @@ macro_rules! shader {
         #[doc = concat!("`wgsl/", $name, ".wgsl`")]
         pub static $id: Shader = Shader { name: $name, source: include_str!(concat!("../wgsl/", $name, ".wgsl")) };
     };
+    ($id:ident, $name:literal, $prelude:literal) => {
+        #[doc = concat!("`wgsl/", $prelude, ".wgsl` followed by `wgsl/", $name, ".wgsl`")]
+        pub static $id: Shader =
+            Shader { name: $name, source: concat!(include_str!(concat!("../wgsl/", $prelude, ".wgsl")), include_str!(concat!("../wgsl/", $name, ".wgsl"))) };
+    };
 }
 
-shader!(ELEMENTWISE, "elementwise");
+shader!(ELEMENTWISE, "elementwise", "runs");
 shader!(CONV, "conv");
 shader!(CONV3X3, "conv3x3");
 shader!(CONV_SG, "conv_sg");
@@ -22,7 +28,7 @@ shader!(MATMUL_SG, "matmul_sg");
 shader!(NORM, "norm");
 shader!(ATTENTION, "attention");
 shader!(ATTENTION_FUSED, "attention_fused");
-shader!(RESAMPLE, "resample");
+shader!(RESAMPLE, "resample", "runs");
 shader!(EMBEDDING, "embedding");
 shader!(REDUCE, "reduce");
 shader!(RNG, "rng");
@@ -37,6 +43,9 @@ shader!(CONV_TRANSPOSE, "conv_transpose");
 shader!(NORM_BACKWARD, "norm_backward");
 shader!(SOFTMAX_BACKWARD, "softmax_backward");
 shader!(DPS, "dps");
+
+/// The prelude files (`wgsl/<name>.wgsl`, not shaders on their own: they use their includer's overrides).
+pub static PRELUDES: &[&str] = &["runs"];
 
 /// All shaders, for validation.
 pub static ALL: &[&Shader] = &[

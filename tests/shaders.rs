@@ -1,6 +1,6 @@
 //! Every WGSL file parses and validates with naga, so a broken shader fails before any GPU run.
 
-use reddiff::shaders::ALL;
+use reddiff::shaders::{ALL, PRELUDES};
 
 #[test]
 fn every_shader_parses_and_validates() {
@@ -12,9 +12,13 @@ fn every_shader_parses_and_validates() {
         .filter(|n| n.ends_with(".wgsl"))
         .collect();
     on_disk.sort();
-    let mut embedded: Vec<String> = ALL.iter().map(|s| format!("{}.wgsl", s.name)).collect();
+    let mut embedded: Vec<String> = ALL.iter().map(|s| s.name).chain(PRELUDES.iter().copied()).map(|n| format!("{n}.wgsl")).collect();
     embedded.sort();
     assert_eq!(on_disk, embedded, "every wgsl/ file must be listed in src/shaders.rs");
+    for p in PRELUDES {
+        let text = std::fs::read_to_string(format!("{dir}/{p}.wgsl")).expect("prelude readable");
+        assert!(ALL.iter().any(|s| s.source.starts_with(&text)), "{p}.wgsl is prepended to no shader");
+    }
     for s in ALL {
         let module = naga::front::wgsl::parse_str(s.source).unwrap_or_else(|e| panic!("{}.wgsl: {}", s.name, e.emit_to_string(s.source)));
         let mut v = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::all());

@@ -4,9 +4,12 @@
 //   dx = rstd (dn - mean_group(dn) - n * mean_group(dn n)).
 // Two passes: `gn_back_stats`, one 256-thread workgroup per (n, group) (CPU adapters: `gn_back_stats_lanes`,
 // one invocation per group), writes (mean, rstd, mean(dn), mean(dn n)); `gn_back_apply`, one invocation per
-// element (CPU adapters: `gn_back_apply_runs`, one per run of elements of one channel), writes dx.
+// element (CPU adapters: `gn_back_apply_runs`, one per run of elements of one channel), writes dx. On CPU
+// adapters small groups take one pass instead, `gn_back_fused_lanes` (an invocation per group does both).
+// The apply passes add add_scale * addend to dx when add_scale is not 0 (a residual branch's gradient).
 // Bindings: 1 x, 2 dout, 3 gamma [C], 4 beta [C], 5 ss (scale at ss_off + n ss_stride + c, shift C later;
-// a dummy when unused), 6 stats (read_write, 4 floats per group), 7 dx (read_write).
+// a dummy when unused), 6 stats (read_write, 4 floats per group), 7 dx (read_write), 8 addend (same shape as
+// x; a dummy when add_scale is 0).
 
 struct P {
     n: u32,
@@ -19,6 +22,7 @@ struct P {
     ss_off: u32,
     ss_stride: u32,
     total: u32,    // N * C * S
+    add_scale: f32,
 }
 
 @group(0) @binding(0) var<uniform> p: P;
@@ -29,6 +33,7 @@ struct P {
 @group(0) @binding(5) var<storage, read> ss: array<f32>;
 @group(0) @binding(6) var<storage, read_write> stats: array<vec4<f32>>;
 @group(0) @binding(7) var<storage, read_write> dx: array<f32>;
+@group(0) @binding(8) var<storage, read> addend: array<f32>;
 
 var<workgroup> red1: array<f32, 256>;
 var<workgroup> red2: array<f32, 256>;
@@ -124,14 +129,9 @@ fn gn_back_stats(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
     }
 }
 
-// CPU adapters: one invocation per (n, group) runs both passes alone, without barriers (on lavapipe every
-// workgroup barrier is a coroutine switch, and gn_back_stats has 18); 8 invocations per workgroup so the
-// groups spread over the CPU's threads.
-@compute @workgroup_size(8)
-fn gn_back_stats_lanes(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-                       @builtin(local_invocation_index) li: u32) {
-    let grp = (wid.x + wid.y * nwg.x) * 8u + li;
-    if (grp >= p.n * p.groups) { return; }
+// (mean, rstd, mean(dn), mean(dn n)) of group grp, computed by one invocation alone, without barriers (on
+// lavapipe every workgroup barrier is a coroutine switch, and gn_back_stats has 18).
+fn lane_stats(grp: u32) -> vec4<f32> {
     let gr = group_of(grp);
     let k = x[gr.first];
     var s1 = 0.0;
@@ -156,7 +156,43 @@ fn gn_back_stats_lanes(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workg
             t2 += dn * nv;
         }
     }
-    stats[grp] = vec4<f32>(mean, rstd, t1 / f32(gr.count), t2 / f32(gr.count));
+    return vec4<f32>(mean, rstd, t1 / f32(gr.count), t2 / f32(gr.count));
+}
+
+// dx at element e from its group's statistics st and its channel's coefficients ab (+ add_scale * addend).
+fn grad_at(e: u32, st: vec4<f32>, ab: vec2<f32>) -> f32 {
+    let nv = (x[e] - st.x) * st.y;
+    var v = st.y * (dnorm(e, ab, nv) - st.z - nv * st.w);
+    if (p.add_scale != 0.0) { v += p.add_scale * addend[e]; }
+    return v;
+}
+
+// CPU adapters: one invocation per (n, group) computes its statistics alone; 8 invocations per workgroup
+// so the groups spread over the CPU's threads.
+@compute @workgroup_size(8)
+fn gn_back_stats_lanes(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                       @builtin(local_invocation_index) li: u32) {
+    let grp = (wid.x + wid.y * nwg.x) * 8u + li;
+    if (grp >= p.n * p.groups) { return; }
+    stats[grp] = lane_stats(grp);
+}
+
+// CPU adapters, small groups (see group_norm_backward): one invocation per (n, group) computes its
+// statistics and then its dx, in one dispatch instead of two (the stats binding is unused).
+@compute @workgroup_size(8)
+fn gn_back_fused_lanes(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                       @builtin(local_invocation_index) li: u32) {
+    let grp = (wid.x + wid.y * nwg.x) * 8u + li;
+    if (grp >= p.n * p.groups) { return; }
+    let st = lane_stats(grp);
+    let gr = group_of(grp);
+    for (var cc = 0u; cc < p.c / p.groups; cc++) {
+        let base = gr.first + cc * p.s;
+        let ab = coef(gr.n, gr.c0 + cc);
+        for (var e = base; e < base + p.s; e++) {
+            dx[e] = grad_at(e, st, ab);
+        }
+    }
 }
 
 @compute @workgroup_size(256)
@@ -167,9 +203,7 @@ fn gn_back_apply(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
     let nc = i / p.s;
     let n = nc / p.c;
     let c = nc % p.c;
-    let st = stats[n * p.groups + c / (p.c / p.groups)];
-    let nv = (x[i] - st.x) * st.y;
-    dx[i] = st.y * (dnorm(i, coef(n, c), nv) - st.z - nv * st.w);
+    dx[i] = grad_at(i, stats[n * p.groups + c / (p.c / p.groups)], coef(n, c));
 }
 
 // Elements per invocation of gn_back_apply_runs: a run inside one channel (S % RUN == 0).
@@ -189,8 +223,6 @@ fn gn_back_apply_runs(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgr
     let st = stats[n * p.groups + c / (p.c / p.groups)];
     let ab = coef(n, c);
     for (var j = 0u; j < RUN; j++) {
-        let e = e0 + j;
-        let nv = (x[e] - st.x) * st.y;
-        dx[e] = st.y * (dnorm(e, ab, nv) - st.z - nv * st.w);
+        dx[e0 + j] = grad_at(e0 + j, st, ab);
     }
 }

@@ -1,43 +1,22 @@
-// Nearest-neighbour 2x upsampling, 2x2 average pooling and 2x zero insertion on [N*C, H, W] planes.
-// Bindings: 1 x (read), 2 out (read_write). H, W are the INPUT plane size. 256 threads, RUN outputs each.
+// Nearest-neighbour 2x upsampling, 2x2 block sums (average pooling) and 2x zero insertion on [N*C, H, W]
+// planes, every output multiplied by `scale` (1 for upsampling, 1/4 for average pooling; the VJP's adjoints
+// use 1/4 and 1). Bindings: 1 x (read), 2 out (read_write). H, W are the INPUT plane size. 256 threads, RUN
+// outputs each.
 
 struct P {
     n: u32,   // output elements
     h: u32,
     w: u32,
+    scale: f32,
 }
 
 @group(0) @binding(0) var<uniform> p: P;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 
-// Elements per invocation, as in elementwise.wgsl.
+// Elements per invocation, as in elementwise.wgsl: RUN consecutive outputs from `run_start`, counted on
+// with `next` (runs.wgsl, which src/shaders.rs prepends).
 override RUN: u32 = 1u;
-
-// Each invocation takes RUN consecutive outputs and divides only once per run (as elementwise.wgsl's
-// `run_start`, `coords` and `next`: integer division is per-lane scalar code on CPU adapters).
-fn run_start(wid: vec3<u32>, nwg: vec3<u32>, li: u32) -> u32 {
-    return ((wid.x + wid.y * nwg.x) * 256u + li) * RUN;
-}
-
-// (column, row, plane) of flat index i over [planes, rows, cols].
-fn coords(i: u32, cols: u32, rows: u32) -> vec3<u32> {
-    return vec3<u32>(i % cols, (i / cols) % rows, i / (cols * rows));
-}
-
-// The coordinates of the element after `o`.
-fn next(o: vec3<u32>, cols: u32, rows: u32) -> vec3<u32> {
-    var r = vec3<u32>(o.x + 1u, o.y, o.z);
-    if (r.x == cols) {
-        r.x = 0u;
-        r.y += 1u;
-        if (r.y == rows) {
-            r.y = 0u;
-            r.z += 1u;
-        }
-    }
-    return r;
-}
 
 @compute @workgroup_size(256)
 fn upsample_nearest2(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -46,21 +25,21 @@ fn upsample_nearest2(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgro
     if (i0 >= p.n) { return; }
     var o = coords(i0, 2u * p.w, 2u * p.h);
     for (var i = i0; i < min(i0 + RUN, p.n); i++) {
-        out[i] = x[(o.z * p.h + o.y / 2u) * p.w + o.x / 2u];
+        out[i] = p.scale * x[(o.z * p.h + o.y / 2u) * p.w + o.x / 2u];
         o = next(o, 2u * p.w, 2u * p.h);
     }
 }
 
 // Output plane is (H/2) x (W/2) (floor), as torch's avg_pool2d(kernel 2, stride 2).
 @compute @workgroup_size(256)
-fn avg_pool2(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+fn pool2(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
              @builtin(local_invocation_index) li: u32) {
     let i0 = run_start(wid, nwg, li);
     if (i0 >= p.n) { return; }
     var o = coords(i0, p.w / 2u, p.h / 2u);
     for (var i = i0; i < min(i0 + RUN, p.n); i++) {
         let base = (o.z * p.h + 2u * o.y) * p.w + 2u * o.x;
-        out[i] = 0.25 * (x[base] + x[base + 1u] + x[base + p.w] + x[base + p.w + 1u]);
+        out[i] = p.scale * (x[base] + x[base + 1u] + x[base + p.w] + x[base + p.w + 1u]);
         o = next(o, p.w / 2u, p.h / 2u);
     }
 }
@@ -75,7 +54,7 @@ fn zero_insert2(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
     var o = coords(i0, 2u * p.w, 2u * p.h);
     for (var i = i0; i < min(i0 + RUN, p.n); i++) {
         var v = 0.0;
-        if ((o.x & 1u) == 0u && (o.y & 1u) == 0u) { v = x[(o.z * p.h + o.y / 2u) * p.w + o.x / 2u]; }
+        if ((o.x & 1u) == 0u && (o.y & 1u) == 0u) { v = p.scale * x[(o.z * p.h + o.y / 2u) * p.w + o.x / 2u]; }
         out[i] = v;
         o = next(o, 2u * p.w, 2u * p.h);
     }

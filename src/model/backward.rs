@@ -33,16 +33,6 @@ fn hw(t: &Tensor) -> (usize, usize) {
     (s[2], s[3])
 }
 
-/// Nearest ×2 upsampling's adjoint: the sum over each 2×2 block.
-fn upsample_adjoint(gpu: &Gpu, d: &Tensor) -> Result<Tensor> {
-    ops::affine(gpu, &ops::avg_pool2(gpu, d)?, 4.0, 0.0)
-}
-
-/// 2×2 average pooling's adjoint: each value spread over its block, divided by 4.
-fn avg_pool_adjoint(gpu: &Gpu, d: &Tensor) -> Result<Tensor> {
-    ops::affine(gpu, &ops::upsample_nearest2(gpu, d)?, 0.25, 0.0)
-}
-
 impl ResBlock {
     /// The input gradient for output gradient `d`, from the saved input `x` and conv1 output `c1`.
     fn backward(&self, gpu: &Gpu, x: &Tensor, c1: &Tensor, emb: EmbOut, d: &Tensor) -> Result<Tensor> {
@@ -50,20 +40,23 @@ impl ResBlock {
         // out = s · (conv2(h) + b) + s · skip(x'),  h = silu(norm2(c1 [, scale-shift])),  x' = resample(x).
         let dh = self.conv2.input_grad(gpu, d, hw(c1), s, None)?;
         let ss = if self.scale_shift { Some(self.scale_shift_of(emb)) } else { None };
-        let dc1 = self.norm2.backward(gpu, c1, &dh, ss, true)?;
+        let dc1 = self.norm2.backward(gpu, c1, &dh, ss, true, None)?;
         let da = self.conv1.input_grad(gpu, &dc1, hw(c1), 1.0, None)?;
-        let dskip = match &self.skip {
-            Some(c) => c.input_grad(gpu, d, hw(c1), s, None)?,
-            None => ops::affine(gpu, d, s, 0.0)?,
+        let back = |t: &Tensor| match self.resample {
+            Resample::None => Ok(t.clone()),
+            Resample::Up => ops::upsample_nearest2_adjoint(gpu, t),
+            Resample::Down => ops::avg_pool2_adjoint(gpu, t),
         };
-        let back = |t: Tensor| match self.resample {
-            Resample::None => Ok(t),
-            Resample::Up => upsample_adjoint(gpu, &t),
-            Resample::Down => avg_pool_adjoint(gpu, &t),
+        // The skip path's gradient and its factor: an identity skip without resampling passes (d, s) on as
+        // it is, so that norm1's backward adds s · d in its own pass.
+        let (dskip, ds) = match (&self.skip, self.resample) {
+            (Some(c), _) => (back(&c.input_grad(gpu, d, hw(c1), s, None)?)?, 1.0),
+            (None, Resample::None) => (d.clone(), s),
+            (None, _) if s == 1.0 => (back(d)?, 1.0),
+            (None, _) => (back(&ops::affine(gpu, d, s, 0.0)?)?, 1.0),
         };
-        let (da, dskip) = (back(da)?, back(dskip)?);
         // The norm1 path and the skip path both start at x.
-        ops::add(gpu, &self.norm1.backward(gpu, x, &da, None, true)?, &dskip)
+        self.norm1.backward(gpu, x, &back(&da)?, None, true, Some((&dskip, ds)))
     }
 }
 
@@ -100,11 +93,11 @@ impl Attention {
                 pv.backward(gpu, &dv.reshape(&[n, c, t])?, 1.0, Some((&g, 1.0)))?
             }
         };
-        let dx = match &self.norm {
-            Some(norm) => norm.backward(gpu, &x3, &dh, None, false)?,
-            None => dh,
-        };
-        ops::axpby(gpu, 1.0, &dx, r, &d3)?.reshape(s)
+        // out's residual term r · x joins the norm's backward pass (or, without a norm, one axpby).
+        match &self.norm {
+            Some(norm) => norm.backward(gpu, &x3, &dh, None, false, Some((&d3, r)))?.reshape(s),
+            None => ops::axpby(gpu, 1.0, &dh, r, &d3)?.reshape(s),
+        }
     }
 }
 
@@ -135,10 +128,10 @@ impl Block {
                     Some(c) => c.input_grad(gpu, d, (2 * h, 2 * w), 1.0, None)?,
                     None => d.clone(),
                 };
-                upsample_adjoint(gpu, &du)
+                ops::upsample_nearest2_adjoint(gpu, &du)
             }
             (Block::Down(Some(c)), Saved::Size(h, w)) => c.input_grad(gpu, d, (*h, *w), 1.0, None),
-            (Block::Down(None), Saved::Size(..)) => avg_pool_adjoint(gpu, d),
+            (Block::Down(None), Saved::Size(..)) => ops::avg_pool2_adjoint(gpu, d),
             _ => Err(Error::Invalid { op: "unet vjp", msg: "saved activations do not match the block".into() }),
         }
     }
@@ -347,7 +340,7 @@ impl Saves {
         // v on the ε channels, zero on learned-sigma ones (a kernel fill: a clear cannot be captured).
         let dout = if oc > c { ops::concat_channels(gpu, v, &ops::fill(gpu, &[n, oc - c, x_shape[2], x_shape[3]], 0.0)?)? } else { v.clone() };
         let g = unet.out_conv.input_grad(gpu, &dout, hw(&self.pre_out), 1.0, None)?;
-        let mut g = unet.out_norm.backward(gpu, &self.pre_out, &g, None, true)?;
+        let mut g = unet.out_norm.backward(gpu, &self.pre_out, &g, None, true, None)?;
         // Up path in reverse; each entry's concatenation splits the gradient into its two inputs.
         let mut skip_grads: Vec<Tensor> = Vec::with_capacity(unet.up.len());
         for (entry, (before, skip_c, saved)) in unet.up.iter().zip(&self.up).rev() {

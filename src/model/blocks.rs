@@ -79,9 +79,10 @@ impl Norm {
     pub(crate) fn run(&self, gpu: &Gpu, x: &Tensor, ss: Option<ScaleShift>, silu: bool) -> Result<Tensor> {
         ops::group_norm(gpu, x, &self.g, &self.b, ss, GroupNorm { groups: self.groups, eps: self.eps, silu })
     }
-    /// The input gradient of [`Norm::run`] at input `x` for the output gradient `dy`.
-    pub(crate) fn backward(&self, gpu: &Gpu, x: &Tensor, dy: &Tensor, ss: Option<ScaleShift>, silu: bool) -> Result<Tensor> {
-        ops::group_norm_backward(gpu, x, dy, &self.g, &self.b, ss, GroupNorm { groups: self.groups, eps: self.eps, silu })
+    /// The input gradient of [`Norm::run`] at input `x` for the output gradient `dy`, plus `s · a` for
+    /// `addend = Some((a, s))` (a residual branch's gradient, added in the same pass).
+    pub(crate) fn backward(&self, gpu: &Gpu, x: &Tensor, dy: &Tensor, ss: Option<ScaleShift>, silu: bool, addend: Option<(&Tensor, f32)>) -> Result<Tensor> {
+        ops::group_norm_backward(gpu, x, dy, &self.g, &self.b, ss, GroupNorm { groups: self.groups, eps: self.eps, silu }, addend)
     }
 }
 

@@ -48,7 +48,10 @@ pub fn conv2d_input_grad(
 }
 
 /// The input gradient of [`group_norm`](super::group_norm)`(x, gamma, beta, scale_shift, cfg)` for the
-/// output gradient `dy` (same shape as `x`, [N, C, ...]). The scale-shift terms are treated as constants.
+/// output gradient `dy` (same shape as `x`, [N, C, ...]), plus `s · a` for `addend = Some((a, s))` (`a` the
+/// shape of `x`: the gradient of a residual branch that also starts at `x`, added in the same pass). The
+/// scale-shift terms are treated as constants.
+#[allow(clippy::too_many_arguments)]
 pub fn group_norm_backward(
     gpu: &Gpu,
     x: &Tensor,
@@ -57,6 +60,7 @@ pub fn group_norm_backward(
     beta: &Tensor,
     scale_shift: Option<ScaleShift>,
     cfg: GroupNorm,
+    addend: Option<(&Tensor, f32)>,
 ) -> Result<Tensor> {
     const OP: &str = "group_norm_backward";
     let xs = x.shape();
@@ -73,13 +77,37 @@ pub fn group_norm_backward(
             return Err(Error::Shape { op: OP, msg: format!("scale-shift at offset {} stride {} does not hold [{n}, {}]", ss.offset, ss.stride, 2 * c) });
         }
     }
+    if let Some((a, _)) = addend {
+        if a.shape() != xs {
+            return Err(Error::Shape { op: OP, msg: format!("addend {:?} must match the input {xs:?}", a.shape()) });
+        }
+    }
+    // Without an addend its binding holds gamma, unread (not the dummy, which may be bound read-write below).
+    let (add, add_scale) = match addend {
+        Some((a, s)) if s != 0.0 => (a, s),
+        _ => (gamma, 0.0),
+    };
     let (sst, ss_off, ss_stride) = match &scale_shift {
         Some(ss) => (ss.t, ss.offset, ss.stride),
         None => (gamma, 0, 0),
     };
-    let stats = gpu.empty(OP, &[n * cfg.groups, 4])?;
+    let count = (c / cfg.groups) * s;
+    let fused = gpu.profile() != KernelProfile::Tiled && count <= super::norm::FUSED_MAX;
+    // The one-pass kernel leaves the statistics binding unused.
+    let stats = if fused { gpu.dummy().clone() } else { gpu.empty(OP, &[n * cfg.groups, 4])? };
     let dx = gpu.empty(OP, xs)?;
-    let params = Params::new().n(n).n(c).n(s).n(cfg.groups).f(cfg.eps).u(cfg.silu as u32).u(scale_shift.is_some() as u32).n(ss_off).n(ss_stride).n(x.numel());
+    let params = Params::new()
+        .n(n)
+        .n(c)
+        .n(s)
+        .n(cfg.groups)
+        .f(cfg.eps)
+        .u(cfg.silu as u32)
+        .u(scale_shift.is_some() as u32)
+        .n(ss_off)
+        .n(ss_stride)
+        .n(x.numel())
+        .f(add_scale);
     let args = [
         (x, Access::Read),
         (dy, Access::Read),
@@ -88,8 +116,13 @@ pub fn group_norm_backward(
         (sst, Access::Read),
         (&stats, Access::ReadWrite),
         (&dx, Access::ReadWrite),
+        (add, Access::Read),
     ];
-    if gpu.profile() == KernelProfile::Tiled {
+    if fused {
+        // CPU adapters, groups of at most FUSED_MAX elements (as the forward's gn_fused): one pass, an
+        // invocation per group.
+        gpu.launch(OP, &Kernel::new(&NORM_BACKWARD, "gn_back_fused_lanes"), &params, &args, (n * cfg.groups).div_ceil(8) as u64)?;
+    } else if gpu.profile() == KernelProfile::Tiled {
         // GPUs: a workgroup per group, then an invocation per element.
         gpu.launch(OP, &Kernel::new(&NORM_BACKWARD, "gn_back_stats"), &params, &args, (n * cfg.groups) as u64)?;
         gpu.launch(OP, &Kernel::new(&NORM_BACKWARD, "gn_back_apply"), &params, &args, groups256(x.numel()))?;

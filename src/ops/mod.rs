@@ -33,7 +33,7 @@ pub use fft::{fft2, FftDirection};
 pub use matmul::{linear, matmul, matmul_with, Bias, MatView, Matmul, MatmulKernel};
 pub use norm::{group_norm, GroupNorm, ScaleShift};
 pub use reduce::{stats, Stats};
-pub use resample::{avg_pool2, upsample_nearest2, zero_insert2};
+pub use resample::{avg_pool2, avg_pool2_adjoint, upsample_nearest2, upsample_nearest2_adjoint, zero_insert2};
 pub use rng::{image_key, normal, normal_keyed};
 pub use tiles::{add_tiles, blend_tiles, extract_tiles, extract_tiles_weighted, TileGrid};
 

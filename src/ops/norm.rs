@@ -41,7 +41,7 @@ impl<'a> ScaleShift<'a> {
 /// every emoji32 GroupNorm and FFHQ-256's up to 32x32. On lavapipe (2 threads) one pass took a 64-channel
 /// 16x16 GroupNorm from 0.16-0.17 to 0.09-0.12 ms; larger groups keep two passes, which spread over more
 /// threads.
-const FUSED_MAX: usize = 8192;
+pub(super) const FUSED_MAX: usize = 8192;
 
 /// Elements per invocation of a pass that walks the channels of [N, C, S] in runs: runs stay inside one
 /// channel (S % run == 0); long runs amortise the per-invocation set-up on CPU adapters, short ones keep GPU
