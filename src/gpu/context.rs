@@ -43,6 +43,8 @@ pub struct AdapterReport {
     pub profile: KernelProfile,
     /// Cooperative-matrix (tensor-core) convolution: "on (…)" with its self-check error, or "off: why".
     pub coop_matrix: String,
+    /// Shader loops keep wgpu's loop counter ([`GpuOptions::loop_bounding`]; off unless asked for).
+    pub loop_bounding: bool,
     /// Subgroup sizes the adapter reports (min, max); (0, 0) without SUBGROUP.
     pub subgroup_sizes: (u32, u32),
 }
@@ -52,7 +54,8 @@ impl std::fmt::Display for AdapterReport {
         write!(
             f,
             "{} ({}, {}, driver {}); max storage binding {} MiB, max buffer {} MiB, {} storage buffers/stage, \
-             {} KiB workgroup memory; features [{}]; subgroups {}..{}; kernels {:?}; cooperative matrices {}",
+             {} KiB workgroup memory; features [{}]; subgroups {}..{}; kernels {:?}; cooperative matrices {}; \
+             shader loop bounding {}",
             self.name,
             self.backend,
             self.device_type,
@@ -65,7 +68,8 @@ impl std::fmt::Display for AdapterReport {
             self.subgroup_sizes.0,
             self.subgroup_sizes.1,
             self.profile,
-            self.coop_matrix
+            self.coop_matrix,
+            if self.loop_bounding { "on" } else { "off" }
         )
     }
 }
@@ -355,6 +359,7 @@ impl Gpu {
         let mut gpu = Self::from_device(device, queue, info, features, limits, opts.profile)?;
         gpu.shared_weights &= !opts.no_shared_weights;
         gpu.loop_bounding = opts.loop_bounding;
+        gpu.report.loop_bounding = opts.loop_bounding;
         gpu.report.coop_matrix = match coop {
             Ok(()) if gpu.profile() == KernelProfile::Tiled => gpu.check_coop().await,
             Ok(()) => "off: the register-blocked kernels are in use".into(),
@@ -448,6 +453,7 @@ impl Gpu {
             features: names,
             profile,
             coop_matrix: "off: not requested".into(),
+            loop_bounding: false,
             subgroup_sizes,
         };
         let stream = Stream::new(&device);
