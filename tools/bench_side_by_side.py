@@ -6,7 +6,8 @@
 
 For every --model DIR:B1,B2 and batch: the UNet forward (ms, median over --reps inside each round, median
 over rounds); then the RED-diff loop (box inpainting of a held-out image, --loop-steps steps, it/s) with the
-reddiff CLI against tools/reddiff_torch.py. Ratio = PyTorch time / reddiff time (> 1: reddiff is faster).
+reddiff CLI against tools/reddiff_torch.py; with --vjp then the vector-Jacobian product every DPS and PiGDM
+step needs (a forward keeping activations and one product; examples/bench_vjp against torch.autograd.grad). Ratio = PyTorch time / reddiff time (> 1: reddiff is faster).
 reddiff runs as a subprocess (the release example `bench_model` and binary `reddiff`, built if missing);
 PyTorch runs in this process with the model loaded once. On CUDA both fp32 (TF32 off, a fair fp32
 baseline) and PyTorch's default (cuDNN convolutions on TF32) are timed. GPU memory: reddiff's pool + graph
@@ -85,10 +86,47 @@ class TorchModel:
                     times.append((time.perf_counter() - t0) * 1e3)
         return statistics.median(times)
 
+    def vjp_ms(self, batch, reps, tf32):
+        """Median ms of one forward with autograd on and (d eps / dx)^T v, what DPS and PiGDM do every step
+        (the forward's activations kept by autograd; eps = the first 3 output channels)."""
+        torch.backends.cudnn.allow_tf32 = tf32
+        torch.backends.cuda.matmul.allow_tf32 = False
+        g = torch.Generator().manual_seed(0)
+        x = torch.randn(batch, 3, self.size, self.size, generator=g).to(self.device)
+        v = torch.randn(batch, 3, self.size, self.size, generator=g).to(self.device)
+        t = torch.full((batch,), 500, dtype=torch.int64, device=self.device)
+        y = torch.zeros(batch, dtype=torch.int64, device=self.device) if self.cc else None
+        times = []
+        for i in range(reps + 1):
+            if self.device == "cuda":
+                torch.cuda.synchronize()
+            t0 = time.perf_counter()
+            xg = x.detach().requires_grad_(True)
+            if self.kind == "adm":
+                out = self.m(xg, t, y=y) if y is not None else self.m(xg, t)
+            else:
+                out = self.m(xg, t, class_labels=y).sample
+            (grad,) = torch.autograd.grad((out[:, :3] * v).sum(), xg)
+            if self.device == "cuda":
+                torch.cuda.synchronize()
+            if i:
+                times.append((time.perf_counter() - t0) * 1e3)
+            del out, grad
+        return statistics.median(times)
+
     def memory_mib(self):
         if self.device == "cuda":
             return torch.cuda.max_memory_allocated() / 2**20
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def reddiff_vjp(bins, model, batch, reps, env=None):
+    """(median ms per tape + product, dispatches "forward + backward", graphs MiB) from one bench_vjp run (the
+    captured, replayed path: what DPS and PiGDM run)."""
+    out = sh([os.path.join(bins, "examples", "bench_vjp"), model, "--batch", str(batch), "--reps", str(reps)], env, timeout=900)
+    row = [l for l in out.splitlines() if l.startswith("| ") and "| captured" in l][-1]
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    return float(cells[3]), cells[6], float(cells[7])
 
 
 def model_size(model):
@@ -121,11 +159,14 @@ def main():
     ap.add_argument("--bin-dir", default=os.path.join(ROOT, "target", "release"))
     ap.add_argument("--out", help="also write the table here")
     ap.add_argument("--variant", action="append", help="LABEL:VAR=VALUE,... reddiff environment (repeatable)")
+    ap.add_argument("--vjp", action="store_true",
+                    help="also time the UNet's vector-Jacobian product (tape + product; bench_vjp against torch "
+                         "autograd) for every model and batch, after the loop")
     args = ap.parse_args()
     variants = [parse_variant(v) for v in (args.variant or ["default:"])]
     models = args.model or ["models/emoji32:1,8"]
-    if not os.path.exists(os.path.join(args.bin_dir, "examples", "bench_model")):
-        sh(["cargo", "build", "--release", "--bin", "reddiff", "--example", "bench_model"])
+    if not all(os.path.exists(os.path.join(args.bin_dir, "examples", e)) for e in ("bench_model", "bench_vjp")):
+        sh(["cargo", "build", "--release", "--bin", "reddiff", "--example", "bench_model", "--example", "bench_vjp"], timeout=1800)
     adapters = [f"{label}: " + sh([os.path.join(args.bin_dir, "reddiff"), "adapter"], env).strip().splitlines()[-1]
                 for label, env in variants]
     modes = [("fp32", False)] + ([("tf32", True)] if args.torch_device == "cuda" else [])
@@ -190,6 +231,36 @@ def main():
             lines.append(f"| RED-diff loop {os.path.basename(args.loop_model.rstrip('/'))} ({args.loop_steps} steps, it/s) | 1 | {label} | "
                          f"{statistics.median(ours[label]):.3g} it/s | fp32 | {statistics.median(theirs):.3g} it/s | "
                          f"{statistics.median(ratios):.3f} | | | |")
+        flush()
+    if args.vjp:
+        for spec in models:
+            d, _, bs = spec.partition(":")
+            tm = TorchModel(d, args.torch_device, args.threads)
+            for b in ([int(b) for b in bs.split(",")] if bs else [1]):
+                ours = {label: [] for label, _ in variants}
+                stats = {}
+                theirs = {m: [] for m, _ in modes}
+                for r in range(args.rounds):
+                    for o in ([0, 1] if r % 2 == 0 else [1, 0]):
+                        if o == 0:
+                            for label, env in variants:
+                                ms, disp, mem = reddiff_vjp(args.bin_dir, d, b, args.reps, env)
+                                ours[label].append(ms)
+                                stats[label] = (disp, mem)
+                        else:
+                            for m, tf32 in modes:
+                                theirs[m].append(tm.vjp_ms(b, args.reps, tf32))
+                    print(f"  vjp {d} b{b} round {r + 1}: reddiff " + ", ".join(f"{l} {v[-1]:.2f} ms" for l, v in ours.items())
+                          + ", PyTorch " + ", ".join(f"{m} {v[-1]:.2f} ms" for m, v in theirs.items()), file=sys.stderr, flush=True)
+                for label, _ in variants:
+                    disp, mem = stats[label]
+                    for m, _ in modes:
+                        ratios = [t / o for t, o in zip(theirs[m], ours[label])]
+                        lines.append(f"| VJP (forward + backward) {os.path.basename(d.rstrip('/'))} | {b} | {label} | "
+                                     f"{statistics.median(ours[label]):.2f} | {m} | {statistics.median(theirs[m]):.2f} | "
+                                     f"{statistics.median(ratios):.3f} | {mem:.0f} (graphs) | {tm.memory_mib():.0f} | {disp} |")
+                flush()
+            del tm
     flush()
     print("\n".join(lines))
 

@@ -15,7 +15,7 @@
 # (REDDIFF_COOP=0) and with the cooperative-matrix (tensor-core, f16 operand) convolution; then
 # tools/bench_side_by_side.py: forward b1/b4 for FFHQ-256 and b1/b8 for emoji32 in reddiff's default
 # configuration, against PyTorch CUDA eager fp32 with TF32 off and with PyTorch's default (cuDNN TF32),
-# interleaved; 100 RED-diff steps at 256²; then at batch 1 the f32 tiled kernels and both kernel families with
+# interleaved; 100 RED-diff steps at 256²; the VJP (tape + product) against torch autograd; then at batch 1 the f32 tiled kernels and both kernel families with
 # wgpu's shader loop bounding kept (REDDIFF_LOOP_BOUNDING=1); a per-kernel profile of
 # one FFHQ-256 forward with the autotuning table; the VJP (what DPS and PiGDM run every step) from captured graphs
 # against dispatch-by-dispatch recording (examples/bench_vjp, emoji32 b1/b8 and FFHQ-256 b1; into the log).
@@ -138,7 +138,7 @@ EOF
 # only, appended to the same table.
 run timeout "${BENCH_SECONDS:-900}" python3 tools/bench_side_by_side.py --torch-device "$DEV" --rounds "$ROUNDS" --reps "$REPS" \
     "${MODELS[@]}" "${MAIN_VARIANT[@]}" \
-    --loop-model "$LOOP_MODEL" --loop-steps "$LOOP" --bin-dir "$BIN" --out "$OUT/table.md"
+    --loop-model "$LOOP_MODEL" --loop-steps "$LOOP" --vjp --bin-dir "$BIN" --out "$OUT/table.md"
 # Both with and without wgpu's loop counter in every shader loop (REDDIFF_LOOP_BOUNDING=1 restores it;
 # reddiff leaves it out by default), in the same rounds.
 if [ "$F32_TABLE" = 1 ]; then
