@@ -183,36 +183,48 @@ def main():
             with open(args.out, "w") as f:
                 f.write("\n".join(lines) + "\n")
 
-    for spec in models:
+    def interleaved(what, ours_fn, theirs_fn):
+        """Median ms per reddiff variant and PyTorch mode over interleaved rounds (A B B A ...): ours_fn(env)
+        -> (ms, stats), theirs_fn(tf32) -> ms. Returns ({label: [ms]}, {label: stats}, {mode: [ms]})."""
+        ours = {label: [] for label, _ in variants}
+        stats = {}
+        theirs = {m: [] for m, _ in modes}
+        for r in range(args.rounds):
+            for o in ([0, 1] if r % 2 == 0 else [1, 0]):
+                if o == 0:
+                    for label, env in variants:
+                        ms, stats[label] = ours_fn(env)
+                        ours[label].append(ms)
+                else:
+                    for m, tf32 in modes:
+                        theirs[m].append(theirs_fn(tf32))
+            print(f"  {what} round {r + 1}: reddiff " + ", ".join(f"{l} {v[-1]:.2f} ms" for l, v in ours.items())
+                  + ", PyTorch " + ", ".join(f"{m} {v[-1]:.2f} ms" for m, v in theirs.items()), file=sys.stderr, flush=True)
+        return ours, stats, theirs
+
+    def table_rows(what, b, ours, theirs, cells):
+        """One row per variant and mode; cells(label) gives the last three columns."""
+        for label, _ in variants:
+            for m, _ in modes:
+                ratios = [t / o for t, o in zip(theirs[m], ours[label])]
+                lines.append(f"| {what} | {b} | {label} | {statistics.median(ours[label]):.2f} | {m} | "
+                             f"{statistics.median(theirs[m]):.2f} | {statistics.median(ratios):.3f} | {cells(label)} |")
+        flush()
+
+    def split(spec):
         d, _, bs = spec.partition(":")
-        batches = [int(b) for b in bs.split(",")] if bs else [1]
+        return d, os.path.basename(d.rstrip("/")), ([int(b) for b in bs.split(",")] if bs else [1])
+
+    for spec in models:
+        d, name, batches = split(spec)
         tm = TorchModel(d, args.torch_device, args.threads)
         for b in batches:
-            ours = {label: [] for label, _ in variants}
-            stats = {}
-            theirs = {m: [] for m, _ in modes}
-            for r in range(args.rounds):
-                order = [0, 1] if r % 2 == 0 else [1, 0]
-                for o in order:
-                    if o == 0:
-                        for label, env in variants:
-                            ms, mem, disp, host = reddiff_forward(args.bin_dir, d, b, args.reps, env)
-                            ours[label].append(ms)
-                            stats[label] = (mem, disp, host)
-                    else:
-                        for m, tf32 in modes:
-                            theirs[m].append(tm.forward_ms(b, args.reps, tf32))
-                print(f"  {d} b{b} round {r + 1}: reddiff " + ", ".join(f"{l} {v[-1]:.2f} ms" for l, v in ours.items())
-                      + ", PyTorch " + ", ".join(f"{m} {v[-1]:.2f} ms" for m, v in theirs.items()), file=sys.stderr, flush=True)
-            for label, _ in variants:
-                mo = statistics.median(ours[label])
-                mem, disp, host = stats[label]
-                for m, _ in modes:
-                    mt = statistics.median(theirs[m])
-                    ratios = [t / o for t, o in zip(theirs[m], ours[label])]
-                    lines.append(f"| forward {os.path.basename(d.rstrip('/'))} | {b} | {label} | {mo:.2f} | {m} | {mt:.2f} | "
-                                 f"{statistics.median(ratios):.3f} | {mem:.0f} | {tm.memory_mib():.0f} | {disp}, {host:.2f} |")
-            flush()
+            def ours_fn(env):
+                ms, mem, disp, host = reddiff_forward(args.bin_dir, d, b, args.reps, env)
+                return ms, (mem, disp, host)
+            ours, stats, theirs = interleaved(f"{d} b{b}", ours_fn, lambda tf32: tm.forward_ms(b, args.reps, tf32))
+            table_rows(f"forward {name}", b, ours, theirs,
+                       lambda l: f"{stats[l][0]:.0f} | {tm.memory_mib():.0f} | {stats[l][1]}, {stats[l][2]:.2f}")
         del tm
     if args.loop_steps:
         ours = {label: [] for label, _ in variants}
@@ -234,32 +246,15 @@ def main():
         flush()
     if args.vjp:
         for spec in models:
-            d, _, bs = spec.partition(":")
+            d, name, batches = split(spec)
             tm = TorchModel(d, args.torch_device, args.threads)
-            for b in ([int(b) for b in bs.split(",")] if bs else [1]):
-                ours = {label: [] for label, _ in variants}
-                stats = {}
-                theirs = {m: [] for m, _ in modes}
-                for r in range(args.rounds):
-                    for o in ([0, 1] if r % 2 == 0 else [1, 0]):
-                        if o == 0:
-                            for label, env in variants:
-                                ms, disp, mem = reddiff_vjp(args.bin_dir, d, b, args.reps, env)
-                                ours[label].append(ms)
-                                stats[label] = (disp, mem)
-                        else:
-                            for m, tf32 in modes:
-                                theirs[m].append(tm.vjp_ms(b, args.reps, tf32))
-                    print(f"  vjp {d} b{b} round {r + 1}: reddiff " + ", ".join(f"{l} {v[-1]:.2f} ms" for l, v in ours.items())
-                          + ", PyTorch " + ", ".join(f"{m} {v[-1]:.2f} ms" for m, v in theirs.items()), file=sys.stderr, flush=True)
-                for label, _ in variants:
-                    disp, mem = stats[label]
-                    for m, _ in modes:
-                        ratios = [t / o for t, o in zip(theirs[m], ours[label])]
-                        lines.append(f"| VJP (forward + backward) {os.path.basename(d.rstrip('/'))} | {b} | {label} | "
-                                     f"{statistics.median(ours[label]):.2f} | {m} | {statistics.median(theirs[m]):.2f} | "
-                                     f"{statistics.median(ratios):.3f} | {mem:.0f} (graphs) | {tm.memory_mib():.0f} | {disp} |")
-                flush()
+            for b in batches:
+                def ours_fn(env):
+                    ms, disp, mem = reddiff_vjp(args.bin_dir, d, b, args.reps, env)
+                    return ms, (disp, mem)
+                ours, stats, theirs = interleaved(f"vjp {d} b{b}", ours_fn, lambda tf32: tm.vjp_ms(b, args.reps, tf32))
+                table_rows(f"VJP (forward + backward) {name}", b, ours, theirs,
+                           lambda l: f"{stats[l][1]:.0f} (graphs) | {tm.memory_mib():.0f} | {stats[l][0]}")
             del tm
     flush()
     print("\n".join(lines))

@@ -64,19 +64,10 @@ pub fn group_norm_backward(
 ) -> Result<Tensor> {
     const OP: &str = "group_norm_backward";
     let xs = x.shape();
-    if xs.len() < 2 || dy.shape() != xs {
-        return Err(Error::Shape { op: OP, msg: format!("input {xs:?} and gradient {:?} must match, [N, C, ...]", dy.shape()) });
+    if dy.shape() != xs {
+        return Err(Error::Shape { op: OP, msg: format!("input {xs:?} and gradient {:?} must match", dy.shape()) });
     }
-    let (n, c) = (xs[0], xs[1]);
-    let s: usize = xs[2..].iter().product();
-    if cfg.groups == 0 || c % cfg.groups != 0 || gamma.shape() != [c] || beta.shape() != [c] {
-        return Err(Error::Shape { op: OP, msg: format!("{} groups, gamma {:?}, beta {:?} do not fit {c} channels", cfg.groups, gamma.shape(), beta.shape()) });
-    }
-    if let Some(ss) = &scale_shift {
-        if ss.stride < 2 * c || ss.offset + (n - 1) * ss.stride + 2 * c > ss.t.numel() {
-            return Err(Error::Shape { op: OP, msg: format!("scale-shift at offset {} stride {} does not hold [{n}, {}]", ss.offset, ss.stride, 2 * c) });
-        }
-    }
+    let (n, c, s) = super::norm::check_args(OP, xs, gamma, beta, scale_shift.as_ref(), &cfg)?;
     if let Some((a, _)) = addend {
         if a.shape() != xs {
             return Err(Error::Shape { op: OP, msg: format!("addend {:?} must match the input {xs:?}", a.shape()) });
@@ -96,18 +87,7 @@ pub fn group_norm_backward(
     // The one-pass kernel leaves the statistics binding unused.
     let stats = if fused { gpu.dummy().clone() } else { gpu.empty(OP, &[n * cfg.groups, 4])? };
     let dx = gpu.empty(OP, xs)?;
-    let params = Params::new()
-        .n(n)
-        .n(c)
-        .n(s)
-        .n(cfg.groups)
-        .f(cfg.eps)
-        .u(cfg.silu as u32)
-        .u(scale_shift.is_some() as u32)
-        .n(ss_off)
-        .n(ss_stride)
-        .n(x.numel())
-        .f(add_scale);
+    let params = super::norm::params_head(n, c, s, &cfg, scale_shift.is_some()).n(ss_off).n(ss_stride).n(x.numel()).f(add_scale);
     let args = [
         (x, Access::Read),
         (dy, Access::Read),

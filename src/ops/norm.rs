@@ -51,30 +51,47 @@ pub(super) fn channel_run(s: usize, tiled: bool) -> usize {
     runs.iter().copied().find(|r| s % r == 0).unwrap_or(1)
 }
 
+/// Checks GroupNorm's operands for input shape `xs` [N, C, ...]; returns (N, C, spatial size).
+pub(super) fn check_args(
+    op: &'static str,
+    xs: &[usize],
+    gamma: &Tensor,
+    beta: &Tensor,
+    ss: Option<&ScaleShift>,
+    cfg: &GroupNorm,
+) -> Result<(usize, usize, usize)> {
+    if xs.len() < 2 {
+        return Err(Error::Shape { op, msg: format!("input must be [N, C, ...], got {xs:?}") });
+    }
+    let (n, c) = (xs[0], xs[1]);
+    if cfg.groups == 0 || c % cfg.groups != 0 {
+        return Err(Error::Shape { op, msg: format!("{} groups do not divide {c} channels", cfg.groups) });
+    }
+    if gamma.shape() != [c] || beta.shape() != [c] {
+        return Err(Error::Shape { op, msg: format!("gamma {:?} / beta {:?} should be [{c}]", gamma.shape(), beta.shape()) });
+    }
+    if let Some(ss) = ss {
+        if ss.stride < 2 * c || ss.offset + (n - 1) * ss.stride + 2 * c > ss.t.numel() {
+            return Err(Error::Shape {
+                op,
+                msg: format!("scale-shift at offset {} stride {} does not hold [{n}, {}] in {:?}", ss.offset, ss.stride, 2 * c, ss.t.shape()),
+            });
+        }
+    }
+    Ok((n, c, xs[2..].iter().product()))
+}
+
+/// The parameter block's fields every GroupNorm kernel (norm.wgsl, norm_backward.wgsl) starts with.
+pub(super) fn params_head(n: usize, c: usize, s: usize, cfg: &GroupNorm, scale_shift: bool) -> Params {
+    Params::new().n(n).n(c).n(s).n(cfg.groups).f(cfg.eps).u(cfg.silu as u32).u(scale_shift as u32)
+}
+
 /// `x` [N, C, ...] normalised per (n, group) over C/G channels × spatial, then `* gamma[c] + beta[c]`; with
 /// scale-shift then `y * (1 + scale) + shift`; then optional SiLU.
 pub fn group_norm(gpu: &Gpu, x: &Tensor, gamma: &Tensor, beta: &Tensor, scale_shift: Option<ScaleShift>, cfg: GroupNorm) -> Result<Tensor> {
     const OP: &str = "group_norm";
     let xs = x.shape();
-    if xs.len() < 2 {
-        return Err(Error::Shape { op: OP, msg: format!("input must be [N, C, ...], got {:?}", xs) });
-    }
-    let (n, c) = (xs[0], xs[1]);
-    let s: usize = xs[2..].iter().product();
-    if cfg.groups == 0 || c % cfg.groups != 0 {
-        return Err(Error::Shape { op: OP, msg: format!("{} groups do not divide {c} channels", cfg.groups) });
-    }
-    if gamma.shape() != [c] || beta.shape() != [c] {
-        return Err(Error::Shape { op: OP, msg: format!("gamma {:?} / beta {:?} should be [{c}]", gamma.shape(), beta.shape()) });
-    }
-    if let Some(ss) = &scale_shift {
-        if ss.stride < 2 * c || ss.offset + (n - 1) * ss.stride + 2 * c > ss.t.numel() {
-            return Err(Error::Shape {
-                op: OP,
-                msg: format!("scale-shift at offset {} stride {} does not hold [{n}, {}] in {:?}", ss.offset, ss.stride, 2 * c, ss.t.shape()),
-            });
-        }
-    }
+    let (n, c, s) = check_args(OP, xs, gamma, beta, scale_shift.as_ref(), &cfg)?;
     let count = (c / cfg.groups) * s;
     let tiled = gpu.profile() == KernelProfile::Tiled;
     let chunk = if tiled { 4096 } else { 512 }.min(count);
@@ -85,21 +102,7 @@ pub fn group_norm(gpu: &Gpu, x: &Tensor, gamma: &Tensor, beta: &Tensor, scale_sh
         Some(ss) => (ss.t, ss.offset, ss.stride),
         None => (gamma, 0, 0),
     };
-    let params = |threads: usize| {
-        Params::new()
-            .n(n)
-            .n(c)
-            .n(s)
-            .n(cfg.groups)
-            .f(cfg.eps)
-            .u(cfg.silu as u32)
-            .u(scale_shift.is_some() as u32)
-            .n(chunks)
-            .n(chunk)
-            .n(threads)
-            .n(ss_off)
-            .n(ss_stride)
-    };
+    let params = |threads: usize| params_head(n, c, s, &cfg, scale_shift.is_some()).n(chunks).n(chunk).n(threads).n(ss_off).n(ss_stride);
     if !tiled && count <= FUSED_MAX {
         // One pass: an invocation per (n, group) (the chunk statistics binding is unused).
         let args =
