@@ -69,7 +69,14 @@ impl std::fmt::Display for AdapterReport {
             self.subgroup_sizes.1,
             self.profile,
             self.coop_matrix,
-            if self.loop_bounding { "on" } else { "off" }
+            // In a browser the WGSL goes to the browser's compiler, not through wgpu's shader checks.
+            if cfg!(target_arch = "wasm32") {
+                "the browser's"
+            } else if self.loop_bounding {
+                "on"
+            } else {
+                "off"
+            }
         )
     }
 }
