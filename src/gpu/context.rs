@@ -55,7 +55,7 @@ impl std::fmt::Display for AdapterReport {
             f,
             "{} ({}, {}, driver {}); max storage binding {} MiB, max buffer {} MiB, {} storage buffers/stage, \
              {} KiB workgroup memory; features [{}]; subgroups {}..{}; kernels {:?}; cooperative matrices {}; \
-             shader loop bounding {}",
+             shader loop bounding: {}",
             self.name,
             self.backend,
             self.device_type,
@@ -71,7 +71,7 @@ impl std::fmt::Display for AdapterReport {
             self.coop_matrix,
             // In a browser the WGSL goes to the browser's compiler, not through wgpu's shader checks.
             if cfg!(target_arch = "wasm32") {
-                "the browser's"
+                "left to the browser"
             } else if self.loop_bounding {
                 "on"
             } else {
