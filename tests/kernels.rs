@@ -57,7 +57,20 @@ fn broadcast_concat_slice_match_cpu() {
         assert_close("concat", &cat.read(g).unwrap(), &want, 0.0);
         let sl = ops::slice_channels(g, &cat, c, c2).unwrap();
         assert_close("slice", &sl.read(g).unwrap(), &y, 0.0);
+        // Three at once: cat(x, y, x) equals cat(cat(x, y), x).
+        let cat3 = ops::concat3_channels(g, &tx, &ty, &tx).unwrap();
+        assert_eq!(cat3.shape(), &[n, 2 * c + c2, h, w]);
+        let want = ops::concat_channels(g, &cat, &tx).unwrap().read(g).unwrap();
+        assert_close("concat3", &cat3.read(g).unwrap(), &want, 0.0);
+        // y plus channels c .. c + c2 of cat(x, y, x) (which are y): 2y, the same sums as add.
+        let sum = ops::add_channel_slice(g, &cat3, c, &ty).unwrap();
+        let want: Vec<f32> = y.iter().map(|v| v + v).collect();
+        assert_close("add_channel_slice", &sum.read(g).unwrap(), &want, 0.0);
     }
+    let g = gpu();
+    let (a, b) = (g.zeros(&[2, 4, 3]).unwrap(), g.zeros(&[2, 2, 3]).unwrap());
+    assert!(ops::add_channel_slice(g, &a, 3, &b).is_err(), "a slice past the last channel");
+    assert!(ops::concat3_channels(g, &a, &b, &g.zeros(&[1, 2, 3]).unwrap()).is_err(), "images differ");
 }
 
 #[test]

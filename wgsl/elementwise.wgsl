@@ -1,5 +1,6 @@
 // Element-wise kernels over flat f32 arrays, plus channel broadcast, concat and channel slicing.
-// Bindings (all entry points): 1 a (read), 2 b (read), 3 out (read_write). Unused inputs are bound to a dummy.
+// Bindings (all entry points): 1 a (read), 2 b (read), 3 out (read_write); concat3_channels also 4 c (read).
+// Unused inputs are bound to a dummy.
 // Grid: 1-D, 256 threads per workgroup, folded to 2-D; each thread handles RUN elements (see `first`, and
 // `run_start` in runs.wgsl, which src/shaders.rs prepends).
 
@@ -19,6 +20,8 @@ struct P {
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read> b: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
+// The third input of concat3_channels only (the other entries leave it out of their layouts).
+@group(0) @binding(4) var<storage, read> c: array<f32>;
 
 // Elements per invocation: workgroup g covers elements [256 * RUN * g, 256 * RUN * (g + 1)), invocation li
 // the ones at li + 256 * j (adjacent invocations touch adjacent elements). RUN = 16 on CPU adapters, where
@@ -150,6 +153,41 @@ fn concat_channels(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroup
             out[i] = b[(o.z * p.c1 + (o.y - p.bmod)) * p.inner + o.x];
         }
         o = next(o, p.inner, ct);
+    }
+}
+
+// out [N, Ca+Cb+Cc, S] = cat(a [N, Ca, S], b [N, Cb, S], c [N, Cc, S]) along channels. inner = S, bmod = Ca,
+// c1 = Cb, c2 = Cc.
+@compute @workgroup_size(256)
+fn concat3_channels(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                    @builtin(local_invocation_index) li: u32) {
+    let i0 = run_start(wid, nwg, li);
+    if (i0 >= p.n) { return; }
+    let ab = p.bmod + p.c1;
+    let ct = ab + p.c2;
+    var o = coords(i0, p.inner, ct);
+    for (var i = i0; i < min(i0 + RUN, p.n); i++) {
+        if (o.y < p.bmod) {
+            out[i] = a[(o.z * p.bmod + o.y) * p.inner + o.x];
+        } else if (o.y < ab) {
+            out[i] = b[(o.z * p.c1 + (o.y - p.bmod)) * p.inner + o.x];
+        } else {
+            out[i] = c[(o.z * p.c2 + (o.y - ab)) * p.inner + o.x];
+        }
+        o = next(o, p.inner, ct);
+    }
+}
+
+// out [N, c2, S] = b [N, c2, S] + a [N, Ca, S][:, c1 : c1 + c2]. inner = S, bmod = Ca.
+@compute @workgroup_size(256)
+fn add_slice(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+             @builtin(local_invocation_index) li: u32) {
+    let i0 = run_start(wid, nwg, li);
+    if (i0 >= p.n) { return; }
+    var o = coords(i0, p.inner, p.c2);
+    for (var i = i0; i < min(i0 + RUN, p.n); i++) {
+        out[i] = b[i] + a[(o.z * p.bmod + p.c1 + o.y) * p.inner + o.x];
+        o = next(o, p.inner, p.c2);
     }
 }
 

@@ -78,13 +78,13 @@ impl Attention {
             // Per head [q; k; v] channel blocks: concatenate per (image, head).
             Qkv::AdmLegacy(p) => {
                 let per_head = |g: &Tensor| g.reshape(&[n * self.heads, ch, t]);
-                let cat = ops::concat_channels(gpu, &ops::concat_channels(gpu, &per_head(&dq)?, &per_head(&dk)?)?, &per_head(&dv)?)?;
+                let cat = ops::concat3_channels(gpu, &per_head(&dq)?, &per_head(&dk)?, &per_head(&dv)?)?;
                 p.backward(gpu, &cat.reshape(&[n, 3 * c, t])?, 1.0, None)?
             }
             // [q (all heads); k; v].
             Qkv::AdmNew(p) => {
                 let whole = |g: &Tensor| g.reshape(&[n, c, t]);
-                let cat = ops::concat_channels(gpu, &ops::concat_channels(gpu, &whole(&dq)?, &whole(&dk)?)?, &whole(&dv)?)?;
+                let cat = ops::concat3_channels(gpu, &whole(&dq)?, &whole(&dk)?, &whole(&dv)?)?;
                 p.backward(gpu, &cat, 1.0, None)?
             }
             Qkv::Separate(pq, pk, pv) => {
@@ -143,8 +143,8 @@ struct Saves {
     emb_all: Tensor,
     down: Vec<Vec<Saved>>,
     mid: Vec<Saved>,
-    /// Per up entry: channels before the concatenation, the skip's channels, the blocks' state.
-    up: Vec<(usize, usize, Vec<Saved>)>,
+    /// Per up entry: channels before the concatenation, the blocks' state.
+    up: Vec<(usize, Vec<Saved>)>,
     pre_out: Tensor,
 }
 
@@ -325,7 +325,7 @@ impl Unet {
                 saved.push(s);
                 h = out;
             }
-            up.push((before, skip.shape()[1], saved));
+            up.push((before, saved));
         }
         let out = self.out_conv.run(gpu, &self.out_norm.run(gpu, &h, None, true)?)?;
         Ok((Saves { emb_all, down, mid, up, pre_out: h }, out))
@@ -341,22 +341,23 @@ impl Saves {
         let dout = if oc > c { ops::concat_channels(gpu, v, &ops::fill(gpu, &[n, oc - c, x_shape[2], x_shape[3]], 0.0)?)? } else { v.clone() };
         let g = unet.out_conv.input_grad(gpu, &dout, hw(&self.pre_out), 1.0, None)?;
         let mut g = unet.out_norm.backward(gpu, &self.pre_out, &g, None, true, None)?;
-        // Up path in reverse; each entry's concatenation splits the gradient into its two inputs.
-        let mut skip_grads: Vec<Tensor> = Vec::with_capacity(unet.up.len());
-        for (entry, (before, skip_c, saved)) in unet.up.iter().zip(&self.up).rev() {
+        // Up path in reverse; each entry's concatenation splits the gradient into its two inputs: the first
+        // `before` channels go on, the rest (kept with their offset) join the skip's gradient further down.
+        let mut skip_grads: Vec<(Tensor, usize)> = Vec::with_capacity(unet.up.len());
+        for (entry, (before, saved)) in unet.up.iter().zip(&self.up).rev() {
             for (b, s) in entry.iter().zip(saved).rev() {
                 g = b.backward(gpu, s, emb, &g)?;
             }
-            skip_grads.push(ops::slice_channels(gpu, &g, *before, *skip_c)?);
-            g = ops::slice_channels(gpu, &g, 0, *before)?;
+            let rest = ops::slice_channels(gpu, &g, 0, *before)?;
+            skip_grads.push((std::mem::replace(&mut g, rest), *before));
         }
         for (b, s) in unet.mid.iter().zip(&self.mid).rev() {
             g = b.backward(gpu, s, emb, &g)?;
         }
         // skip_grads[j] belongs to down entry j (the last up entry used the first skip).
         for (j, (entry, saved)) in unet.down.iter().zip(&self.down).enumerate().rev() {
-            let sg = skip_grads.get(j).ok_or(Error::Invalid { op: OP, msg: "fewer skips than down entries".into() })?;
-            g = ops::add(gpu, &g, sg)?;
+            let (full, offset) = skip_grads.get(j).ok_or(Error::Invalid { op: OP, msg: "fewer skips than down entries".into() })?;
+            g = ops::add_channel_slice(gpu, full, *offset, &g)?;
             for (b, s) in entry.iter().zip(saved).rev() {
                 g = b.backward(gpu, s, emb, &g)?;
             }

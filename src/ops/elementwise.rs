@@ -1,5 +1,5 @@
 //! Element-wise kernels (`wgsl/elementwise.wgsl`): add, mul, axpby, affine, clamp, SiLU, fill, per-channel
-//! broadcast, channel concat and slice. All take and return f32 tensors; outputs are new pooled tensors.
+//! broadcast, channel concat (of two or three tensors), slice, and a slice added to another tensor. All take and return f32 tensors; outputs are new pooled tensors.
 
 use super::{per_element, same_shape};
 use crate::error::{Error, Result};
@@ -119,6 +119,39 @@ pub fn concat_channels(gpu: &Gpu, a: &Tensor, b: &Tensor) -> Result<Tensor> {
     shape[1] = sa[1] + sb[1];
     let inner = sa[2..].iter().product();
     run(gpu, "concat_channels", "concat_channels", a, b, &shape, P { inner, bmod: sa[1], c1: sb[1], ..P::default() })
+}
+
+/// `cat(a, b, c)` along dim 1 in one pass (all [N, C_i, ...] with equal N and trailing dims).
+pub fn concat3_channels(gpu: &Gpu, a: &Tensor, b: &Tensor, c: &Tensor) -> Result<Tensor> {
+    const OP: &str = "concat3_channels";
+    let (sa, sb, sc) = (a.shape(), b.shape(), c.shape());
+    let fits = |s: &[usize]| s.len() == sa.len() && s[0] == sa[0] && s[2..] == sa[2..];
+    if sa.len() < 2 || !fits(sb) || !fits(sc) {
+        return Err(Error::Shape { op: OP, msg: format!("cannot concatenate {sa:?}, {sb:?} and {sc:?} along dim 1") });
+    }
+    let mut shape = sa.to_vec();
+    shape[1] = sa[1] + sb[1] + sc[1];
+    let out = gpu.empty(OP, &shape)?;
+    let n = out.numel();
+    let inner: usize = sa[2..].iter().product();
+    let params = Params::new().n(n).f(0.0).f(0.0).f(0.0).f(0.0).n(inner.max(1)).n(sa[1]).n(sb[1]).n(sc[1]);
+    let (kernel, groups) = per_element(gpu, &ELEMENTWISE, OP, n);
+    gpu.launch(OP, &kernel, &params, &[(a, Access::Read), (b, Access::Read), (&out, Access::ReadWrite), (c, Access::Read)], groups)?;
+    Ok(out)
+}
+
+/// `b + a[:, start .. start + C_b]` for `a` [N, C, ...] and `b` [N, C_b, ...] in one pass (a slice of one
+/// tensor's channels added to another, e.g. a skip connection's gradient joining the running one).
+pub fn add_channel_slice(gpu: &Gpu, a: &Tensor, start: usize, b: &Tensor) -> Result<Tensor> {
+    let (sa, sb) = (a.shape(), b.shape());
+    if sa.len() < 2 || sa.len() != sb.len() || sa[0] != sb[0] || sa[2..] != sb[2..] || start + sb[1] > sa[1] {
+        return Err(Error::Shape {
+            op: "add_channel_slice",
+            msg: format!("channels {start}..{} of {sa:?} do not fit {sb:?}", start + sb.get(1).copied().unwrap_or(0)),
+        });
+    }
+    let inner = sa[2..].iter().product();
+    run(gpu, "add_channel_slice", "add_slice", a, b, sb, P { inner, bmod: sa[1], c1: start, c2: sb[1], ..P::default() })
 }
 
 /// Channels `start .. start + count` of [N, C, ...] (e.g. dropping learned-sigma channels).

@@ -27,7 +27,10 @@ pub use cg::{conjugate_gradients, dot_rows};
 pub use conv::{conv2d, conv2d_coop_with_shader, conv2d_packed, conv2d_with, pack_conv, transpose_conv_weights, ChannelTerm, Conv2d, ConvWeights, Epilogue};
 pub use ddrm::{ddrm_step, DdrmCoefficients};
 pub use dps::{dps_grad, dps_step, DpsStep};
-pub use elementwise::{add, add_bcast, affine, axpby, clamp, concat_channels, copy, copy_into, copy_range, fill, mul, mul_bcast, silu, slice_channels};
+pub use elementwise::{
+    add, add_bcast, add_channel_slice, affine, axpby, clamp, concat3_channels, concat_channels, copy, copy_into, copy_range, fill, mul, mul_bcast, silu,
+    slice_channels,
+};
 pub use embedding::{embedding_freqs, timestep_embedding};
 pub use fft::{fft2, FftDirection};
 pub use matmul::{linear, matmul, matmul_with, Bias, MatView, Matmul, MatmulKernel};
