@@ -744,6 +744,15 @@ fn coop_emulated() -> &'static reddiff::gpu::Shader {
 #[test]
 fn conv2d_coop_matrix_emulated_matches_cpu() {
     let g = gpu();
+    if !g.adapter().features.contains(&"SHADER_F16") {
+        // The kernel's operands are f16: such an adapter gets a typed error, and nothing else to test.
+        let c = ConvInputs::new(g, &mut Rng::new(5), (1, 3, 4, 4, 4, 3, 1, 1));
+        let packed = ops::pack_conv(g, &g.upload(&[4, 3, 3, 3], &[0.0; 108]).unwrap(), false).unwrap();
+        let got = ops::conv2d_coop_with_shader(g, &c.tx, &packed, Conv2d { stride: 1, padding: 1 }, &c.full_epilogue(), 64, 1, coop_emulated());
+        assert!(matches!(got, Err(reddiff::Error::Invalid { .. })), "expected a typed error without SHADER_F16");
+        eprintln!("adapter without SHADER_F16: the emulated cooperative-matrix convolution is refused, as it should be");
+        return;
+    }
     let mut r = Rng::new(5);
     // (n, cin, h, w, cout, k, stride, pad): K = cin k² below, at and above BK = 32; cout below, at and above
     // the 64/128-channel tiles; pixels not a multiple of 64.

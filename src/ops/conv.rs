@@ -330,6 +330,11 @@ fn conv2d_impl(gpu: &Gpu, x: &Tensor, w: &ConvWeights, cfg: Conv2d, epi: &Epilog
                     msg: format!("cooperative-matrix tile of {bm} channels, {splits} splits (use one of {:?})", crate::gpu::COOP_BM),
                 });
             }
+            // Its operands are f16 (`enable f16;`): without the feature the shader would not compile, and the
+            // device would record the failure against whatever runs next.
+            if !gpu.adapter().features.contains(&"SHADER_F16") {
+                return Err(Error::Invalid { op: OP, msg: "the cooperative-matrix convolution needs an adapter with SHADER_F16".into() });
+            }
             let npix = n * ho * wo;
             let kt = cin * k * k;
             let total = n * cout * ho * wo;
