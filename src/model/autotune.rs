@@ -1,6 +1,6 @@
 //! Autotuning of the GPU convolution for one model: every candidate register tile of the tiled kernel, and
 //! the cooperative-matrix kernel where the device has it, is timed on the model's own convolution shapes
-//! (grouped by size class) and the fastest per class is recorded on the [`Gpu`]. Results are cached in a JSON file per adapter and driver (`$REDDIFF_CACHE_DIR`, else
+//! (grouped by size class) and the fastest per class is recorded on the [`Gpu`]. Results are cached in a JSON file per adapter, driver and version of the timed kernels (`$REDDIFF_CACHE_DIR`, else
 //! `$XDG_CACHE_HOME/reddiff`, else `~/.cache/reddiff`), so later loads skip the timing.
 
 use std::collections::BTreeMap;
@@ -45,7 +45,21 @@ fn cache_file(gpu: &Gpu) -> Option<PathBuf> {
     // The candidates differ with cooperative matrices on or off: one cache each.
     let coop = if gpu.coop_matrix() { "-coop" } else { "" };
     let name: String = format!("{}-{}", a.name, a.driver).chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
-    Some(dir.join(format!("tune-{}{coop}.json", &name[..name.len().min(120)])))
+    Some(dir.join(format!("tune-{}{coop}-{:016x}.json", &name[..name.len().min(120)], kernels_fingerprint(gpu))))
+}
+
+/// FNV-1a over the timed kernels' WGSL and the shader checks: choices timed with other kernel code (an older
+/// reddiff) or other checks (`REDDIFF_LOOP_BOUNDING`) are not reused.
+fn kernels_fingerprint(gpu: &Gpu) -> u64 {
+    use crate::shaders::{CONV_COOP, CONV_GEMM, CONV_SPLITK};
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let bounding: &[u8] = if gpu.adapter().loop_bounding { b"loop-bounding" } else { b"" };
+    for bytes in [CONV_GEMM.source.as_bytes(), CONV_COOP.source.as_bytes(), CONV_SPLITK.source.as_bytes(), bounding] {
+        for b in bytes {
+            h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    h
 }
 
 fn read_cache(gpu: &Gpu) -> BTreeMap<SizeClass, ConvKernel> {
