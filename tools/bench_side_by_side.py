@@ -158,6 +158,7 @@ def main():
     ap.add_argument("--torch-device", default="cpu", choices=["cpu", "cuda"])
     ap.add_argument("--bin-dir", default=os.path.join(ROOT, "target", "release"))
     ap.add_argument("--out", help="also write the table here")
+    ap.add_argument("--append", action="store_true", help="keep what --out already holds and write after it")
     ap.add_argument("--variant", action="append", help="LABEL:VAR=VALUE,... reddiff environment (repeatable)")
     ap.add_argument("--vjp", action="store_true",
                     help="also time the UNet's vector-Jacobian product (tape + product; bench_vjp against torch "
@@ -177,11 +178,16 @@ def main():
              f"{args.rounds} interleaved rounds, median of {args.reps} per round", "",
              "| what | batch | reddiff variant | reddiff ms | PyTorch mode | PyTorch ms | ratio (PyTorch / reddiff) | reddiff MiB | PyTorch MiB | reddiff dispatches, host µs each |",
              "|---|---|---|---|---|---|---|---|---|---|"]
+    before = ""
+    if args.append and args.out and os.path.exists(args.out):
+        with open(args.out) as f:
+            before = f.read() + "\n"
+
     def flush():
         """The table so far (a run cut short by a time limit keeps what it measured)."""
         if args.out:
             with open(args.out, "w") as f:
-                f.write("\n".join(lines) + "\n")
+                f.write(before + "\n".join(lines) + "\n")
 
     def interleaved(what, ours_fn, theirs_fn):
         """Median ms per reddiff variant and PyTorch mode over interleaved rounds (A B B A ...): ours_fn(env)

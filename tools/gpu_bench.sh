@@ -15,8 +15,9 @@
 # (REDDIFF_COOP=0) and with the cooperative-matrix (tensor-core, f16 operand) convolution; then
 # tools/bench_side_by_side.py: forward b1/b4 for FFHQ-256 and b1/b8 for emoji32 in reddiff's default
 # configuration, against PyTorch CUDA eager fp32 with TF32 off and with PyTorch's default (cuDNN TF32),
-# interleaved; 100 RED-diff steps at 256²; the VJP (tape + product) against torch autograd; then at batch 1 the f32 tiled kernels and both kernel families with
-# wgpu's shader loop bounding kept (REDDIFF_LOOP_BOUNDING=1); a per-kernel profile of
+# interleaved, after a batch-1 table of the f32 tiled kernels and both kernel families with wgpu's shader loop
+# bounding kept (REDDIFF_LOOP_BOUNDING=1); 100 RED-diff steps at 256²; the VJP (tape + product) against torch
+# autograd; a per-kernel profile of
 # one FFHQ-256 forward with the autotuning table; the VJP (what DPS and PiGDM run every step) from captured graphs
 # against dispatch-by-dispatch recording (examples/bench_vjp, emoji32 b1/b8 and FFHQ-256 b1; into the log).
 # Files written to $OUT (at most 4: log, table.md, parity.txt, tune.json); scratch goes to $TMPDIR.
@@ -133,25 +134,23 @@ for task in ("sr4", "inpaint-box"):
           f"(difference {mean('coop') - mean('f32'):+.3f} dB, largest per image {diff:.3f} dB)")
 EOF
 
-# The default configuration (tensor cores where the adapter has them) on everything, the RED-diff loop
-# included; then the f32 tiled kernels (what GPUs without cooperative matrices and browsers get) at batch 1
-# only, appended to the same table.
+# First, at batch 1, what wgpu's loop counter in every shader loop costs (reddiff leaves it out by default;
+# REDDIFF_LOOP_BOUNDING=1 keeps it): the f32 tiled kernels (what GPUs without cooperative matrices and
+# browsers get) with and without it, and the tensor-core path with it, in the same rounds. Then the default
+# configuration (tensor cores where the adapter has them) on everything, the RED-diff loop and the VJP
+# included, appended to the same table.
+if [ "$F32_TABLE" = 1 ]; then
+    LB_VARIANTS=(--variant f32:REDDIFF_COOP=0 --variant f32-loop-bounding:REDDIFF_COOP=0,REDDIFF_LOOP_BOUNDING=1
+                 --variant coop-loop-bounding:REDDIFF_LOOP_BOUNDING=1)
+else
+    LB_VARIANTS=(--variant f32:REDDIFF_COOP=0 --variant f32-loop-bounding:REDDIFF_COOP=0,REDDIFF_LOOP_BOUNDING=1)
+fi
+run timeout 150 python3 tools/bench_side_by_side.py --torch-device "$DEV" --rounds 2 --reps 5 \
+    "${MODELS_B1[@]}" "${LB_VARIANTS[@]}" --loop-steps 0 --bin-dir "$BIN" --out "$OUT/table.md"
+echo "" >> "$OUT/table.md"
 run timeout "${BENCH_SECONDS:-900}" python3 tools/bench_side_by_side.py --torch-device "$DEV" --rounds "$ROUNDS" --reps "$REPS" \
     "${MODELS[@]}" "${MAIN_VARIANT[@]}" \
-    --loop-model "$LOOP_MODEL" --loop-steps "$LOOP" --vjp --bin-dir "$BIN" --out "$OUT/table.md"
-# Both with and without wgpu's loop counter in every shader loop (REDDIFF_LOOP_BOUNDING=1 restores it;
-# reddiff leaves it out by default), in the same rounds.
-if [ "$F32_TABLE" = 1 ]; then
-    run timeout 150 python3 tools/bench_side_by_side.py --torch-device "$DEV" --rounds 2 --reps 5 \
-        "${MODELS_B1[@]}" --variant f32:REDDIFF_COOP=0 --variant f32-loop-bounding:REDDIFF_COOP=0,REDDIFF_LOOP_BOUNDING=1 \
-        --variant coop-loop-bounding:REDDIFF_LOOP_BOUNDING=1 --loop-steps 0 --bin-dir "$BIN" --out "$SCRATCH/table_f32.md"
-    { echo; echo "f32 tiled kernels (REDDIFF_COOP=0), and wgpu's loop bounding kept (REDDIFF_LOOP_BOUNDING=1):"; grep '^| forward' "$SCRATCH/table_f32.md"; } >> "$OUT/table.md"
-else
-    run timeout 150 python3 tools/bench_side_by_side.py --torch-device "$DEV" --rounds 2 --reps 5 \
-        "${MODELS_B1[@]}" --variant f32:REDDIFF_COOP=0 --variant f32-loop-bounding:REDDIFF_COOP=0,REDDIFF_LOOP_BOUNDING=1 \
-        --loop-steps 0 --bin-dir "$BIN" --out "$SCRATCH/table_f32.md"
-    { echo; echo "wgpu's loop bounding kept (REDDIFF_LOOP_BOUNDING=1):"; grep '^| forward' "$SCRATCH/table_f32.md"; } >> "$OUT/table.md"
-fi
+    --loop-model "$LOOP_MODEL" --loop-steps "$LOOP" --vjp --bin-dir "$BIN" --out "$OUT/table.md" --append
 run timeout 60 $BIN/examples/bench_vjp models/emoji32 --reps 5
 run timeout 60 $BIN/examples/bench_vjp models/emoji32 --batch 8 --reps 3
 [ "${REHEARSAL:-0}" = 1 ] || run timeout 90 $BIN/examples/bench_vjp .data/full/ffhq256 --reps 3
