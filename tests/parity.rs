@@ -141,9 +141,8 @@ fn a_replayed_graph_creates_no_bind_groups_and_tracks_new_inputs() {
 #[test]
 fn wgpu_loop_bounding_changes_no_output() {
     // reddiff leaves wgpu's loop counter out of its shaders (GpuOptions::loop_bounding); a device that keeps
-    // it must compute the same forward to the bit, since only the loops' exit test differs.
-    let opts = reddiff::GpuOptions { loop_bounding: true, ..reddiff::GpuOptions::from_env() };
-    let bounded = reddiff::gpu::block_on(reddiff::Gpu::with_options(opts)).unwrap();
+    // it must compute the same forward to the bit, since only the loops' exit test differs — on both kernel
+    // families (no autotuning on a CPU adapter, so both devices use the same tiles).
     let dir = fixture("adm_ss_updown");
     let io = TensorFile::read(&dir.join("io.safetensors")).unwrap();
     let (x, t) = (io.get("x").unwrap(), io.get("t").unwrap());
@@ -152,6 +151,14 @@ fn wgpu_loop_bounding_changes_no_output() {
         let model = Unet::load(g, &dir).unwrap();
         model.forward(g, &g.upload(&x.shape, &x.data).unwrap(), &g.upload(&t.shape, &t.data).unwrap(), Some(&y)).unwrap().read(g).unwrap()
     };
-    let (a, b) = (run(gpu()), run(&bounded));
-    assert_eq!(a, b, "the forward differs with wgpu's loop bounding");
+    let device = |profile, loop_bounding| {
+        let opts = reddiff::GpuOptions { loop_bounding, profile, ..reddiff::GpuOptions::from_env() };
+        reddiff::gpu::block_on(reddiff::Gpu::with_options(opts)).unwrap()
+    };
+    for profile in [None, Some(reddiff::gpu::KernelProfile::Tiled)] {
+        let (plain, bounded) = (device(profile, false), device(profile, true));
+        assert!(bounded.adapter().loop_bounding && !plain.adapter().loop_bounding);
+        let (a, b) = (run(&plain), run(&bounded));
+        assert_eq!(a, b, "the forward differs with wgpu's loop bounding ({:?} kernels)", plain.profile());
+    }
 }
