@@ -166,8 +166,6 @@ pub struct Gpu {
     pub(crate) coop: bool,
     /// [`ConvKernel::SharedWeights`] can run (see [`Gpu::shared_weights`]).
     pub(crate) shared_weights: bool,
-    /// Shader modules keep wgpu's loop bounding ([`GpuOptions::loop_bounding`]).
-    pub(crate) loop_bounding: bool,
 }
 
 const NO_ADAPTER_HINT: &str = "Install a Vulkan, Metal or DX12 driver. On CPU-only Linux: \
@@ -365,7 +363,6 @@ impl Gpu {
             .map_err(|e| Error::RequestDevice { adapter: info.name.clone(), reason: e.to_string() })?;
         let mut gpu = Self::from_device(device, queue, info, features, limits, opts.profile)?;
         gpu.shared_weights &= !opts.no_shared_weights;
-        gpu.loop_bounding = opts.loop_bounding;
         gpu.report.loop_bounding = opts.loop_bounding;
         gpu.report.coop_matrix = match coop {
             Ok(()) if gpu.profile() == KernelProfile::Tiled => gpu.check_coop().await,
@@ -486,7 +483,6 @@ impl Gpu {
             profile: Mutex::new(None),
             coop: false,
             shared_weights: !cfg!(target_arch = "wasm32") && subgroup_min >= 8,
-            loop_bounding: false,
         })
     }
 

@@ -216,7 +216,7 @@ impl Gpu {
             return Ok(p.clone());
         }
         let device = &self.device;
-        let loop_bounding = self.loop_bounding;
+        let loop_bounding = self.report.loop_bounding;
         let module = cache
             .modules
             .entry(k.shader.name)

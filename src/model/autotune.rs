@@ -1,6 +1,7 @@
 //! Autotuning of the GPU convolution for one model: every candidate register tile of the tiled kernel, and
 //! the cooperative-matrix kernel where the device has it, is timed on the model's own convolution shapes
-//! (grouped by size class) and the fastest per class is recorded on the [`Gpu`]. Results are cached in a JSON file per adapter, driver and version of the timed kernels (`$REDDIFF_CACHE_DIR`, else
+//! (grouped by size class) and the fastest per class is recorded on the [`Gpu`]. Results are cached in a JSON
+//! file per adapter, driver and version of the timed kernels (`$REDDIFF_CACHE_DIR`, else
 //! `$XDG_CACHE_HOME/reddiff`, else `~/.cache/reddiff`), so later loads skip the timing.
 
 use std::collections::BTreeMap;

@@ -1,5 +1,6 @@
 //! Element-wise kernels (`wgsl/elementwise.wgsl`): add, mul, axpby, affine, clamp, SiLU, fill, per-channel
-//! broadcast, channel concat (of two or three tensors), slice, and a slice added to another tensor. All take and return f32 tensors; outputs are new pooled tensors.
+//! broadcast, channel concat (of two or three tensors), slice, and a slice added to another tensor. All take
+//! and return f32 tensors; outputs are new pooled tensors.
 
 use super::{per_element, same_shape};
 use crate::error::{Error, Result};
@@ -19,11 +20,20 @@ struct P {
 }
 
 fn run(gpu: &Gpu, op: &'static str, entry: &'static str, a: &Tensor, b: &Tensor, shape: &[usize], p: P) -> Result<Tensor> {
+    run3(gpu, op, entry, [a, b], None, shape, p)
+}
+
+/// [`run`] with a third input `c` at binding 4 (concat3_channels).
+fn run3(gpu: &Gpu, op: &'static str, entry: &'static str, [a, b]: [&Tensor; 2], c: Option<&Tensor>, shape: &[usize], p: P) -> Result<Tensor> {
     let out = gpu.empty(op, shape)?;
     let n = out.numel();
     let params = Params::new().n(n).f(p.alpha).f(p.beta).f(p.lo).f(p.hi).n(p.inner.max(1)).n(p.bmod.max(1)).n(p.c1).n(p.c2);
     let (kernel, groups) = per_element(gpu, &ELEMENTWISE, entry, n);
-    gpu.launch(op, &kernel, &params, &[(a, Access::Read), (b, Access::Read), (&out, Access::ReadWrite)], groups)?;
+    let (ra, rb, w) = ((a, Access::Read), (b, Access::Read), (&out, Access::ReadWrite));
+    match c {
+        Some(c) => gpu.launch(op, &kernel, &params, &[ra, rb, w, (c, Access::Read)], groups)?,
+        None => gpu.launch(op, &kernel, &params, &[ra, rb, w], groups)?,
+    }
     Ok(out)
 }
 
@@ -131,13 +141,8 @@ pub fn concat3_channels(gpu: &Gpu, a: &Tensor, b: &Tensor, c: &Tensor) -> Result
     }
     let mut shape = sa.to_vec();
     shape[1] = sa[1] + sb[1] + sc[1];
-    let out = gpu.empty(OP, &shape)?;
-    let n = out.numel();
-    let inner: usize = sa[2..].iter().product();
-    let params = Params::new().n(n).f(0.0).f(0.0).f(0.0).f(0.0).n(inner.max(1)).n(sa[1]).n(sb[1]).n(sc[1]);
-    let (kernel, groups) = per_element(gpu, &ELEMENTWISE, OP, n);
-    gpu.launch(OP, &kernel, &params, &[(a, Access::Read), (b, Access::Read), (&out, Access::ReadWrite), (c, Access::Read)], groups)?;
-    Ok(out)
+    let inner = sa[2..].iter().product();
+    run3(gpu, OP, OP, [a, b], Some(c), &shape, P { inner, bmod: sa[1], c1: sb[1], c2: sc[1], ..P::default() })
 }
 
 /// `b + a[:, start .. start + C_b]` for `a` [N, C, ...] and `b` [N, C_b, ...] in one pass (a slice of one
