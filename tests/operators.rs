@@ -4,6 +4,7 @@
 mod common;
 
 use common::gpu;
+use reddiff::operators::patterns::{self, Matrix, SplitMix};
 use reddiff::operators::{measure, Operator, Task, TaskKind};
 use reddiff::{ops, Gpu, Tensor};
 
@@ -63,6 +64,55 @@ fn pseudo_inverse_is_exact_where_it_must_be() {
         eprintln!("{name}: max|H(H+ y) - y| = {err:.2e}");
         assert!(err < 1e-4, "{name}: H(H+ y) != y (max error {err})");
     }
+}
+
+/// P · (AAᵀ + δI) − Aᵀ (wide A) or (AᵀA + δI) · P − Aᵀ (tall A), largest entry relative to the largest of Aᵀ.
+fn normal_equation_gap(a: &Matrix, p: &Matrix, rel_reg: f64) -> f64 {
+    let (m, n) = (a.rows, a.cols);
+    let at = |r: usize, c: usize| a.data[r * n + c];
+    let pt = |r: usize, c: usize| p.data[r * m + c];
+    let k = m.min(n);
+    let gram = |i: usize, j: usize| if m <= n { (0..n).map(|t| at(i, t) * at(j, t)).sum::<f64>() } else { (0..m).map(|t| at(t, i) * at(t, j)).sum() };
+    let delta = rel_reg * (0..k).map(|i| gram(i, i)).sum::<f64>() / k as f64;
+    let g = |i: usize, j: usize| gram(i, j) + if i == j { delta } else { 0.0 };
+    let scale = a.data.iter().fold(0f64, |s, v| s.max(v.abs()));
+    let mut worst = 0f64;
+    for r in 0..n {
+        for c in 0..m {
+            let lhs: f64 = if m <= n { (0..m).map(|t| pt(r, t) * g(t, c)).sum() } else { (0..n).map(|t| g(r, t) * pt(t, c)).sum() };
+            worst = worst.max((lhs - at(c, r)).abs() / scale);
+        }
+    }
+    worst
+}
+
+#[test]
+fn matrix_pseudo_inverse_solves_the_normal_equations() {
+    let mut rng = SplitMix::new(5);
+    let dense = Matrix { rows: 9, cols: 14, data: (0..9 * 14).map(|_| rng.normal()).collect() };
+    let tall = Matrix { rows: 14, cols: 9, data: (0..14 * 9).map(|_| rng.normal()).collect() };
+    let gauss = patterns::gaussian_taps(13, 3.0).unwrap();
+    let cases = [
+        ("block average 48/4", Matrix::block_average(48, 4).unwrap(), 0.0),
+        ("bicubic 48/4", Matrix::bicubic(48, 4).unwrap(), 0.0),
+        ("gaussian blur 40", Matrix::convolution(40, &gauss), 1e-2),
+        ("uniform blur 33", Matrix::convolution(33, &[1.0 / 7.0; 7]), 1e-2),
+        ("dense random 9x14", dense, 0.0),
+        ("dense random 14x9 (tall)", tall, 1e-3),
+    ];
+    for (name, a, reg) in &cases {
+        let p = a.pinv(*reg).unwrap();
+        assert_eq!((p.rows, p.cols), (a.cols, a.rows), "{name}: shape");
+        let gap = normal_equation_gap(a, &p, *reg);
+        eprintln!("{name}: normal-equation gap {gap:.1e}");
+        assert!(gap < 1e-9, "{name}: pseudo-inverse off by {gap}");
+    }
+    let empty = Matrix { rows: 0, cols: 5, data: vec![] }.pinv(0.0).unwrap();
+    assert_eq!((empty.rows, empty.cols), (5, 0));
+    let mut singular = Matrix::block_average(16, 2).unwrap();
+    singular.data[..16].fill(0.0);
+    let err = singular.pinv(0.0).unwrap_err().to_string();
+    assert!(err.contains("singular"), "a zero row without regularisation: {err}");
 }
 
 fn loss(g: &Gpu, h: &dyn Operator, x: &Tensor, y: &[f32]) -> f64 {
