@@ -107,6 +107,18 @@ fn tiled_vjp_agrees_with_finite_differences() {
     let gap = plain.iter().zip(&taped).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
     assert!(gap < 1e-5, "the tape's eps differs from eps by {gap}");
     let grad = tape.vjp(g, &g.upload(&shape, &v).unwrap()).unwrap().read(g).unwrap();
+    // Two passes of two tiles, both kept within the default budget; with none, the product recomputes the
+    // passes' activations — the same product, every time.
+    let mut lean = TiledDenoiser::new(&net, 2).unwrap();
+    lean.tape_budget = 0;
+    let lean_tape = lean.eps_tape(g, &g.upload(&shape, &x).unwrap(), 400).unwrap();
+    for round in 0..2 {
+        let again = lean_tape.vjp(g, &g.upload(&shape, &v).unwrap()).unwrap().read(g).unwrap();
+        let gap = grad.iter().zip(&again).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        let scale = grad.iter().fold(0f32, |m, a| m.max(a.abs()));
+        eprintln!("recomputed product {round}: largest difference {gap:.1e} (largest entry {scale:.3})");
+        assert!(gap <= 1e-6 * scale, "recomputed product {round} differs by {gap}");
+    }
     let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(p, q)| *p as f64 * *q as f64).sum::<f64>();
     let h = 1e-2f32;
     for dir in 0..2 {
@@ -233,4 +245,21 @@ fn box_inpainting_of_a_non_square_image_on_tiles() {
 #[test]
 fn pgdm_box_inpainting_on_tiles() {
     restore_mosaic(2, 2, TaskKind::InpaintBox, 20, reddiff::solvers::Method::Pgdm, 0.5);
+}
+
+/// `Gpu::memory_in_use` (what the tiled product's memory budget measures) counts the buffers tensors hold,
+/// not the pool's free ones; a device of its own, so other tests' tensors do not move the count.
+#[test]
+fn memory_in_use_counts_held_buffers_only() {
+    let g = reddiff::Gpu::new().unwrap();
+    let base = g.memory_in_use();
+    let a = g.zeros(&[1000, 1000]).unwrap();
+    assert_eq!(g.memory_in_use() - base, 4_000_000, "a 4 MB tensor");
+    drop(a);
+    assert_eq!(g.memory_in_use(), base, "a dropped tensor's buffer is free, not in use");
+    let held = g.memory().0;
+    let b = g.zeros(&[1000, 1000]).unwrap();
+    assert_eq!(g.memory().0, held, "the free buffer is reused");
+    assert_eq!(g.memory_in_use() - base, 4_000_000);
+    drop(b);
 }

@@ -5,7 +5,10 @@
 // other's WEIGHTED = 1 form (for vector-Jacobian products through tiles): extract_tiles weighted multiplies by
 // the blending weight (the transpose of the blend), blend_tiles unweighted adds tiles in place (the transpose
 // of the plain extraction).
-// Bindings: 1 origins (u32, read), 2 source (read), 3 destination (read_write). One thread per output value.
+// The grid buffer holds the origins [NY rows, NX columns], then as f32 bits the window over a tile [S] and
+// the sums of the windows covering each image row [H] and column [W] (TileGrid::upload).
+// Bindings: 1 grid (u32, read), 2 source (read), 3 destination (read_write). One thread per output value;
+// blend_tiles covers only the image rows [Y0, Y0 + ROWS) of its pass's tiles.
 
 struct P {
     n: u32,      // output elements
@@ -18,6 +21,8 @@ struct P {
     k0: u32,     // first tile of this pass
     count: u32,  // tiles per image in this pass
     weighted: u32, // 1: extract times the blend weight / blend with the normalised window; 0: plain
+    y0: u32,     // blend_tiles: first image row of the band it writes
+    rows: u32,   // blend_tiles: rows in that band
 }
 
 @group(0) @binding(0) var<uniform> p: P;
@@ -27,23 +32,13 @@ struct P {
 
 // Blending window over a tile, positive everywhere, largest in the middle: sin²(π (u + ½) / S).
 fn window(u: u32) -> f32 {
-    let s = sin(3.14159265358979 * (f32(u) + 0.5) / f32(p.s));
-    return s * s;
+    return bitcast<f32>(origins[p.ny + p.nx + u]);
 }
 
 // Sum of the windows of every grid tile covering image pixel (y, x): the blend's normaliser (separable).
 fn coverage(y: u32, x: u32) -> f32 {
-    var wy = 0.0;
-    for (var r = 0u; r < p.ny; r++) {
-        let o = origins[r];
-        if (y >= o && y < o + p.s) { wy += window(y - o); }
-    }
-    var wx = 0.0;
-    for (var q = 0u; q < p.nx; q++) {
-        let o = origins[p.ny + q];
-        if (x >= o && x < o + p.s) { wx += window(x - o); }
-    }
-    return wy * wx;
+    let base = p.ny + p.nx + p.s;
+    return bitcast<f32>(origins[base + y]) * bitcast<f32>(origins[base + p.h + x]);
 }
 
 // dst [N * COUNT, C, S, S] <- the tiles of src [N, C, H, W] (times the blend weight if WEIGHTED).
@@ -74,9 +69,9 @@ fn blend_tiles(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
     let i = (wid.x + wid.y * nwg.x) * 256u + li;
     if (i >= p.n) { return; }
     let x = i % p.w;
-    let y = (i / p.w) % p.h;
-    let c = (i / (p.w * p.h)) % p.c;
-    let img = i / (p.w * p.h * p.c);
+    let y = p.y0 + (i / p.w) % p.rows;
+    let c = (i / (p.w * p.rows)) % p.c;
+    let img = i / (p.w * p.rows * p.c);
     let weighted = p.weighted == 1u;
     var acc = 0.0;
     for (var j = 0u; j < p.count; j++) {
@@ -89,5 +84,6 @@ fn blend_tiles(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
         }
     }
     if (weighted) { acc /= coverage(y, x); }
-    dst[i] += acc;
+    let d = ((img * p.c + c) * p.h + y) * p.w + x;
+    dst[d] += acc;
 }

@@ -61,8 +61,8 @@ struct SolveArgs {
     /// reddiff, or a baseline at its authors' settings: diffpir (Zhu et al. 2023; linear tasks), ddrm (Kawar
     /// et al. 2022; linear tasks with an SVD), dps (Chung et al. 2023; any task) or pgdm (Song et al. 2023;
     /// linear tasks). DPS and PiGDM differentiate the network (about 3x the cost of a step; on images larger
-    /// than the model they keep every tile's activations). Default: the model's recommended.json for the task,
-    /// else reddiff.
+    /// than the model they keep up to 1 GiB of the tiles' activations and recompute the rest). Default: the
+    /// model's recommended.json for the task, else reddiff.
     #[arg(long)]
     method: Option<String>,
     /// Iterations (network evaluations); default: recommended.json's, else 1000 for RED-diff, the authors'

@@ -13,6 +13,8 @@ pub(crate) const ALIGN: u64 = 256;
 pub(crate) struct Meter {
     allocated: AtomicU64,
     peak: AtomicU64,
+    /// Bytes of the buffers some tensor holds now (allocated minus the free lists).
+    in_use: AtomicU64,
 }
 
 impl Meter {
@@ -26,6 +28,10 @@ impl Meter {
     /// Bytes held now and the most held at once so far.
     pub(crate) fn read(&self) -> (u64, u64) {
         (self.allocated.load(Ordering::Relaxed), self.peak.load(Ordering::Relaxed))
+    }
+    /// Bytes of the buffers tensors hold now.
+    pub(crate) fn in_use(&self) -> u64 {
+        self.in_use.load(Ordering::Relaxed)
     }
 }
 
@@ -52,10 +58,12 @@ pub(crate) struct PooledBuffer {
     pub(crate) buffer: wgpu::Buffer,
     pub(crate) bytes: u64,
     pub(crate) pool: Weak<Mutex<BufferPool>>,
+    meter: Arc<Meter>,
 }
 
 impl Drop for PooledBuffer {
     fn drop(&mut self) {
+        self.meter.in_use.fetch_sub(self.bytes, Ordering::Relaxed);
         if let Some(pool) = self.pool.upgrade() {
             if let Ok(mut p) = pool.lock() {
                 p.free.entry(self.bytes).or_default().push(self.buffer.clone());
@@ -71,7 +79,11 @@ pub(crate) fn bucket(bytes: u64) -> u64 {
 
 /// Takes a free buffer of `bytes` (already bucketed) or creates one.
 pub(crate) fn take(pool: &Arc<Mutex<BufferPool>>, device: &wgpu::Device, bytes: u64) -> PooledBuffer {
-    let reused = pool.lock().ok().and_then(|mut p| p.free.get_mut(&bytes).and_then(|v| v.pop()));
+    let (reused, meter) = match pool.lock() {
+        Ok(mut p) => (p.free.get_mut(&bytes).and_then(|v| v.pop()), p.meter.clone()),
+        Err(_) => (None, Arc::default()),
+    };
+    meter.in_use.fetch_add(bytes, Ordering::Relaxed);
     let buffer = match reused {
         Some(b) => b,
         None => {
@@ -88,7 +100,7 @@ pub(crate) fn take(pool: &Arc<Mutex<BufferPool>>, device: &wgpu::Device, bytes: 
             })
         }
     };
-    PooledBuffer { buffer, bytes, pool: Arc::downgrade(pool) }
+    PooledBuffer { buffer, bytes, pool: Arc::downgrade(pool), meter }
 }
 
 impl BufferPool {

@@ -214,6 +214,12 @@ impl Gpu {
         self.pool.lock().map(|p| p.meter.read()).unwrap_or((0, 0))
     }
 
+    /// Bytes of the pooled buffers that tensors (a captured graph's included) hold now: [`Gpu::memory`]'s
+    /// first figure less the buffers free for reuse.
+    pub fn memory_in_use(&self) -> u64 {
+        self.pool.lock().map(|p| p.meter.in_use()).unwrap_or(0)
+    }
+
     /// Storage buffers created so far (constant across iterations of a loop that allocates nothing new).
     pub fn buffers_created(&self) -> u64 {
         self.pool.lock().map(|p| p.created).unwrap_or(0)

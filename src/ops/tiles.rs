@@ -22,6 +22,11 @@ pub struct TileGrid {
     pub cols: Vec<usize>,
 }
 
+/// The blending window over a tile, positive everywhere, largest in the middle: sin²(π (u + ½) / size).
+fn window(u: usize, size: usize) -> f32 {
+    (std::f32::consts::PI * (u as f32 + 0.5) / size as f32).sin().powi(2)
+}
+
 fn origins(len: usize, size: usize, overlap: usize) -> Vec<usize> {
     if len <= size {
         return vec![0];
@@ -48,14 +53,43 @@ impl TileGrid {
         self.rows.len() * self.cols.len()
     }
 
-    /// The origins as one u32 tensor [rows..., cols...], as the kernels read them.
+    /// The grid as the kernels read it, one u32 tensor: the origins [rows..., cols...], then as f32 bit
+    /// patterns the blending window over a tile [size] and the sums of the windows of every tile covering
+    /// an image row [height] and column [width] (the blend's normaliser is their product).
     pub fn upload(&self, gpu: &Gpu) -> Result<Tensor> {
-        let v: Vec<u32> = self.rows.iter().chain(&self.cols).map(|&o| o as u32).collect();
+        let window: Vec<f32> = (0..self.size).map(|u| window(u, self.size)).collect();
+        let coverage = |origins: &[usize], len: usize| -> Vec<f32> {
+            let mut sum = vec![0f32; len];
+            for &o in origins {
+                sum[o..o + self.size].iter_mut().zip(&window).for_each(|(s, w)| *s += w);
+            }
+            sum
+        };
+        let tables = [window.clone(), coverage(&self.rows, self.height), coverage(&self.cols, self.width)];
+        let v: Vec<u32> = self.rows.iter().chain(&self.cols).map(|&o| o as u32).chain(tables.iter().flatten().map(|f| f.to_bits())).collect();
         gpu.upload_u32(&[v.len()], &v)
     }
 
-    fn params(&self, n: usize, c: usize, k0: usize, count: usize, weighted: bool) -> Params {
-        Params::new().n(n).n(c).n(self.height).n(self.width).n(self.size).n(self.rows.len()).n(self.cols.len()).n(k0).n(count).u(weighted as u32)
+    /// The image rows [first, end) that tiles `k0 .. k0+count` cover.
+    fn band(&self, k0: usize, count: usize) -> (usize, usize) {
+        let nx = self.cols.len();
+        (self.rows[k0 / nx], self.rows[(k0 + count - 1) / nx] + self.size)
+    }
+
+    fn params(&self, n: usize, c: usize, k0: usize, count: usize, weighted: bool, band: (usize, usize)) -> Params {
+        Params::new()
+            .n(n)
+            .n(c)
+            .n(self.height)
+            .n(self.width)
+            .n(self.size)
+            .n(self.rows.len())
+            .n(self.cols.len())
+            .n(k0)
+            .n(count)
+            .u(weighted as u32)
+            .n(band.0)
+            .n(band.1 - band.0)
     }
 
     fn check_pass(&self, op: &'static str, k0: usize, count: usize) -> Result<()> {
@@ -89,7 +123,7 @@ fn extract(gpu: &Gpu, grid: &TileGrid, origins: &Tensor, x: &Tensor, k0: usize, 
     gpu.launch(
         op,
         &Kernel::new(&TILES, op),
-        &grid.params(out.numel(), c, k0, count, weighted),
+        &grid.params(out.numel(), c, k0, count, weighted, (0, 0)),
         &[(origins, Access::Read), (x, Access::Read), (&out, Access::ReadWrite)],
         groups256(out.numel()),
     )?;
@@ -120,11 +154,14 @@ fn blend(gpu: &Gpu, grid: &TileGrid, origins: &Tensor, tiles: &Tensor, k0: usize
     if tiles.shape() != [n * count, c, grid.size, grid.size] {
         return Err(Error::Shape { op, msg: format!("tiles {:?}, expected {:?}", tiles.shape(), [n * count, c, grid.size, grid.size]) });
     }
+    // Only the rows this pass's tiles cover (a band one or two tile rows high), not the whole image.
+    let band = grid.band(k0, count);
+    let elements = n * c * (band.1 - band.0) * w;
     gpu.launch(
         op,
         &Kernel::new(&TILES, op),
-        &grid.params(acc.numel(), c, k0, count, weighted),
+        &grid.params(elements, c, k0, count, weighted, band),
         &[(origins, Access::Read), (tiles, Access::Read), (acc, Access::ReadWrite)],
-        groups256(acc.numel()),
+        groups256(elements),
     )
 }

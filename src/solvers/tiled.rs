@@ -2,7 +2,7 @@
 //! tiles (batched through the network) and blended back with a smooth window, so that RED-diff optimises the
 //! whole image while the operator acts on the whole image. Its vector-Jacobian product (DPS, ΠGDM) runs the
 //! tiles' own products and adds them back: with ε = Σ_k B_k ε_θ(E_k x) (E_k cuts tile k, B_k blends it),
-//! (∂ε/∂x)ᵀ v = Σ_k E_kᵀ J_kᵀ B_kᵀ v.
+//! (∂ε/∂x)ᵀ v = Σ_k E_kᵀ J_kᵀ B_kᵀ v — keeping the passes' activations up to a memory budget, recomputing the rest.
 
 use super::{Denoiser, EpsTape};
 use crate::error::{Error, Result};
@@ -11,7 +11,7 @@ use crate::ops::{self, TileGrid};
 
 /// A square-input denoiser applied tile by tile. Images of exactly the tile size go straight to `inner`;
 /// larger ones (both sides ≥ the tile size) are cut into a [`TileGrid`]; the per-step cost grows with the
-/// number of tiles, the memory only with `batch`.
+/// number of tiles, the memory only with `batch` (and, for vector-Jacobian products, `tape_budget`).
 pub struct TiledDenoiser<'a> {
     /// The network (its [`Denoiser::image_size`] is the tile size).
     pub inner: &'a dyn Denoiser,
@@ -19,6 +19,9 @@ pub struct TiledDenoiser<'a> {
     pub overlap: usize,
     /// Most tiles per network call, over all images of the batch.
     pub batch: usize,
+    /// GPU memory, bytes, that the passes of a vector-Jacobian product may keep for it (their
+    /// activations); passes beyond it are recomputed by the product. Default 1 GiB.
+    pub tape_budget: u64,
     /// The last (overlap, grid, uploaded origins): the image size is the same every step.
     grid: std::sync::Mutex<Option<(usize, TileGrid, Tensor)>>,
 }
@@ -27,7 +30,7 @@ impl<'a> TiledDenoiser<'a> {
     /// Tiles of `inner`'s size overlapping by a quarter, at most `batch` per network call.
     pub fn new(inner: &'a dyn Denoiser, batch: usize) -> Result<TiledDenoiser<'a>> {
         let size = inner.image_size().ok_or(Error::Invalid { op: "tiled denoiser", msg: "the denoiser has no native size".into() })?;
-        Ok(TiledDenoiser { inner, overlap: size / 4, batch: batch.max(1), grid: std::sync::Mutex::new(None) })
+        Ok(TiledDenoiser { inner, overlap: size / 4, batch: batch.max(1), tape_budget: 1 << 30, grid: std::sync::Mutex::new(None) })
     }
 
     fn tile(&self) -> Result<usize> {
@@ -73,7 +76,10 @@ impl Denoiser for TiledDenoiser<'_> {
         }
         Ok(acc)
     }
-    /// ε̂ on tiles, keeping every pass's tape (memory: all tiles' activations at once) for the product.
+    /// ε̂ on tiles and its product. Passes keep their tapes for the product while the memory they add stays
+    /// within [`TiledDenoiser::tape_budget`] (a single pass always keeps its own); the product recomputes the
+    /// tapes of the others (one more saving forward per such pass and product), so memory stays bounded
+    /// whatever the image size.
     fn eps_tape<'b>(&'b self, gpu: &Gpu, x_t: &Tensor, t: usize) -> Result<EpsTape<'b>> {
         let size = self.tile()?;
         let [n, c, h, w] = ops_dims(x_t)?;
@@ -81,10 +87,12 @@ impl Denoiser for TiledDenoiser<'_> {
             return self.inner.eps_tape(gpu, x_t, t);
         }
         let (grid, origins) = self.grid(gpu, h, w, size)?;
+        let passes = self.passes(n, grid.tiles());
         let eps = gpu.zeros(&[n, c, h, w])?;
         let mut var_values: Option<Tensor> = None;
-        let mut tapes = Vec::new();
-        for (k0, k) in self.passes(n, grid.tiles()) {
+        let mut kept = Vec::with_capacity(passes.len());
+        let in_use_before = gpu.memory_in_use();
+        for &(k0, k) in &passes {
             let x = ops::extract_tiles(gpu, &grid, &origins, x_t, k0, k)?;
             let tape = self.inner.eps_tape(gpu, &x, t)?;
             ops::blend_tiles(gpu, &grid, &origins, &tape.eps, k0, k, &eps)?;
@@ -95,13 +103,19 @@ impl Denoiser for TiledDenoiser<'_> {
                 };
                 ops::blend_tiles(gpu, &grid, &origins, v, k0, k, &acc)?;
             }
-            tapes.push((k0, k, tape));
+            let within = gpu.memory_in_use().saturating_sub(in_use_before) <= self.tape_budget;
+            kept.push((passes.len() == 1 || within).then_some(tape));
         }
+        let x_t = x_t.clone();
         let backward = move |gpu: &Gpu, v: &Tensor| -> Result<Tensor> {
             let g = gpu.zeros(&[n, c, h, w])?;
-            for (k0, k, tape) in &tapes {
-                let vk = ops::extract_tiles_weighted(gpu, &grid, &origins, v, *k0, *k)?;
-                ops::add_tiles(gpu, &grid, &origins, &tape.vjp(gpu, &vk)?, *k0, *k, &g)?;
+            for (&(k0, k), tape) in passes.iter().zip(&kept) {
+                let vk = ops::extract_tiles_weighted(gpu, &grid, &origins, v, k0, k)?;
+                let product = match tape {
+                    Some(tape) => tape.vjp(gpu, &vk)?,
+                    None => self.inner.eps_tape(gpu, &ops::extract_tiles(gpu, &grid, &origins, &x_t, k0, k)?, t)?.vjp(gpu, &vk)?,
+                };
+                ops::add_tiles(gpu, &grid, &origins, &product, k0, k, &g)?;
             }
             Ok(g)
         };
