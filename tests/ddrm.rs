@@ -18,15 +18,26 @@ fn random(rows: usize, cols: usize, seed: u64) -> Matrix {
     Matrix { rows, cols, data: r.vec(rows * cols).into_iter().map(|v| v as f64).collect() }
 }
 
+/// A random symmetric matrix (eigenvalues of both signs) of rank `rank`: B Bᵀ − C Cᵀ with B, C n×(rank/2).
+fn symmetric(n: usize, rank: usize, seed: u64) -> Matrix {
+    let (b, c) = (random(n, rank / 2, seed), random(n, rank - rank / 2, seed + 1));
+    let outer = |m: &Matrix, i: usize, j: usize| (0..m.cols).map(|k| m.data[i * m.cols + k] * m.data[j * m.cols + k]).sum::<f64>();
+    Matrix { rows: n, cols: n, data: (0..n * n).map(|p| outer(&b, p / n, p % n) - outer(&c, p / n, p % n)).collect() }
+}
+
 #[test]
-fn jacobi_svd_reconstructs_wide_tall_square_and_blur_matrices() {
+fn dense_svds_reconstruct_wide_tall_square_symmetric_and_blur_matrices() {
     let cases = [
         random(5, 12, 1),
         random(12, 5, 2),
         random(9, 9, 3),
         Matrix::block_average(32, 4).unwrap(),
         Matrix::bicubic(32, 4).unwrap(),
+        // Symmetric: through the eigendecomposition.
         Matrix::convolution(32, &gaussian_taps(9, 2.0).unwrap()),
+        Matrix::convolution(45, &[1.0 / 7.0; 7]),
+        symmetric(20, 20, 4),
+        symmetric(20, 11, 6),
     ];
     for a in &cases {
         let (m, n) = (a.rows, a.cols);
@@ -44,6 +55,18 @@ fn jacobi_svd_reconstructs_wide_tall_square_and_blur_matrices() {
                 let d: f64 = (0..n).map(|k| svd.v.data[k * n + i] * svd.v.data[k * n + j]).sum();
                 assert!((d - if i == j { 1.0 } else { 0.0 }).abs() < 1e-10, "{m}x{n}: V is not orthogonal at ({i}, {j})");
             }
+        }
+        // The columns of U with a non-zero value are orthonormal; a rank-deficient matrix has zero values.
+        let kept = svd.s.iter().filter(|&&v| v > 0.0).count();
+        for i in 0..kept {
+            for j in 0..kept {
+                let d: f64 = (0..m).map(|k| svd.u.data[k * m + i] * svd.u.data[k * m + j]).sum();
+                assert!((d - if i == j { 1.0 } else { 0.0 }).abs() < 1e-10, "{m}x{n}: U is not orthonormal at ({i}, {j})");
+            }
+        }
+        if m == n && m == 20 {
+            let expected = if a.data == symmetric(20, 11, 6).data { 11 } else { 20 };
+            assert_eq!(kept, expected, "{m}x{n}: rank");
         }
     }
     assert!(matrix_svd(&Matrix { rows: 2, cols: 2, data: vec![1.0, f64::NAN, 0.0, 1.0] }).is_err());

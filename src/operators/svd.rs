@@ -33,10 +33,14 @@ pub struct MatrixSvd {
 /// One-sided Jacobi SVD (Hestenes) in f64: rotates pairs of columns of A·V until they are orthogonal; the
 /// column norms are then the singular values. Accurate to ~1e-14 relative for the matrices used here
 /// (sides up to a few thousand; cost O(n²·(m + n)) per sweep, ≤ 30 sweeps).
+/// A symmetric matrix (the blur matrices) goes through [`symmetric_svd`] instead, ~10× faster.
 pub fn matrix_svd(a: &Matrix) -> Result<MatrixSvd> {
     let (m, n) = (a.rows, a.cols);
     if m == 0 || n == 0 || a.data.len() != m * n || a.data.iter().any(|v| !v.is_finite()) {
         return Err(Error::Invalid { op: "svd", msg: format!("need a finite, non-empty {m}x{n} matrix") });
+    }
+    if m == n && (0..n).all(|i| (0..i).all(|j| a.data[i * n + j] == a.data[j * n + i])) {
+        return symmetric_svd(a);
     }
     // Columns of W = A·V and of V, each stored contiguously.
     let mut w: Vec<Vec<f64>> = (0..n).map(|j| (0..m).map(|i| a.data[i * n + j]).collect()).collect();
@@ -100,6 +104,197 @@ pub fn matrix_svd(a: &Matrix) -> Result<MatrixSvd> {
         }
     }
     Ok(out)
+}
+
+/// The SVD of a symmetric matrix A [n, n] from its eigendecomposition A = Q Λ Qᵀ (Householder reduction to
+/// tridiagonal form, then implicit QL iterations, as EISPACK's tred2/tql2): s = |λ| sorted, V = Q,
+/// U = Q · sign(Λ); a value at round-off level (≤ 1e-12 of the largest) is 0 with a zero column of U, as in
+/// [`matrix_svd`]. O(n³) once (1-D Gaussian blur at n = 1024: ~2 s instead of ~20 s of Jacobi sweeps).
+pub fn symmetric_svd(a: &Matrix) -> Result<MatrixSvd> {
+    let n = a.rows;
+    if n == 0 || a.cols != n || a.data.len() != n * n || a.data.iter().any(|v| !v.is_finite()) {
+        return Err(Error::Invalid { op: "svd", msg: format!("need a finite, non-empty square matrix, got {}x{}", a.rows, a.cols) });
+    }
+    // q[j * n + k] is Q[k][j]: each eigenvector (column of Q) is contiguous, so the O(n³) loops stream.
+    let mut q = a.data.clone(); // symmetric: its transpose is itself
+    let (mut d, mut e) = (vec![0f64; n], vec![0f64; n]);
+    tridiagonalise(n, &mut q, &mut d, &mut e);
+    ql_iterations(n, &mut q, &mut d, &mut e)?;
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by(|&x, &y| d[y].abs().total_cmp(&d[x].abs()));
+    let top = d[order[0]].abs();
+    let mut out = MatrixSvd { u: Matrix { rows: n, cols: n, data: vec![0.0; n * n] }, s: vec![0.0; n], v: Matrix { rows: n, cols: n, data: vec![0.0; n * n] } };
+    for (k, &j) in order.iter().enumerate() {
+        let sign = if d[j] < 0.0 { -1.0 } else { 1.0 };
+        let keep = d[j].abs() > 1e-12 * top;
+        if keep {
+            out.s[k] = d[j].abs();
+        }
+        for i in 0..n {
+            let v = q[j * n + i];
+            out.v.data[i * n + k] = v;
+            if keep {
+                out.u.data[i * n + k] = sign * v;
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Householder reduction of the symmetric matrix in `q` (q[j·n + k] = Q[k][j]) to tridiagonal form: on return
+/// `d` holds the diagonal, `e[1..]` the sub-diagonal, and `q` the accumulated orthogonal transformation.
+fn tridiagonalise(n: usize, q: &mut [f64], d: &mut [f64], e: &mut [f64]) {
+    // Q[k][j] = q[j * n + k].
+    let at = |j: usize, k: usize| j * n + k;
+    for j in 0..n {
+        d[j] = q[at(j, n - 1)];
+    }
+    for i in (1..n).rev() {
+        let scale: f64 = d[..i].iter().map(|v| v.abs()).sum();
+        let mut h = 0.0;
+        if scale == 0.0 {
+            e[i] = d[i - 1];
+            for j in 0..i {
+                d[j] = q[at(j, i - 1)];
+                q[at(j, i)] = 0.0;
+                q[at(i, j)] = 0.0;
+            }
+        } else {
+            for v in &mut d[..i] {
+                *v /= scale;
+                h += *v * *v;
+            }
+            let f = d[i - 1];
+            let g = if f > 0.0 { -h.sqrt() } else { h.sqrt() };
+            e[i] = scale * g;
+            h -= f * g;
+            d[i - 1] = f - g;
+            e[..i].fill(0.0);
+            for j in 0..i {
+                let f = d[j];
+                q[at(i, j)] = f;
+                let mut g = e[j] + q[at(j, j)] * f;
+                for k in j + 1..i {
+                    let qkj = q[at(j, k)];
+                    g += qkj * d[k];
+                    e[k] += qkj * f;
+                }
+                e[j] = g;
+            }
+            let mut f = 0.0;
+            for j in 0..i {
+                e[j] /= h;
+                f += e[j] * d[j];
+            }
+            let hh = f / (h + h);
+            for j in 0..i {
+                e[j] -= hh * d[j];
+            }
+            for j in 0..i {
+                let (f, g) = (d[j], e[j]);
+                for k in j..i {
+                    q[at(j, k)] -= f * e[k] + g * d[k];
+                }
+                d[j] = q[at(j, i - 1)];
+                q[at(j, i)] = 0.0;
+            }
+        }
+        d[i] = h;
+    }
+    for i in 0..n - 1 {
+        q[at(i, n - 1)] = q[at(i, i)];
+        q[at(i, i)] = 1.0;
+        let h = d[i + 1];
+        if h != 0.0 {
+            for k in 0..=i {
+                d[k] = q[at(i + 1, k)] / h;
+            }
+            for j in 0..=i {
+                let g: f64 = (0..=i).map(|k| q[at(i + 1, k)] * q[at(j, k)]).sum();
+                for k in 0..=i {
+                    q[at(j, k)] -= g * d[k];
+                }
+            }
+        }
+        for k in 0..=i {
+            q[at(i + 1, k)] = 0.0;
+        }
+    }
+    for j in 0..n {
+        d[j] = q[at(j, n - 1)];
+        q[at(j, n - 1)] = 0.0;
+    }
+    q[at(n - 1, n - 1)] = 1.0;
+    e[0] = 0.0;
+}
+
+/// Implicit QL iterations on the tridiagonal matrix (`d`, `e` from [`tridiagonalise`]), rotating the columns
+/// of `q` along: on return `d` holds the eigenvalues and column j of Q (`q[j·n ..]`) the j-th eigenvector.
+fn ql_iterations(n: usize, q: &mut [f64], d: &mut [f64], e: &mut [f64]) -> Result<()> {
+    for i in 1..n {
+        e[i - 1] = e[i];
+    }
+    e[n - 1] = 0.0;
+    let (mut f, mut tst1) = (0.0f64, 0.0f64);
+    for l in 0..n {
+        tst1 = tst1.max(d[l].abs() + e[l].abs());
+        let m = (l..n).find(|&m| e[m].abs() <= f64::EPSILON * tst1).unwrap_or(n - 1);
+        if m > l {
+            let mut iterations = 0;
+            loop {
+                iterations += 1;
+                if iterations > 60 {
+                    return Err(Error::Invalid { op: "svd", msg: format!("QL iterations on a {n}x{n} symmetric matrix did not converge") });
+                }
+                let g = d[l];
+                let mut p = (d[l + 1] - g) / (2.0 * e[l]);
+                let mut r = p.hypot(1.0);
+                if p < 0.0 {
+                    r = -r;
+                }
+                d[l] = e[l] / (p + r);
+                d[l + 1] = e[l] * (p + r);
+                let dl1 = d[l + 1];
+                let h = g - d[l];
+                for v in &mut d[l + 2..] {
+                    *v -= h;
+                }
+                f += h;
+                p = d[m];
+                let (mut c, mut c2, mut c3) = (1.0f64, 1.0f64, 1.0f64);
+                let el1 = e[l + 1];
+                let (mut s, mut s2) = (0.0f64, 0.0f64);
+                for i in (l..m).rev() {
+                    c3 = c2;
+                    c2 = c;
+                    s2 = s;
+                    let g = c * e[i];
+                    let h = c * p;
+                    r = p.hypot(e[i]);
+                    e[i + 1] = s * r;
+                    s = e[i] / r;
+                    c = p / r;
+                    p = c * d[i] - s * g;
+                    d[i + 1] = h + s * (c * g + s * d[i]);
+                    let (lo, hi) = q.split_at_mut((i + 1) * n);
+                    for (qi, qi1) in lo[i * n..].iter_mut().zip(&mut hi[..n]) {
+                        let h = *qi1;
+                        *qi1 = s * *qi + c * h;
+                        *qi = c * *qi - s * h;
+                    }
+                }
+                p = -s * s2 * c3 * el1 * e[l] / dl1;
+                e[l] = s * p;
+                d[l] = c * p;
+                if e[l].abs() <= f64::EPSILON * tst1 {
+                    break;
+                }
+            }
+        }
+        d[l] += f;
+        e[l] = 0.0;
+    }
+    Ok(())
 }
 
 /// Basis changes of one operator family (see [`Svd`]).
