@@ -53,15 +53,15 @@ impl TileGrid {
         self.rows.len() * self.cols.len()
     }
 
-    /// The grid as the kernels read it, one u32 tensor: the origins [rows..., cols...], then as f32 bit
-    /// patterns the blending window over a tile [size] and the sums of the windows of every tile covering
-    /// an image row [height] and column [width] (the blend's normaliser is their product).
+    /// The grid as the kernels read it, one u32 tensor: the origins `[rows..., cols...]`, then as f32 bit
+    /// patterns the blending window over a tile (`size` values) and the sums of the windows of every tile
+    /// covering each image row (`height`) and column (`width`): the blend's normaliser is their product.
     pub fn upload(&self, gpu: &Gpu) -> Result<Tensor> {
         let window: Vec<f32> = (0..self.size).map(|u| window(u, self.size)).collect();
         let coverage = |origins: &[usize], len: usize| -> Vec<f32> {
             let mut sum = vec![0f32; len];
             for &o in origins {
-                sum[o..o + self.size].iter_mut().zip(&window).for_each(|(s, w)| *s += w);
+                sum.iter_mut().skip(o).zip(&window).for_each(|(s, w)| *s += w);
             }
             sum
         };
@@ -73,7 +73,8 @@ impl TileGrid {
     /// The image rows [first, end) that tiles `k0 .. k0+count` cover.
     fn band(&self, k0: usize, count: usize) -> (usize, usize) {
         let nx = self.cols.len();
-        (self.rows[k0 / nx], self.rows[(k0 + count - 1) / nx] + self.size)
+        let end = (self.rows[(k0 + count - 1) / nx] + self.size).min(self.height);
+        (self.rows[k0 / nx].min(end), end)
     }
 
     fn params(&self, n: usize, c: usize, k0: usize, count: usize, weighted: bool, band: (usize, usize)) -> Params {
