@@ -263,3 +263,18 @@ fn memory_in_use_counts_held_buffers_only() {
     assert_eq!(g.memory_in_use() - base, 4_000_000);
     drop(b);
 }
+
+/// `TileGrid`'s fields are public: a grid made by hand whose tiles run past the image must neither panic nor
+/// write outside it (the upload's tables and the blend's rows stop at the image's border).
+#[test]
+fn a_hand_made_grid_past_the_image_does_not_panic() {
+    let g = gpu();
+    let grid = TileGrid { size: 32, height: 40, width: 40, rows: vec![0, 30], cols: vec![0, 30] };
+    let origins = grid.upload(g).unwrap();
+    let tiles = g.upload(&[4, 3, 32, 32], &vec![1.0; 4 * 3 * 1024]).unwrap();
+    let acc = g.zeros(&[1, 3, 40, 40]).unwrap();
+    ops::blend_tiles(g, &grid, &origins, &tiles, 0, 4, &acc).unwrap();
+    // Tiles of ones blend to ones wherever a tile covers the image (here: everywhere).
+    let worst = acc.read(g).unwrap().iter().fold(0f32, |m, v| m.max((v - 1.0).abs()));
+    assert!(worst < 1e-5, "blending tiles of ones gave values {worst} away from 1");
+}
