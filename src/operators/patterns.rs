@@ -283,6 +283,12 @@ impl Matrix {
     /// matrix; blur needs a little regularisation). Uses the rows' nonzero spans: for the banded matrices
     /// of this module (bandwidth b) the cost is O(n²·b) instead of O(n³) (1-D blur at n = 1024: ~0.1 s).
     pub fn pinv(&self, rel_reg: f64) -> Result<Matrix> {
+        if self.data.len() != self.rows * self.cols || self.data.iter().any(|v| !v.is_finite()) || !(rel_reg >= 0.0) {
+            return Err(Error::Invalid {
+                op: "pseudo-inverse",
+                msg: format!("need a finite {}x{} matrix ({} values given) and a regularisation ≥ 0", self.rows, self.cols, self.data.len()),
+            });
+        }
         if self.rows > self.cols {
             // (AᵀA + δI)⁻¹Aᵀ is the transpose of Bᵀ(BBᵀ + δI)⁻¹ for B = Aᵀ (the wide case, same δ).
             return Ok(self.transposed().pinv(rel_reg)?.transposed());
@@ -310,20 +316,25 @@ impl Matrix {
         // Row j of the result is (G⁻¹ a_j)ᵀ for column a_j of A (G is symmetric): two banded solves per
         // row, the rows shared out over the CPU's threads.
         let mut out = Matrix::zeros(n, k);
-        let threads = std::thread::available_parallelism().map_or(1, |t| t.get()).clamp(1, n.max(1));
-        let per = n.div_ceil(threads) * k;
-        std::thread::scope(|scope| {
-            for (part, rows) in out.data.chunks_mut(per.max(1)).enumerate() {
-                let (spans, l) = (&spans, &l);
-                scope.spawn(move || {
-                    for (r, z) in rows.chunks_mut(k).enumerate() {
-                        let j = part * per / k + r;
-                        z.iter_mut().enumerate().for_each(|(i, v)| *v = if spans[i].0 <= j && j < spans[i].1 { self.at(i, j) } else { 0.0 });
-                        l.solve(z);
-                    }
-                });
+        let solve_rows = |first: usize, rows: &mut [f64]| {
+            for (r, z) in rows.chunks_mut(k).enumerate() {
+                let j = first + r;
+                z.iter_mut().enumerate().for_each(|(i, v)| *v = if spans[i].0 <= j && j < spans[i].1 { self.at(i, j) } else { 0.0 });
+                l.solve(z);
             }
-        });
+        };
+        // One thread where there is no other (wasm32 has no threads to spawn).
+        let threads = std::thread::available_parallelism().map_or(1, |t| t.get()).clamp(1, n.max(1));
+        if threads == 1 {
+            solve_rows(0, &mut out.data);
+        } else {
+            let per = n.div_ceil(threads);
+            std::thread::scope(|scope| {
+                for (part, rows) in out.data.chunks_mut(per * k).enumerate() {
+                    scope.spawn(move || solve_rows(part * per, rows));
+                }
+            });
+        }
         Ok(out)
     }
 

@@ -18,7 +18,8 @@
 //
 // Checks: (a) the settings line names the model's recommendation when nothing is set; result PSNR >
 // measurement PSNR; (b) browser result ≈ native result (if E2E_NATIVE_PNG); (b2) the baselines DiffPIR,
-// DDRM and PiGDM restore and refuse a nonlinear task with a message; (c) a corrupt model shows an error in
+// DDRM and PiGDM restore and refuse a nonlinear task with a message, and restore ×4 SR and Gaussian
+// deblurring (the separable operators' CPU set-up in wasm); (c) a corrupt model shows an error in
 // #error and leaves the page usable; (d) with E2E_BIG_MODEL: the model loads while the page keeps running
 // timers (asynchronous load, progress reaches 100 %), memory is reported, (E2E_BIG_STEPS > 0) a
 // restoration at its size runs, and the built-in model comes back and restores. Exits non-zero on any failure.
@@ -209,6 +210,25 @@ async function baselineRuns(page, method, label, steps) {
   await page.selectOption('#task', TASK);
 }
 
+/** The separable operators in wasm (their set-up runs on the CPU there, without threads): DiffPIR on ×4
+ *  super-resolution (the banded pseudo-inverse) and DDRM on Gaussian deblurring (the symmetric SVD). */
+async function separableRuns(page) {
+  for (const [method, label, task] of [['diffpir', 'DiffPIR', 'sr4'], ['ddrm', 'DDRM', 'deblur-gauss']]) {
+    await page.selectOption('#task', task);
+    await page.selectOption('#method', method);
+    await page.fill('#steps', '10');
+    await page.$eval('#result-psnr', (el) => { el.textContent = ''; });
+    const t0 = Date.now();
+    await page.click('#run');
+    const resultPsnr = Number(await waitForText(page, '#result-psnr', 600_000, `${label} ${task}`));
+    const measPsnr = Number(await text(page, '#measurement-psnr'));
+    check(`${label} ${task}: result PSNR > measurement PSNR`, resultPsnr > measPsnr,
+      `measurement ${measPsnr.toFixed(2)} dB, ${label} ${resultPsnr.toFixed(2)} dB in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  }
+  await page.selectOption('#method', 'reddiff');
+  await page.selectOption('#task', TASK);
+}
+
 async function compareWithNative(page) {
   if (!fs.existsSync(NATIVE_PNG)) throw new Fatal(`E2E_NATIVE_PNG=${NATIVE_PNG} does not exist`);
   const native = await decodePngInPage(page, NATIVE_PNG);
@@ -383,6 +403,7 @@ async function main() {
   await baselineRuns(page, 'ddrm', 'DDRM', 10);
   // PiGDM differentiates the network (the VJP kernels run in the browser too); a few steps suffice here.
   await baselineRuns(page, 'pgdm', 'PiGDM', 5);
+  await separableRuns(page);
   await corruptModelShowsError(page, server.base);
   if (BIG_MODEL) await bigModel(page);
   else log('E2E_BIG_MODEL not set: no large-model load');
