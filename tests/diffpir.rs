@@ -51,6 +51,29 @@ fn conjugate_gradients_solve_the_proximal_systems() {
     assert_eq!(ops::dot_rows(g, &a, &a).unwrap().read(g).unwrap(), vec![14.0, 17.25]);
 }
 
+/// Far more iterations than a nearly singular system needs (bicubic ×4: HᵀH has rank 1/16, ρ = 1e-8, as
+/// DiffPIR's early steps have it): once the residual is at f32 round-off the iterations stop moving x
+/// instead of amplifying rounding (without that, 100 iterations here end far from the 10-iteration x).
+#[test]
+fn conjugate_gradients_stay_put_once_converged() {
+    let g = gpu();
+    let shape = [1, 3, 32, 32];
+    let n: usize = shape.iter().product();
+    let mut r = Rng::new(8);
+    let x0 = g.upload(&shape, &r.vec(n)).unwrap();
+    let op = Task { kind: TaskKind::Bicubic(4), seed: 0 }.operator(g, 3, 32, 32).unwrap();
+    let y = op.forward(g, &g.upload(&shape, &r.vec(n)).unwrap()).unwrap();
+    let rho = 1e-8f32;
+    let hth = |v: &reddiff::Tensor| op.adjoint(g, &op.forward(g, v).unwrap()).unwrap().unwrap();
+    let b = ops::axpby(g, 1.0, &op.adjoint(g, &y).unwrap().unwrap(), rho, &x0).unwrap();
+    let solve = |iters| ops::conjugate_gradients(g, |v| ops::axpby(g, 1.0, &hth(v), rho, v), &b, &x0, iters).unwrap().read(g).unwrap();
+    let (few, many) = (solve(10), solve(100));
+    let scale = few.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let gap = few.iter().zip(&many).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+    eprintln!("10 vs 100 iterations: largest difference {gap:.2e} (largest entry {scale:.2})");
+    assert!(many.iter().all(|v| v.is_finite()) && gap < 1e-2 * scale, "100 iterations moved x by {gap} (entries up to {scale})");
+}
+
 /// Trajectory parity: `tools/diffpir_torch.py` replays reddiff's own keyed noise through the authors' loop in
 /// float64 (exact proximal steps) with the small ADM fixture; reddiff's GPU run must end at the same images.
 #[test]

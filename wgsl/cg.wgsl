@@ -2,7 +2,10 @@
 // (no readback per iteration). Vectors are [N, M] (M = elements per image); scalars are [N].
 //   dot_rows:     out[n] = sum_i a[n, i] * b[n, i]        (one 256-thread workgroup per image)
 //   cg_step:      alpha = rr[n] / pAp[n] (0 when pAp <= 0); x += alpha p; r -= alpha Ap
-//   cg_direction: beta = rr_new[n] / rr_old[n] (0 when rr_old <= 0); p = r + beta p
+//   cg_direction: beta = rr_new[n] / rr_old[n] (0 when rr_old <= 0); p = r + beta p, or p = 0 once
+//                 rr_new <= TOL² rr_0 (converged to f32 round-off: then alpha = 0 and x stays put, since
+//                 further steps at that level only amplify rounding — alpha = rr / pAp of two round-off
+//                 values — and can throw x far off)
 
 struct P {
     n: u32,   // elements (all images)
@@ -54,7 +57,9 @@ fn cg_step(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
     v[i] -= alpha * b[i];
 }
 
-// a = r, s1 = rr_new, s2 = rr_old; u = p (updated in place). b and v are not read or written.
+const TOL2: f32 = 1e-12; // relative residual 1e-6
+
+// a = r, b = rr_0 ([N]), s1 = rr_new, s2 = rr_old; u = p (updated in place). v is not read or written.
 @compute @workgroup_size(256)
 fn cg_direction(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                 @builtin(local_invocation_index) li: u32) {
@@ -62,5 +67,5 @@ fn cg_direction(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
     if (i >= p.n) { return; }
     let img = i / p.m;
     let beta = select(0.0, s1[img] / s2[img], s2[img] > 0.0);
-    u[i] = a[i] + beta * u[i];
+    u[i] = select(a[i] + beta * u[i], 0.0, s1[img] <= TOL2 * b[img]);
 }
