@@ -46,6 +46,23 @@ impl std::str::FromStr for Fit {
     }
 }
 
+impl Fit {
+    /// The height and width [`Image::fit`] gives an `h`×`w` image for a model of `size`×`size` with sides
+    /// cut to multiples of `multiple`.
+    pub fn size(self, h: usize, w: usize, size: usize, multiple: usize) -> Result<(usize, usize)> {
+        match self {
+            Fit::Tile if h >= size && w >= size => {
+                let m = multiple.max(1);
+                Ok((h / m * m, w / m * m))
+            }
+            Fit::None if h != size || w != size => {
+                Err(Error::Shape { op: "fit", msg: format!("image is {w}x{h} but the model needs {size}x{size} (use --fit crop or --fit resize)") })
+            }
+            _ => Ok((size, size)),
+        }
+    }
+}
+
 /// The largest image reddiff reads, in pixels (16 Mpx, e.g. 4096×4096): checked from the file header before
 /// decoding, so a small file claiming a huge size costs nothing.
 pub const MAX_PIXELS: u64 = 1 << 24;
@@ -223,18 +240,11 @@ impl Image {
     /// Brings the image to `size`×`size` (or, with [`Fit::Tile`], keeps it when it is at least that large;
     /// the sides are then cut down to multiples of `multiple`, e.g. the SR factor, keeping the centre).
     pub fn fit(&self, size: usize, fit: Fit, multiple: usize) -> Result<Image> {
+        let (h, w) = fit.size(self.height, self.width, size, multiple)?;
         match fit {
-            Fit::Tile if self.height >= size && self.width >= size => {
-                let m = multiple.max(1);
-                let (h, w) = (self.height / m * m, self.width / m * m);
-                Ok(self.crop((self.height - h) / 2, (self.width - w) / 2, h, w))
-            }
+            Fit::Tile if self.height >= size && self.width >= size => Ok(self.crop((self.height - h) / 2, (self.width - w) / 2, h, w)),
             Fit::Tile => self.fit(size, Fit::Crop, multiple),
-            Fit::None if self.height == size && self.width == size => Ok(self.clone()),
-            Fit::None => Err(Error::Shape {
-                op: "fit",
-                msg: format!("image is {}x{} but the model needs {size}x{size} (use --fit crop or --fit resize)", self.width, self.height),
-            }),
+            Fit::None => Ok(self.clone()),
             Fit::Resize => Ok(self.resize(size, size)),
             Fit::Crop => {
                 let s = self.height.min(self.width);

@@ -5,7 +5,7 @@
 
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, Tensor};
-use crate::image::Image;
+use crate::image::{Fit, Image};
 use crate::model::{Schedule, Unet};
 use crate::operators::{measure_keyed, Operator, Task, TaskKind};
 use crate::solvers::{
@@ -175,6 +175,37 @@ pub fn restored_size(task: &Task, y_hw: (usize, usize)) -> (usize, usize) {
         TaskKind::Sr(f) | TaskKind::Bicubic(f) => (y_hw.0 * f, y_hw.1 * f),
         _ => y_hw,
     }
+}
+
+/// The input fitting of [`fit_input`]: the square size the input is brought to when it is smaller than the
+/// model (the model's size for a clean image, 1/f of it for the measurement of ×f SR), the multiple its sides
+/// are cut to, and the factor from its size to the restored size.
+fn input_geometry(task: &Task, size: usize, measured: bool) -> (usize, usize, usize) {
+    let f = match task.kind {
+        TaskKind::Sr(f) | TaskKind::Bicubic(f) => f,
+        _ => 1,
+    };
+    match (measured, f) {
+        (true, 1) => (size, task.size_multiple(), 1),
+        (true, f) => (size / f, 1, f),
+        (false, _) => (size, task.size_multiple(), 1),
+    }
+}
+
+/// Brings a user's image to what [`restore_synthetic`] (the clean image) or, with `measured`,
+/// [`restore_measured`] (the measurement) takes for `task` on a model of `size`×`size`: with [`Fit::Tile`]
+/// an image whose restored size is at least the model's in both sides is kept whole, its sides cut (centre
+/// kept) to multiples of the task's block (the SR factor, 16 for JPEG); others as `fit` says.
+pub fn fit_input(task: &Task, img: &Image, size: usize, fit: Fit, measured: bool) -> Result<Image> {
+    let (side, multiple, _) = input_geometry(task, size, measured);
+    img.fit(side, fit, multiple)
+}
+
+/// The restored height and width for an `h`×`w` input image, fitted by [`fit_input`].
+pub fn planned_size(task: &Task, h: usize, w: usize, size: usize, fit: Fit, measured: bool) -> Result<(usize, usize)> {
+    let (side, multiple, f) = input_geometry(task, size, measured);
+    let (fh, fw) = fit.size(h, w, side, multiple)?;
+    Ok((fh * f, fw * f))
 }
 
 /// Restores from measurements given as images (e.g. a real low-resolution or masked photo), all of one size;

@@ -12,12 +12,13 @@ use wasm_bindgen::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, GpuOptions};
-use crate::image::Image;
+use crate::image::{Fit, Image, MAX_PIXELS};
 use crate::metrics::psnr;
 use crate::model::Unet;
 use crate::operators::{Task, TaskKind};
+use crate::ops::TileGrid;
 use crate::recommended::{resolve, Choices, Recommended, Resolved};
-use crate::restore::{restore_synthetic, Problem};
+use crate::restore::{fit_input, planned_size, restore_measured, restore_synthetic, Problem};
 use crate::solvers::{Method, RedDiffOptions, StepInfo};
 
 struct Inner {
@@ -39,12 +40,15 @@ fn js_err(e: impl std::fmt::Display) -> JsValue {
     js_sys::Error::new(&e.to_string()).into()
 }
 
-/// RGBA bytes (size×size×4) → RGB image in [-1, 1], alpha composited on white.
-fn from_rgba(bytes: &[u8], size: usize, what: &str) -> Result<Image> {
-    if bytes.len() != size * size * 4 {
-        return Err(Error::Invalid { op: "restore", msg: format!("{what} must be {size}x{size} RGBA ({} bytes), got {} bytes", size * size * 4, bytes.len()) });
+/// RGBA bytes (width×height×4) → RGB image in [-1, 1], alpha composited on white.
+fn from_rgba(bytes: &[u8], width: usize, height: usize, what: &str) -> Result<Image> {
+    if bytes.len() != width * height * 4 {
+        return Err(Error::Invalid {
+            op: "restore",
+            msg: format!("{what} must be {width}x{height} RGBA ({} bytes), got {} bytes", width * height * 4, bytes.len()),
+        });
     }
-    let hw = size * size;
+    let hw = width * height;
     let mut data = vec![0f32; 3 * hw];
     for p in 0..hw {
         let a = bytes[4 * p + 3] as f32 / 255.0;
@@ -52,22 +56,47 @@ fn from_rgba(bytes: &[u8], size: usize, what: &str) -> Result<Image> {
             data[c * hw + p] = (bytes[4 * p + c] as f32 / 255.0 * a + 1.0 - a) * 2.0 - 1.0;
         }
     }
-    Image::new(3, size, size, data)
+    Image::new(3, height, width, data)
 }
 
-/// An image of any size shown as size×size RGBA (nearest-neighbour upscaling, gray replicated).
-fn to_rgba(img: &Image, size: usize) -> Vec<u8> {
-    let f = (size / img.height.max(1)).max(1);
-    let big = if f > 1 { img.upscale_nearest(f) } else { img.clone() }.to_rgb();
-    let hw = big.height * big.width;
+/// `img` enlarged by nearest neighbour to `height` rows when that is a whole multiple of its own (the
+/// measurement of SR shown at the result's size), as RGB (gray replicated).
+fn shown_at(img: &Image, height: usize) -> Image {
+    let f = if img.height > 0 && height % img.height == 0 { height / img.height } else { 1 };
+    if f > 1 { img.upscale_nearest(f) } else { img.clone() }.to_rgb()
+}
+
+/// An RGB image as RGBA bytes at its own size.
+fn to_rgba(img: &Image) -> Vec<u8> {
+    let img = img.to_rgb();
+    let hw = img.height * img.width;
     let mut out = Vec::with_capacity(hw * 4);
     for p in 0..hw {
         for c in 0..3 {
-            out.push(((big.data[c * hw + p].clamp(-1.0, 1.0) + 1.0) * 127.5).round() as u8);
+            out.push(((img.data[c * hw + p].clamp(-1.0, 1.0) + 1.0) * 127.5).round() as u8);
         }
         out.push(255);
     }
     out
+}
+
+/// The image's width and height from `opts` (absent: the model's `size`, square), checked: whole numbers,
+/// at most [`MAX_PIXELS`] pixels.
+fn image_dims(opts: &JsValue, size: usize) -> Result<(usize, usize)> {
+    let side = |key: &str| match get_f64(opts, key) {
+        None => Ok(size),
+        Some(v) if v.fract() == 0.0 && (1.0..=MAX_PIXELS as f64).contains(&v) => Ok(v as usize),
+        Some(v) => Err(Error::Invalid { op: "restore", msg: format!("{key} must be a whole number of pixels, got {v}") }),
+    };
+    let (w, h) = (side("width")?, side("height")?);
+    if (w as u64) * (h as u64) > MAX_PIXELS {
+        return Err(Error::Invalid { op: "restore", msg: format!("the image is {w}x{h}; the page restores images of up to {} megapixels", MAX_PIXELS >> 20) });
+    }
+    Ok((w, h))
+}
+
+fn get_bool(opts: &JsValue, key: &str) -> bool {
+    Reflect::get(opts, &JsValue::from_str(key)).ok().and_then(|v| v.as_bool()).unwrap_or(false)
 }
 
 fn get_f64(opts: &JsValue, key: &str) -> Option<f64> {
@@ -230,24 +259,49 @@ impl Reddiff {
         self.inner.cancel.set(true);
     }
 
-    /// Degrades `image` (size×size RGBA) with `task` and restores it. `opts`: {method ("reddiff" |
-    /// "diffpir" | "ddrm" | "dps" | "pgdm"; absent, null or "auto": the model's recommendation), steps,
-    /// lambda, lr (absent or null: the recommendation's, else the paper's), seed, sigmaY, previewEvery,
-    /// imageName (keys the noise, as the CLI does with the file name)}. Calls `on_progress(step, steps, t)`
-    /// every step and `on_preview(rgba)` every previewEvery steps (RED-diff). Resolves to {result,
-    /// measurement, pinv (RGBA), psnrMeasurement, psnrResult, msPerStep, settings (as
-    /// [`Reddiff::settings_for`])}.
+    /// What a run of `task` on a `width`×`height` image makes (`measured`: the image is the measurement,
+    /// as for [`Reddiff::restore`]): {width, height (the restored image's), tiles (network inputs per step:
+    /// 1 at the model's size, else the overlapping model-size tiles)}. Throws when no model is loaded.
+    pub fn plan(&self, task: String, width: usize, height: usize, measured: bool) -> std::result::Result<JsValue, JsValue> {
+        let size = self.image_size();
+        if size == 0 {
+            return Err(js_err("no model loaded"));
+        }
+        let kind = if task == "inpaint-mask" { TaskKind::InpaintMaskData(Vec::new()) } else { task.parse::<TaskKind>().map_err(js_err)? };
+        let (h, w) = planned_size(&Task { kind, seed: 0 }, height, width, size, Fit::Tile, measured).map_err(js_err)?;
+        let tiles = if (h, w) == (size, size) { 1 } else { TileGrid::for_model(h, w, size).map_err(js_err)?.tiles() };
+        let o = Object::new();
+        set(&o, "width", &JsValue::from(w as u32));
+        set(&o, "height", &JsValue::from(h as u32));
+        set(&o, "tiles", &JsValue::from(tiles as u32));
+        Ok(o.into())
+    }
+
+    /// Restores `image` (RGBA, `opts.width`×`opts.height`, default the model's size): with `opts.measured`
+    /// the image is the measurement y (a real low-resolution, noisy, gray or masked photo), else it is
+    /// degraded with `task` first. Images larger than the model are restored whole on overlapping tiles;
+    /// smaller ones are centre-cropped and resized to the model's size; sides are cut to the task's block
+    /// (see [`Reddiff::plan`]). `mask` (inpaint-mask): RGBA of the image's size, black = missing. `opts`
+    /// also: {method ("reddiff" | "diffpir" | "ddrm" | "dps" | "pgdm"; absent, null or "auto": the model's
+    /// recommendation), steps, lambda, lr (absent or null: the recommendation's, else the paper's), seed,
+    /// sigmaY, previewEvery, imageName (keys the noise, as the CLI does with the file name)}. Calls
+    /// `on_progress(step, steps, t)` every step and `on_preview(rgba, width, height)` every previewEvery
+    /// steps (RED-diff). Resolves to {result, width, height, input, inputWidth, inputHeight, measurement
+    /// and pinv (RGBA of the result's size), psnrMeasurement and psnrResult (against the clean image; null
+    /// with measured), tiles, msPerStep, settings (as [`Reddiff::settings_for`])}.
     pub fn restore(&self, task: String, image: Vec<u8>, mask: Option<Vec<u8>>, opts: JsValue, on_progress: Function, on_preview: Function) -> js_sys::Promise {
         let inner = self.inner.clone();
         inner.cancel.set(false);
         wasm_bindgen_futures::future_to_promise(async move {
             let model = inner.model.borrow().clone().ok_or_else(|| js_err("no model loaded"))?;
             let size = model.info().image_size;
-            let truth = from_rgba(&image, size, "image").map_err(js_err)?;
+            let (width, height) = image_dims(&opts, size).map_err(js_err)?;
+            let measured = get_bool(&opts, "measured");
+            let input = from_rgba(&image, width, height, "image").map_err(js_err)?;
             let kind = if task == "inpaint-mask" {
                 let m = mask.ok_or_else(|| js_err("inpaint-mask needs a painted mask"))?;
-                let keep = from_rgba(&m, size, "mask").map_err(js_err)?;
-                let hw = size * size;
+                let keep = from_rgba(&m, width, height, "mask").map_err(js_err)?;
+                let hw = width * height;
                 TaskKind::InpaintMaskData((0..hw).map(|p| if keep.data[p] + keep.data[hw + p] + keep.data[2 * hw + p] > 0.0 { 1.0 } else { 0.0 }).collect())
             } else {
                 task.parse::<TaskKind>().map_err(js_err)?
@@ -257,6 +311,10 @@ impl Reddiff {
             let sigma_y = get_f64(&opts, "sigmaY").unwrap_or(0.0) as f32;
             if !(0.0..=1.0).contains(&sigma_y) {
                 return Err(js_err("sigmaY must be in [0, 1]"));
+            }
+            let fitted = fit_input(&task, &input, size, Fit::Tile, measured).map_err(js_err)?;
+            if matches!(task.kind, TaskKind::InpaintMaskData(_)) && (fitted.height, fitted.width) != (height, width) {
+                return Err(js_err(format!("paint the mask on an image of at least {size}x{size} pixels (this one is {width}x{height})")));
             }
             // A clear refusal (nonlinear task, no SVD, bad steps) before any GPU work.
             let r = choices(&opts).and_then(|c| resolve(c, &task, sigma_y, inner.recommended.borrow().as_ref())).map_err(js_err)?;
@@ -278,21 +336,41 @@ impl Reddiff {
                 last_step = s.step;
                 let _ = on_progress.call3(&JsValue::NULL, &JsValue::from(s.step as u32), &JsValue::from(s.steps as u32), &JsValue::from(s.t as u32));
                 if let Some(p) = s.preview.and_then(|p| p.first()) {
-                    let _ = on_preview.call1(&JsValue::NULL, &Uint8Array::from(to_rgba(p, size).as_slice()));
+                    let rgba = Uint8Array::from(to_rgba(p).as_slice());
+                    let _ = on_preview.call3(&JsValue::NULL, &rgba, &JsValue::from(p.width as u32), &JsValue::from(p.height as u32));
                 }
                 !inner.cancel.get()
             };
-            let out = restore_synthetic(&inner.gpu, &model, &problem, std::slice::from_ref(&truth), cb).await.map_err(js_err)?;
+            let images = std::slice::from_ref(&fitted);
+            let out = if measured {
+                restore_measured(&inner.gpu, &model, &problem, images, cb).await
+            } else {
+                restore_synthetic(&inner.gpu, &model, &problem, images, cb).await
+            }
+            .map_err(js_err)?;
             let ms = (js_sys::Date::now() - start) / last_step.max(1) as f64;
-            let shown = out.measurement[0].to_rgb();
-            let shown = if shown.height == size { shown } else { shown.upscale_nearest(size / shown.height.max(1)) };
+            let result = &out.result[0];
+            let (h, w) = (result.height, result.width);
+            let tiles = if (h, w) == (size, size) { 1 } else { TileGrid::for_model(h, w, size).map_err(js_err)?.tiles() };
+            let shown = shown_at(&out.measurement[0], h);
             let o = Object::new();
-            set(&o, "result", &Uint8Array::from(to_rgba(&out.result[0], size).as_slice()).into());
-            set(&o, "measurement", &Uint8Array::from(to_rgba(&shown, size).as_slice()).into());
-            let pinv = out.pinv[0].as_ref().unwrap_or(&shown);
-            set(&o, "pinv", &Uint8Array::from(to_rgba(pinv, size).as_slice()).into());
-            set(&o, "psnrMeasurement", &JsValue::from(psnr(&truth, &shown).map_err(js_err)?));
-            set(&o, "psnrResult", &JsValue::from(psnr(&truth, &out.result[0]).map_err(js_err)?));
+            set(&o, "result", &Uint8Array::from(to_rgba(result).as_slice()).into());
+            set(&o, "width", &JsValue::from(w as u32));
+            set(&o, "height", &JsValue::from(h as u32));
+            set(&o, "input", &Uint8Array::from(to_rgba(&fitted).as_slice()).into());
+            set(&o, "inputWidth", &JsValue::from(fitted.width as u32));
+            set(&o, "inputHeight", &JsValue::from(fitted.height as u32));
+            set(&o, "measurement", &Uint8Array::from(to_rgba(&shown).as_slice()).into());
+            let pinv = out.pinv[0].as_ref().map(|p| shown_at(p, h)).unwrap_or_else(|| shown.clone());
+            set(&o, "pinv", &Uint8Array::from(to_rgba(&pinv).as_slice()).into());
+            let (pm, pr) = if measured {
+                (JsValue::NULL, JsValue::NULL)
+            } else {
+                (JsValue::from(psnr(&fitted, &shown).map_err(js_err)?), JsValue::from(psnr(&fitted, result).map_err(js_err)?))
+            };
+            set(&o, "psnrMeasurement", &pm);
+            set(&o, "psnrResult", &pr);
+            set(&o, "tiles", &JsValue::from(tiles as u32));
             set(&o, "msPerStep", &JsValue::from(ms));
             set(&o, "settings", &settings);
             Ok(o.into())

@@ -8,13 +8,41 @@ mod common;
 use std::path::PathBuf;
 
 use common::{gpu, Rng};
-use reddiff::image::Image;
+use reddiff::image::{Fit, Image};
 use reddiff::metrics::psnr;
 use reddiff::model::Unet;
 use reddiff::operators::{Task, TaskKind};
 use reddiff::ops::{self, TileGrid};
-use reddiff::restore::{restore_synthetic, Problem};
+use reddiff::restore::{fit_input, planned_size, restore_synthetic, restored_size, Problem};
 use reddiff::solvers::RedDiffOptions;
+
+/// The size a run restores (what the CLI prints and the web page shows before a run) is the size of the
+/// image [`fit_input`] makes, for clean images and for measurements, whatever the task's block.
+#[test]
+fn planned_sizes_are_what_fitting_gives() {
+    let tasks = ["inpaint-box", "sr4", "bicubic2", "jpeg=10", "color", "deblur-gauss"];
+    for name in tasks {
+        let task = Task { kind: name.parse::<TaskKind>().unwrap(), seed: 0 };
+        for (h, w) in [(5, 5), (20, 20), (32, 64), (8, 16), (50, 70), (33, 47), (200, 31)] {
+            for measured in [false, true] {
+                for fit in [Fit::Tile, Fit::Crop, Fit::Resize] {
+                    let img = Image::new(3, h, w, vec![0.0; 3 * h * w]).unwrap();
+                    let fitted = fit_input(&task, &img, 32, fit, measured).unwrap();
+                    let want = if measured { restored_size(&task, (fitted.height, fitted.width)) } else { (fitted.height, fitted.width) };
+                    assert_eq!(planned_size(&task, h, w, 32, fit, measured).unwrap(), want, "{name} {h}x{w} measured {measured} {fit:?}");
+                    assert!(want.0 >= 32 && want.1 >= 32, "{name} {h}x{w} measured {measured}: {want:?} is smaller than the model");
+                }
+            }
+        }
+    }
+    let plan = |name: &str, h, w, measured| planned_size(&Task { kind: name.parse().unwrap(), seed: 0 }, h, w, 32, Fit::Tile, measured).unwrap();
+    assert_eq!(plan("sr4", 8, 16, true), (32, 64), "a 16x8 measurement of x4 SR");
+    assert_eq!(plan("sr4", 50, 70, false), (48, 68), "a clean image cut to multiples of 4");
+    assert_eq!(plan("jpeg=10", 50, 70, true), (48, 64), "JPEG blocks of 16");
+    assert_eq!(plan("sr4", 5, 5, true), (32, 32), "too small: cropped and resized to the model's size");
+    assert_eq!(plan("inpaint-box", 33, 47, false), (33, 47), "kept whole");
+    assert!(Fit::None.size(33, 47, 32, 1).is_err(), "fit none refuses another size");
+}
 
 #[test]
 fn grids_cover_the_image_with_the_overlap() {

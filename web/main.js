@@ -17,11 +17,13 @@ const $ = (id) => document.getElementById(id);
 const state = {
   reddiff: null,      // the Reddiff instance once created
   size: 32,           // model resolution (imageSize()); 32 until a model says otherwise
-  source: null,       // the picked image (ImageBitmap), kept to re-derive it when the model size changes
+  source: null,       // the picked image (ImageBitmap), kept to re-derive it when the model size or the fit changes
   sourceName: '',     // sample file name or uploaded file name (for the download)
-  image: null,        // RGBA Uint8Array, size*size*4, what restore() gets
+  image: null,        // RGBA Uint8Array, width*height*4, what restore() gets
+  width: 32,          // state.image's size in pixels (the model's size unless the fit is "whole")
+  height: 32,
   imageLoading: Promise.resolve(), // settles when the last image pick is done (run waits for it)
-  mask: null,         // Uint8Array size*size, 1 = missing (painted)
+  mask: null,         // Uint8Array width*height, 1 = missing (painted)
   builtin: null,      // {config, weights: Uint8Array, recommended: string|null} of the built-in model, kept to reload it
   busy: null,         // null | 'run' | 'model'
   ready: false,       // a model is loaded and the GPU is up
@@ -68,18 +70,20 @@ function setBusy(what) {
   $('upload').disabled = !idle;
   $('sample').disabled = !idle;
   $('task').disabled = !idle;
+  for (const id of ['fit', 'max-side', 'measured']) $(id).disabled = !idle;
   for (const id of ['method', 'steps', 'lambda', 'lr']) $(id).disabled = !idle;
 }
 
 // ---------------------------------------------------------------------------------------------------------
 // Canvases
 
-/** Draws size*size RGBA bytes into a canvas (its pixel size becomes size×size; CSS enlarges it, pixelated). */
-function drawRGBA(canvas, rgba, size) {
-  canvas.width = size;
-  canvas.height = size;
-  const data = new Uint8ClampedArray(rgba.buffer, rgba.byteOffset, size * size * 4);
-  canvas.getContext('2d').putImageData(new ImageData(data, size, size), 0, 0);
+/** Draws width*height RGBA bytes into a canvas (its pixel size becomes width×height; CSS enlarges it,
+ *  pixelated). */
+function drawRGBA(canvas, rgba, width, height) {
+  canvas.width = width;
+  canvas.height = height;
+  const data = new Uint8ClampedArray(rgba.buffer, rgba.byteOffset, width * height * 4);
+  canvas.getContext('2d').putImageData(new ImageData(data, width, height), 0, 0);
 }
 
 function clearCanvas(canvas, size) {
@@ -91,26 +95,54 @@ function clearCanvas(canvas, size) {
 }
 
 /**
- * Centre-crops an image to a square, resizes it to size×size and composites it on white (as the model was
- * trained). Returns RGBA bytes with alpha 255.
+ * Resizes an image to width×height (with `crop`: its centre square only) and composites it on white (as
+ * the model was trained). Returns RGBA bytes with alpha 255.
  */
-function toModelSize(bitmap, size) {
+function resample(bitmap, width, height, crop) {
   const canvas = document.createElement('canvas');
-  canvas.width = size;
-  canvas.height = size;
+  canvas.width = width;
+  canvas.height = height;
   const ctx = canvas.getContext('2d', { willReadFrequently: true });
   ctx.fillStyle = '#fff';
-  ctx.fillRect(0, 0, size, size);
+  ctx.fillRect(0, 0, width, height);
   const side = Math.min(bitmap.width, bitmap.height);
-  const sx = Math.floor((bitmap.width - side) / 2);
-  const sy = Math.floor((bitmap.height - side) / 2);
+  const [sw, sh] = crop ? [side, side] : [bitmap.width, bitmap.height];
+  const sx = Math.floor((bitmap.width - sw) / 2);
+  const sy = Math.floor((bitmap.height - sh) / 2);
   // A same-size copy must be exact; anything else gets the browser's best filtering.
-  ctx.imageSmoothingEnabled = side !== size;
+  ctx.imageSmoothingEnabled = sw !== width || sh !== height;
   ctx.imageSmoothingQuality = 'high';
-  ctx.drawImage(bitmap, sx, sy, side, side, 0, 0, size, size);
-  const rgba = new Uint8Array(ctx.getImageData(0, 0, size, size).data.buffer);
+  ctx.drawImage(bitmap, sx, sy, sw, sh, 0, 0, width, height);
+  const rgba = new Uint8Array(ctx.getImageData(0, 0, width, height).data.buffer);
   for (let i = 3; i < rgba.length; i += 4) rgba[i] = 255;
   return rgba;
+}
+
+/** What a run makes of a width×height image with the current task and mode ({width, height, tiles}, from
+ *  the wasm API), or null before a model is loaded. Throws the API's message for an image it refuses. */
+function plan(width, height) {
+  if (!state.ready) return null;
+  return state.reddiff.plan($('task').value, width, height, $('measured').checked);
+}
+
+/** The size state.image gets from a bw×bh picture: the model's square (1/f of it for the measurement of ×f
+ *  super-resolution), or with the "whole" fit the picture's aspect ratio with the result's longest side at
+ *  most #max-side and its shortest at least the model's size (the tiles need that much). */
+function targetSize(bw, bh) {
+  const n = state.size;
+  let f = 1;
+  try {
+    const p = $('measured').checked ? plan(n, n) : null;
+    if (p) f = Math.max(1, Math.round(p.width / n));
+  } catch { /* the run reports it */ }
+  if ($('fit').value === 'square') {
+    const s = Math.max(1, Math.round(n / f));
+    return { width: s, height: s, crop: true };
+  }
+  const maxSide = Math.max(n, Number($('max-side').value) || n);
+  let scale = Math.min(1, maxSide / (f * Math.max(bw, bh)));
+  scale = Math.max(scale, n / (f * Math.min(bw, bh)));
+  return { width: Math.max(1, Math.round(bw * scale)), height: Math.max(1, Math.round(bh * scale)), crop: false };
 }
 
 /** Decodes an image Blob without colour-space conversion, so that PNG bytes arrive unchanged. */
@@ -121,13 +153,40 @@ function decode(blob) {
 // ---------------------------------------------------------------------------------------------------------
 // Images: samples and uploads
 
-/** Makes state.image from state.source at the current model size and redraws everything that shows it. */
+/** Makes state.image from state.source at the size the model, the fit and the mode give, and redraws
+ *  everything that shows it. */
 function deriveImage() {
+  $('max-side-label').hidden = $('fit').value !== 'whole';
+  $('input-caption').textContent = $('measured').checked ? 'input (the measurement y)' : 'input (clean)';
   if (!state.source) return;
-  state.image = toModelSize(state.source, state.size);
-  drawRGBA($('input-canvas'), state.image, state.size);
-  if (!state.mask || state.mask.length !== state.size * state.size) state.mask = new Uint8Array(state.size * state.size);
+  const t = targetSize(state.source.width, state.source.height);
+  const resized = t.width !== state.width || t.height !== state.height;
+  state.width = t.width;
+  state.height = t.height;
+  state.image = resample(state.source, t.width, t.height, t.crop);
+  drawRGBA($('input-canvas'), state.image, t.width, t.height);
+  if (!state.mask || resized || state.mask.length !== t.width * t.height) state.mask = new Uint8Array(t.width * t.height);
+  document.body.dataset.imageSize = `${t.width}x${t.height}`;
   drawMaskEditor();
+  showSizeHint();
+}
+
+/** Says under the image what a run will restore (size, tiles). */
+function showSizeHint() {
+  const el = $('size-hint');
+  if (!state.image) { el.textContent = ''; return; }
+  const given = $('measured').checked ? 'measurement' : 'image';
+  let p;
+  try {
+    p = plan(state.width, state.height);
+  } catch (e) {
+    el.textContent = `${given} ${state.width}×${state.height}: ${errorMessage(e)}`;
+    return;
+  }
+  if (!p) { el.textContent = `${given} ${state.width}×${state.height}`; return; }
+  const n = state.size;
+  const tiles = p.tiles > 1 ? `, on ${p.tiles} overlapping ${n}×${n} tiles per step (about ${p.tiles}× the time of one)` : '';
+  el.textContent = `${given} ${state.width}×${state.height} → result ${p.width}×${p.height}${tiles}.`;
 }
 
 /** Runs an image pick (async) and records it so that run() can wait for it. */
@@ -223,10 +282,9 @@ const paint = { down: false, last: null };
 
 function drawMaskEditor() {
   const canvas = $('mask-canvas');
-  const n = state.size;
-  if (!state.image) { clearCanvas(canvas, n); return; }
+  if (!state.image) { clearCanvas(canvas, state.size); return; }
   const rgba = new Uint8Array(state.image);
-  for (let i = 0; i < n * n; i++) {
+  for (let i = 0; i < state.width * state.height; i++) {
     if (state.mask[i]) {
       // Tint missing pixels magenta over a darkened image so the hole is obvious but the context stays visible.
       rgba[4 * i] = 0.4 * rgba[4 * i] + 0.6 * 255;
@@ -234,32 +292,37 @@ function drawMaskEditor() {
       rgba[4 * i + 2] = 0.4 * rgba[4 * i + 2] + 0.6 * 200;
     }
   }
-  drawRGBA(canvas, rgba, n);
+  drawRGBA(canvas, rgba, state.width, state.height);
 }
 
-/** Canvas pixel under a pointer event (fractional, in model pixels). */
+/** Canvas pixel under a pointer event (fractional, in image pixels; the canvas is letterboxed by CSS
+ *  object-fit: contain). */
 function pointerPixel(e) {
-  const r = e.currentTarget.getBoundingClientRect();
-  return { x: ((e.clientX - r.left) / r.width) * state.size, y: ((e.clientY - r.top) / r.height) * state.size };
+  const canvas = e.currentTarget;
+  const r = canvas.getBoundingClientRect();
+  const scale = Math.min(r.width / canvas.width, r.height / canvas.height);
+  const left = r.left + (r.width - canvas.width * scale) / 2;
+  const top = r.top + (r.height - canvas.height * scale) / 2;
+  return { x: (e.clientX - left) / scale, y: (e.clientY - top) / scale };
 }
 
-/** Stamps a round brush of the chosen diameter (in model pixels) centred at (x, y). */
+/** Stamps a round brush of the chosen diameter (in image pixels) centred at (x, y). */
 function stamp(x, y) {
-  const n = state.size;
+  const [w, h] = [state.width, state.height];
   const d = Number($('brush').value);
   const value = $('erase').checked ? 0 : 1;
   if (d <= 1) {
     const px = Math.floor(x);
     const py = Math.floor(y);
-    if (px >= 0 && py >= 0 && px < n && py < n) state.mask[py * n + px] = value;
+    if (px >= 0 && py >= 0 && px < w && py < h) state.mask[py * w + px] = value;
     return;
   }
   const r = d / 2;
-  for (let py = Math.max(0, Math.floor(y - r)); py <= Math.min(n - 1, Math.ceil(y + r)); py++) {
-    for (let px = Math.max(0, Math.floor(x - r)); px <= Math.min(n - 1, Math.ceil(x + r)); px++) {
+  for (let py = Math.max(0, Math.floor(y - r)); py <= Math.min(h - 1, Math.ceil(y + r)); py++) {
+    for (let px = Math.max(0, Math.floor(x - r)); px <= Math.min(w - 1, Math.ceil(x + r)); px++) {
       const dx = px + 0.5 - x;
       const dy = py + 0.5 - y;
-      if (dx * dx + dy * dy <= r * r) state.mask[py * n + px] = value;
+      if (dx * dx + dy * dy <= r * r) state.mask[py * w + px] = value;
     }
   }
 }
@@ -300,9 +363,9 @@ function setupMaskEditor() {
 
 /** The mask as the API wants it: RGBA, white = keep, black = missing. */
 function maskRGBA() {
-  const n = state.size;
-  const out = new Uint8Array(n * n * 4);
-  for (let i = 0; i < n * n; i++) {
+  const hw = state.width * state.height;
+  const out = new Uint8Array(hw * 4);
+  for (let i = 0; i < hw; i++) {
     const v = state.mask[i] ? 0 : 255;
     out[4 * i] = out[4 * i + 1] = out[4 * i + 2] = v;
     out[4 * i + 3] = 255;
@@ -314,6 +377,8 @@ function onTaskChange() {
   const task = $('task').value;
   $('mask-editor').hidden = task !== 'inpaint-mask';
   if (task === 'denoise' && Number($('sigma-y').value) === 0) $('sigma-y').value = '0.1';
+  // The measurement of x4 super-resolution is a quarter of the result's size.
+  deriveImage();
   showSettings();
 }
 
@@ -346,8 +411,7 @@ function modelLoaded(info, label) {
   document.body.dataset.modelSize = String(state.size);
   state.ready = state.size > 0;
   $('model-info').textContent = `${label}\n${info}`;
-  $('size-text').textContent = $('size-text2').textContent = String(state.size);
-  state.mask = new Uint8Array(state.size * state.size);
+  $('fit-square').textContent = `Crop to a square at the model's size (${state.size}×${state.size})`;
   for (const id of ['preview', 'measurement-canvas', 'pinv-canvas', 'result-canvas']) clearCanvas($(id), state.size);
   $('result-psnr').textContent = '';
   $('measurement-psnr').textContent = '';
@@ -498,6 +562,9 @@ function readParams() {
     seed: num('seed', 'Seed', { int: true, min: 0, max: Number.MAX_SAFE_INTEGER }),
     sigmaY: num('sigma-y', 'σy', { min: 0 }),
     previewEvery: PREVIEW_EVERY,
+    width: state.width,
+    height: state.height,
+    measured: $('measured').checked,
     // The noise is keyed by the image's file name, as in the CLI: the same image gives the same result here
     // and in `reddiff restore`.
     imageName: state.sourceName || '',
@@ -524,7 +591,6 @@ async function run() {
       if (!state.mask.some((v) => v)) throw new InputError('Paint the region to fill in on the image first (task "paint your own mask").');
       mask = maskRGBA();
     }
-    const size = state.size;
     $('result-psnr').textContent = '';
     $('measurement-psnr').textContent = '';
     $('ms-per-step').textContent = '';
@@ -533,7 +599,7 @@ async function run() {
     $('progress').max = settings.steps;
     $('progress').value = 0;
     $('progress-text').textContent = '';
-    clearCanvas($('preview'), size);
+    clearCanvas($('preview'), state.size);
     setStatus(`Running ${task}: ${settings.label}, ${settings.steps} steps…`);
 
     const onProgress = (step, steps, t) => {
@@ -542,24 +608,29 @@ async function run() {
       const tt = Number.isInteger(t) ? String(t) : Number(t).toFixed(3);
       $('progress-text').textContent = `step ${step} / ${steps} · t = ${tt}`;
     };
-    const onPreview = (rgba) => drawRGBA($('preview'), rgba, size);
+    const onPreview = (rgba, width, height) => drawRGBA($('preview'), rgba, width, height);
 
     const t0 = performance.now();
     const out = await state.reddiff.restore(task, state.image, mask, opts, onProgress, onPreview);
     const secs = (performance.now() - t0) / 1000;
 
-    drawRGBA($('measurement-canvas'), out.measurement, size);
-    drawRGBA($('pinv-canvas'), out.pinv, size);
-    drawRGBA($('result-canvas'), out.result, size);
-    drawRGBA($('preview'), out.result, size);
-    $('measurement-psnr').textContent = Number(out.psnrMeasurement).toFixed(2);
-    $('result-psnr').textContent = Number(out.psnrResult).toFixed(2);
+    const [w, h] = [out.width, out.height];
+    drawRGBA($('input-canvas'), out.input, out.inputWidth, out.inputHeight);
+    drawRGBA($('measurement-canvas'), out.measurement, w, h);
+    drawRGBA($('pinv-canvas'), out.pinv, w, h);
+    drawRGBA($('result-canvas'), out.result, w, h);
+    drawRGBA($('preview'), out.result, w, h);
+    // A measured image has no clean original to compare with.
+    const db = (v) => (v === null || v === undefined ? '—' : Number(v).toFixed(2));
+    $('measurement-psnr').textContent = db(out.psnrMeasurement);
+    $('result-psnr').textContent = db(out.psnrResult);
     $('result-label').textContent = `${out.settings.label} result`;
     $('ms-per-step').textContent = Number(out.msPerStep).toFixed(1);
     $('download').disabled = false;
-    window.__lastResult = { result: out.result, size, task, ...opts, settings: out.settings, out };
-    setStatus(`Done: ${task}, ${out.settings.label}, ${out.settings.steps} steps in ${secs.toFixed(1)} s. ` +
-      `PSNR ${Number(out.psnrMeasurement).toFixed(2)} dB → ${Number(out.psnrResult).toFixed(2)} dB.`);
+    window.__lastResult = { ...opts, task, result: out.result, width: w, height: h, settings: out.settings, out };
+    const where = out.tiles > 1 ? ` on ${out.tiles} tiles` : '';
+    const quality = out.psnrResult === null ? 'No clean image to compare with (the input was the measurement)' : `PSNR ${db(out.psnrMeasurement)} dB → ${db(out.psnrResult)} dB`;
+    setStatus(`Done: ${task}, ${out.settings.label}, ${out.settings.steps} steps in ${secs.toFixed(1)} s, ${w}×${h}${where}. ${quality}.`);
   } catch (e) {
     const msg = errorMessage(e);
     if (msg.startsWith('cancelled')) {
@@ -608,6 +679,7 @@ async function start() {
   $('sample').addEventListener('change', () => { clearError(); if ($('sample').value) selectSample($('sample').value); });
   $('upload').addEventListener('change', onUpload);
   $('task').addEventListener('change', onTaskChange);
+  for (const id of ['fit', 'max-side', 'measured']) $(id).addEventListener('change', () => { clearError(); deriveImage(); });
   for (const id of ['method', 'steps', 'lambda', 'lr', 'sigma-y']) $(id).addEventListener('input', showSettings);
   $('run').addEventListener('click', run);
   $('cancel').addEventListener('click', cancel);

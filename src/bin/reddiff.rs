@@ -9,7 +9,7 @@ use reddiff::metrics::{psnr, ssim};
 use reddiff::model::{weights::write_tensors, HostTensor, Schedule, TensorFile, Unet};
 use reddiff::operators::{Task, TaskKind};
 use reddiff::recommended::{resolve, Choices, Recommended, Setting};
-use reddiff::restore::{restore_measured, restore_synthetic, Outcome, Problem};
+use reddiff::restore::{fit_input, restore_measured, restore_synthetic, restored_size, Outcome, Problem};
 use reddiff::solvers::{ddim_sample, DdimOptions, UnetPrior};
 use reddiff::solvers::{DdrmOptions, DiffPirOptions, DpsOptions, Init, Method, Order, PgdmOptions, RedDiffOptions, StepInfo, Weighting};
 use reddiff::{ops, Error, Gpu, Result};
@@ -268,18 +268,11 @@ fn restore(args: SolveArgs, input: Option<PathBuf>, output: PathBuf, measured: b
     let gpu = Gpu::new()?;
     let unet = load(&gpu, args.model.clone())?;
     let size = unet.info().image_size;
-    let f = match problem.task.kind {
-        TaskKind::Sr(f) | TaskKind::Bicubic(f) => f,
-        _ => 1,
-    };
-    // Sides: multiples of the task's block (SR factor on the clean image, 16 for JPEG).
-    let m = problem.task.size_multiple();
-    let my = if f > 1 { 1 } else { m };
     // Fitted once: the measurement (measured mode) or the clean image; (h, w) is the restored size.
-    let fitted = if measured { img.fit(size / f, fit, my)? } else { img.fit(size, fit, m)? };
-    let (h, w) = if measured { (fitted.height * f, fitted.width * f) } else { (fitted.height, fitted.width) };
+    let fitted = fit_input(&problem.task, &img, size, fit, measured)?;
+    let (h, w) = if measured { restored_size(&problem.task, (fitted.height, fitted.width)) } else { (fitted.height, fitted.width) };
     let tiles =
-        if (h, w) == (size, size) { String::new() } else { format!(", {} tiles of {size}x{size}", reddiff::ops::TileGrid::new(h, w, size, size / 4)?.tiles()) };
+        if (h, w) == (size, size) { String::new() } else { format!(", {} tiles of {size}x{size}", reddiff::ops::TileGrid::for_model(h, w, size)?.tiles()) };
     say!("{} | {} | {w}x{h}, model {size}x{size}{tiles} | {}", input.display(), problem.task.kind_name(), method_label(&problem, from.as_ref()));
     let (bar, cb, first_step) = progress(evaluations(&problem));
     let t0 = std::time::Instant::now();

@@ -48,6 +48,17 @@ impl TileGrid {
         Ok(TileGrid { size, height, width, rows: origins(height, size, overlap), cols: origins(width, size, overlap) })
     }
 
+    /// The grid [`TiledDenoiser`](crate::solvers::TiledDenoiser) restores an image of `height`×`width` on
+    /// with a model of `size`×`size`: tiles overlapping by a quarter tile.
+    pub fn for_model(height: usize, width: usize, size: usize) -> Result<TileGrid> {
+        TileGrid::new(height, width, size, Self::model_overlap(size))
+    }
+
+    /// The overlap of [`TileGrid::for_model`] for `size`-pixel tiles: a quarter tile.
+    pub const fn model_overlap(size: usize) -> usize {
+        size / 4
+    }
+
     /// Tiles per image.
     pub fn tiles(&self) -> usize {
         self.rows.len() * self.cols.len()

@@ -30,7 +30,7 @@ impl<'a> TiledDenoiser<'a> {
     /// Tiles of `inner`'s size overlapping by a quarter, at most `batch` per network call.
     pub fn new(inner: &'a dyn Denoiser, batch: usize) -> Result<TiledDenoiser<'a>> {
         let size = inner.image_size().ok_or(Error::Invalid { op: "tiled denoiser", msg: "the denoiser has no native size".into() })?;
-        Ok(TiledDenoiser { inner, overlap: size / 4, batch: batch.max(1), tape_budget: 1 << 30, grid: std::sync::Mutex::new(None) })
+        Ok(TiledDenoiser { inner, overlap: TileGrid::model_overlap(size), batch: batch.max(1), tape_budget: 1 << 30, grid: std::sync::Mutex::new(None) })
     }
 
     fn tile(&self) -> Result<usize> {

@@ -7,6 +7,8 @@
 //   E2E_STEPS         RED-diff steps (default 20)
 //   E2E_NATIVE_PNG    the native CLI's result PNG for the same sample/task/steps/seed: compared to the browser's
 //   E2E_NATIVE_MIN_PSNR  the PSNR the browser result must reach against it (default 30 dB)
+//   E2E_NATIVE_WHOLE_PNG the native CLI's result for web/test/pair-64x32.png, inpaint-box, 10 steps, seed 0
+//   E2E_NATIVE_SR4_PNG   the native CLI's result for web/test/pair-16x8.png, sr4 --measured, 10 steps, seed 0
 //   E2E_SCREENSHOT    screenshot path (default web/test/screenshot.png)
 //   E2E_CHROMIUM      browser executable (default /usr/bin/chromium)
 //   E2E_CHROMIUM_ARGS extra flags, space-separated, appended to the defaults
@@ -19,8 +21,12 @@
 // Checks: (a) the settings line names the model's recommendation when nothing is set; result PSNR >
 // measurement PSNR; (b) browser result ≈ native result (if E2E_NATIVE_PNG); (b2) the baselines DiffPIR,
 // DDRM and PiGDM restore and refuse a nonlinear task with a message, and restore ×4 SR and Gaussian
-// deblurring (the separable operators' CPU set-up in wasm); (c) a corrupt model shows an error in
-// #error and leaves the page usable; (d) with E2E_BIG_MODEL: the model loads while the page keeps running
+// deblurring (the separable operators' CPU set-up in wasm); (b3) a 64x32 upload is restored whole on
+// tiles, and a 16x8 upload taken as the measurement of x4 SR gives 64x32 (each ≈ the native CLI's result if
+// E2E_NATIVE_WHOLE_PNG / E2E_NATIVE_SR4_PNG; the SR result averaged over 4x4 blocks ≈ the upload, ≥ 20 dB;
+// a second screenshot, *-measured-sr4.png); a hole painted on a 64x32 photo lands under the pointer and
+// restores; (c) a corrupt model shows an error in #error and leaves the page
+// usable; (d) with E2E_BIG_MODEL: the model loads while the page keeps running
 // timers (asynchronous load, progress reaches 100 %), memory is reported, (E2E_BIG_STEPS > 0) a
 // restoration at its size runs, and the built-in model comes back and restores. Exits non-zero on any failure.
 
@@ -42,6 +48,9 @@ const SCREENSHOT = path.resolve(process.env.E2E_SCREENSHOT || path.join(ROOT, 'w
 const CHROMIUM = process.env.E2E_CHROMIUM || '/usr/bin/chromium';
 const TASK = 'inpaint-box';
 const BIG_MODEL = process.env.E2E_BIG_MODEL || '';
+const NATIVE_WHOLE_PNG = process.env.E2E_NATIVE_WHOLE_PNG || '';
+const NATIVE_SR4_PNG = process.env.E2E_NATIVE_SR4_PNG || '';
+const TEST_DIR = path.join(ROOT, 'web', 'test');
 const BIG_STEPS = Number(process.env.E2E_BIG_STEPS || 0);
 
 // --enable-unsafe-webgpu is what gives an adapter on a machine without a GPU (SwiftShader: without it
@@ -229,12 +238,142 @@ async function separableRuns(page) {
   await page.selectOption('#task', TASK);
 }
 
+/** PSNR in dB of two RGBA byte arrays over their RGB values (0..255) and the largest difference. */
+function rgbPsnr(a, b) {
+  let max = 0, sq = 0, n = 0;
+  for (let i = 0; i < a.length; i++) {
+    if (i % 4 === 3) continue;
+    const d = Math.abs(a[i] - b[i]);
+    max = Math.max(max, d);
+    sq += d * d;
+    n++;
+  }
+  return { psnr: sq === 0 ? Infinity : 10 * Math.log10((255 * 255 * n) / sq), max };
+}
+
+const fmtDb = (v) => (v === Infinity ? 'inf' : v.toFixed(2));
+
+/** Uploads web/test/`name` through the page's file input and waits until the page derived `size` from it. */
+async function upload(page, name, size) {
+  await page.setInputFiles('#upload', path.join(TEST_DIR, name));
+  await page.waitForFunction(([n, s]) => document.body.dataset.image === n && document.body.dataset.imageSize === s, [name, size], { timeout: 10_000 })
+    .catch(async () => {
+      const got = await page.evaluate(() => [document.body.dataset.image, document.body.dataset.imageSize]);
+      throw new Fatal(`upload ${name}: the page shows ${got[0]} at ${got[1]}, expected ${size}`);
+    });
+}
+
+/** Runs the page's restoration and waits for the status line to say it is done (measured runs have no PSNR). */
+async function runToDone(page, what) {
+  await page.$eval('#status', (el) => { el.textContent = ''; });
+  await page.click('#run');
+  await page.waitForFunction(() => /^Done/.test(document.querySelector('#status').textContent) || document.querySelector('#error')?.textContent.trim(),
+    null, { timeout: 600_000, polling: 250 });
+  const err = await text(page, '#error');
+  if (err) throw new Fatal(`${what}: the page shows an error: ${err}`);
+  return page.evaluate(() => ({ width: window.__lastResult.width, height: window.__lastResult.height, rgba: Array.from(window.__lastResult.result),
+    input: Array.from(window.__lastResult.out.input), psnrResult: window.__lastResult.out.psnrResult,
+    psnrMeasurement: window.__lastResult.out.psnrMeasurement, tiles: window.__lastResult.out.tiles }));
+}
+
+/** Compares the last browser result with the native CLI's PNG for the same input, task, steps and seed. */
+async function sameAsNative(page, what, file, got) {
+  if (!file) { log(`${what}: no native PNG given, not compared`); return; }
+  if (!fs.existsSync(file)) throw new Fatal(`${file} does not exist`);
+  const native = await decodePngInPage(page, file);
+  const same = native.width === got.width && native.height === got.height;
+  const d = same ? rgbPsnr(native.rgba, got.rgba) : { psnr: -Infinity, max: NaN };
+  check(`${what} matches native (PSNR ≥ ${NATIVE_MIN_PSNR} dB)`, same && d.psnr >= NATIVE_MIN_PSNR,
+    `native ${native.width}×${native.height}, browser ${got.width}×${got.height}; max |diff| ${d.max}, PSNR ${fmtDb(d.psnr)} dB`);
+}
+
+/** Images of other sizes than the model's: a 64x32 upload restored whole on tiles (synthetic inpainting),
+ *  then a 16x8 upload taken as it is, the measurement of x4 super-resolution, giving 64x32. */
+async function wholeImageRuns(page) {
+  await page.selectOption('#fit', 'whole');
+  await page.fill('#max-side', '96');
+  await page.selectOption('#method', 'auto');
+  await page.fill('#steps', '10');
+  await page.fill('#seed', '0');
+  await page.selectOption('#task', TASK);
+  await upload(page, 'pair-64x32.png', '64x32');
+  const hint = await text(page, '#size-hint');
+  check('size hint names the tiles', /result 64×32, on 3 overlapping 32×32 tiles/.test(hint), `"${hint}"`);
+  let t0 = Date.now();
+  const whole = await runToDone(page, 'whole 64x32 image');
+  check('64x32 image restored whole: 64x32 result on 3 tiles, PSNR > measurement',
+    whole.width === 64 && whole.height === 32 && whole.tiles === 3 && whole.psnrResult > whole.psnrMeasurement,
+    `${whole.width}×${whole.height} on ${whole.tiles} tiles, measurement ${whole.psnrMeasurement?.toFixed(2)} dB, result ${whole.psnrResult?.toFixed(2)} dB in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  await sameAsNative(page, 'whole 64x32 image', NATIVE_WHOLE_PNG, whole);
+
+  await page.check('#measured');
+  await page.selectOption('#task', 'sr4');
+  await upload(page, 'pair-16x8.png', '16x8');
+  t0 = Date.now();
+  const sr = await runToDone(page, 'measured x4 SR');
+  // The result's 4x4 block means are what the camera would have measured: they should give back the upload.
+  // Natively at 10 steps they do to 23.9 dB (32.5 dB at 30 steps, 43.2 at 100); the upload against itself
+  // shifted by one pixel gives 13.9 dB, mirrored 10.3: 20 dB tells a result in place from a misplaced one.
+  const means = [];
+  for (let y = 0; y < 8; y++) for (let x = 0; x < 16; x++) {
+    for (let c = 0; c < 4; c++) {
+      let sum = 0;
+      for (let dy = 0; dy < 4; dy++) for (let dx = 0; dx < 4; dx++) sum += sr.rgba[((4 * y + dy) * 64 + 4 * x + dx) * 4 + c];
+      means.push(c === 3 ? 255 : sum / 16);
+    }
+  }
+  const fit = sr.width === 64 && sr.height === 32 ? rgbPsnr(means, sr.input) : { psnr: -Infinity, max: NaN };
+  check('16x8 measurement -> 64x32 x4 SR, consistent with it (block means ≥ 20 dB), no PSNR without a clean image',
+    sr.width === 64 && sr.height === 32 && fit.psnr >= 20 && sr.psnrResult === null && (await text(page, '#result-psnr')) === '—',
+    `${sr.width}×${sr.height} on ${sr.tiles} tiles in ${((Date.now() - t0) / 1000).toFixed(1)} s; block means vs the upload ${fmtDb(fit.psnr)} dB (max |diff| ${fit.max.toFixed(1)})`);
+  await sameAsNative(page, 'measured x4 SR', NATIVE_SR4_PNG, sr);
+  const shot = SCREENSHOT.replace(/(\.png)?$/, '-measured-sr4.png');
+  await page.screenshot({ path: shot, fullPage: true });
+  log(`screenshot: ${shot}`);
+
+  // A hole painted on a non-square photo (the editor letterboxes it): the stroke lands under the pointer,
+  // and the photo with its hole is restored as the measurement.
+  await page.selectOption('#task', 'inpaint-mask');
+  await upload(page, 'pair-64x32.png', '64x32');
+  await page.fill('#steps', '2');
+  const box = await page.$eval('#mask-canvas', (c) => { const r = c.getBoundingClientRect(); return { x: r.left, y: r.top, w: r.width, h: r.height }; });
+  const scale = Math.min(box.w / 64, box.h / 32);
+  const at = (x, y) => [box.x + (box.w - 64 * scale) / 2 + x * scale, box.y + (box.h - 32 * scale) / 2 + y * scale];
+  await page.mouse.move(...at(8.5, 16));
+  await page.mouse.down();
+  await page.mouse.move(...at(56.5, 16), { steps: 8 });
+  await page.mouse.up();
+  const painted = await page.$eval('#mask-canvas', (c) => {
+    // Painted pixels are shown tinted: they differ from the input image.
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    const input = document.querySelector('#input-canvas');
+    const e = input.getContext('2d').getImageData(0, 0, input.width, input.height).data;
+    const rows = new Set();
+    let n = 0;
+    for (let y = 0; y < c.height; y++) for (let x = 0; x < c.width; x++) {
+      const i = 4 * (y * c.width + x);
+      if (d[i] !== e[i] || d[i + 1] !== e[i + 1] || d[i + 2] !== e[i + 2]) { rows.add(y); n++; }
+    }
+    return { n, rows: [...rows].sort((a, b) => a - b), size: `${c.width}x${c.height}` };
+  });
+  check('a stroke on the 64x32 mask editor lands under the pointer', painted.size === '64x32' && painted.n >= 40 && painted.rows.every((r) => r >= 14 && r <= 17),
+    `${painted.n} pixels painted in rows ${painted.rows.join(',')} of a ${painted.size} editor`);
+  const hole = await runToDone(page, 'measured inpainting of a painted hole');
+  check('the photo with its painted hole restores (64x32)', hole.width === 64 && hole.height === 32, `${hole.width}×${hole.height} on ${hole.tiles} tiles`);
+
+  await page.uncheck('#measured');
+  await page.selectOption('#fit', 'square');
+  await page.selectOption('#task', TASK);
+  await page.selectOption('#sample', SAMPLE);
+  await page.waitForFunction((s) => document.body.dataset.image === s && document.body.dataset.imageSize === '32x32', SAMPLE, { timeout: 10_000 });
+}
+
 async function compareWithNative(page) {
   if (!fs.existsSync(NATIVE_PNG)) throw new Fatal(`E2E_NATIVE_PNG=${NATIVE_PNG} does not exist`);
   const native = await decodePngInPage(page, NATIVE_PNG);
-  const browser = await page.evaluate(() => ({ size: window.__lastResult.size, rgba: Array.from(window.__lastResult.result) }));
-  if (native.width !== browser.size || native.height !== browser.size) {
-    check('browser result matches native', false, `native PNG is ${native.width}×${native.height}, browser result ${browser.size}×${browser.size}`);
+  const browser = await page.evaluate(() => ({ width: window.__lastResult.width, height: window.__lastResult.height, rgba: Array.from(window.__lastResult.result) }));
+  if (native.width !== browser.width || native.height !== browser.height) {
+    check('browser result matches native', false, `native PNG is ${native.width}×${native.height}, browser result ${browser.width}×${browser.height}`);
     return;
   }
   let max = 0, sum = 0, sq = 0, n = 0;
@@ -404,6 +543,7 @@ async function main() {
   // PiGDM differentiates the network (the VJP kernels run in the browser too); a few steps suffice here.
   await baselineRuns(page, 'pgdm', 'PiGDM', 5);
   await separableRuns(page);
+  await wholeImageRuns(page);
   await corruptModelShowsError(page, server.base);
   if (BIG_MODEL) await bigModel(page);
   else log('E2E_BIG_MODEL not set: no large-model load');
