@@ -128,7 +128,8 @@ impl Image {
     }
 
     /// Decodes an image file's bytes into RGB: PNG (8/16-bit), JPEG, WebP, TIFF, BMP or GIF (first frame),
-    /// recognised by content. Alpha is composited on white; gray is replicated. The size is checked from the
+    /// recognised by content, turned upright as its EXIF orientation says (JPEG, WebP, TIFF, PNG). Alpha is
+    /// composited on white; gray is replicated. The size is checked from the
     /// header before anything is decoded: at most [`MAX_PIXELS`]. `name` only labels errors.
     pub fn decode(name: &Path, bytes: &[u8]) -> Result<Image> {
         let ferr = |msg: String| Error::Format { path: name.to_path_buf(), msg };
@@ -144,7 +145,14 @@ impl Image {
         // Decoded 16-bit RGBA at the pixel cap, plus the decoder's own buffers.
         limits.max_alloc = Some(MAX_PIXELS * 8 * 2);
         r.limits(limits);
-        let img = r.decode().map_err(|e| ferr(format!("corrupt or unsupported image: {e}")))?;
+        let corrupt = |e: image::ImageError| ferr(format!("corrupt or unsupported image: {e}"));
+        use image::ImageDecoder as _;
+        let mut decoder = r.into_decoder().map_err(corrupt)?;
+        // A camera's EXIF orientation (a phone photo taken upright is stored sideways) is applied, as browsers
+        // do; unreadable metadata counts as none, it does not make the picture unreadable.
+        let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
+        let mut img = image::DynamicImage::from_decoder(decoder).map_err(corrupt)?;
+        img.apply_orientation(orientation);
         let rgba = img.into_rgba16();
         let (w, h) = (rgba.width() as usize, rgba.height() as usize);
         let mut data = vec![0f32; 3 * h * w];

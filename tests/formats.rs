@@ -140,3 +140,73 @@ fn the_embedded_samples_are_the_sample_folder() {
     }
     assert!(reddiff::builtin::sample(reddiff::builtin::DEFAULT_SAMPLE).is_some());
 }
+
+/// A TIFF-structured EXIF block holding only the orientation tag (0x0112) with `value`.
+fn exif_orientation(value: u16) -> Vec<u8> {
+    let mut b = b"II*\0".to_vec();
+    b.extend_from_slice(&8u32.to_le_bytes()); // the first IFD follows the header
+    b.extend_from_slice(&1u16.to_le_bytes()); // one entry
+    b.extend_from_slice(&0x0112u16.to_le_bytes());
+    b.extend_from_slice(&3u16.to_le_bytes()); // SHORT
+    b.extend_from_slice(&1u32.to_le_bytes());
+    b.extend_from_slice(&value.to_le_bytes());
+    b.extend_from_slice(&[0, 0]);
+    b.extend_from_slice(&0u32.to_le_bytes()); // no next IFD
+    b
+}
+
+/// Where pixel (y, x) of the upright picture is in the stored w×h one, for EXIF orientation `o` (the
+/// standard's eight cases: mirrors, rotations by 90° clockwise (6) and counter-clockwise (8), transpose and
+/// transverse), and the upright size.
+fn stored_pixel(o: u16, y: usize, x: usize, h: usize, w: usize) -> (usize, usize) {
+    match o {
+        1 => (y, x),
+        2 => (y, w - 1 - x),
+        3 => (h - 1 - y, w - 1 - x),
+        4 => (h - 1 - y, x),
+        5 => (x, y),
+        6 => (h - 1 - x, y),
+        7 => (h - 1 - x, w - 1 - y),
+        8 => (x, w - 1 - y),
+        _ => unreachable!(),
+    }
+}
+
+/// A phone photo is stored as the sensor saw it with an EXIF orientation: it is read upright, as browsers
+/// show it (all eight orientations from PNG exactly; a rotated JPEG as cameras write them).
+#[test]
+fn exif_orientation_is_applied() {
+    use image::ImageEncoder;
+    let (w, h) = (3usize, 2usize);
+    let stored: Vec<u8> = (0..w * h).flat_map(|p| [(40 * p) as u8, 255 - (40 * p) as u8, 7]).collect();
+    for o in 1..=8u16 {
+        let mut bytes = Vec::new();
+        let mut enc = image::codecs::png::PngEncoder::new(&mut bytes);
+        enc.set_exif_metadata(exif_orientation(o)).unwrap();
+        enc.write_image(&stored, w as u32, h as u32, image::ExtendedColorType::Rgb8).unwrap();
+        let im = Image::decode(Path::new("o.png"), &bytes).unwrap();
+        let (uh, uw) = if o >= 5 { (w, h) } else { (h, w) };
+        assert_eq!((im.height, im.width), (uh, uw), "orientation {o}: upright size");
+        for y in 0..uh {
+            for x in 0..uw {
+                let (sy, sx) = stored_pixel(o, y, x, h, w);
+                let want = (stored[3 * (sy * w + sx)] as f32 / 255.0) * 2.0 - 1.0;
+                let got = im.data[y * uw + x];
+                assert!((got - want).abs() < 1e-6, "orientation {o}: upright ({y}, {x}) should be stored ({sy}, {sx}): {got} vs {want}");
+            }
+        }
+    }
+    // A JPEG 16 wide and 8 high, red left and blue right, stored with orientation 6 (turn 90° clockwise to
+    // view): upright it is 8 wide and 16 high, red on top.
+    let (w, h) = (16usize, 8usize);
+    let px: Vec<u8> = (0..w * h).flat_map(|p| if p % w < 8 { [230, 20, 20] } else { [20, 20, 230] }).collect();
+    let mut bytes = Vec::new();
+    let mut enc = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 95);
+    enc.set_exif_metadata(exif_orientation(6)).unwrap();
+    enc.write_image(&px, w as u32, h as u32, image::ExtendedColorType::Rgb8).unwrap();
+    let im = Image::decode(Path::new("o.jpg"), &bytes).unwrap();
+    assert_eq!((im.height, im.width), (16, 8));
+    let hw = 16 * 8;
+    let (top_red, bottom_blue) = (im.data[2 * 8 + 3], im.data[2 * hw + 13 * 8 + 3]);
+    assert!(top_red > 0.6 && bottom_blue > 0.6, "red on top, blue below: {top_red} {bottom_blue}");
+}
