@@ -27,7 +27,29 @@ struct Inner {
     /// The loaded model's recommended.json, if it came with one.
     recommended: RefCell<Option<Recommended>>,
     cancel: Cell<bool>,
+    /// A model load is in progress.
     loading: Cell<bool>,
+    /// A restoration is in progress.
+    running: Cell<bool>,
+}
+
+/// Holds one of [`Inner`]'s in-progress flags set while it lives, whichever way the work ends.
+struct Busy<'a>(&'a Cell<bool>);
+
+impl<'a> Busy<'a> {
+    /// Sets `flag`, or refuses with `msg` when it is already set.
+    fn take(flag: &'a Cell<bool>, msg: &str) -> std::result::Result<Busy<'a>, JsValue> {
+        if flag.replace(true) {
+            return Err(js_err(msg));
+        }
+        Ok(Busy(flag))
+    }
+}
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        self.0.set(false);
+    }
 }
 
 /// The reddiff engine in a web page.
@@ -182,7 +204,14 @@ impl Reddiff {
             other => js_err(other),
         })?;
         Ok(Reddiff {
-            inner: Rc::new(Inner { gpu, model: RefCell::new(None), recommended: RefCell::new(None), cancel: Cell::new(false), loading: Cell::new(false) }),
+            inner: Rc::new(Inner {
+                gpu,
+                model: RefCell::new(None),
+                recommended: RefCell::new(None),
+                cancel: Cell::new(false),
+                loading: Cell::new(false),
+                running: Cell::new(false),
+            }),
         })
     }
 
@@ -196,14 +225,15 @@ impl Reddiff {
     /// resolves to its summary. Asynchronous: the weights are converted and checked one tensor at a time,
     /// yielding to the page in between and calling `on_progress(fraction)` (0 … 1); the host never holds
     /// the model in f32, and F16 convolution weights stay f16 on the GPU where the adapter has shader-f16.
-    /// On error the previously loaded model stays. Rejects while another load runs.
+    /// On error the previously loaded model stays. Rejects while another load or a restoration runs.
     #[wasm_bindgen(js_name = loadModel)]
     pub fn load_model(&self, config_json: String, weights: Vec<u8>, recommended_json: Option<String>, on_progress: Option<Function>) -> js_sys::Promise {
         let inner = self.inner.clone();
         wasm_bindgen_futures::future_to_promise(async move {
-            if inner.loading.replace(true) {
-                return Err(js_err("a model is already loading"));
+            if inner.running.get() {
+                return Err(js_err("a restoration is running: cancel it or wait for it before loading a model"));
             }
+            let busy = Busy::take(&inner.loading, "a model is already loading")?;
             let loaded = async {
                 let rec = recommended_json.map(|t| Recommended::parse(&t, Path::new("recommended.json"))).transpose()?;
                 let progress = |f: f64| {
@@ -216,7 +246,7 @@ impl Reddiff {
                 Ok::<_, Error>((m, rec))
             }
             .await;
-            inner.loading.set(false);
+            drop(busy);
             let (m, rec) = loaded.map_err(js_err)?;
             let info = m.info().to_string();
             *inner.model.borrow_mut() = Some(Rc::new(m));
@@ -288,11 +318,18 @@ impl Reddiff {
     /// `on_progress(step, steps, t)` every step and `on_preview(rgba, width, height)` every previewEvery
     /// steps (RED-diff). Resolves to {result, width, height, input, inputWidth, inputHeight, measurement
     /// and pinv (RGBA of the result's size), psnrMeasurement and psnrResult (against the clean image; null
-    /// with measured), tiles, msPerStep, settings (as [`Reddiff::settings_for`])}.
+    /// with measured), tiles, msPerStep, settings (as [`Reddiff::settings_for`])}. Rejects while another
+    /// restoration or a model load runs.
     pub fn restore(&self, task: String, image: Vec<u8>, mask: Option<Vec<u8>>, opts: JsValue, on_progress: Function, on_preview: Function) -> js_sys::Promise {
         let inner = self.inner.clone();
-        inner.cancel.set(false);
+        if !inner.running.get() {
+            inner.cancel.set(false);
+        }
         wasm_bindgen_futures::future_to_promise(async move {
+            let _busy = Busy::take(&inner.running, "a restoration is already running: cancel it or wait for it")?;
+            if inner.loading.get() {
+                return Err(js_err("a model is loading: wait for it before restoring"));
+            }
             let model = inner.model.borrow().clone().ok_or_else(|| js_err("no model loaded"))?;
             let size = model.info().image_size;
             let (width, height) = image_dims(&opts, size).map_err(js_err)?;

@@ -25,10 +25,11 @@
 // tiles, and a 16x8 upload taken as the measurement of x4 SR gives 64x32 (each ≈ the native CLI's result if
 // E2E_NATIVE_WHOLE_PNG / E2E_NATIVE_SR4_PNG; the SR result averaged over 4x4 blocks ≈ the upload, ≥ 20 dB;
 // a second screenshot, *-measured-sr4.png); a hole painted on a 64x32 photo lands under the pointer and
-// restores; (c) a corrupt model shows an error in #error and leaves the page
-// usable; (d) with E2E_BIG_MODEL: the model loads while the page keeps running
-// timers (asynchronous load, progress reaches 100 %), memory is reported, (E2E_BIG_STEPS > 0) a
-// restoration at its size runs, and the built-in model comes back and restores. Exits non-zero on any failure.
+// restores; (b4) a second restoration or a model load while one runs is refused; (c) a corrupt model
+// shows an error in #error and leaves the page usable; (d) with E2E_BIG_MODEL: the model loads while the
+// page keeps running timers (asynchronous load, progress reaches 100 %), memory is reported,
+// (E2E_BIG_STEPS > 0) a restoration at its size runs, and the built-in model comes back and restores.
+// Exits non-zero on any failure.
 
 import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
@@ -368,6 +369,27 @@ async function wholeImageRuns(page) {
   await page.waitForFunction((s) => document.body.dataset.image === s && document.body.dataset.imageSize === '32x32', SAMPLE, { timeout: 10_000 });
 }
 
+/** The API refuses a second restoration, and a model load, while one runs; the first one finishes. */
+async function overlappingCallsAreRefused(page) {
+  const r = await page.evaluate(async () => {
+    const rd = window.__reddiff;
+    const img = new Uint8Array(32 * 32 * 4).fill(200);
+    const opts = { method: 'reddiff', steps: 2, seed: 0, sigmaY: 0 };
+    const noop = () => {};
+    const message = (e) => String((e && e.message) || e);
+    const first = rd.restore('inpaint-box', img, null, opts, noop, noop);
+    let second = 'resolved';
+    try { await rd.restore('inpaint-box', img, null, opts, noop, noop); } catch (e) { second = message(e); }
+    let load = 'resolved';
+    try { await rd.loadModel('{}', new Uint8Array(10), null, null); } catch (e) { load = message(e); }
+    let done = 'no result';
+    try { const out = await first; done = `${out.width}x${out.height}`; } catch (e) { done = message(e); }
+    return { second, load, done };
+  });
+  check('a restoration or a model load while one runs is refused; the first finishes',
+    /already running/.test(r.second) && /restoration is running/.test(r.load) && r.done === '32x32', JSON.stringify(r));
+}
+
 async function compareWithNative(page) {
   if (!fs.existsSync(NATIVE_PNG)) throw new Fatal(`E2E_NATIVE_PNG=${NATIVE_PNG} does not exist`);
   const native = await decodePngInPage(page, NATIVE_PNG);
@@ -544,6 +566,7 @@ async function main() {
   await baselineRuns(page, 'pgdm', 'PiGDM', 5);
   await separableRuns(page);
   await wholeImageRuns(page);
+  await overlappingCallsAreRefused(page);
   await corruptModelShowsError(page, server.base);
   if (BIG_MODEL) await bigModel(page);
   else log('E2E_BIG_MODEL not set: no large-model load');
