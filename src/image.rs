@@ -28,8 +28,10 @@ pub enum Fit {
     Resize,
     /// Use as is; the size must already match.
     None,
-    /// Keep the image whole when both sides are at least the size (it is then restored on overlapping
-    /// model-size tiles); smaller images are cropped as with [`Fit::Crop`].
+    /// Keep the image whole: larger than the model it is restored on overlapping model-size tiles; a side
+    /// shorter than the model's is reflected out to it for the run and the results cut back
+    /// ([`fit_input`](crate::restore::fit_input)). [`Image::fit`] alone, which has no way to cut results
+    /// back (`eval`'s batches), crops a smaller image as with [`Fit::Crop`].
     Tile,
 }
 
@@ -319,6 +321,34 @@ impl Image {
             x0 += im.width + 2;
         }
         Image { channels: 3, height: hh, width: w, data }
+    }
+
+    /// The image inside an `h`×`w` one with its top-left corner at (`top`, `left`), the rest filled by
+    /// reflecting it at its borders (without repeating the border pixel; an image 1 pixel wide repeats
+    /// it). Needs `top + height ≤ h` and `left + width ≤ w`.
+    pub fn pad_reflect(&self, top: usize, left: usize, h: usize, w: usize) -> Image {
+        // Index into 0..n of position i (may be outside), reflected with period 2(n - 1).
+        let reflect = |i: isize, n: usize| -> usize {
+            if n == 1 {
+                return 0;
+            }
+            let period = 2 * (n as isize - 1);
+            let r = i.rem_euclid(period);
+            (if r < n as isize { r } else { period - r }) as usize
+        };
+        if self.height == 0 || self.width == 0 {
+            return Image { channels: self.channels, height: h, width: w, data: vec![0.0; self.channels * h * w] };
+        }
+        let rows: Vec<usize> = (0..h).map(|y| reflect(y as isize - top as isize, self.height)).collect();
+        let cols: Vec<usize> = (0..w).map(|x| reflect(x as isize - left as isize, self.width)).collect();
+        let mut data = Vec::with_capacity(self.channels * h * w);
+        for c in 0..self.channels {
+            for &sy in &rows {
+                let row = (c * self.height + sy) * self.width;
+                data.extend(cols.iter().map(|&sx| self.data[row + sx]));
+            }
+        }
+        Image { channels: self.channels, height: h, width: w, data }
     }
 
     /// Each pixel repeated f×f.

@@ -177,9 +177,9 @@ pub fn restored_size(task: &Task, y_hw: (usize, usize)) -> (usize, usize) {
     }
 }
 
-/// The input fitting of [`fit_input`]: the square size the input is brought to when it is smaller than the
-/// model (the model's size for a clean image, 1/f of it for the measurement of ×f SR), the multiple its sides
-/// are cut to, and the factor from its size to the restored size.
+/// The input fitting of [`fit_input`]: the side the input must reach (the model's size for a clean image,
+/// 1/f of it for the measurement of ×f SR), the multiple its sides are cut to, and the factor from its size
+/// to the restored size.
 fn input_geometry(task: &Task, size: usize, measured: bool) -> (usize, usize, usize) {
     let f = match task.kind {
         TaskKind::Sr(f) | TaskKind::Bicubic(f) => f,
@@ -192,20 +192,143 @@ fn input_geometry(task: &Task, size: usize, measured: bool) -> (usize, usize, us
     }
 }
 
-/// Brings a user's image to what [`restore_synthetic`] (the clean image) or, with `measured`,
-/// [`restore_measured`] (the measurement) takes for `task` on a model of `size`×`size`: with [`Fit::Tile`]
-/// an image whose restored size is at least the model's in both sides is kept whole, its sides cut (centre
-/// kept) to multiples of the task's block (the SR factor, 16 for JPEG); others as `fit` says.
-pub fn fit_input(task: &Task, img: &Image, size: usize, fit: Fit, measured: bool) -> Result<Image> {
-    let (side, multiple, _) = input_geometry(task, size, measured);
-    img.fit(side, fit, multiple)
+/// Where a user's image lies inside the larger image a restoration ran on when one of its sides was shorter
+/// than the model's (the rest is the image reflected at its borders), in restored pixels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Window {
+    /// Rows above the image.
+    pub top: usize,
+    /// Columns left of the image.
+    pub left: usize,
+    /// The image's height.
+    pub height: usize,
+    /// The image's width.
+    pub width: usize,
+    /// The height and width of the image the restoration ran on.
+    pub outer: (usize, usize),
 }
 
-/// The restored height and width for an `h`×`w` input image, fitted by [`fit_input`].
-pub fn planned_size(task: &Task, h: usize, w: usize, size: usize, fit: Fit, measured: bool) -> Result<(usize, usize)> {
+impl Window {
+    /// `img` cut to the window: an image of the outer size (a result, H⁺y), or one 1/f of it (the
+    /// measurement of ×f SR).
+    pub fn cut(&self, img: &Image) -> Image {
+        let s = (self.outer.0 / img.height.max(1)).max(1);
+        img.crop(self.top / s, self.left / s, self.height.div_ceil(s), self.width.div_ceil(s))
+    }
+}
+
+/// A user's image as a restoration takes it.
+#[derive(Clone, Debug)]
+pub struct Fitted {
+    /// The clean image or the measurement, at a size the restoration takes.
+    pub image: Image,
+    /// Set when a side was shorter than the model's and the image was reflected out to it: what to cut
+    /// the results back to.
+    pub window: Option<Window>,
+}
+
+/// The sides of the fitted input for an `h`×`w` input: (kept part's height and width, outer height and
+/// width, top and left of the kept part in the outer image), all in input pixels.
+type Dims = ((usize, usize), (usize, usize), (usize, usize));
+
+fn fitted_dims(task: &Task, h: usize, w: usize, size: usize, fit: Fit, measured: bool) -> Result<Dims> {
+    let (side, multiple, _) = input_geometry(task, size, measured);
+    if fit != Fit::Tile || (h >= side && w >= side) {
+        let d = fit.size(h, w, side, multiple)?;
+        return Ok((d, d, (0, 0)));
+    }
+    // Sides (and the offsets of the kept part) in multiples of the block, so that the measurement of
+    // synthetic SR is cut back exactly; a side shorter than one block is kept as it is.
+    let m = multiple.max(1);
+    let keep = |n: usize| if n >= m { n / m * m } else { n };
+    let outer = |n: usize| if n >= side { n } else { side.div_ceil(m) * m };
+    let (kh, kw) = (keep(h), keep(w));
+    let (oh, ow) = (outer(kh), outer(kw));
+    Ok(((kh, kw), (oh, ow), ((oh - kh) / 2 / m * m, (ow - kw) / 2 / m * m)))
+}
+
+/// Brings a user's image to what [`restore_synthetic`] (the clean image) or, with `measured`,
+/// [`restore_measured`] (the measurement) takes for `task` on a model of `size`×`size`. With [`Fit::Tile`]
+/// the image is kept whole: a side at least the model's is cut (centre kept) to a multiple of the task's
+/// block (the SR factor, 16 for JPEG) — a larger image is then restored on tiles —, and a shorter side is
+/// reflected out to the model's size and cut back afterwards ([`Fitted::window`]). Other fits as
+/// [`Image::fit`] says.
+pub fn fit_input(task: &Task, img: &Image, size: usize, fit: Fit, measured: bool) -> Result<Fitted> {
+    let ((kh, kw), (oh, ow), (top, left)) = fitted_dims(task, img.height, img.width, size, fit, measured)?;
     let (side, multiple, f) = input_geometry(task, size, measured);
-    let (fh, fw) = fit.size(h, w, side, multiple)?;
-    Ok((fh * f, fw * f))
+    if (kh, kw) == (oh, ow) {
+        return Ok(Fitted { image: img.fit(side, fit, multiple)?, window: None });
+    }
+    let kept = img.crop((img.height - kh) / 2, (img.width - kw) / 2, kh, kw);
+    let window = Window { top: top * f, left: left * f, height: kh * f, width: kw * f, outer: (oh * f, ow * f) };
+    Ok(Fitted { image: kept.pad_reflect(top, left, oh, ow), window: Some(window) })
+}
+
+/// The sizes a restoration of an `h`×`w` input makes, fitted by [`fit_input`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Planned {
+    /// The result's height and width.
+    pub result: (usize, usize),
+    /// The height and width the solver works at (larger than `result` where a side was reflected out to
+    /// the model's size); tiles are cut from this.
+    pub working: (usize, usize),
+}
+
+/// What a restoration of an `h`×`w` input makes (see [`fit_input`]).
+pub fn planned_size(task: &Task, h: usize, w: usize, size: usize, fit: Fit, measured: bool) -> Result<Planned> {
+    let ((kh, kw), (oh, ow), _) = fitted_dims(task, h, w, size, fit, measured)?;
+    let (_, _, f) = input_geometry(task, size, measured);
+    Ok(Planned { result: (kh * f, kw * f), working: (oh * f, ow * f) })
+}
+
+/// `task` for an image reflected out to `win.outer`: a user mask (file or data, the image's size) is
+/// reflected the same way; other tasks build their operator at the outer size as they are.
+fn padded_task(task: &Task, win: &Window) -> Result<Task> {
+    let pad = |m: Vec<f32>| -> Result<Vec<f32>> { Ok(Image::new(1, win.height, win.width, m)?.pad_reflect(win.top, win.left, win.outer.0, win.outer.1).data) };
+    let kind = match &task.kind {
+        TaskKind::InpaintMask(p) => TaskKind::InpaintMaskData(pad(crate::operators::patterns::mask_from_image(&Image::read(p)?, win.height, win.width)?)?),
+        TaskKind::InpaintMaskData(m) if m.len() == win.height * win.width => TaskKind::InpaintMaskData(pad(m.clone())?),
+        TaskKind::InpaintMaskData(m) => {
+            return Err(Error::Shape { op: "inpaint-mask", msg: format!("the mask has {} pixels, the image {}x{}", m.len(), win.width, win.height) })
+        }
+        other => other.clone(),
+    };
+    Ok(Task { kind, seed: task.seed })
+}
+
+/// Restores one user image of any size: fitted by [`fit_input`], degraded with the task first unless
+/// `measured` (then it is the measurement y), restored, and cut back to the image's own size (×f for
+/// SR). Returns the outcome and, when not `measured`, the clean image as fitted (to score against).
+pub async fn restore_image(
+    gpu: &Gpu,
+    unet: &Unet,
+    problem: &Problem,
+    img: &Image,
+    fit: Fit,
+    measured: bool,
+    cb: impl FnMut(&StepInfo) -> bool,
+) -> Result<(Outcome, Option<Image>)> {
+    let fitted = fit_input(&problem.task, img, unet.info().image_size, fit, measured)?;
+    let padded;
+    let problem = match &fitted.window {
+        Some(win) => {
+            padded = Problem { task: padded_task(&problem.task, win)?, ..problem.clone() };
+            &padded
+        }
+        None => problem,
+    };
+    let images = std::slice::from_ref(&fitted.image);
+    let out = if measured { restore_measured(gpu, unet, problem, images, cb).await? } else { restore_synthetic(gpu, unet, problem, images, cb).await? };
+    let truth = (!measured).then(|| fitted.image.clone());
+    Ok(match &fitted.window {
+        None => (out, truth),
+        Some(win) => {
+            let cut = |v: Vec<Image>| v.iter().map(|i| win.cut(i)).collect::<Vec<_>>();
+            let out =
+                Outcome { result: cut(out.result), pinv: out.pinv.iter().map(|p| p.as_ref().map(|i| win.cut(i))).collect(), measurement: cut(out.measurement) };
+            (out, truth.map(|t| win.cut(&t)))
+        }
+    })
 }
 
 /// Restores from measurements given as images (e.g. a real low-resolution or masked photo), all of one size;

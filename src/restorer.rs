@@ -1,6 +1,7 @@
 //! The embedding API: a [`Restorer`] holds a GPU, a loaded prior and the solver settings, and restores
-//! [`Image`]s, blocking or async, with a progress callback and a cancel flag. Images of any size at least the
-//! model's are restored whole (larger ones on overlapping tiles).
+//! [`Image`]s, blocking or async, with a progress callback and a cancel flag. Images of any size are restored
+//! whole: larger than the model on overlapping tiles, a side shorter than the model's reflected out to it and
+//! cut back.
 //!
 //! ```no_run
 //! use reddiff::{image::Image, operators::TaskKind, Restorer};
@@ -21,7 +22,7 @@ use crate::image::{Fit, Image};
 use crate::model::Unet;
 use crate::operators::{Task, TaskKind};
 use crate::recommended::{resolve, Choices, Recommended};
-use crate::restore::{restore_measured, restore_synthetic, Outcome, Problem};
+use crate::restore::{restore_image, Outcome, Problem};
 use crate::solvers::{Method, RedDiffOptions, StepInfo, Weighting};
 
 /// Where the prior comes from.
@@ -254,13 +255,6 @@ impl Restorer {
         &self.problem.opts
     }
 
-    fn factor(&self) -> usize {
-        match self.problem.task.kind {
-            TaskKind::Sr(f) | TaskKind::Bicubic(f) => f,
-            _ => 1,
-        }
-    }
-
     fn callback(&self) -> impl FnMut(&StepInfo) -> bool + '_ {
         move |s: &StepInfo| {
             if let Ok(mut p) = self.progress.lock() {
@@ -279,22 +273,18 @@ impl Restorer {
     }
 
     /// Restores from a real measurement `y` (a low-resolution, masked, blurred or gray photo). `key` (e.g.
-    /// the file name) keys the random draws, so the same key gives the same result.
+    /// the file name) keys the random draws, so the same key gives the same result. The result has `y`'s
+    /// size (×f for SR; sides cut to the task's block): see [`fit_input`](crate::restore::fit_input).
     pub async fn restore_async(&self, y: &Image, key: &str) -> Result<Restored> {
-        let size = self.unet.info().image_size;
-        let f = self.factor();
-        let y = y.fit(size / f, self.fit, if f > 1 { 1 } else { self.problem.task.size_multiple() })?;
-        let out = restore_measured(&self.gpu, &self.unet, &self.problem_for(key), &[y], self.callback()).await?;
+        let (out, _) = restore_image(&self.gpu, &self.unet, &self.problem_for(key), y, self.fit, true, self.callback()).await?;
         Ok(first(out, None))
     }
 
     /// Degrades the clean image `x` with the task's operator (and σ_y noise), then restores it; `truth` in
     /// the result is `x` as fitted, for scoring.
     pub async fn degrade_and_restore_async(&self, x: &Image, key: &str) -> Result<Restored> {
-        let size = self.unet.info().image_size;
-        let x = x.fit(size, self.fit, self.problem.task.size_multiple())?;
-        let out = restore_synthetic(&self.gpu, &self.unet, &self.problem_for(key), std::slice::from_ref(&x), self.callback()).await?;
-        Ok(first(out, Some(x)))
+        let (out, truth) = restore_image(&self.gpu, &self.unet, &self.problem_for(key), x, self.fit, false, self.callback()).await?;
+        Ok(first(out, truth))
     }
 
     /// Blocking [`Restorer::restore_async`].

@@ -18,7 +18,7 @@ use crate::model::Unet;
 use crate::operators::{Task, TaskKind};
 use crate::ops::TileGrid;
 use crate::recommended::{resolve, Choices, Recommended, Resolved};
-use crate::restore::{fit_input, planned_size, restore_measured, restore_synthetic, Problem};
+use crate::restore::{planned_size, restore_image, Problem};
 use crate::solvers::{Method, RedDiffOptions, StepInfo};
 
 struct Inner {
@@ -115,6 +115,12 @@ fn image_dims(opts: &JsValue, size: usize) -> Result<(usize, usize)> {
         return Err(Error::Invalid { op: "restore", msg: format!("the image is {w}x{h}; the page restores images of up to {} megapixels", MAX_PIXELS >> 20) });
     }
     Ok((w, h))
+}
+
+/// Network inputs per step for a working size of `hw` with a model of `size`: 1 at the model's size, else
+/// the tiles.
+fn tiles(hw: (usize, usize), size: usize) -> Result<usize> {
+    Ok(if hw == (size, size) { 1 } else { TileGrid::for_model(hw.0, hw.1, size)?.tiles() })
 }
 
 fn get_bool(opts: &JsValue, key: &str) -> bool {
@@ -290,27 +296,30 @@ impl Reddiff {
     }
 
     /// What a run of `task` on a `width`×`height` image makes (`measured`: the image is the measurement,
-    /// as for [`Reddiff::restore`]): {width, height (the restored image's), tiles (network inputs per step:
-    /// 1 at the model's size, else the overlapping model-size tiles)}. Throws when no model is loaded.
+    /// as for [`Reddiff::restore`]): {width, height (the restored image's), workingWidth, workingHeight
+    /// (what the solver works at: larger where a side shorter than the model's is reflected out to it),
+    /// tiles (network inputs per step: 1 at the model's size, else the overlapping model-size tiles)}.
+    /// Throws when no model is loaded.
     pub fn plan(&self, task: String, width: usize, height: usize, measured: bool) -> std::result::Result<JsValue, JsValue> {
         let size = self.image_size();
         if size == 0 {
             return Err(js_err("no model loaded"));
         }
         let kind = if task == "inpaint-mask" { TaskKind::InpaintMaskData(Vec::new()) } else { task.parse::<TaskKind>().map_err(js_err)? };
-        let (h, w) = planned_size(&Task { kind, seed: 0 }, height, width, size, Fit::Tile, measured).map_err(js_err)?;
-        let tiles = if (h, w) == (size, size) { 1 } else { TileGrid::for_model(h, w, size).map_err(js_err)?.tiles() };
+        let plan = planned_size(&Task { kind, seed: 0 }, height, width, size, Fit::Tile, measured).map_err(js_err)?;
         let o = Object::new();
-        set(&o, "width", &JsValue::from(w as u32));
-        set(&o, "height", &JsValue::from(h as u32));
-        set(&o, "tiles", &JsValue::from(tiles as u32));
+        set(&o, "width", &JsValue::from(plan.result.1 as u32));
+        set(&o, "height", &JsValue::from(plan.result.0 as u32));
+        set(&o, "workingWidth", &JsValue::from(plan.working.1 as u32));
+        set(&o, "workingHeight", &JsValue::from(plan.working.0 as u32));
+        set(&o, "tiles", &JsValue::from(tiles(plan.working, size).map_err(js_err)? as u32));
         Ok(o.into())
     }
 
     /// Restores `image` (RGBA, `opts.width`×`opts.height`, default the model's size): with `opts.measured`
     /// the image is the measurement y (a real low-resolution, noisy, gray or masked photo), else it is
-    /// degraded with `task` first. Images larger than the model are restored whole on overlapping tiles;
-    /// smaller ones are centre-cropped and resized to the model's size; sides are cut to the task's block
+    /// degraded with `task` first. Images are restored whole: larger than the model on overlapping tiles, a
+    /// side shorter than the model's reflected out to it and cut back; sides are cut to the task's block
     /// (see [`Reddiff::plan`]). `mask` (inpaint-mask): RGBA of the image's size, black = missing. `opts`
     /// also: {method ("reddiff" | "diffpir" | "ddrm" | "dps" | "pgdm"; absent, null or "auto": the model's
     /// recommendation), steps, lambda, lr (absent or null: the recommendation's, else the paper's), seed,
@@ -349,10 +358,6 @@ impl Reddiff {
             if !(0.0..=1.0).contains(&sigma_y) {
                 return Err(js_err("sigmaY must be in [0, 1]"));
             }
-            let fitted = fit_input(&task, &input, size, Fit::Tile, measured).map_err(js_err)?;
-            if matches!(task.kind, TaskKind::InpaintMaskData(_)) && (fitted.height, fitted.width) != (height, width) {
-                return Err(js_err(format!("paint the mask on an image of at least {size}x{size} pixels (this one is {width}x{height})")));
-            }
             // A clear refusal (nonlinear task, no SVD, bad steps) before any GPU work.
             let r = choices(&opts).and_then(|c| resolve(c, &task, sigma_y, inner.recommended.borrow().as_ref())).map_err(js_err)?;
             let settings = settings_object(&r);
@@ -378,36 +383,33 @@ impl Reddiff {
                 }
                 !inner.cancel.get()
             };
-            let images = std::slice::from_ref(&fitted);
-            let out = if measured {
-                restore_measured(&inner.gpu, &model, &problem, images, cb).await
-            } else {
-                restore_synthetic(&inner.gpu, &model, &problem, images, cb).await
-            }
-            .map_err(js_err)?;
+            let (out, truth) = restore_image(&inner.gpu, &model, &problem, &input, Fit::Tile, measured, cb).await.map_err(js_err)?;
+            let plan = planned_size(&problem.task, height, width, size, Fit::Tile, measured).map_err(js_err)?;
             let ms = (js_sys::Date::now() - start) / last_step.max(1) as f64;
             let result = &out.result[0];
             let (h, w) = (result.height, result.width);
-            let tiles = if (h, w) == (size, size) { 1 } else { TileGrid::for_model(h, w, size).map_err(js_err)?.tiles() };
             let shown = shown_at(&out.measurement[0], h);
             let o = Object::new();
             set(&o, "result", &Uint8Array::from(to_rgba(result).as_slice()).into());
             set(&o, "width", &JsValue::from(w as u32));
             set(&o, "height", &JsValue::from(h as u32));
-            set(&o, "input", &Uint8Array::from(to_rgba(&fitted).as_slice()).into());
-            set(&o, "inputWidth", &JsValue::from(fitted.width as u32));
-            set(&o, "inputHeight", &JsValue::from(fitted.height as u32));
+            // What the run started from: the clean image as fitted, or the measurement.
+            let shown_input = truth.as_ref().unwrap_or(&out.measurement[0]);
+            set(&o, "input", &Uint8Array::from(to_rgba(shown_input).as_slice()).into());
+            set(&o, "inputWidth", &JsValue::from(shown_input.width as u32));
+            set(&o, "inputHeight", &JsValue::from(shown_input.height as u32));
             set(&o, "measurement", &Uint8Array::from(to_rgba(&shown).as_slice()).into());
             let pinv = out.pinv[0].as_ref().map(|p| shown_at(p, h)).unwrap_or_else(|| shown.clone());
             set(&o, "pinv", &Uint8Array::from(to_rgba(&pinv).as_slice()).into());
-            let (pm, pr) = if measured {
-                (JsValue::NULL, JsValue::NULL)
-            } else {
-                (JsValue::from(psnr(&fitted, &shown).map_err(js_err)?), JsValue::from(psnr(&fitted, result).map_err(js_err)?))
+            let (pm, pr) = match &truth {
+                None => (JsValue::NULL, JsValue::NULL),
+                // The measurement's picture is the result's size except where a side shorter than one SR
+                // block was kept: no PSNR for it then.
+                Some(t) => (psnr(t, &shown).map(JsValue::from).unwrap_or(JsValue::NULL), JsValue::from(psnr(t, result).map_err(js_err)?)),
             };
             set(&o, "psnrMeasurement", &pm);
             set(&o, "psnrResult", &pr);
-            set(&o, "tiles", &JsValue::from(tiles as u32));
+            set(&o, "tiles", &JsValue::from(tiles(plan.working, size).map_err(js_err)? as u32));
             set(&o, "msPerStep", &JsValue::from(ms));
             set(&o, "settings", &settings);
             Ok(o.into())

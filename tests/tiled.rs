@@ -13,35 +13,124 @@ use reddiff::metrics::psnr;
 use reddiff::model::Unet;
 use reddiff::operators::{Task, TaskKind};
 use reddiff::ops::{self, TileGrid};
-use reddiff::restore::{fit_input, planned_size, restore_synthetic, restored_size, Problem};
-use reddiff::solvers::RedDiffOptions;
+use reddiff::restore::{fit_input, planned_size, restore_image, restore_synthetic, restored_size, Problem, Window};
+use reddiff::solvers::{Method, RedDiffOptions};
 
-/// The size a run restores (what the CLI prints and the web page shows before a run) is the size of the
-/// image [`fit_input`] makes, for clean images and for measurements, whatever the task's block.
+/// The sizes a run makes (what the CLI prints and the web page shows before a run) are those of the image
+/// [`fit_input`] makes, for clean images and for measurements, whatever the task's block: the result has the
+/// input's size (×f for SR measurements; sides cut to the block), the solver works at least at the model's.
 #[test]
 fn planned_sizes_are_what_fitting_gives() {
     let tasks = ["inpaint-box", "sr4", "bicubic2", "jpeg=10", "color", "deblur-gauss"];
     for name in tasks {
         let task = Task { kind: name.parse::<TaskKind>().unwrap(), seed: 0 };
-        for (h, w) in [(5, 5), (20, 20), (32, 64), (8, 16), (50, 70), (33, 47), (200, 31)] {
+        for (h, w) in [(5, 5), (20, 20), (32, 64), (8, 16), (50, 70), (33, 47), (200, 31), (3, 40)] {
             for measured in [false, true] {
                 for fit in [Fit::Tile, Fit::Crop, Fit::Resize] {
-                    let img = Image::new(3, h, w, vec![0.0; 3 * h * w]).unwrap();
+                    let img = Image::new(3, h, w, (0..3 * h * w).map(|i| (i % 7) as f32 / 7.0).collect()).unwrap();
                     let fitted = fit_input(&task, &img, 32, fit, measured).unwrap();
-                    let want = if measured { restored_size(&task, (fitted.height, fitted.width)) } else { (fitted.height, fitted.width) };
-                    assert_eq!(planned_size(&task, h, w, 32, fit, measured).unwrap(), want, "{name} {h}x{w} measured {measured} {fit:?}");
-                    assert!(want.0 >= 32 && want.1 >= 32, "{name} {h}x{w} measured {measured}: {want:?} is smaller than the model");
+                    let im = &fitted.image;
+                    let working = if measured { restored_size(&task, (im.height, im.width)) } else { (im.height, im.width) };
+                    let result = fitted.window.map(|w| (w.height, w.width)).unwrap_or(working);
+                    let plan = planned_size(&task, h, w, 32, fit, measured).unwrap();
+                    let what = format!("{name} {h}x{w} measured {measured} {fit:?}");
+                    assert_eq!((plan.result, plan.working), (result, working), "{what}");
+                    assert!(working.0 >= 32 && working.1 >= 32, "{what}: works at {working:?}, smaller than the model");
+                    if let Some(win) = fitted.window {
+                        assert_eq!(win.outer, working, "{what}");
+                        // The kept part is the input's centre, unchanged.
+                        let (kh, kw) = (win.height / (working.0 / im.height), win.width / (working.1 / im.width));
+                        let kept = img.crop((h - kh) / 2, (w - kw) / 2, kh, kw);
+                        let s = working.0 / im.height;
+                        assert_eq!(im.crop(win.top / s, win.left / s, kh, kw), kept, "{what}: the window holds the image");
+                    }
                 }
             }
         }
     }
-    let plan = |name: &str, h, w, measured| planned_size(&Task { kind: name.parse().unwrap(), seed: 0 }, h, w, 32, Fit::Tile, measured).unwrap();
-    assert_eq!(plan("sr4", 8, 16, true), (32, 64), "a 16x8 measurement of x4 SR");
-    assert_eq!(plan("sr4", 50, 70, false), (48, 68), "a clean image cut to multiples of 4");
-    assert_eq!(plan("jpeg=10", 50, 70, true), (48, 64), "JPEG blocks of 16");
-    assert_eq!(plan("sr4", 5, 5, true), (32, 32), "too small: cropped and resized to the model's size");
-    assert_eq!(plan("inpaint-box", 33, 47, false), (33, 47), "kept whole");
+    let plan = |name: &str, h, w, measured| {
+        let p = planned_size(&Task { kind: name.parse().unwrap(), seed: 0 }, h, w, 32, Fit::Tile, measured).unwrap();
+        (p.result, p.working)
+    };
+    assert_eq!(plan("sr4", 8, 16, true), ((32, 64), (32, 64)), "a 16x8 measurement of x4 SR");
+    assert_eq!(plan("sr4", 50, 70, false), ((48, 68), (48, 68)), "a clean image cut to multiples of 4");
+    assert_eq!(plan("jpeg=10", 50, 70, true), ((48, 64), (48, 64)), "JPEG blocks of 16");
+    assert_eq!(plan("sr4", 5, 6, true), ((20, 24), (32, 32)), "a 6x5 measurement: 24x20, worked on at the model's size");
+    assert_eq!(plan("inpaint-box", 20, 45, false), ((20, 45), (32, 45)), "one short side reflected out");
+    assert_eq!(plan("inpaint-box", 33, 47, false), ((33, 47), (33, 47)), "kept whole");
     assert!(Fit::None.size(33, 47, 32, 1).is_err(), "fit none refuses another size");
+}
+
+/// Reflection without repeating the border pixel, any distance out; cutting the window gives the image back.
+#[test]
+fn reflected_padding_mirrors_the_image() {
+    let img = Image::new(1, 2, 3, vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]).unwrap();
+    let p = img.pad_reflect(1, 2, 4, 9);
+    #[rustfmt::skip]
+    let want = [
+        6.0, 5.0, 4.0, 5.0, 6.0, 5.0, 4.0, 5.0, 6.0,
+        3.0, 2.0, 1.0, 2.0, 3.0, 2.0, 1.0, 2.0, 3.0,
+        6.0, 5.0, 4.0, 5.0, 6.0, 5.0, 4.0, 5.0, 6.0,
+        3.0, 2.0, 1.0, 2.0, 3.0, 2.0, 1.0, 2.0, 3.0,
+    ];
+    assert_eq!(p.data, want);
+    let one = Image::new(1, 1, 1, vec![7.0]).unwrap().pad_reflect(2, 0, 5, 3);
+    assert!(one.data.iter().all(|&v| v == 7.0), "a 1-pixel image repeats");
+    let win = Window { top: 1, left: 2, height: 2, width: 3, outer: (4, 9) };
+    assert_eq!(win.cut(&p), img);
+}
+
+/// Images with a side shorter than the model's are restored at their own size (reflected out to the model's
+/// size and cut back): a 20x45 clean image with 70 % of its pixels missing, a 6x5 photo as the measurement of x4 SR
+/// (24x20 result), and a painted mask of the image's size.
+#[test]
+fn images_smaller_than_the_model_keep_their_size() {
+    let g = gpu();
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let unet = Unet::load(g, &root.join("models/emoji32")).unwrap();
+    let m = mosaic(1, 2);
+    let small = m.crop(6, 10, 20, 45);
+    let problem = |kind: TaskKind| {
+        let task = Task { kind, seed: 0 };
+        Problem { opts: RedDiffOptions { steps: 20, lr: task.default_lr(), ..Default::default() }, task, sigma_y: 0.0, class: None, method: Method::RedDiff }
+    };
+    let run = |p: &Problem, img: &Image, measured| reddiff::gpu::block_on(restore_image(g, &unet, p, img, Fit::Tile, measured, |_| true)).unwrap();
+
+    let (out, truth) = run(&problem(TaskKind::InpaintRandom), &small, false);
+    let truth = truth.unwrap();
+    assert_eq!(truth, small, "the clean image as given");
+    let (r, pinv) = (&out.result[0], out.pinv[0].as_ref().unwrap());
+    assert_eq!(((r.height, r.width), (pinv.height, pinv.width), (out.measurement[0].height, out.measurement[0].width)), ((20, 45), (20, 45), (20, 45)));
+    let (db_pinv, db) = (psnr(&truth, pinv).unwrap(), psnr(&truth, r).unwrap());
+    eprintln!("20x45 random inpainting (70 % missing) reflected out to 32x45: H+y {db_pinv:.2} dB, RED-diff {db:.2} dB");
+    assert!(db > db_pinv + 1.0, "RED-diff {db:.2} dB does not beat H+y {db_pinv:.2} dB");
+
+    // x4 SR of a 6x5 photo: the result's 4x4 block means give the photo back.
+    let low = Image::new(3, 5, 6, (0..3 * 5 * 6).map(|i| ((i * 37) % 19) as f32 / 10.0 - 0.9).collect()).unwrap();
+    let (out, truth) = run(&problem(TaskKind::Sr(4)), &low, true);
+    assert!(truth.is_none());
+    let r = &out.result[0];
+    assert_eq!((r.height, r.width), (20, 24));
+    assert_eq!(out.measurement[0], low, "the measurement is the photo");
+    let mut worst = 0f32;
+    for c in 0..3 {
+        for y in 0..5 {
+            for x in 0..6 {
+                let mean = (0..16).map(|k| r.data[(c * 20 + 4 * y + k / 4) * 24 + 4 * x + k % 4]).sum::<f32>() / 16.0;
+                worst = worst.max((mean - low.data[(c * 5 + y) * 6 + x]).abs());
+            }
+        }
+    }
+    eprintln!("6x5 measurement of x4 SR: 24x20 result, block means within {worst:.3} of the photo");
+    assert!(worst < 0.25, "the x4 result does not average back to the photo: {worst}");
+
+    // A painted mask of the image's size (1 = keep): reflected with the image.
+    let mask: Vec<f32> = (0..20 * 45).map(|p| if (8..12).contains(&(p / 45)) { 0.0 } else { 1.0 }).collect();
+    let (out, _) = run(&problem(TaskKind::InpaintMaskData(mask.clone())), &small, true);
+    let r = &out.result[0];
+    assert_eq!((r.height, r.width), (20, 45));
+    let short = reddiff::gpu::block_on(restore_image(g, &unet, &problem(TaskKind::InpaintMaskData(mask[1..].to_vec())), &small, Fit::Tile, true, |_| true));
+    assert!(short.is_err(), "a mask of another size is refused");
 }
 
 #[test]

@@ -126,8 +126,9 @@ function plan(width, height) {
 }
 
 /** The size state.image gets from a bw×bh picture: the model's square (1/f of it for the measurement of ×f
- *  super-resolution), or with the "whole" fit the picture's aspect ratio with the result's longest side at
- *  most #max-side and its shortest at least the model's size (the tiles need that much). */
+ *  super-resolution), or with the "whole" fit the picture's own size, scaled down so that the result's
+ *  longest side is at most #max-side (a side shorter than the model's is reflected out to it for the run
+ *  and cut back, so the result keeps the picture's size). */
 function targetSize(bw, bh) {
   const n = state.size;
   let f = 1;
@@ -139,9 +140,8 @@ function targetSize(bw, bh) {
     const s = Math.max(1, Math.round(n / f));
     return { width: s, height: s, crop: true };
   }
-  const maxSide = Math.max(n, Number($('max-side').value) || n);
-  let scale = Math.min(1, maxSide / (f * Math.max(bw, bh)));
-  scale = Math.max(scale, n / (f * Math.min(bw, bh)));
+  const maxSide = Math.max(8, Number($('max-side').value) || n);
+  const scale = Math.min(1, maxSide / (f * Math.max(bw, bh)));
   return { width: Math.max(1, Math.round(bw * scale)), height: Math.max(1, Math.round(bh * scale)), crop: false };
 }
 
@@ -186,7 +186,9 @@ function showSizeHint() {
   if (!p) { el.textContent = `${given} ${state.width}×${state.height}`; return; }
   const n = state.size;
   const tiles = p.tiles > 1 ? `, on ${p.tiles} overlapping ${n}×${n} tiles per step (about ${p.tiles}× the time of one)` : '';
-  el.textContent = `${given} ${state.width}×${state.height} → result ${p.width}×${p.height}${tiles}.`;
+  const padded = p.workingWidth !== p.width || p.workingHeight !== p.height
+    ? ` (reflected out to ${p.workingWidth}×${p.workingHeight} for the run, smaller than the model)` : '';
+  el.textContent = `${given} ${state.width}×${state.height} → result ${p.width}×${p.height}${padded}${tiles}.`;
 }
 
 /** Runs an image pick (async) and records it so that run() can wait for it. */

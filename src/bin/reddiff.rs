@@ -9,7 +9,7 @@ use reddiff::metrics::{psnr, ssim};
 use reddiff::model::{weights::write_tensors, HostTensor, Schedule, TensorFile, Unet};
 use reddiff::operators::{Task, TaskKind};
 use reddiff::recommended::{resolve, Choices, Recommended, Setting};
-use reddiff::restore::{fit_input, restore_measured, restore_synthetic, restored_size, Outcome, Problem};
+use reddiff::restore::{planned_size, restore_image, restore_synthetic, Outcome, Problem};
 use reddiff::solvers::{ddim_sample, DdimOptions, UnetPrior};
 use reddiff::solvers::{DdrmOptions, DiffPirOptions, DpsOptions, Init, Method, Order, PgdmOptions, RedDiffOptions, StepInfo, Weighting};
 use reddiff::{ops, Error, Gpu, Result};
@@ -99,9 +99,10 @@ struct SolveArgs {
     /// Class label for class-conditional models.
     #[arg(long)]
     class: Option<usize>,
-    /// How to bring images to the model's resolution: tile (images larger than the model are restored whole,
-    /// the network runs on overlapping model-size tiles; smaller ones are cropped), crop (centre square,
-    /// resampled), resize (whole image resampled to a square) or none (must already match).
+    /// How to bring images to the model's resolution: tile (images are restored whole: larger than the model,
+    /// the network runs on overlapping model-size tiles; a shorter side is reflected out to the model's size
+    /// and cut back — eval crops such images instead), crop (centre square, resampled), resize (whole image
+    /// resampled to a square) or none (must already match).
     #[arg(long, default_value = "tile")]
     fit: String,
 }
@@ -268,20 +269,18 @@ fn restore(args: SolveArgs, input: Option<PathBuf>, output: PathBuf, measured: b
     let gpu = Gpu::new()?;
     let unet = load(&gpu, args.model.clone())?;
     let size = unet.info().image_size;
-    // Fitted once: the measurement (measured mode) or the clean image; (h, w) is the restored size.
-    let fitted = fit_input(&problem.task, &img, size, fit, measured)?;
-    let (h, w) = if measured { restored_size(&problem.task, (fitted.height, fitted.width)) } else { (fitted.height, fitted.width) };
+    // The measurement (measured mode) or the clean image, kept whole: on tiles when larger than the model,
+    // reflected out to its size (and cut back) where a side is shorter.
+    let plan = planned_size(&problem.task, img.height, img.width, size, fit, measured)?;
+    let (h, w) = plan.result;
+    let (wh, ww) = plan.working;
     let tiles =
-        if (h, w) == (size, size) { String::new() } else { format!(", {} tiles of {size}x{size}", reddiff::ops::TileGrid::for_model(h, w, size)?.tiles()) };
+        if (wh, ww) == (size, size) { String::new() } else { format!(", {} tiles of {size}x{size}", reddiff::ops::TileGrid::for_model(wh, ww, size)?.tiles()) };
+    let tiles = if plan.result == plan.working { tiles } else { format!(", reflected out to {ww}x{wh}{tiles}") };
     say!("{} | {} | {w}x{h}, model {size}x{size}{tiles} | {}", input.display(), problem.task.kind_name(), method_label(&problem, from.as_ref()));
     let (bar, cb, first_step) = progress(evaluations(&problem));
     let t0 = std::time::Instant::now();
-    let (truth, out): (Option<Image>, Outcome) = if measured {
-        (None, reddiff::gpu::block_on(restore_measured(&gpu, &unet, &problem, std::slice::from_ref(&fitted), cb))?)
-    } else {
-        let out = reddiff::gpu::block_on(restore_synthetic(&gpu, &unet, &problem, std::slice::from_ref(&fitted), cb))?;
-        (Some(fitted), out)
-    };
+    let (out, truth): (Outcome, Option<Image>) = reddiff::gpu::block_on(restore_image(&gpu, &unet, &problem, &img, fit, measured, cb))?;
     bar.finish();
     let secs = t0.elapsed().as_secs_f64();
     let result = &out.result[0];

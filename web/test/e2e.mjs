@@ -24,7 +24,7 @@
 // deblurring (the separable operators' CPU set-up in wasm); (b3) a 64x32 upload is restored whole on
 // tiles, and a 16x8 upload taken as the measurement of x4 SR gives 64x32 (each ≈ the native CLI's result if
 // E2E_NATIVE_WHOLE_PNG / E2E_NATIVE_SR4_PNG; the SR result averaged over 4x4 blocks ≈ the upload, ≥ 20 dB;
-// a second screenshot, *-measured-sr4.png); a hole painted on a 64x32 photo lands under the pointer and
+// a second screenshot, *-measured-sr4.png); a 16x8 picture is restored at 16x8; a hole painted on a 64x32 photo lands under the pointer and
 // restores; (b4) a second restoration or a model load while one runs is refused; (c) a corrupt model
 // shows an error in #error and leaves the page usable; (d) with E2E_BIG_MODEL: the model loads while the
 // page keeps running timers (asynchronous load, progress reaches 100 %), memory is reported,
@@ -306,6 +306,15 @@ async function wholeImageRuns(page) {
     whole.width === 64 && whole.height === 32 && whole.tiles === 3 && whole.psnrResult > whole.psnrMeasurement,
     `${whole.width}×${whole.height} on ${whole.tiles} tiles, measurement ${whole.psnrMeasurement?.toFixed(2)} dB, result ${whole.psnrResult?.toFixed(2)} dB in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   await sameAsNative(page, 'whole 64x32 image', NATIVE_WHOLE_PNG, whole);
+
+  // Smaller than the model: reflected out to 32x32 for the run, the result keeps the picture's size.
+  await page.fill('#steps', '2');
+  await upload(page, 'pair-16x8.png', '16x8');
+  const smallHint = await text(page, '#size-hint');
+  const small = await runToDone(page, 'a 16x8 picture');
+  check('a 16x8 picture keeps its size (reflected out to 32x32 for the run)',
+    small.width === 16 && small.height === 8 && /reflected out to 32×32/.test(smallHint), `${small.width}×${small.height}; "${smallHint}"`);
+  await page.fill('#steps', '10');
 
   await page.check('#measured');
   await page.selectOption('#task', 'sr4');
