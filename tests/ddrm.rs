@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use common::{gpu, Rng};
 use reddiff::model::{Schedule, TensorFile, Unet};
 use reddiff::operators::patterns::{gaussian_taps, Matrix};
-use reddiff::operators::{matrix_svd, Task, TaskKind};
+use reddiff::operators::{matrix_svd, wide_svd, Task, TaskKind};
 use reddiff::solvers::{ddrm, ddrm_timesteps, DdrmOptions, Method, UnetPrior};
 
 fn random(rows: usize, cols: usize, seed: u64) -> Matrix {
@@ -25,6 +25,39 @@ fn symmetric(n: usize, rank: usize, seed: u64) -> Matrix {
     Matrix { rows: n, cols: n, data: (0..n * n).map(|p| outer(&b, p / n, p % n) - outer(&c, p / n, p % n)).collect() }
 }
 
+/// A random 6×14 matrix with one row nearly a combination of two others (a singular value ~1e-7 of the
+/// largest).
+fn ill_conditioned_wide() -> Matrix {
+    let mut a = random(6, 14, 7);
+    for j in 0..14 {
+        a.data[5 * 14 + j] = a.data[j] - 0.5 * a.data[14 + j] + 1e-7 * a.data[5 * 14 + j];
+    }
+    a
+}
+
+/// The SR matrix's singular values are known: each row averages f pixels, so every one of them is 1/√f;
+/// bicubic ×2 has none below 1e-3 of its largest (both take the A·Aᵀ route; an ill-conditioned matrix does
+/// not). Both agree with Jacobi sweeps on a copy made tall (Aᵀ
+/// takes the Jacobi route, and has A's singular values).
+#[test]
+fn wide_svds_match_the_known_and_the_jacobi_values() {
+    for a in [Matrix::block_average(48, 4).unwrap(), Matrix::bicubic(96, 2).unwrap(), Matrix::bicubic(64, 4).unwrap()] {
+        assert!(wide_svd(&a).unwrap().is_some(), "{}x{}: the A·Aᵀ route refused a well-conditioned matrix", a.rows, a.cols);
+    }
+    assert!(wide_svd(&ill_conditioned_wide()).unwrap().is_none(), "a singular value of 1e-7: Jacobi's");
+    assert!(wide_svd(&random(5, 3, 1)).is_err(), "tall");
+    let sr = matrix_svd(&Matrix::block_average(48, 4).unwrap()).unwrap();
+    assert!(sr.s[..12].iter().all(|v| (v - 0.5).abs() < 1e-13), "{:?}", &sr.s[..12]);
+    assert!(sr.s[12..].iter().all(|&v| v == 0.0));
+    for a in [Matrix::bicubic(96, 2).unwrap(), Matrix::bicubic(64, 4).unwrap(), Matrix::block_average(60, 3).unwrap()] {
+        let t = Matrix { rows: a.cols, cols: a.rows, data: (0..a.cols * a.rows).map(|p| a.data[(p % a.rows) * a.cols + p / a.rows]).collect() };
+        let (wide, tall) = (matrix_svd(&a).unwrap(), matrix_svd(&t).unwrap());
+        for k in 0..a.rows {
+            assert!((wide.s[k] - tall.s[k]).abs() < 1e-12, "{}x{}: value {k}: {} vs Jacobi {}", a.rows, a.cols, wide.s[k], tall.s[k]);
+        }
+    }
+}
+
 #[test]
 fn dense_svds_reconstruct_wide_tall_square_symmetric_and_blur_matrices() {
     let cases = [
@@ -33,6 +66,11 @@ fn dense_svds_reconstruct_wide_tall_square_symmetric_and_blur_matrices() {
         random(9, 9, 3),
         Matrix::block_average(32, 4).unwrap(),
         Matrix::bicubic(32, 4).unwrap(),
+        // Wide and well-conditioned: through A·Aᵀ and a QR completion of V.
+        Matrix::bicubic(96, 2).unwrap(),
+        Matrix::block_average(60, 3).unwrap(),
+        // Wide with a tiny singular value: Jacobi sweeps.
+        ill_conditioned_wide(),
         // Symmetric: through the eigendecomposition.
         Matrix::convolution(32, &gaussian_taps(9, 2.0).unwrap()),
         Matrix::convolution(45, &[1.0 / 7.0; 7]),

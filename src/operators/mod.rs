@@ -12,7 +12,7 @@ mod task;
 pub use jpeg::{quantisation_tables, Jpeg};
 pub use linear::{Colorize, Convolution, Identity, Masked, Separable};
 pub use nonlinear::{Hdr, PhaseRetrieval};
-pub use svd::{matrix_svd, symmetric_svd, MatrixSvd, Svd, SVD_ZERO};
+pub use svd::{matrix_svd, symmetric_svd, wide_svd, MatrixSvd, Svd, SVD_ZERO};
 pub use task::{Task, TaskKind, TASK_NAMES};
 
 use crate::error::Result;

@@ -33,7 +33,8 @@ pub struct MatrixSvd {
 /// One-sided Jacobi SVD (Hestenes) in f64: rotates pairs of columns of A·V until they are orthogonal; the
 /// column norms are then the singular values. Accurate to ~1e-14 relative for the matrices used here
 /// (sides up to a few thousand; cost O(n²·(m + n)) per sweep, ≤ 30 sweeps).
-/// A symmetric matrix (the blur matrices) goes through [`symmetric_svd`] instead (~20× faster at n = 1024).
+/// A symmetric matrix (the blur matrices) goes through [`symmetric_svd`] instead (~20× faster at n = 1024),
+/// a well-conditioned wide one (SR, bicubic) through the eigendecomposition of A·Aᵀ and a QR completion.
 pub fn matrix_svd(a: &Matrix) -> Result<MatrixSvd> {
     let (m, n) = (a.rows, a.cols);
     if m == 0 || n == 0 || a.data.len() != m * n || a.data.iter().any(|v| !v.is_finite()) {
@@ -41,6 +42,11 @@ pub fn matrix_svd(a: &Matrix) -> Result<MatrixSvd> {
     }
     if m == n && (0..n).all(|i| (0..i).all(|j| a.data[i * n + j] == a.data[j * n + i])) {
         return symmetric_svd(a);
+    }
+    if m < n {
+        if let Some(svd) = wide_svd(a)? {
+            return Ok(svd);
+        }
     }
     // Columns of W = A·V and of V, each stored contiguously.
     let mut w: Vec<Vec<f64>> = (0..n).map(|j| (0..m).map(|i| a.data[i * n + j]).collect()).collect();
@@ -104,6 +110,110 @@ pub fn matrix_svd(a: &Matrix) -> Result<MatrixSvd> {
         }
     }
     Ok(out)
+}
+
+/// The SVD of a well-conditioned wide matrix A [m, n], m < n (SR and bicubic downsampling), or None when
+/// it is not well-conditioned enough for this route (then [`matrix_svd`] takes Jacobi sweeps): U and s² from
+/// the eigendecomposition of the small A·Aᵀ [m, m], the row space V_r = Aᵀ·U·Σ⁻¹, and the rest of V from a
+/// Householder QR of V_r (its last n − m columns span the null space). Squaring A loses accuracy on small
+/// singular values, so the route is taken only when every value is at least 1e-3 of the largest, and its
+/// result is checked: U Σ V_rᵀ must give back A to 1e-12 of A's largest entry. O(m²·n + n²·m) instead of
+/// O(n²·(m + n)) per sweep: bicubic ×4 at n = 1024 0.49 s instead of 7.1 s, ×2 1.3 s instead of 19 s.
+pub fn wide_svd(a: &Matrix) -> Result<Option<MatrixSvd>> {
+    let (m, n) = (a.rows, a.cols);
+    if m == 0 || m >= n || a.data.len() != m * n || a.data.iter().any(|v| !v.is_finite()) {
+        return Err(Error::Invalid { op: "svd", msg: format!("need a finite {m}x{n} matrix with fewer rows than columns") });
+    }
+    let row = |i: usize| &a.data[i * n..(i + 1) * n];
+    let dot = |x: &[f64], y: &[f64]| x.iter().zip(y).map(|(p, q)| p * q).sum::<f64>();
+    // A·Aᵀ, symmetric; the eigen solver takes it as its own transpose.
+    let mut q = vec![0f64; m * m];
+    for i in 0..m {
+        for j in 0..=i {
+            let v = dot(row(i), row(j));
+            q[i * m + j] = v;
+            q[j * m + i] = v;
+        }
+    }
+    let (mut d, mut e) = (vec![0f64; m], vec![0f64; m]);
+    tridiagonalise(m, &mut q, &mut d, &mut e);
+    ql_iterations(m, &mut q, &mut d, &mut e)?;
+    let mut order: Vec<usize> = (0..m).collect();
+    order.sort_by(|&x, &y| d[y].total_cmp(&d[x]));
+    let s: Vec<f64> = order.iter().map(|&j| d[j].max(0.0).sqrt()).collect();
+    if s[0] == 0.0 || s[m - 1] < 1e-3 * s[0] {
+        return Ok(None);
+    }
+    // Row space: column k of V_r = Aᵀ u_k / s_k, each stored contiguously.
+    let mut vr: Vec<Vec<f64>> = vec![vec![0f64; n]; m];
+    for (k, &j) in order.iter().enumerate() {
+        let u = &q[j * m..(j + 1) * m];
+        for (i, &ui) in u.iter().enumerate() {
+            for (v, &aij) in vr[k].iter_mut().zip(row(i)) {
+                *v += ui * aij;
+            }
+        }
+        vr[k].iter_mut().for_each(|v| *v /= s[k]);
+    }
+    // Householder QR of V_r [n, m]: reflectors h_k (zero above row k) with V_r = H_0 ⋯ H_{m−1} R. Q's first m
+    // columns are V_r's up to sign (V_r is orthonormal), the others complete the basis.
+    let mut work = vr.clone();
+    let mut reflectors: Vec<Vec<f64>> = Vec::with_capacity(m);
+    let mut signs = vec![1f64; m];
+    for k in 0..m {
+        let x = &work[k];
+        let norm = x[k..].iter().map(|v| v * v).sum::<f64>().sqrt();
+        let alpha = if x[k] > 0.0 { -norm } else { norm };
+        let mut h = vec![0f64; n];
+        h[k..].copy_from_slice(&x[k..]);
+        h[k] -= alpha;
+        let hn = dot(&h[k..], &h[k..]);
+        // R_kk = alpha = ±1 (V_r is orthonormal): (V_r)_k = alpha · column k of Q.
+        signs[k] = alpha.signum();
+        if hn > 0.0 {
+            let scale = (2.0 / hn).sqrt();
+            h[k..].iter_mut().for_each(|v| *v *= scale);
+            for col in work.iter_mut().skip(k) {
+                let t = dot(&h[k..], &col[k..]);
+                col[k..].iter_mut().zip(&h[k..]).for_each(|(c, hv)| *c -= t * hv);
+            }
+        }
+        reflectors.push(h);
+    }
+    let mut out = MatrixSvd { u: Matrix { rows: m, cols: m, data: vec![0.0; m * m] }, s: vec![0.0; n], v: Matrix { rows: n, cols: n, data: vec![0.0; n * n] } };
+    let mut col = vec![0f64; n];
+    for c in 0..n {
+        // Column c of Q = H_0 ⋯ H_{m−1} e_c.
+        col.fill(0.0);
+        col[c] = 1.0;
+        for (k, h) in reflectors.iter().enumerate().rev() {
+            let t = dot(&h[k..], &col[k..]);
+            if t != 0.0 {
+                col[k..].iter_mut().zip(&h[k..]).for_each(|(x, hv)| *x -= t * hv);
+            }
+        }
+        let sign = if c < m { signs[c] } else { 1.0 };
+        for (i, &x) in col.iter().enumerate() {
+            out.v.data[i * n + c] = sign * x;
+        }
+    }
+    for (k, &j) in order.iter().enumerate() {
+        out.s[k] = s[k];
+        for i in 0..m {
+            out.u.data[i * m + k] = q[j * m + i];
+        }
+    }
+    // The check: A = U Σ V_rᵀ with V_r as returned.
+    let top = a.data.iter().fold(0f64, |t, v| t.max(v.abs()));
+    for i in 0..m {
+        for jcol in 0..n {
+            let r: f64 = (0..m).map(|k| out.u.data[i * m + k] * out.s[k] * out.v.data[jcol * n + k]).sum();
+            if (r - a.data[i * n + jcol]).abs() > 1e-12 * top.max(f64::MIN_POSITIVE) {
+                return Ok(None);
+            }
+        }
+    }
+    Ok(Some(out))
 }
 
 /// The SVD of a symmetric matrix A [n, n] from its eigendecomposition A = Q Λ Qᵀ (Householder reduction to
