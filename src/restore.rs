@@ -178,7 +178,7 @@ pub fn restored_size(task: &Task, y_hw: (usize, usize)) -> (usize, usize) {
 }
 
 /// The input fitting of [`fit_input`]: the side the input must reach (the model's size for a clean image,
-/// 1/f of it for the measurement of ×f SR), the multiple its sides are cut to, and the factor from its size
+/// 1/f of it for the measurement of ×f SR), the multiple its sides must be, and the factor from its size
 /// to the restored size.
 fn input_geometry(task: &Task, size: usize, measured: bool) -> (usize, usize, usize) {
     let f = match task.kind {
@@ -192,8 +192,9 @@ fn input_geometry(task: &Task, size: usize, measured: bool) -> (usize, usize, us
     }
 }
 
-/// Where a user's image lies inside the larger image a restoration ran on when one of its sides was shorter
-/// than the model's (the rest is the image reflected at its borders), in restored pixels.
+/// Where a user's image lies inside the larger image a restoration ran on when a side was shorter than the
+/// model's or not a multiple of the task's block (the rest is the image reflected at its borders), in
+/// restored pixels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Window {
     /// Rows above the image.
@@ -222,8 +223,8 @@ impl Window {
 pub struct Fitted {
     /// The clean image or the measurement, at a size the restoration takes.
     pub image: Image,
-    /// Set when a side was shorter than the model's and the image was reflected out to it: what to cut
-    /// the results back to.
+    /// Set when the image was reflected out (a side shorter than the model's or not a multiple of the
+    /// task's block): what to cut the results back to.
     pub window: Option<Window>,
 }
 
@@ -233,35 +234,33 @@ type Dims = ((usize, usize), (usize, usize), (usize, usize));
 
 fn fitted_dims(task: &Task, h: usize, w: usize, size: usize, fit: Fit, measured: bool) -> Result<Dims> {
     let (side, multiple, _) = input_geometry(task, size, measured);
-    if fit != Fit::Tile || (h >= side && w >= side) {
+    if fit != Fit::Tile {
         let d = fit.size(h, w, side, multiple)?;
         return Ok((d, d, (0, 0)));
     }
-    // Sides (and the offsets of the kept part) in multiples of the block, so that the measurement of
-    // synthetic SR is cut back exactly; a side shorter than one block is kept as it is.
+    // Whole: each side out to the model's and to a multiple of the block. A short side is centred, at an
+    // offset that is a multiple of the block (the measurement of synthetic SR is then cut back exactly and
+    // JPEG's blocks stay on the image's grid); a long one is extended at its end only.
     let m = multiple.max(1);
-    let keep = |n: usize| if n >= m { n / m * m } else { n };
-    let outer = |n: usize| if n >= side { n } else { side.div_ceil(m) * m };
-    let (kh, kw) = (keep(h), keep(w));
-    let (oh, ow) = (outer(kh), outer(kw));
-    Ok(((kh, kw), (oh, ow), ((oh - kh) / 2 / m * m, (ow - kw) / 2 / m * m)))
+    let outer = |n: usize| n.div_ceil(m).max(side.div_ceil(m)) * m;
+    let (oh, ow) = (outer(h), outer(w));
+    Ok(((h, w), (oh, ow), ((oh - h) / 2 / m * m, (ow - w) / 2 / m * m)))
 }
 
 /// Brings a user's image to what [`restore_synthetic`] (the clean image) or, with `measured`,
 /// [`restore_measured`] (the measurement) takes for `task` on a model of `size`×`size`. With [`Fit::Tile`]
-/// the image is kept whole: a side at least the model's is cut (centre kept) to a multiple of the task's
-/// block (the SR factor, 16 for JPEG) — a larger image is then restored on tiles —, and a shorter side is
-/// reflected out to the model's size and cut back afterwards ([`Fitted::window`]). Other fits as
-/// [`Image::fit`] says.
+/// the image is kept whole — larger than the model it is restored on tiles —, reflected out where a side is
+/// shorter than the model's or not a multiple of the task's block (the SR factor of a clean image, 16 for
+/// JPEG), and the results are cut back to it afterwards ([`Fitted::window`]). Other fits as [`Image::fit`]
+/// says.
 pub fn fit_input(task: &Task, img: &Image, size: usize, fit: Fit, measured: bool) -> Result<Fitted> {
     let ((kh, kw), (oh, ow), (top, left)) = fitted_dims(task, img.height, img.width, size, fit, measured)?;
     let (side, multiple, f) = input_geometry(task, size, measured);
     if (kh, kw) == (oh, ow) {
         return Ok(Fitted { image: img.fit(side, fit, multiple)?, window: None });
     }
-    let kept = img.crop((img.height - kh) / 2, (img.width - kw) / 2, kh, kw);
     let window = Window { top: top * f, left: left * f, height: kh * f, width: kw * f, outer: (oh * f, ow * f) };
-    Ok(Fitted { image: kept.pad_reflect(top, left, oh, ow), window: Some(window) })
+    Ok(Fitted { image: img.pad_reflect(top, left, oh, ow), window: Some(window) })
 }
 
 /// The sizes a restoration of an `h`×`w` input makes, fitted by [`fit_input`].

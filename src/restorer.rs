@@ -274,7 +274,7 @@ impl Restorer {
 
     /// Restores from a real measurement `y` (a low-resolution, masked, blurred or gray photo). `key` (e.g.
     /// the file name) keys the random draws, so the same key gives the same result. The result has `y`'s
-    /// size (×f for SR; sides cut to the task's block): see [`fit_input`](crate::restore::fit_input).
+    /// size (×f for SR): see [`fit_input`](crate::restore::fit_input).
     pub async fn restore_async(&self, y: &Image, key: &str) -> Result<Restored> {
         let (out, _) = restore_image(&self.gpu, &self.unet, &self.problem_for(key), y, self.fit, true, self.callback()).await?;
         Ok(first(out, None))

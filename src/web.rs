@@ -319,7 +319,7 @@ impl Reddiff {
     /// Restores `image` (RGBA, `opts.width`×`opts.height`, default the model's size): with `opts.measured`
     /// the image is the measurement y (a real low-resolution, noisy, gray or masked photo), else it is
     /// degraded with `task` first. Images are restored whole: larger than the model on overlapping tiles, a
-    /// side shorter than the model's reflected out to it and cut back; sides are cut to the task's block
+    /// side shorter than the model's (or not a multiple of the task's block) reflected out and cut back
     /// (see [`Reddiff::plan`]). `mask` (inpaint-mask): RGBA of the image's size, black = missing. `opts`
     /// also: {method ("reddiff" | "diffpir" | "ddrm" | "dps" | "pgdm"; absent, null or "auto": the model's
     /// recommendation), steps, lambda, lr (absent or null: the recommendation's, else the paper's), seed,

@@ -18,7 +18,8 @@ use reddiff::solvers::{Method, RedDiffOptions};
 
 /// The sizes a run makes (what the CLI prints and the web page shows before a run) are those of the image
 /// [`fit_input`] makes, for clean images and for measurements, whatever the task's block: the result has the
-/// input's size (×f for SR measurements; sides cut to the block), the solver works at least at the model's.
+/// input's size (×f for SR measurements), the solver works at least at the model's size, in multiples of the
+/// task's block, with the image at a block-aligned offset.
 #[test]
 fn planned_sizes_are_what_fitting_gives() {
     let tasks = ["inpaint-box", "sr4", "bicubic2", "jpeg=10", "color", "deblur-gauss"];
@@ -36,12 +37,20 @@ fn planned_sizes_are_what_fitting_gives() {
                     let what = format!("{name} {h}x{w} measured {measured} {fit:?}");
                     assert_eq!((plan.result, plan.working), (result, working), "{what}");
                     assert!(working.0 >= 32 && working.1 >= 32, "{what}: works at {working:?}, smaller than the model");
+                    // The input's block: the SR factor on a clean image, none on an SR measurement, 16 for JPEG.
+                    let sr = matches!(task.kind, TaskKind::Sr(_) | TaskKind::Bicubic(_));
+                    let block = if measured && sr { 1 } else { task.size_multiple() };
+                    if fit == Fit::Tile {
+                        assert_eq!(result, if measured { restored_size(&task, (h, w)) } else { (h, w) }, "{what}: the input's size");
+                        assert!(im.height % block == 0 && im.width % block == 0, "{what}: {}x{} not in blocks of {block}", im.width, im.height);
+                    }
                     if let Some(win) = fitted.window {
+                        let s = working.0 / im.height;
+                        assert!((win.top / s) % block == 0 && (win.left / s) % block == 0, "{what}: offset off the block grid");
                         assert_eq!(win.outer, working, "{what}");
                         // The kept part is the input's centre, unchanged.
                         let (kh, kw) = (win.height / (working.0 / im.height), win.width / (working.1 / im.width));
                         let kept = img.crop((h - kh) / 2, (w - kw) / 2, kh, kw);
-                        let s = working.0 / im.height;
                         assert_eq!(im.crop(win.top / s, win.left / s, kh, kw), kept, "{what}: the window holds the image");
                     }
                 }
@@ -53,8 +62,9 @@ fn planned_sizes_are_what_fitting_gives() {
         (p.result, p.working)
     };
     assert_eq!(plan("sr4", 8, 16, true), ((32, 64), (32, 64)), "a 16x8 measurement of x4 SR");
-    assert_eq!(plan("sr4", 50, 70, false), ((48, 68), (48, 68)), "a clean image cut to multiples of 4");
-    assert_eq!(plan("jpeg=10", 50, 70, true), ((48, 64), (48, 64)), "JPEG blocks of 16");
+    assert_eq!(plan("sr4", 50, 70, false), ((50, 70), (52, 72)), "a clean image reflected out to multiples of 4");
+    assert_eq!(plan("jpeg=10", 50, 70, true), ((50, 70), (64, 80)), "JPEG blocks of 16");
+    assert_eq!(plan("jpeg=10", 18, 20, true), ((18, 20), (32, 32)), "a JPEG smaller than the model");
     assert_eq!(plan("sr4", 5, 6, true), ((20, 24), (32, 32)), "a 6x5 measurement: 24x20, worked on at the model's size");
     assert_eq!(plan("inpaint-box", 20, 45, false), ((20, 45), (32, 45)), "one short side reflected out");
     assert_eq!(plan("inpaint-box", 33, 47, false), ((33, 47), (33, 47)), "kept whole");

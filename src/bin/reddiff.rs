@@ -307,10 +307,12 @@ fn restore(args: SolveArgs, input: Option<PathBuf>, output: PathBuf, measured: b
         _ => say!("{:.1} s, {:.3} it/s", secs, evaluations(&problem) as f64 / secs),
     }
     if let Some(t) = &truth {
+        // SSIM needs an 11x11 window: smaller images get PSNR only.
+        let ssim_of = |p: &Image| -> Result<String> { Ok(if t.height.min(t.width) >= 11 { format!("  SSIM {:.4}", ssim(t, p)?) } else { String::new() }) };
         if let Some(p) = &out.pinv[0] {
-            say!("H+y      PSNR {:6.2} dB  SSIM {:.4}", psnr(t, p)?, ssim(t, p)?);
+            say!("H+y      PSNR {:6.2} dB{}", psnr(t, p)?, ssim_of(p)?);
         }
-        say!("{:8} PSNR {:6.2} dB  SSIM {:.4}", problem.method.label(), psnr(t, result)?, ssim(t, result)?);
+        say!("{:8} PSNR {:6.2} dB{}", problem.method.label(), psnr(t, result)?, ssim_of(result)?);
     }
     say!("wrote {} and {}", output.display(), compare.display());
     Ok(())
