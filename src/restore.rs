@@ -159,7 +159,8 @@ async fn solve(
 }
 
 /// Degrades clean images with the task's operator and noise σ_y, then restores. Images of one call share a
-/// size: the model's, or larger in both sides (restored on tiles).
+/// size: the model's, or larger in both sides (restored on tiles); [`restore_image`] takes one image of any
+/// size.
 pub async fn restore_synthetic(gpu: &Gpu, unet: &Unet, problem: &Problem, truth: &[Image], cb: impl FnMut(&StepInfo) -> bool) -> Result<Outcome> {
     check(unet, problem, truth)?;
     let x = to_tensor(gpu, truth)?;
@@ -331,7 +332,8 @@ pub async fn restore_image(
 }
 
 /// Restores from measurements given as images (e.g. a real low-resolution or masked photo), all of one size;
-/// the result has [`restored_size`] (×f for SR), which must be the model's size or larger in both sides.
+/// the result has [`restored_size`] (×f for SR), which must be the model's size or larger in both sides
+/// ([`restore_image`] takes one image of any size).
 /// Colorization takes 1 channel (RGB input is converted to its mean).
 pub async fn restore_measured(gpu: &Gpu, unet: &Unet, problem: &Problem, y: &[Image], cb: impl FnMut(&StepInfo) -> bool) -> Result<Outcome> {
     check(unet, problem, y)?;
