@@ -414,6 +414,8 @@ function modelLoaded(info, label) {
   state.ready = state.size > 0;
   $('model-info').textContent = `${label}\n${info}`;
   $('fit-square').textContent = `Crop to a square at the model's size (${state.size}×${state.size})`;
+  // The cap on the result's side follows the model (3 tiles across) until the user sets it.
+  if (!$('max-side').dataset.edited) $('max-side').value = String(3 * state.size);
   for (const id of ['preview', 'measurement-canvas', 'pinv-canvas', 'result-canvas']) clearCanvas($(id), state.size);
   $('result-psnr').textContent = '';
   $('measurement-psnr').textContent = '';
@@ -682,6 +684,7 @@ async function start() {
   $('upload').addEventListener('change', onUpload);
   $('task').addEventListener('change', onTaskChange);
   for (const id of ['fit', 'max-side', 'measured']) $(id).addEventListener('change', () => { clearError(); deriveImage(); });
+  $('max-side').addEventListener('input', () => { $('max-side').dataset.edited = '1'; });
   for (const id of ['method', 'steps', 'lambda', 'lr', 'sigma-y']) $(id).addEventListener('input', showSettings);
   $('run').addEventListener('click', run);
   $('cancel').addEventListener('click', cancel);
