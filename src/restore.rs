@@ -186,10 +186,10 @@ fn input_geometry(task: &Task, size: usize, measured: bool) -> (usize, usize, us
         TaskKind::Sr(f) | TaskKind::Bicubic(f) => f,
         _ => 1,
     };
-    match (measured, f) {
-        (true, 1) => (size, task.size_multiple(), 1),
-        (true, f) => (size / f, 1, f),
-        (false, _) => (size, task.size_multiple(), 1),
+    if measured && f > 1 {
+        (size / f, 1, f)
+    } else {
+        (size, task.size_multiple(), 1)
     }
 }
 

@@ -9,9 +9,10 @@ use std::path::PathBuf;
 
 use common::{gpu, Rng};
 use reddiff::model::Unet;
-use reddiff::operators::{Task, TaskKind};
+use reddiff::operators::{Operator, Task, TaskKind};
 use reddiff::ops;
 use reddiff::solvers::{diffpir_timesteps, DiffPirOptions, RedDiffOptions};
+use reddiff::{Gpu, Tensor};
 
 #[test]
 fn timesteps_are_the_authors_quadratic_sequence() {
@@ -23,25 +24,48 @@ fn timesteps_are_the_authors_quadratic_sequence() {
     assert!(DiffPirOptions::for_task(&nonlinear, 0.0).unwrap_err().to_string().contains("nonlinear"));
 }
 
+/// DiffPIR's proximal system (HᵀH + ρI) x = Hᵀy + ρ·x0 for `kind` on 32×32 images of `shape`, with x0 and
+/// the clean image behind y drawn from `r`.
+struct Proximal {
+    op: Box<dyn Operator>,
+    rho: f32,
+    x0: Tensor,
+    b: Tensor,
+}
+
+impl Proximal {
+    fn new(g: &Gpu, shape: [usize; 4], r: &mut Rng, kind: TaskKind, rho: f32) -> Proximal {
+        let n: usize = shape.iter().product();
+        let x0 = g.upload(&shape, &r.vec(n)).unwrap();
+        let op = Task { kind, seed: 0 }.operator(g, 3, 32, 32).unwrap();
+        let y = op.forward(g, &g.upload(&shape, &r.vec(n)).unwrap()).unwrap();
+        let b = ops::axpby(g, 1.0, &op.adjoint(g, &y).unwrap().unwrap(), rho, &x0).unwrap();
+        Proximal { op, rho, x0, b }
+    }
+
+    /// (HᵀH + ρI) v.
+    fn apply(&self, g: &Gpu, v: &Tensor) -> Tensor {
+        let hth = self.op.adjoint(g, &self.op.forward(g, v).unwrap()).unwrap().unwrap();
+        ops::axpby(g, 1.0, &hth, self.rho, v).unwrap()
+    }
+
+    /// `iters` conjugate-gradient iterations from x0.
+    fn solve(&self, g: &Gpu, iters: usize) -> Tensor {
+        ops::conjugate_gradients(g, |v| Ok(self.apply(g, v)), &self.b, &self.x0, iters).unwrap()
+    }
+}
+
 #[test]
 fn conjugate_gradients_solve_the_proximal_systems() {
     let g = gpu();
-    let shape = [2, 3, 32, 32];
-    let n: usize = shape.iter().product();
     let mut r = Rng::new(5);
-    let x0 = g.upload(&shape, &r.vec(n)).unwrap();
     for kind in [TaskKind::InpaintRandom, TaskKind::Sr(4), TaskKind::DeblurGauss] {
-        let task = Task { kind: kind.clone(), seed: 0 };
-        let op = task.operator(g, 3, 32, 32).unwrap();
-        let y = op.forward(g, &g.upload(&shape, &r.vec(n)).unwrap()).unwrap();
-        let rho = 0.05f32;
-        let hth = |v: &reddiff::Tensor| op.adjoint(g, &op.forward(g, v).unwrap()).unwrap().unwrap();
-        let b = ops::axpby(g, 1.0, &op.adjoint(g, &y).unwrap().unwrap(), rho, &x0).unwrap();
-        let iters = DiffPirOptions::for_task(&task, 0.0).unwrap().cg_iters;
-        let x = ops::conjugate_gradients(g, |v| ops::axpby(g, 1.0, &hth(v), rho, v), &b, &x0, iters).unwrap();
+        let p = Proximal::new(g, [2, 3, 32, 32], &mut r, kind.clone(), 0.05);
+        let iters = DiffPirOptions::for_task(&Task { kind: kind.clone(), seed: 0 }, 0.0).unwrap().cg_iters;
+        let x = p.solve(g, iters);
         // Residual of (HᵀH + ρI) x = b, relative to b, per the whole batch.
-        let res = ops::axpby(g, 1.0, &ops::axpby(g, 1.0, &hth(&x), rho, &x).unwrap(), -1.0, &b).unwrap().read(g).unwrap();
-        let bv = b.read(g).unwrap();
+        let res = ops::axpby(g, 1.0, &p.apply(g, &x), -1.0, &p.b).unwrap().read(g).unwrap();
+        let bv = p.b.read(g).unwrap();
         let rel = (res.iter().map(|v| v * v).sum::<f32>() / bv.iter().map(|v| v * v).sum::<f32>()).sqrt();
         eprintln!("{kind:?}: {iters} CG iterations, relative residual {rel:.2e}");
         assert!(rel < 1e-3, "{kind:?}: CG leaves a relative residual of {rel:.2e}");
@@ -57,17 +81,8 @@ fn conjugate_gradients_solve_the_proximal_systems() {
 #[test]
 fn conjugate_gradients_stay_put_once_converged() {
     let g = gpu();
-    let shape = [1, 3, 32, 32];
-    let n: usize = shape.iter().product();
-    let mut r = Rng::new(8);
-    let x0 = g.upload(&shape, &r.vec(n)).unwrap();
-    let op = Task { kind: TaskKind::Bicubic(4), seed: 0 }.operator(g, 3, 32, 32).unwrap();
-    let y = op.forward(g, &g.upload(&shape, &r.vec(n)).unwrap()).unwrap();
-    let rho = 1e-8f32;
-    let hth = |v: &reddiff::Tensor| op.adjoint(g, &op.forward(g, v).unwrap()).unwrap().unwrap();
-    let b = ops::axpby(g, 1.0, &op.adjoint(g, &y).unwrap().unwrap(), rho, &x0).unwrap();
-    let solve = |iters| ops::conjugate_gradients(g, |v| ops::axpby(g, 1.0, &hth(v), rho, v), &b, &x0, iters).unwrap().read(g).unwrap();
-    let (few, many) = (solve(10), solve(100));
+    let p = Proximal::new(g, [1, 3, 32, 32], &mut Rng::new(8), TaskKind::Bicubic(4), 1e-8);
+    let (few, many) = (p.solve(g, 10).read(g).unwrap(), p.solve(g, 100).read(g).unwrap());
     let scale = few.iter().fold(0f32, |m, v| m.max(v.abs()));
     let gap = few.iter().zip(&many).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
     eprintln!("10 vs 100 iterations: largest difference {gap:.2e} (largest entry {scale:.2})");

@@ -270,7 +270,7 @@ fn restore(args: SolveArgs, input: Option<PathBuf>, output: PathBuf, measured: b
     let unet = load(&gpu, args.model.clone())?;
     let size = unet.info().image_size;
     // The measurement (measured mode) or the clean image, kept whole: on tiles when larger than the model,
-    // reflected out to its size (and cut back) where a side is shorter.
+    // reflected out (and cut back) where a side is shorter than the model's or not in the task's blocks.
     let plan = planned_size(&problem.task, img.height, img.width, size, fit, measured)?;
     let (h, w) = plan.result;
     let (wh, ww) = plan.working;
