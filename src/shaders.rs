@@ -34,6 +34,7 @@ shader!(REDUCE, "reduce");
 shader!(RNG, "rng");
 shader!(ADAM, "adam");
 shader!(FFT, "fft");
+shader!(FFT_CONV, "fft_conv");
 shader!(MEASURE, "measure");
 shader!(TILES, "tiles");
 shader!(JPEG, "jpeg");
@@ -68,6 +69,7 @@ pub static ALL: &[&Shader] = &[
     &RNG,
     &ADAM,
     &FFT,
+    &FFT_CONV,
     &MEASURE,
     &TILES,
     &JPEG,

@@ -676,7 +676,7 @@ fn dft2(x: &[f32], b: usize, h: usize, w: usize, inverse: bool) -> Vec<f32> {
 fn fft_matches_naive_dft_and_round_trips() {
     let g = gpu();
     let mut r = Rng::new(12);
-    for (b, h, w) in [(2, 8, 16), (1, 1, 4), (1, 32, 2), (3, 4, 4)] {
+    for (b, h, w) in [(2, 8, 16), (1, 1, 4), (1, 32, 2), (3, 4, 4), (1, 16, 128), (2, 256, 8)] {
         let x = r.vec(b * h * w * 2);
         let t = g.upload(&[b, h, w, 2], &x).unwrap();
         let f = ops::fft2(g, &t, ops::FftDirection::Forward).unwrap();

@@ -5,7 +5,7 @@ mod common;
 
 use common::gpu;
 use reddiff::operators::patterns::{self, Matrix, SplitMix};
-use reddiff::operators::{measure, Operator, Task, TaskKind};
+use reddiff::operators::{fft_pays, measure, ConvRoute, Convolution, Operator, Task, TaskKind};
 use reddiff::{ops, Gpu, Tensor};
 
 fn dot(a: &[f32], b: &[f32]) -> f64 {
@@ -189,4 +189,76 @@ fn task_names_and_bad_task_input() {
     }
     let missing = Task { kind: TaskKind::InpaintMask("/nonexistent/mask.png".into()), seed: 0 }.operator(g, 3, 32, 32);
     assert!(matches!(missing, Err(reddiff::Error::Io { .. })));
+}
+
+/// "Same" correlation of every [H, W] plane with a k×k kernel and zero padding (flipped: convolution, the
+/// adjoint), in f64.
+fn correlate_cpu(x: &[f32], planes: usize, h: usize, w: usize, kern: &[f32], k: usize, flipped: bool) -> Vec<f32> {
+    let r = k as isize / 2;
+    let mut out = vec![0f32; x.len()];
+    for p in 0..planes {
+        for i in 0..h as isize {
+            for j in 0..w as isize {
+                let mut s = 0f64;
+                for a in 0..k as isize {
+                    for b in 0..k as isize {
+                        let (y, xx) = if flipped { (i - a + r, j - b + r) } else { (i + a - r, j + b - r) };
+                        if y >= 0 && y < h as isize && xx >= 0 && xx < w as isize {
+                            s += kern[(a * k as isize + b) as usize] as f64 * x[p * h * w + (y * w as isize + xx) as usize] as f64;
+                        }
+                    }
+                }
+                out[p * h * w + (i * w as isize + j) as usize] = s as f32;
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn blur_convolution_through_the_fft_matches_the_direct_one() {
+    let g = gpu();
+    let mut rng = common::Rng::new(5);
+    // (n, c, h, w, k): odd plane counts (one plane of a pair unused), non-square, h + k/2 exactly a power of
+    // two (the tightest padding: the wrap-around must land on zeros only) and one more (the padding must grow),
+    // a kernel wider than half the image.
+    for (n, c, h, w, k) in [(2, 3, 17, 16, 9), (1, 3, 33, 70, 31), (1, 1, 28, 28, 9), (1, 1, 29, 20, 9), (1, 2, 40, 24, 45), (3, 1, 5, 12, 3)] {
+        let kern = rng.vec(k * k);
+        let x = rng.vec(n * c * h * w);
+        let xt = g.upload(&[n, c, h, w], &x).unwrap();
+        let want = correlate_cpu(&x, n * c, h, w, &kern, k, false);
+        let want_t = correlate_cpu(&x, n * c, h, w, &kern, k, true);
+        for route in [ConvRoute::Direct, ConvRoute::Fft] {
+            let op = Convolution::with_route(g, &kern, k, h, w, route, "test").unwrap();
+            assert_eq!(op.route(), route);
+            let what = format!("{route:?} n={n} c={c} {h}x{w} k={k}");
+            common::assert_close(&format!("{what} forward"), &op.forward(g, &xt).unwrap().read(g).unwrap(), &want, 1e-5);
+            common::assert_close(&format!("{what} adjoint"), &op.adjoint(g, &xt).unwrap().unwrap().read(g).unwrap(), &want_t, 1e-5);
+        }
+    }
+    // The automatic choice: small kernels stay direct, large ones go through the FFT.
+    assert_eq!(Convolution::new(g, &[0.0; 81], 9, 32, 32, "t").unwrap().route(), ConvRoute::Direct);
+    assert_eq!(Convolution::new(g, &vec![0.0; 61 * 61], 61, 256, 256, "t").unwrap().route(), ConvRoute::Fft);
+    assert!(fft_pays(121, 512, 512) && !fft_pays(3, 512, 512));
+    // Wrong kernels and images are refused, not computed.
+    assert!(Convolution::new(g, &[1.0; 4], 2, 32, 32, "t").is_err());
+    assert!(Convolution::new(g, &[f32::NAN; 9], 3, 32, 32, "t").is_err());
+    assert!(Convolution::new(g, &[1.0; 81], 9, 3, 32, "t").is_err());
+    let op = Convolution::with_route(g, &[1.0; 9], 3, 8, 8, ConvRoute::Fft, "t").unwrap();
+    assert!(op.forward(g, &g.zeros(&[1, 3, 8, 9]).unwrap()).is_err());
+}
+
+#[test]
+fn fft_convolution_splits_planes_over_small_bindings() {
+    // A 40000-byte binding holds one padded 64x64 complex plane (32 KiB), so six planes go two at a time.
+    let small = reddiff::GpuOptions { max_binding_bytes: Some(40_000), ..reddiff::GpuOptions::from_env() };
+    let g = reddiff::gpu::block_on(Gpu::with_options(small)).expect("gpu");
+    let mut rng = common::Rng::new(6);
+    let (n, c, h, w, k) = (2, 3, 40, 40, 45);
+    let kern = rng.vec(k * k);
+    let x = rng.vec(n * c * h * w);
+    let op = Convolution::new(&g, &kern, k, h, w, "t").unwrap();
+    assert_eq!(op.route(), ConvRoute::Fft);
+    let got = op.forward(&g, &g.upload(&[n, c, h, w], &x).unwrap()).unwrap().read(&g).unwrap();
+    common::assert_close("chunked fft convolution", &got, &correlate_cpu(&x, n * c, h, w, &kern, k, false), 1e-5);
 }

@@ -7,7 +7,7 @@
 use reddiff::gpu::{ConvKernel, GpuOptions, KernelProfile, ParamKind};
 use reddiff::image::Image;
 use reddiff::model::{Schedule, Unet};
-use reddiff::operators::{Task, TaskKind};
+use reddiff::operators::{ConvRoute, Convolution, Operator, Task, TaskKind};
 use reddiff::restore::{restore_synthetic, Problem};
 use reddiff::solvers::{ddim_sample, DdimOptions, Method, RedDiffOptions, UnetPrior};
 use reddiff::{ops, Gpu};
@@ -109,6 +109,9 @@ fn every_parameter_block_matches_its_wgsl_struct() {
             let x = ops::fill(&gpu, &[1, 2, 5, 5], 1.0).expect("x");
             let w = ops::pack_conv(&gpu, &ops::fill(&gpu, &[3, 2, 3, 3], 0.5).expect("w"), false).expect("packed");
             ops::conv2d_with(&gpu, &x, &w, ops::Conv2d::same(3), &ops::Epilogue::bias(None), Some(ConvKernel::RegisterBlocked)).expect("conv3x3");
+            // The FFT route of blur convolutions (the workload's images are small enough to go direct).
+            let blur = Convolution::with_route(&gpu, &[0.1; 9], 3, 8, 8, ConvRoute::Fft, "blur").expect("fft blur");
+            blur.adjoint(&gpu, &ops::fill(&gpu, &[1, 3, 8, 8], 1.0).expect("y")).expect("fft convolution");
         }
         layouts.extend(gpu.param_layouts());
     }

@@ -26,17 +26,59 @@ fn fft_stage(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
              @builtin(local_invocation_index) li: u32) {
     let id = (wid.x + wid.y * nwg.x) * 256u + li;
     if (id >= p.threads) { return; }
+    // Every length, sub-transform size and `inner` is a power of two: shifts and masks instead of divisions
+    // (a division by a non-constant is scalar code, one per lane, on CPU adapters).
     let half = p.len / 2u;
-    let j = id % half;
-    let q = id / half;
-    let base = (q / p.inner) * p.outer_stride + (q % p.inner) * p.inner_stride;
-    let k = j % p.ns;
+    let j = id & (half - 1u);
+    let q = id >> countTrailingZeros(half);
+    let base = (q >> countTrailingZeros(p.inner)) * p.outer_stride + (q & (p.inner - 1u)) * p.inner_stride;
+    let k = j & (p.ns - 1u);
     let v0 = src[base + j * p.stride];
     let v1 = src[base + (j + half) * p.stride];
     let ang = p.sign * 3.141592653589793 * f32(k) / f32(p.ns);
     let w = vec2<f32>(cos(ang), sin(ang));
     let t = vec2<f32>(v1.x * w.x - v1.y * w.y, v1.x * w.y + v1.y * w.x);
-    let o = (j / p.ns) * 2u * p.ns + k;
+    let o = ((j >> countTrailingZeros(p.ns)) << (countTrailingZeros(p.ns) + 1u)) + k;
     dst[base + o * p.stride] = p.scale * (v0 + t);
     dst[base + (o + p.ns) * p.stride] = p.scale * (v0 - t);
+}
+
+fn cmul(a: vec2<f32>, b: vec2<f32>) -> vec2<f32> {
+    return vec2<f32>(a.x * b.x - a.y * b.y, a.x * b.y + a.y * b.x);
+}
+
+// One radix-4 Stockham stage (threads = transforms * L / 4; ns = the sub-transform size so far, a power of
+// two): thread j < L/4 takes samples j + r L/4 (r = 0..3), turns sample r by exp(sign 2 pi i r k / (4 ns)),
+// k = j mod ns, and writes their 4-point DFT to (j / ns) 4 ns + k + r ns. Two radix-2 stages in one pass:
+// half the passes over memory, which is what a stage costs on CPU adapters (not its arithmetic).
+@compute @workgroup_size(256)
+fn fft_stage4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+              @builtin(local_invocation_index) li: u32) {
+    let id = (wid.x + wid.y * nwg.x) * 256u + li;
+    if (id >= p.threads) { return; }
+    let quarter = p.len / 4u;
+    let j = id & (quarter - 1u);
+    let q = id >> countTrailingZeros(quarter);
+    let base = (q >> countTrailingZeros(p.inner)) * p.outer_stride + (q & (p.inner - 1u)) * p.inner_stride;
+    let k = j & (p.ns - 1u);
+    let ang = p.sign * 1.5707963267948966 * f32(k) / f32(p.ns);
+    let w1 = vec2<f32>(cos(ang), sin(ang));
+    let w2 = cmul(w1, w1);
+    let w3 = cmul(w2, w1);
+    let v0 = src[base + j * p.stride];
+    let v1 = cmul(src[base + (j + quarter) * p.stride], w1);
+    let v2 = cmul(src[base + (j + 2u * quarter) * p.stride], w2);
+    let v3 = cmul(src[base + (j + 3u * quarter) * p.stride], w3);
+    // 4-point DFT with w = exp(sign 2 pi i / 4) = sign * i: w z = sign * (-z.y, z.x).
+    let a = v0 + v2;
+    let b = v0 - v2;
+    let c = v1 + v3;
+    let d = v1 - v3;
+    let wd = p.sign * vec2<f32>(-d.y, d.x);
+    let lg = countTrailingZeros(p.ns);
+    let o = ((j >> lg) << (lg + 2u)) + k;
+    dst[base + o * p.stride] = p.scale * (a + c);
+    dst[base + (o + p.ns) * p.stride] = p.scale * (b + wd);
+    dst[base + (o + 2u * p.ns) * p.stride] = p.scale * (a - c);
+    dst[base + (o + 3u * p.ns) * p.stride] = p.scale * (b - wd);
 }

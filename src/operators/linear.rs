@@ -1,5 +1,5 @@
 //! Linear operators: masking (inpainting), separable 1-D matrices (super-resolution, Gaussian / uniform blur),
-//! 2-D convolution with any odd kernel (motion / user blur), colorization and identity (denoising).
+//! colorization and identity (denoising); 2-D convolution (motion / user blur) is in `convolution.rs`.
 
 use super::patterns::Matrix;
 use super::svd::{sandwich, Svd};
@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::gpu::{Gpu, Tensor};
 use crate::ops::{self, Conv2d, ConvWeights, Epilogue, MatView};
 
-fn check_image(op: &'static str, x: &Tensor, c: Option<usize>, h: usize, w: usize) -> Result<(usize, usize)> {
+pub(super) fn check_image(op: &'static str, x: &Tensor, c: Option<usize>, h: usize, w: usize) -> Result<(usize, usize)> {
     let s = x.shape();
     if s.len() != 4 || s[2] != h || s[3] != w || c.is_some_and(|c| s[1] != c) {
         return Err(Error::Shape { op, msg: format!("expected [N, {}, {h}, {w}], got {:?}", c.map(|c| c.to_string()).unwrap_or("C".into()), s) });
@@ -142,55 +142,6 @@ impl Operator for Separable {
     }
 }
 
-/// 2-D "same" convolution of every channel with one odd k×k kernel and zero padding (motion blur, user
-/// kernels). Hᵀ convolves with the flipped kernel. No exact pseudo-inverse: H⁺y is taken as y itself.
-pub struct Convolution {
-    kernel: ConvWeights,
-    flipped: ConvWeights,
-    k: usize,
-    label: String,
-}
-
-impl Convolution {
-    /// From a row-major k×k kernel (k odd).
-    pub fn new(gpu: &Gpu, kernel: &[f32], k: usize, label: &str) -> Result<Convolution> {
-        if k % 2 == 0 || kernel.len() != k * k {
-            return Err(Error::Invalid { op: "deblur", msg: format!("kernel must be k x k with k odd ({} values, k = {k})", kernel.len()) });
-        }
-        let flipped: Vec<f32> = kernel.iter().rev().cloned().collect();
-        Ok(Convolution { kernel: pack(gpu, &[1, 1, k, k], kernel)?, flipped: pack(gpu, &[1, 1, k, k], &flipped)?, k, label: label.to_string() })
-    }
-    fn conv(&self, gpu: &Gpu, x: &Tensor, w: &ConvWeights) -> Result<Tensor> {
-        let s = x.shape();
-        if s.len() != 4 || s[2] < self.k / 2 + 1 || s[3] < self.k / 2 + 1 {
-            return Err(Error::Shape { op: "deblur", msg: format!("image {:?} is smaller than the {}x{} kernel", s, self.k, self.k) });
-        }
-        let planes = x.reshape(&[s[0] * s[1], 1, s[2], s[3]])?;
-        ops::conv2d_packed(gpu, &planes, w, Conv2d::same(self.k), &Epilogue::bias(None))?.reshape(s)
-    }
-}
-
-impl Operator for Convolution {
-    fn name(&self) -> String {
-        self.label.clone()
-    }
-    fn measurement_shape(&self, x: &[usize]) -> Vec<usize> {
-        x.to_vec()
-    }
-    fn forward(&self, gpu: &Gpu, x: &Tensor) -> Result<Tensor> {
-        self.conv(gpu, x, &self.kernel)
-    }
-    fn grad(&self, gpu: &Gpu, x: &Tensor, y: &Tensor) -> Result<Tensor> {
-        linear_grad(gpu, self, x, y)
-    }
-    fn pinv(&self, gpu: &Gpu, y: &Tensor) -> Result<Option<Tensor>> {
-        ops::copy(gpu, y).map(Some)
-    }
-    fn adjoint(&self, gpu: &Gpu, y: &Tensor) -> Result<Option<Tensor>> {
-        self.conv(gpu, y, &self.flipped).map(Some)
-    }
-}
-
 /// Colorization: y = mean of the RGB channels [N, 1, H, W]. Hᵀy = y/3 in each channel; H⁺y = y in each.
 pub struct Colorize {
     to_gray: ConvWeights,
@@ -243,7 +194,7 @@ impl Operator for Colorize {
 }
 
 /// Uploads f32 convolution weights of `shape` [Cout, Cin, K, K] and packs them once for every later call.
-fn pack(gpu: &Gpu, shape: &[usize], w: &[f32]) -> Result<ConvWeights> {
+pub(super) fn pack(gpu: &Gpu, shape: &[usize], w: &[f32]) -> Result<ConvWeights> {
     ops::pack_conv(gpu, &gpu.upload(shape, w)?, false)
 }
 

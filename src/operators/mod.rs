@@ -2,6 +2,7 @@
 //! adjoint for linear operators), and a pseudo-inverse H⁺ where one exists. Images are [N, C, H, W] in
 //! [-1, 1]. [`Task`] parses task names (`inpaint-box`, `sr4`, ...) into operators.
 
+mod convolution;
 mod jpeg;
 mod linear;
 mod nonlinear;
@@ -9,8 +10,9 @@ pub mod patterns;
 mod svd;
 mod task;
 
+pub use convolution::{fft_pays, ConvRoute, Convolution};
 pub use jpeg::{quantisation_tables, Jpeg};
-pub use linear::{Colorize, Convolution, Identity, Masked, Separable};
+pub use linear::{Colorize, Identity, Masked, Separable};
 pub use nonlinear::{Hdr, PhaseRetrieval};
 pub use svd::{matrix_svd, symmetric_svd, wide_svd, MatrixSvd, Svd, SVD_ZERO};
 pub use task::{Task, TaskKind, TASK_NAMES};

@@ -3,7 +3,8 @@
 use std::path::PathBuf;
 use std::str::FromStr;
 
-use super::linear::{Colorize, Convolution, Identity, Masked, Separable};
+use super::convolution::Convolution;
+use super::linear::{Colorize, Identity, Masked, Separable};
 use super::nonlinear::{Hdr, PhaseRetrieval};
 use super::patterns::{self, Matrix};
 use super::Operator;
@@ -230,12 +231,12 @@ impl Task {
             }
             TaskKind::DeblurMotion => {
                 let size = odd((61 * side / 256).max(9));
-                Box::new(Convolution::new(gpu, &patterns::motion_kernel(size, self.seed)?, size, &format!("deblur-motion (size {size})"))?)
+                Box::new(Convolution::new(gpu, &patterns::motion_kernel(size, self.seed)?, size, h, w, &format!("deblur-motion (size {size})"))?)
             }
             TaskKind::DeblurKernel(p) => {
                 let img = Image::read(p)?;
                 let k = patterns::kernel_from_image(&img)?;
-                Box::new(Convolution::new(gpu, &k, img.height, &format!("deblur-kernel ({})", p.display()))?)
+                Box::new(Convolution::new(gpu, &k, img.height, h, w, &format!("deblur-kernel ({})", p.display()))?)
             }
             TaskKind::Color => Box::new(Colorize::new(gpu)?),
             TaskKind::Denoise => Box::new(Identity),

@@ -32,7 +32,7 @@ pub use elementwise::{
     slice_channels,
 };
 pub use embedding::{embedding_freqs, timestep_embedding};
-pub use fft::{fft2, FftDirection};
+pub use fft::{fft2, fft_pack_pairs, fft_spectrum_mul, fft_unpack_pairs, FftDirection};
 pub use matmul::{linear, matmul, matmul_with, Bias, MatView, Matmul, MatmulKernel};
 pub use norm::{group_norm, GroupNorm, ScaleShift};
 pub use reduce::{stats, Stats};
