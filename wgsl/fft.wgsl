@@ -21,6 +21,11 @@ struct P {
 @group(0) @binding(1) var<storage, read> src: array<vec2<f32>>;
 @group(0) @binding(2) var<storage, read_write> dst: array<vec2<f32>>;
 
+// First element of transform q (`inner` is a power of two).
+fn start(q: u32) -> u32 {
+    return (q >> countTrailingZeros(p.inner)) * p.outer_stride + (q & (p.inner - 1u)) * p.inner_stride;
+}
+
 @compute @workgroup_size(256)
 fn fft_stage(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
              @builtin(local_invocation_index) li: u32) {
@@ -31,7 +36,7 @@ fn fft_stage(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
     let half = p.len / 2u;
     let j = id & (half - 1u);
     let q = id >> countTrailingZeros(half);
-    let base = (q >> countTrailingZeros(p.inner)) * p.outer_stride + (q & (p.inner - 1u)) * p.inner_stride;
+    let base = start(q);
     let k = j & (p.ns - 1u);
     let v0 = src[base + j * p.stride];
     let v1 = src[base + (j + half) * p.stride];
@@ -59,7 +64,7 @@ fn fft_stage4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
     let quarter = p.len / 4u;
     let j = id & (quarter - 1u);
     let q = id >> countTrailingZeros(quarter);
-    let base = (q >> countTrailingZeros(p.inner)) * p.outer_stride + (q & (p.inner - 1u)) * p.inner_stride;
+    let base = start(q);
     let k = j & (p.ns - 1u);
     let ang = p.sign * 1.5707963267948966 * f32(k) / f32(p.ns);
     let w1 = vec2<f32>(cos(ang), sin(ang));
