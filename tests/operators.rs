@@ -5,7 +5,7 @@ mod common;
 
 use common::gpu;
 use reddiff::operators::patterns::{self, Matrix, SplitMix};
-use reddiff::operators::{fft_pays, measure, ConvRoute, Convolution, Operator, Task, TaskKind};
+use reddiff::operators::{fft_pays, measure, ConvRoute, Convolution, Operator, Task, TaskKind, PINV_REL_REG};
 use reddiff::{ops, Gpu, Tensor};
 
 fn dot(a: &[f32], b: &[f32]) -> f64 {
@@ -237,8 +237,8 @@ fn blur_convolution_through_the_fft_matches_the_direct_one() {
         }
     }
     // The automatic choice: small kernels stay direct, large ones go through the FFT.
-    assert_eq!(Convolution::new(g, &[0.0; 81], 9, 32, 32, "t").unwrap().route(), ConvRoute::Direct);
-    assert_eq!(Convolution::new(g, &vec![0.0; 61 * 61], 61, 256, 256, "t").unwrap().route(), ConvRoute::Fft);
+    assert_eq!(Convolution::new(g, &[1.0; 81], 9, 32, 32, "t").unwrap().route(), ConvRoute::Direct);
+    assert_eq!(Convolution::new(g, &vec![1.0; 61 * 61], 61, 256, 256, "t").unwrap().route(), ConvRoute::Fft);
     assert!(fft_pays(121, 512, 512) && !fft_pays(3, 512, 512));
     // Wrong kernels and images are refused, not computed.
     assert!(Convolution::new(g, &[1.0; 4], 2, 32, 32, "t").is_err());
@@ -246,6 +246,84 @@ fn blur_convolution_through_the_fft_matches_the_direct_one() {
     assert!(Convolution::new(g, &[1.0; 81], 9, 3, 32, "t").is_err());
     let op = Convolution::with_route(g, &[1.0; 9], 3, 8, 8, ConvRoute::Fft, "t").unwrap();
     assert!(op.forward(g, &g.zeros(&[1, 3, 8, 9]).unwrap()).is_err());
+}
+
+/// The Tikhonov pseudo-inverse (HᵀH + δI)⁻¹Hᵀy of the "same" correlation, plane by plane in f64 from the
+/// dense matrix of H (Cholesky), δ = rel · Σ K²: the reference for `Convolution::pinv`.
+fn tikhonov_cpu(y: &[f32], planes: usize, h: usize, w: usize, kern: &[f32], k: usize, rel: f64) -> Vec<f32> {
+    let n = h * w;
+    let mut hm = vec![0f64; n * n];
+    for i in 0..n {
+        let mut e = vec![0f32; n];
+        e[i] = 1.0;
+        for (r, v) in correlate_cpu(&e, 1, h, w, kern, k, false).iter().enumerate() {
+            hm[r * n + i] = *v as f64;
+        }
+    }
+    let delta = rel * kern.iter().map(|&v| v as f64 * v as f64).sum::<f64>();
+    // G = HᵀH + δI and its Cholesky factor L (lower, in place).
+    let mut l = vec![0f64; n * n];
+    for a in 0..n {
+        for b in 0..=a {
+            l[a * n + b] = (0..n).map(|r| hm[r * n + a] * hm[r * n + b]).sum::<f64>() + if a == b { delta } else { 0.0 };
+        }
+    }
+    for j in 0..n {
+        let d = (l[j * n + j] - (0..j).map(|m| l[j * n + m] * l[j * n + m]).sum::<f64>()).sqrt();
+        l[j * n + j] = d;
+        for i in j + 1..n {
+            l[i * n + j] = (l[i * n + j] - (0..j).map(|m| l[i * n + m] * l[j * n + m]).sum::<f64>()) / d;
+        }
+    }
+    let mut out = vec![0f32; planes * n];
+    for p in 0..planes {
+        let yp = &y[p * n..(p + 1) * n];
+        let mut z: Vec<f64> = (0..n).map(|c| (0..n).map(|r| hm[r * n + c] * yp[r] as f64).sum()).collect();
+        for i in 0..n {
+            z[i] = (z[i] - (0..i).map(|m| l[i * n + m] * z[m]).sum::<f64>()) / l[i * n + i];
+        }
+        for i in (0..n).rev() {
+            z[i] = (z[i] - (i + 1..n).map(|m| l[m * n + i] * z[m]).sum::<f64>()) / l[i * n + i];
+        }
+        out[p * n..(p + 1) * n].iter_mut().zip(&z).for_each(|(o, v)| *o = *v as f32);
+    }
+    out
+}
+
+#[test]
+fn blur_convolution_pseudo_inverse_is_the_tikhonov_solution() {
+    let g = gpu();
+    let mut rng = common::Rng::new(8);
+    // Odd plane counts, non-square, both routes; enough iterations to converge, against the dense solve.
+    for (n, c, h, w, k) in [(1, 3, 13, 9, 5), (2, 1, 12, 20, 9)] {
+        let kern = rng.vec(k * k);
+        let y = rng.vec(n * c * h * w);
+        let want = tikhonov_cpu(&y, n * c, h, w, &kern, k, PINV_REL_REG);
+        let yt = g.upload(&[n, c, h, w], &y).unwrap();
+        for route in [ConvRoute::Direct, ConvRoute::Fft] {
+            let op = Convolution::with_route(g, &kern, k, h, w, route, "test").unwrap().with_pinv_iters(400).unwrap();
+            let got = op.pinv(g, &yt).unwrap().unwrap();
+            assert_eq!(got.shape(), &[n, c, h, w]);
+            common::assert_close(&format!("{route:?} n={n} c={c} {h}x{w} k={k} pinv"), &got.read(g).unwrap(), &want, 1e-4);
+        }
+    }
+    // The default iteration count on the task's own motion blur at 32² (k = 9): H⁺y within a few per cent of
+    // the exact solution, and far closer to it than y is.
+    let (h, w) = (32, 32);
+    let op = Task { kind: TaskKind::DeblurMotion, seed: 7 }.operator(g, 1, h, w).unwrap();
+    let kern = reddiff::operators::patterns::motion_kernel(9, 7).unwrap();
+    let x = rng.vec(h * w);
+    let y = op.forward(g, &g.upload(&[1, 1, h, w], &x).unwrap()).unwrap();
+    let yv = y.read(g).unwrap();
+    let want = tikhonov_cpu(&yv, 1, h, w, &kern, 9, PINV_REL_REG);
+    let got = op.pinv(g, &y).unwrap().unwrap().read(g).unwrap();
+    let dist = |a: &[f32]| a.iter().zip(&want).map(|(p, q)| (*p as f64 - *q as f64).powi(2)).sum::<f64>().sqrt();
+    let norm = dist(&vec![0.0; h * w]);
+    assert!(dist(&got) < 0.1 * norm && dist(&got) < 0.25 * dist(&yv), "|H⁺y − exact| {} vs |y − exact| {} (|exact| {norm})", dist(&got), dist(&yv));
+    // Refused: a zero kernel, zero iterations, a wrong image size.
+    assert!(Convolution::new(g, &[0.0; 9], 3, 8, 8, "t").is_err());
+    assert!(Convolution::new(g, &[1.0; 9], 3, 8, 8, "t").unwrap().with_pinv_iters(0).is_err());
+    assert!(op.pinv(g, &g.zeros(&[1, 1, 32, 31]).unwrap()).is_err(), "wrong image size");
 }
 
 #[test]

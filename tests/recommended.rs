@@ -103,7 +103,7 @@ fn bad_files_are_refused_with_the_reason() {
 #[test]
 fn the_built_in_prior_ships_settings_for_the_main_tasks() {
     let r = Recommended::builtin().expect("the embedded recommended.json parses").expect("built with builtin-model");
-    for t in ["inpaint-box", "inpaint-random", "sr4", "deblur-gauss"] {
+    for t in ["inpaint-box", "inpaint-random", "sr4", "deblur-gauss", "deblur-motion"] {
         let s = r.best(&task(t), 0.0).unwrap_or_else(|| panic!("no best setting for {t}"));
         assert!(s.images >= 8 && s.psnr.is_finite(), "{t}: {s:?}");
         let rd = r.for_method(&task(t), 0.0, Method::RedDiff).unwrap_or_else(|| panic!("no RED-diff setting for {t}"));

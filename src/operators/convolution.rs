@@ -49,11 +49,26 @@ pub fn fft_pays(k: usize, h: usize, w: usize) -> bool {
     direct > fft
 }
 
+/// Regularisation of [`Convolution`]'s pseudo-inverse relative to the mean diagonal of HᵀH, δ =
+/// `PINV_REL_REG` · Σ K²: the relative regularisation the separable blurs (`deblur-gauss`,
+/// `deblur-uniform`) use per axis.
+pub const PINV_REL_REG: f64 = 1e-2;
+
+/// Conjugate-gradient iterations of [`Convolution`]'s pseudo-inverse by default (each applies H and Hᵀ once).
+/// Measured on motion blur of emoji mosaics at 128²–512²: y 10.5–10.8 dB, H⁺y 18.0–18.3 dB after 10
+/// iterations, 21.9–22.1 after 30, 23.8 after 100, 24.0–24.3 after 300 (converged).
+pub const PINV_CG_ITERS: usize = 30;
+
 /// 2-D "same" convolution (PyTorch's conv2d: a correlation) of every channel of [N, C, H, W] images with one
-/// odd k×k kernel and zero padding (motion blur, user kernels). Hᵀ correlates with the flipped kernel. No
-/// exact pseudo-inverse: H⁺y is taken as y itself.
+/// odd k×k kernel and zero padding (motion blur, user kernels). Hᵀ correlates with the flipped kernel.
+/// H⁺y is the Tikhonov-regularised pseudo-inverse (HᵀH + δI)⁻¹Hᵀy, δ = [`PINV_REL_REG`] · Σ K², as the
+/// separable blurs define theirs, by [`PINV_CG_ITERS`] conjugate-gradient iterations from 0 (or
+/// [`Convolution::with_pinv_iters`]'s count; an image stops moving once converged to f32 round-off). Being
+/// iterative, it is linear in y only once converged.
 pub struct Convolution {
     how: How,
+    delta: f32,
+    pinv_iters: usize,
     k: usize,
     h: usize,
     w: usize,
@@ -88,6 +103,10 @@ impl Convolution {
         if k % 2 == 0 || kernel.len() != k * k || kernel.iter().any(|v| !v.is_finite()) {
             return Err(Error::Invalid { op: "deblur", msg: format!("kernel must be k x k finite values with k odd ({} values, k = {k})", kernel.len()) });
         }
+        let energy = kernel.iter().map(|&v| v as f64 * v as f64).sum::<f64>();
+        if energy == 0.0 {
+            return Err(Error::Invalid { op: "deblur", msg: "the kernel is all zeros: every image would blur to 0".into() });
+        }
         if h < k / 2 + 1 || w < k / 2 + 1 {
             return Err(Error::Shape { op: "deblur", msg: format!("a {w}x{h} image is smaller than the {k}x{k} kernel's half") });
         }
@@ -98,7 +117,16 @@ impl Convolution {
             }
             ConvRoute::Fft => How::Fft(FftFilter::new(gpu, kernel, k, h, w)?),
         };
-        Ok(Convolution { how, k, h, w, label: label.to_string() })
+        Ok(Convolution { how, delta: (PINV_REL_REG * energy) as f32, pinv_iters: PINV_CG_ITERS, k, h, w, label: label.to_string() })
+    }
+
+    /// The same operator with `iters` conjugate-gradient iterations for H⁺ (≥ 1; more approach the exact
+    /// Tikhonov solution, each costs one H and one Hᵀ).
+    pub fn with_pinv_iters(self, iters: usize) -> Result<Convolution> {
+        if iters == 0 {
+            return Err(Error::Invalid { op: "deblur", msg: "the pseudo-inverse needs at least one iteration".into() });
+        }
+        Ok(Convolution { pinv_iters: iters, ..self })
     }
 
     /// The route this operator computes on.
@@ -176,7 +204,9 @@ impl Operator for Convolution {
         linear_grad(gpu, self, x, y)
     }
     fn pinv(&self, gpu: &Gpu, y: &Tensor) -> Result<Option<Tensor>> {
-        ops::copy(gpu, y).map(Some)
+        let aty = self.apply(gpu, y, true)?;
+        let gram = |v: &Tensor| ops::axpby(gpu, 1.0, &self.apply(gpu, &self.apply(gpu, v, false)?, true)?, self.delta, v);
+        ops::conjugate_gradients(gpu, gram, &aty, &gpu.zeros(aty.shape())?, self.pinv_iters).map(Some)
     }
     fn adjoint(&self, gpu: &Gpu, y: &Tensor) -> Result<Option<Tensor>> {
         self.apply(gpu, y, true).map(Some)

@@ -10,7 +10,7 @@ pub mod patterns;
 mod svd;
 mod task;
 
-pub use convolution::{fft_pays, ConvRoute, Convolution};
+pub use convolution::{fft_pays, ConvRoute, Convolution, PINV_CG_ITERS, PINV_REL_REG};
 pub use jpeg::{quantisation_tables, Jpeg};
 pub use linear::{Colorize, Identity, Masked, Separable};
 pub use nonlinear::{Hdr, PhaseRetrieval};
