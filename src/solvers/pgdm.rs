@@ -4,7 +4,7 @@
 //!
 //! x_T = √ᾱ_T H⁺y + √(1−ᾱ_T) z;  for t = (steps−1)·skip, …, skip, 0 with s the next (ᾱ_s = 1 after 0):
 //!   ε̂ = ε_θ(x_t, t),  x̂₀ = (x_t − √(1−ᾱ_t) ε̂) / √ᾱ_t
-//!   g = (∂x̂₀/∂x_t)ᵀ (H⁺y − H⁺H x̂₀)                          (through the network: its VJP)
+//!   g = (∂x̂₀/∂x_t)ᵀ H⁺(y − H x̂₀)                  (= H⁺y − H⁺H x̂₀; through the network: its VJP)
 //!   x_s = √ᾱ_s x̂₀ + c₁ z + c₂ ε̂ + w √ᾱ_s √ᾱ_t g,  c₁ = η √((1 − ᾱ_t/ᾱ_s)(1 − ᾱ_s)/(1 − ᾱ_t)), c₂ = √(1 − ᾱ_s − c₁²)
 //!
 //! The result is x after the last update. 100 steps, as in the RED-diff paper's comparison.
@@ -87,8 +87,9 @@ pub async fn pgdm(
         let a_s = if i + 1 < n { schedule.alpha_bar(ts[i + 1]) } else { 1.0 };
         let tape = den.eps_tape(gpu, &x, t)?;
         let x0 = ops::axpby(gpu, (1.0 / a.sqrt()) as f32, &x, (-(1.0 - a).sqrt() / a.sqrt()) as f32, &tape.eps)?;
-        let hx0 = op.pinv(gpu, &op.forward(gpu, &x0)?)?.ok_or_else(no_pinv)?;
-        let m = ops::axpby(gpu, 1.0, &pinv_y, -1.0, &hx0)?;
+        // H⁺y − H⁺Hx̂₀ as one H⁺(y − Hx̂₀): the same for an exact pseudo-inverse, and for an iterative one
+        // (motion blur's conjugate gradients) one solve on the residual instead of two that differ.
+        let m = op.pinv(gpu, &ops::axpby(gpu, 1.0, y, -1.0, &op.forward(gpu, &x0)?)?)?.ok_or_else(no_pinv)?;
         let vj = tape.vjp(gpu, &m)?;
         let g = ops::axpby(gpu, (1.0 / a.sqrt()) as f32, &m, (-(1.0 - a).sqrt() / a.sqrt()) as f32, &vj)?;
         let c1 = opts.eta as f64 * ((1.0 - a / a_s) * (1.0 - a_s) / (1.0 - a)).max(0.0).sqrt();
