@@ -249,43 +249,26 @@ fn blur_convolution_through_the_fft_matches_the_direct_one() {
 }
 
 /// The Tikhonov pseudo-inverse (HᵀH + δI)⁻¹Hᵀy of the "same" correlation, plane by plane in f64 from the
-/// dense matrix of H (Cholesky), δ = rel · Σ K²: the reference for `Convolution::pinv`.
+/// dense matrix of H, δ = rel · Σ K²: the reference for `Convolution::pinv`. `Matrix::pinv` (checked against
+/// the normal equations above) gives Hᵀ(HHᵀ + δ'I)⁻¹, the same matrix, with δ' relative to HHᵀ's mean diagonal.
 fn tikhonov_cpu(y: &[f32], planes: usize, h: usize, w: usize, kern: &[f32], k: usize, rel: f64) -> Vec<f32> {
     let n = h * w;
-    let mut hm = vec![0f64; n * n];
+    let mut hm = Matrix { rows: n, cols: n, data: vec![0.0; n * n] };
     for i in 0..n {
         let mut e = vec![0f32; n];
         e[i] = 1.0;
         for (r, v) in correlate_cpu(&e, 1, h, w, kern, k, false).iter().enumerate() {
-            hm[r * n + i] = *v as f64;
+            hm.data[r * n + i] = *v as f64;
         }
     }
     let delta = rel * kern.iter().map(|&v| v as f64 * v as f64).sum::<f64>();
-    // G = HᵀH + δI and its Cholesky factor L (lower, in place).
-    let mut l = vec![0f64; n * n];
-    for a in 0..n {
-        for b in 0..=a {
-            l[a * n + b] = (0..n).map(|r| hm[r * n + a] * hm[r * n + b]).sum::<f64>() + if a == b { delta } else { 0.0 };
-        }
-    }
-    for j in 0..n {
-        let d = (l[j * n + j] - (0..j).map(|m| l[j * n + m] * l[j * n + m]).sum::<f64>()).sqrt();
-        l[j * n + j] = d;
-        for i in j + 1..n {
-            l[i * n + j] = (l[i * n + j] - (0..j).map(|m| l[i * n + m] * l[j * n + m]).sum::<f64>()) / d;
-        }
-    }
+    let mean_diag = hm.data.iter().map(|v| v * v).sum::<f64>() / n as f64;
+    let p = hm.pinv(delta / mean_diag).unwrap();
     let mut out = vec![0f32; planes * n];
-    for p in 0..planes {
-        let yp = &y[p * n..(p + 1) * n];
-        let mut z: Vec<f64> = (0..n).map(|c| (0..n).map(|r| hm[r * n + c] * yp[r] as f64).sum()).collect();
-        for i in 0..n {
-            z[i] = (z[i] - (0..i).map(|m| l[i * n + m] * z[m]).sum::<f64>()) / l[i * n + i];
+    for (o, yp) in out.chunks_mut(n).zip(y.chunks(n)) {
+        for (i, v) in o.iter_mut().enumerate() {
+            *v = (0..n).map(|j| p.data[i * n + j] * yp[j] as f64).sum::<f64>() as f32;
         }
-        for i in (0..n).rev() {
-            z[i] = (z[i] - (i + 1..n).map(|m| l[m * n + i] * z[m]).sum::<f64>()) / l[i * n + i];
-        }
-        out[p * n..(p + 1) * n].iter_mut().zip(&z).for_each(|(o, v)| *o = *v as f32);
     }
     out
 }
