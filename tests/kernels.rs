@@ -365,8 +365,9 @@ fn linear_matches_cpu() {
 #[test]
 fn group_norm_variants_match_cpu_on_both_kernel_families() {
     let mut r = Rng::new(6);
-    // The last two cases have groups of 4608 and 9216 elements: several statistics chunks on both families,
-    // and on CPU adapters one case of each path (one pass up to 8192 elements per group, two beyond).
+    // The fifth and sixth cases have groups of 4608 and 9216 elements: several statistics chunks on both
+    // families, and on CPU adapters one case of each path (one pass up to 8192 elements per group, three
+    // beyond); the last has 66 groups of 16562 elements, more than one workgroup of the merge pass.
     let cases = [
         (2, 8, 5, 3, 4, false, false),
         (1, 32, 9, 9, 32, true, false),
@@ -374,6 +375,7 @@ fn group_norm_variants_match_cpu_on_both_kernel_families() {
         (1, 6, 1, 1, 1, false, true),
         (1, 64, 24, 24, 8, true, true),
         (2, 16, 24, 24, 1, false, false),
+        (2, 66, 91, 91, 33, true, true),
     ];
     for g in [gpu(), gpu_tiled()] {
         for (n, c, h, w, groups, silu, ss) in cases {

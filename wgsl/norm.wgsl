@@ -5,14 +5,17 @@
 //   1. statistics of chunks of `chunk` consecutive elements of each (n, group): (mean, M2) per chunk, either
 //      one invocation per chunk (`gn_stats`, CPU adapters) or one 256-thread workgroup per chunk
 //      (`gn_stats_wg`, GPUs);
-//   2. `gn_apply`: every invocation merges its group's chunk statistics (Chan et al.) and normalises RUN
-//      consecutive elements of one channel (S % RUN == 0).
+//   2. `gn_merge`: one invocation per (n, group) merges its chunks' statistics (Chan et al.) into the
+//      group's (mean, rstd), stored after the chunk statistics (at N * G * chunks + n * G + g);
+//   3. `gn_apply`: every invocation normalises RUN consecutive elements of one channel (S % RUN == 0) with
+//      its group's (mean, rstd). (Merging in every invocation instead, up to 512 chunks per run of 64
+//      elements, took a 128-channel 256x256 GroupNorm 103 ms on lavapipe.)
 // On CPU adapters, groups of at most FUSED_MAX elements (src/ops/norm.rs) take one pass instead, `gn_fused`:
 // an invocation per (n, group) computes its chunk statistics, merges them and normalises the group (a
 // dispatch costs lavapipe 30-60 µs of thread hand-off, more than the statistics pass of a small GroupNorm;
-// large groups keep two passes, which spread over more threads).
+// large groups keep the three passes, which spread over more threads).
 // Bindings: 1 x, 2 gamma [C], 3 beta [C], 4 ss (read; a dummy when unused), 5 stats (read_write, 2 floats
-// per chunk; unused by gn_fused), 6 out (read_write; unused by the statistics pass).
+// per chunk, then 2 per (n, group); unused by gn_fused), 6 out (read_write; used by gn_apply and gn_fused).
 
 override RUN: u32 = 4u;
 
@@ -26,7 +29,7 @@ struct P {
     scale_shift: u32,
     chunks: u32,     // chunks per (n, group)
     chunk: u32,      // elements per chunk (the last one may be shorter)
-    threads: u32,    // gn_stats(_wg): N * G * chunks; gn_apply: N * C * S / RUN; gn_fused: N * G
+    threads: u32,    // gn_stats(_wg): N * G * chunks; gn_merge, gn_fused: N * G; gn_apply: N * C * S / RUN
     ss_off: u32,
     ss_stride: u32,
 }
@@ -131,6 +134,25 @@ fn gn_stats_wg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
     }
 }
 
+// (mean, M2, count) of group ng's `chunks` chunk statistics from stats[ng * chunks].
+fn merged(ng: u32) -> vec3<f32> {
+    let count = group_count();
+    var acc = vec3<f32>(0.0);
+    for (var j = 0u; j < p.chunks; j++) {
+        acc = merge(acc, stats[ng * p.chunks + j], f32(min(p.chunk, count - j * p.chunk)));
+    }
+    return acc;
+}
+
+@compute @workgroup_size(64)
+fn gn_merge(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+            @builtin(local_invocation_index) li: u32) {
+    let i = (wid.x + wid.y * nwg.x) * 64u + li;
+    if (i >= p.threads) { return; }
+    let acc = merged(i);
+    stats[p.n * p.groups * p.chunks + i] = vec2<f32>(acc.x, inverseSqrt(acc.y / f32(group_count()) + p.eps));
+}
+
 @compute @workgroup_size(64)
 fn gn_apply(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
             @builtin(local_invocation_index) li: u32) {
@@ -141,15 +163,10 @@ fn gn_apply(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
     let n = nc / p.c;
     let c = nc % p.c;
     let g = c / (p.c / p.groups);
-    let sb = (n * p.groups + g) * p.chunks;
-    let count = group_count();
-    var acc = vec3<f32>(0.0);
-    for (var j = 0u; j < p.chunks; j++) {
-        acc = merge(acc, stats[sb + j], f32(min(p.chunk, count - j * p.chunk)));
-    }
-    let ab = coef(n, c, inverseSqrt(acc.y / f32(count) + p.eps));
+    let ms = stats[p.n * p.groups * p.chunks + n * p.groups + g];
+    let ab = coef(n, c, ms.y);
     for (var j = 0u; j < RUN; j++) {
-        out[e0 + j] = act((x[e0 + j] - acc.x) * ab.x + ab.y);
+        out[e0 + j] = act((x[e0 + j] - ms.x) * ab.x + ab.y);
     }
 }
 

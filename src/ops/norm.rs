@@ -1,6 +1,6 @@
 //! GroupNorm with fused scale-shift and SiLU (`wgsl/norm.wgsl`): chunk statistics spread over many
-//! invocations (one per chunk on CPU adapters, one workgroup per chunk on GPUs), then one normalising pass;
-//! on CPU adapters small groups take one pass, an invocation per group.
+//! invocations (one per chunk on CPU adapters, one workgroup per chunk on GPUs), merged once per group, then
+//! one normalising pass; on CPU adapters small groups take one pass, an invocation per group.
 
 use crate::error::{Error, Result};
 use crate::gpu::{Access, Gpu, Kernel, KernelProfile, Params, Tensor};
@@ -111,13 +111,16 @@ pub fn group_norm(gpu: &Gpu, x: &Tensor, gamma: &Tensor, beta: &Tensor, scale_sh
         gpu.launch(OP, &Kernel::new(&NORM, "gn_fused"), &params(groups), &args, groups.div_ceil(8) as u64)?;
         return Ok(out);
     }
-    let stats = gpu.empty(OP, &[nchunks, 2])?;
+    // Chunk statistics, then each group's merged (mean, rstd).
+    let stats = gpu.empty(OP, &[nchunks + n * cfg.groups, 2])?;
     let args = [(x, Access::Read), (gamma, Access::Read), (beta, Access::Read), (sst, Access::Read), (&stats, Access::ReadWrite), (&out, Access::ReadWrite)];
     if tiled {
         gpu.launch(OP, &Kernel::new(&NORM, "gn_stats_wg"), &params(nchunks), &args, nchunks as u64)?;
     } else {
         gpu.launch(OP, &Kernel::new(&NORM, "gn_stats"), &params(nchunks), &args, (nchunks as u64).div_ceil(64))?;
     }
+    let groups = n * cfg.groups;
+    gpu.launch(OP, &Kernel::new(&NORM, "gn_merge"), &params(groups), &args, groups.div_ceil(64) as u64)?;
     let run = channel_run(s, tiled);
     let threads = x.numel() / run;
     let kernel = Kernel::new(&NORM, "gn_apply").with("RUN", run as f64);
