@@ -206,14 +206,17 @@ fn conv2d_every_kernel_and_epilogue_matches_cpu() {
         (2, 5, 20, 18, 9, 3, 1, 1),
         // conv_sg.wgsl's conv1x1 with two workgroups of pixels per channel block
         (1, 3, 20, 18, 10, 1, 1, 0),
-        // conv_sg.wgsl's conv3x3 with ROW_SHUFFLE: one row per subgroup over three workgroups (W = 32), and
-        // one row per lane (W = 3); (1, 33, 13, 13, ...) above has two rows per subgroup and a partial one
+        // conv_sg.wgsl's conv3x3 with rows of whole subgroups: one row per subgroup over three workgroups
+        // (W = 32), and one row per lane (W = 3); (1, 33, 13, 13, ...) above has two rows per subgroup and a
+        // partial one; W = 9 and 18 above have rows across subgroup ends (ROW_EDGES, no vec4 loads)
         (2, 3, 20, 32, 5, 3, 1, 1),
         (1, 2, 5, 3, 4, 3, 1, 1),
         (2, 20, 1, 37, 70, 1, 1, 0),
-        // conv_sg.wgsl's conv3x3 reading rows as vec4s (VEC4_X: W % 4 == 0) without ROW_SHUFFLE (W = 40),
-        // and with it on rows of two blocks (W = 8), four rows per subgroup and a partial last subgroup
+        // conv_sg.wgsl's conv3x3 reading rows as vec4s (VEC4_X: W % 4 == 0) on rows across subgroup ends
+        // (ROW_EDGES: W = 40, and W = 64, two whole subgroups per row, over two workgroups), and on rows of two
+        // blocks (W = 8), four rows per subgroup and a partial last subgroup
         (1, 4, 6, 40, 9, 3, 1, 1),
+        (1, 3, 9, 64, 10, 3, 1, 1),
         (2, 3, 7, 8, 6, 3, 1, 1),
         // conv_sg.wgsl's conv3x3 on one row (its second row of the pair lies outside the image)
         (2, 3, 1, 8, 5, 3, 1, 1),

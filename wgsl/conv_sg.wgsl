@@ -9,12 +9,15 @@
 //            for two rows per thread (row oy and oy + 1: each weight word loaded and broadcast serves both,
 //            ~12 % less CPU time per dispatch on lavapipe than one row; three or four rows were slower);
 //            per c a lane loads the 4 input rows oy - 1 .. oy + 2 once (6 inputs each) and per ky one word
-//            per tap (f32: 3 loads) or per two taps (f16 pairs: 2 loads). With ROW_SHUFFLE (set when ceil(W / 4) divides 8, so every image row
-//            starts at an 8-lane boundary of the subgroup) a lane loads only its own 4 inputs and takes the
-//            column left of them from the previous lane and the one right of them from the next lane
-//            (subgroupShuffleUp/Down): 14 % fewer instructions per dispatch on lavapipe (callgrind). This
-//            relies on lanes of a subgroup being consecutive local invocations, as on lavapipe; where they
-//            are not, the outputs are NaN instead of silently wrong. With VEC4_X (W % 4 == 0) the 4 inputs
+//            per tap (f32: 3 loads) or per two taps (f16 pairs: 2 loads). A lane loads only its own 4
+//            inputs of a row and takes the column left of them from the previous lane and the one right of
+//            them from the next lane (subgroupShuffleUp/Down): 14 % fewer instructions per dispatch on
+//            lavapipe (callgrind) for rows of at most 8 blocks. Where a row's blocks do not fill whole
+//            subgroups (ROW_EDGES: ceil(W / 4) does not divide 8), the first and last lane of a subgroup
+//            load the column their neighbour outside it would hold: 5-14 % faster per dispatch than two
+//            loads in every lane (interleaved on lavapipe, 24x24 .. 256x256). This relies on lanes of a
+//            subgroup being consecutive local invocations, as on lavapipe; where they are not, the
+//            outputs are NaN instead of silently wrong. With VEC4_X (W % 4 == 0) the 4 inputs
 //            are one vec4 load through binding 7 (the input again, as vec4s) instead of 4 loads with
 //            bounds checks: 20-30 % faster per 3x3 dispatch on lavapipe (64->64 at 32x32 .. 64x64).
 //   conv1x1: stride 1, no padding; 16 output channels x 4 consecutive pixels of H*W per thread; per c a
@@ -28,7 +31,7 @@
 // (wgpu accepts subgroup builtins without `enable subgroups;` when the device has SUBGROUP.)
 
 override WF16: bool = false;
-override ROW_SHUFFLE: bool = false;
+override ROW_EDGES: bool = false;
 override VEC4_X: bool = false;
 
 struct P {
@@ -94,7 +97,11 @@ fn hi16b(r: u32) -> vec4<f32> {
 // and right of the block.
 struct Row6 { x0: f32, x1: f32, x2: f32, x3: f32, x4: f32, x5: f32 }
 
-fn row6(xb: u32, iy: i32, ox0: i32, first: bool, last: bool) -> Row6 {
+// Where a lane's block sits: first / last block of its image row, and (ROW_EDGES) whether its left / right
+// neighbour block is outside its subgroup, so that column is loaded instead of shuffled.
+struct Edges { first: bool, last: bool, load_l: bool, load_r: bool }
+
+fn row6(xb: u32, iy: i32, ox0: i32, e: Edges) -> Row6 {
     let ok = iy >= 0 && iy < i32(p.h);
     let row = xb + u32(clamp(iy, 0, i32(p.h) - 1)) * p.w;
     var r: Row6;
@@ -104,13 +111,14 @@ fn row6(xb: u32, iy: i32, ox0: i32, first: bool, last: bool) -> Row6 {
     } else {
         r.x1 = ld(row, ox0, ok); r.x2 = ld(row, ox0 + 1, ok); r.x3 = ld(row, ox0 + 2, ok); r.x4 = ld(row, ox0 + 3, ok);
     }
-    if (ROW_SHUFFLE) {
-        r.x0 = select(subgroupShuffleUp(r.x4, 1u), 0.0, first);
-        r.x5 = select(subgroupShuffleDown(r.x1, 1u), 0.0, last);
-    } else {
-        r.x0 = ld(row, ox0 - 1, ok);
-        r.x5 = ld(row, ox0 + 4, ok);
+    var xl = subgroupShuffleUp(r.x4, 1u);
+    var xr = subgroupShuffleDown(r.x1, 1u);
+    if (ROW_EDGES) {
+        if (e.load_l) { xl = ld(row, ox0 - 1, ok); }
+        if (e.load_r) { xr = ld(row, ox0 + 4, ok); }
     }
+    r.x0 = select(xl, 0.0, e.first);
+    r.x5 = select(xr, 0.0, e.last);
     return r;
 }
 
@@ -174,7 +182,8 @@ fn store4(s: Acc, n: u32, cb: u32, off: u32, valid: u32) {
 
 @compute @workgroup_size(64)
 fn conv3x3(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-           @builtin(local_invocation_index) li: u32, @builtin(subgroup_invocation_id) sl: u32) {
+           @builtin(local_invocation_index) li: u32, @builtin(subgroup_invocation_id) sl: u32,
+           @builtin(subgroup_size) sgsize: u32) {
     let wblocks = (p.w + 3u) / 4u;
     let cblocks = p.mp / 8u;
     let pix = ((p.h + 1u) / 2u) * wblocks;   // lanes: 4-column blocks of row pairs
@@ -193,26 +202,26 @@ fn conv3x3(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
     let oy = (tc / wblocks) * 2u;
     let ox0 = i32(bx * 4u);
     let lane = sl % 8u;
-    // ROW_SHUFFLE: the previous (next) lane holds the block left (right) of this one unless this block
-    // starts (ends) its row, where the padding is zero; a lane mapping that breaks this poisons the output.
+    // The previous (next) lane holds the block left (right) of this one unless this block starts (ends) its
+    // row, where the padding is zero, or (ROW_EDGES) the lane starts (ends) its subgroup; a lane mapping
+    // that breaks this poisons the output.
     let first = bx == 0u;
     let last = bx + 1u == wblocks;
+    let e = Edges(first, last, ROW_EDGES && sl == 0u && !first, ROW_EDGES && sl + 1u == sgsize && !last);
     var poison = 0.0;
-    if (ROW_SHUFFLE) {
-        let prev = subgroupShuffleUp(tc, 1u);
-        let next = subgroupShuffleDown(tc, 1u);
-        if ((!first && prev + 1u != tc) || (!last && next != tc + 1u)) { poison = bitcast<f32>(0x7fc00000u); }
-    }
+    let prev = subgroupShuffleUp(tc, 1u);
+    let next = subgroupShuffleDown(tc, 1u);
+    if ((!first && !e.load_l && prev + 1u != tc) || (!last && !e.load_r && next != tc + 1u)) { poison = bitcast<f32>(0x7fc00000u); }
     var top = acc_init(poison);
     var bottom = acc_init(poison);
     let hw = p.h * p.w;
     for (var c = 0u; c < p.cin; c++) {
         let xb = (n * p.cin + c) * hw;
         // Input rows oy - 1 .. oy + 2, each loaded once: kernel row ky takes rows ky (top) and ky + 1 (bottom).
-        let r0 = row6(xb, i32(oy) - 1, ox0, first, last);
-        let r1 = row6(xb, i32(oy), ox0, first, last);
-        let r2 = row6(xb, i32(oy) + 1, ox0, first, last);
-        let r3 = row6(xb, i32(oy) + 2, ox0, first, last);
+        let r0 = row6(xb, i32(oy) - 1, ox0, e);
+        let r1 = row6(xb, i32(oy), ox0, e);
+        let r2 = row6(xb, i32(oy) + 1, ox0, e);
+        let r3 = row6(xb, i32(oy) + 2, ox0, e);
         let e0 = c * 9u * p.mp + cb * 8u;
         let w0 = taps(e0, lane);
         top = acc_row(top, w0, r0);

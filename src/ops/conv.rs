@@ -275,10 +275,11 @@ fn conv2d_impl(gpu: &Gpu, x: &Tensor, w: &ConvWeights, cfg: Conv2d, epi: &Epilog
             let rows = if kernel == ConvKernel::SharedWeights { 2 } else { 1 };
             let groups = n * (w.mp / 8) * (h.div_ceil(rows) * wd.div_ceil(4)).div_ceil(64);
             let launch = if kernel == ConvKernel::SharedWeights {
-                // Rows of at most 8 four-column blocks start at 8-lane boundaries: the edge columns come from
-                // the neighbouring lanes instead of two more loads.
-                let row_shuffle = 8 % wd.div_ceil(4) == 0;
-                Kernel::new(&CONV_SG, "conv3x3").with("WF16", wf16).with("ROW_SHUFFLE", flag(row_shuffle)).with("VEC4_X", flag(wd % 4 == 0))
+                // The edge columns of a lane's block come from the neighbouring lanes instead of two more
+                // loads; where rows are not whole 8-lane subgroups (more than 8 blocks, or a count that does
+                // not divide 8), the lanes at subgroup ends load theirs.
+                let row_edges = 8 % wd.div_ceil(4) != 0;
+                Kernel::new(&CONV_SG, "conv3x3").with("WF16", wf16).with("ROW_EDGES", flag(row_edges)).with("VEC4_X", flag(wd % 4 == 0))
             } else {
                 Kernel::new(&CONV3X3, "conv3x3").with("WF16", wf16)
             };
