@@ -134,23 +134,17 @@ fn gn_stats_wg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
     }
 }
 
-// (mean, M2, count) of group ng's `chunks` chunk statistics from stats[ng * chunks].
-fn merged(ng: u32) -> vec3<f32> {
-    let count = group_count();
-    var acc = vec3<f32>(0.0);
-    for (var j = 0u; j < p.chunks; j++) {
-        acc = merge(acc, stats[ng * p.chunks + j], f32(min(p.chunk, count - j * p.chunk)));
-    }
-    return acc;
-}
-
 @compute @workgroup_size(64)
 fn gn_merge(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
             @builtin(local_invocation_index) li: u32) {
     let i = (wid.x + wid.y * nwg.x) * 64u + li;
     if (i >= p.threads) { return; }
-    let acc = merged(i);
-    stats[p.n * p.groups * p.chunks + i] = vec2<f32>(acc.x, inverseSqrt(acc.y / f32(group_count()) + p.eps));
+    let count = group_count();
+    var acc = vec3<f32>(0.0);
+    for (var j = 0u; j < p.chunks; j++) {
+        acc = merge(acc, stats[i * p.chunks + j], f32(min(p.chunk, count - j * p.chunk)));
+    }
+    stats[p.n * p.groups * p.chunks + i] = vec2<f32>(acc.x, inverseSqrt(acc.y / f32(count) + p.eps));
 }
 
 @compute @workgroup_size(64)

@@ -39,7 +39,7 @@ impl<'a> ScaleShift<'a> {
 
 /// Largest group (elements) that CPU adapters normalise in one pass (`gn_fused`, one invocation per group):
 /// every emoji32 GroupNorm and FFHQ-256's up to 32x32. On lavapipe (2 threads) one pass took a 64-channel
-/// 16x16 GroupNorm from 0.16-0.17 to 0.09-0.12 ms; larger groups keep two passes, which spread over more
+/// 16x16 GroupNorm from 0.16-0.17 to 0.09-0.12 ms; larger groups keep separate passes, which spread over more
 /// threads.
 pub(super) const FUSED_MAX: usize = 8192;
 
