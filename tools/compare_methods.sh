@@ -15,14 +15,18 @@
 #   BATCH    images per GPU batch [16]              OUT      the table [docs/COMPARISON.md]
 #   DPS_TASKS the tasks DPS runs [all of TASKS]; its 1000 steps each differentiate the network, so on a CPU
 #            rasterizer it may be limited to some (the others get a row saying so)
-#   CACHE    finished rows are kept here and reused by later runs with the same images, limit and steps
-#            [target/compare-cache]; delete it to start afresh
+#   CACHE    every row's per-image scores (KEY.csv, `reddiff eval --resume`) and the timing of each finished
+#            run (KEY.runs) are kept here: a row stopped part-way (DEADLINE, or the machine went away) continues
+#            where it stopped in a later run with the same images, limit and steps, so a long table can be
+#            computed over several sessions [target/compare-cache]; delete it to start afresh
 #   DEADLINE a time (seconds since 1970) at which to stop: rows are computed cheapest first, the run in
-#            progress is stopped, and rows not finished by then are listed as not run (time limit)
+#            progress is stopped (the images it finished are kept), and rows not finished are listed with
+#            how many images they have so far
 # A method that cannot run a task (e.g. DDRM on phase retrieval) gets a row saying why. Uses
-# target/release/reddiff (built if missing). s/image is wall time with the whole batch solved together; peak
-# MiB is the most GPU memory reddiff's buffers held at once in the row's run (weights, activations, captured
-# graphs).
+# target/release/reddiff (built if missing). PSNR/SSIM are means over the images in KEY.csv; s/image is the
+# wall time per image of the fastest run that finished (whole batches solved together, the model load
+# excluded); peak MiB is the most GPU memory reddiff's buffers held at once in any of the row's runs
+# (weights, activations, captured graphs).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 images="${IMAGES:-assets/samples}"
@@ -57,40 +61,71 @@ cost() {
 }
 mapfile -t order < <(for run in "${runs[@]}"; do echo "$(cost "$run") $run"; done | sort -n -s -k1,1 | cut -d" " -f2)
 declare -A row
-reused=0
-cut_short=0
+resumed=0
+unfinished=0
+# The table row of a cached row: means of the per-image CSV's last four columns (the file name, first, may
+# hold commas), the steps the images ran, the fastest finished run's s/image and the largest peak.
+row_of() { # task method key
+    local n
+    n=$(( $(wc -l < "$3.csv") - 1 ))
+    awk -F, -v task="$1" -v method="$2" -v want="$limit" -v n="$n" -v runs="$3.runs" '
+        NR > 1 { a += $(NF-3); b += $(NF-2); c += $(NF-1); d += $NF; steps = $(NF-4) }
+        END {
+            best = ""; peak = ""
+            while ((getline line < runs) > 0) {
+                split(line, f, " ")
+                if (best == "" || f[2] + 0 < best + 0) best = f[2]
+                if (peak == "" || f[3] + 0 > peak + 0) peak = f[3]
+            }
+            images = (n < want) ? n " of " want " (unfinished)" : n
+            printf "| %s | %s | %s | %s | %.2f | %.4f | %.2f | %.4f | %s | %s |\n", task, method, images, steps,
+                a / n, b / n, c / n, d / n, (best == "" ? "—" : best), (peak == "" ? "—" : peak)
+        }' "$3.csv"
+}
 for run in "${order[@]}"; do
     for task in $tasks; do
         method="${run%%:*}"
         st="${run#*:}"
         steps=()
         [ -n "${run#*:}" ] && steps=(--steps "${run#*:}")
-        key="$cache/$(echo "$images|$limit|$task|$method|${steps[*]:-}" | sha256sum | cut -c1-16).row"
+        key="$cache/$(echo "$images|$limit|$task|$method|${steps[*]:-}" | sha256sum | cut -c1-16)"
         left=$(( ${DEADLINE:-0} - $(date +%s) ))
-        if [ -s "$key" ]; then
-            line="$(cat "$key")"
-            reused=$((reused + 1))
+        have=0
+        [ -s "$key.csv" ] && have=$(( $(wc -l < "$key.csv") - 1 ))
+        if [ -s "$key.row" ]; then
+            line="$(cat "$key.row")"
         elif [ "$method" = dps ] && ! [[ " $dps_tasks " == *" $task "* ]]; then
             line="| $task | $method | not run (DPS_TASKS=$dps_tasks) | ${st:-—} | — | — | — | — | — | — |"
+        elif [ "$have" -ge "$limit" ]; then
+            line="$(row_of "$task" "$method" "$key")"
         elif [ -n "${DEADLINE:-}" ] && [ "$left" -le 5 ]; then
             line="| $task | $method | not run (time limit) | ${st:-—} | — | — | — | — | — | — |"
-            cut_short=$((cut_short + 1))
+            [ "$have" -gt 0 ] && line="$(row_of "$task" "$method" "$key")"
+            unfinished=$((unfinished + 1))
         else
+            [ "$have" -gt 0 ] && resumed=$((resumed + 1))
             limit_run=()
             [ -n "${DEADLINE:-}" ] && limit_run=(timeout "$left")
             "${limit_run[@]}" "$bin" eval --paper-defaults --task "$task" --method "$method" "${steps[@]}" --images "$images" --limit "$limit" --batch "$batch" \
-                --out "$tmp/$task-$method.csv" > "$tmp/log" 2> "$tmp/err"
+                --resume --out "$key.csv" > "$tmp/log" 2> "$tmp/err"
             rc=$?
-            if [ "$rc" = 0 ]; then
-                line="$(grep "^| $task |" "$tmp/log")"
-                echo "$line" > "$key"
+            # The run's own table line: images, steps, ..., s/image, peak MiB.
+            done_line="$(grep "^| $task |" "$tmp/log")"
+            if [ "$rc" = 0 ] && [ -n "$done_line" ]; then
+                echo "$done_line" | awk -F'|' '{ gsub(/ /, ""); print $4, $10, $11 }' >> "$key.runs"
+            fi
+            have=0
+            [ -s "$key.csv" ] && have=$(( $(wc -l < "$key.csv") - 1 ))
+            if [ "$rc" = 0 ] || { [ "$rc" = 124 ] && [ "$have" -gt 0 ]; }; then
+                line="$(row_of "$task" "$method" "$key")"
+                [ "$have" -lt "$limit" ] && unfinished=$((unfinished + 1))
             elif [ "$rc" = 124 ]; then
                 line="| $task | $method | not run (time limit) | ${st:-—} | — | — | — | — | — | — |"
-                cut_short=$((cut_short + 1))
+                unfinished=$((unfinished + 1))
             else
                 why="$(grep -m1 -i "error" "$tmp/err" | sed 's/^error: //; s/|/\//g')"
                 line="| $task | $method | refused: ${why:-failed} | — | — | — | — | — | — | — |"
-                echo "$line" > "$key"
+                echo "$line" > "$key.row"
             fi
         fi
         echo "$line"
@@ -117,9 +152,10 @@ adapter="$("$bin" adapter | head -1 | cut -d";" -f1)"
     echo
     echo "PSNR/SSIM on [0, 1] images, means over the images; s/image is wall time on \`$adapter\` with $batch images"
     echo "solved as one batch; peak MiB is the most GPU memory reddiff's buffers (pool and captured graphs) held at once. The table reports; nothing was tuned on it."
-    echo "$reused of the ${#rows[@]} rows were taken from earlier runs of this script (its cache, \`$cache\`: same images, limit, task,"
-    echo "method and steps), with the timings and memory of those runs."
-    if [ "$cut_short" -gt 0 ]; then echo "$cut_short rows were not run: the run had a time limit (DEADLINE)."; fi
+    echo "Rows accumulate over runs of this script (its cache, \`$cache\`: per-image scores and each finished run's timing),"
+    echo "so a row may hold images solved in different runs; s/image is the row's fastest finished run, peak MiB its largest."
+    if [ "$resumed" -gt 0 ]; then echo "$resumed rows continued images an earlier run had started."; fi
+    if [ "$unfinished" -gt 0 ]; then echo "$unfinished rows are unfinished (time limit): their images column says how many they hold."; fi
     echo
     echo "| task | method | images | steps | PSNR H+y | SSIM H+y | PSNR | SSIM | s/image | peak MiB |"
     echo "|---|---|---|---|---|---|---|---|---|---|"
