@@ -44,6 +44,7 @@ shader!(CONV_TRANSPOSE, "conv_transpose");
 shader!(NORM_BACKWARD, "norm_backward");
 shader!(SOFTMAX_BACKWARD, "softmax_backward");
 shader!(DPS, "dps");
+shader!(WINOGRAD, "winograd");
 
 /// The prelude files (`wgsl/<name>.wgsl`, not shaders on their own: they use their includer's overrides).
 pub static PRELUDES: &[&str] = &["runs"];
@@ -78,5 +79,6 @@ pub static ALL: &[&Shader] = &[
     &CONV_TRANSPOSE,
     &NORM_BACKWARD,
     &SOFTMAX_BACKWARD,
+    &WINOGRAD,
     &DPS,
 ];

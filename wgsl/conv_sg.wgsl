@@ -33,6 +33,9 @@
 override WF16: bool = false;
 override ROW_EDGES: bool = false;
 override VEC4_X: bool = false;
+// conv1x1: image n has its own weights, starting at word n * Cin * Mp (f32 only; winograd.wgsl's 36
+// transformed kernels, one per "image").
+override W_PER_IMAGE: bool = false;
 
 struct P {
     n: u32,
@@ -280,7 +283,7 @@ fn conv1x1(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
     var s1 = acc_init(0.0);
     for (var c = 0u; c < p.cin; c++) {
         let xv = px4((n * p.cin + c) * hw, p0, hw);
-        let e0 = c * p.mp + cb * 16u;
+        let e0 = (select(0u, n * p.cin, W_PER_IMAGE) + c) * p.mp + cb * 16u;
         if (WF16) {
             // Lanes 0-3: words of channels 0-7, lanes 4-7: channels 8-15 (past Mp: never stored).
             let rw = wt[e0 / 2u + lane];

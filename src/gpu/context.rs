@@ -84,8 +84,9 @@ impl std::fmt::Display for AdapterReport {
 /// Adapter selection options. [`GpuOptions::from_env`] reads `REDDIFF_BACKEND` (vulkan|metal|dx12|gl),
 /// `REDDIFF_ADAPTER` (case-insensitive substring of the adapter name), `REDDIFF_KERNELS` (cpu|gpu),
 /// `REDDIFF_COOP` (0 turns the cooperative-matrix path off), `REDDIFF_SUBGROUPS` (0 turns the
-/// subgroup-shared convolution weights and matrix-product operands off) and `REDDIFF_LOOP_BOUNDING` (1 keeps
-/// wgpu's loop counter in every shader loop, see [`GpuOptions::loop_bounding`]).
+/// subgroup-shared convolution weights and matrix-product operands off), `REDDIFF_WINOGRAD` (0: never, 1: every
+/// 3×3 convolution it can run, see [`GpuOptions::winograd`]) and `REDDIFF_LOOP_BOUNDING` (1 keeps wgpu's loop
+/// counter in every shader loop, see [`GpuOptions::loop_bounding`]).
 #[derive(Clone, Debug, Default)]
 pub struct GpuOptions {
     /// Restrict to one backend: "vulkan", "metal", "dx12" or "gl".
@@ -101,6 +102,10 @@ pub struct GpuOptions {
     /// Never share convolution weights or matrix-product A operands over subgroups
     /// ([`ConvKernel::SharedWeights`], [`crate::ops::MatmulKernel::SharedA`]).
     pub no_shared_weights: bool,
+    /// Winograd F(4×4, 3×3) for 3×3 convolutions on CPU adapters with subgroup-shared weights
+    /// ([`ConvKernel::SharedWeights`]): `None` where it was measured faster (enough 4×4 tiles per product,
+    /// see [`crate::ops::winograd_pays`]), `Some(false)` never, `Some(true)` wherever it can run.
+    pub winograd: Option<bool>,
     /// Keep wgpu's loop bounding: a counter that naga adds to every shader loop so that an infinite loop
     /// cannot be treated as unreachable by the driver's compiler. Off by default: reddiff compiles only its
     /// own shaders, whose loops are all bounded by their parameters (counts below 2^31), and the counter
@@ -126,6 +131,11 @@ impl GpuOptions {
             profile,
             no_coop_matrix: off("REDDIFF_COOP"),
             no_shared_weights: off("REDDIFF_SUBGROUPS"),
+            winograd: match get("REDDIFF_WINOGRAD").map(|v| v.to_ascii_lowercase()).as_deref() {
+                Some("0") | Some("off") | Some("false") | Some("no") => Some(false),
+                Some("1") | Some("on") | Some("true") | Some("yes") => Some(true),
+                _ => None,
+            },
             loop_bounding: matches!(
                 get("REDDIFF_LOOP_BOUNDING").map(|v| v.to_ascii_lowercase()).as_deref(),
                 Some("1") | Some("on") | Some("true") | Some("yes")
@@ -166,6 +176,8 @@ pub struct Gpu {
     pub(crate) coop: bool,
     /// [`ConvKernel::SharedWeights`] can run (see [`Gpu::shared_weights`]).
     pub(crate) shared_weights: bool,
+    /// [`GpuOptions::winograd`].
+    pub(crate) winograd: Option<bool>,
 }
 
 const NO_ADAPTER_HINT: &str = "Install a Vulkan, Metal or DX12 driver. On CPU-only Linux: \
@@ -363,6 +375,7 @@ impl Gpu {
             .map_err(|e| Error::RequestDevice { adapter: info.name.clone(), reason: e.to_string() })?;
         let mut gpu = Self::from_device(device, queue, info, features, limits, opts.profile)?;
         gpu.shared_weights &= !opts.no_shared_weights;
+        gpu.winograd = opts.winograd;
         gpu.report.loop_bounding = opts.loop_bounding;
         gpu.report.coop_matrix = match coop {
             Ok(()) if gpu.profile() == KernelProfile::Tiled => gpu.check_coop().await,
@@ -483,6 +496,7 @@ impl Gpu {
             profile: Mutex::new(None),
             coop: false,
             shared_weights: !cfg!(target_arch = "wasm32") && subgroup_min >= 8,
+            winograd: None,
         })
     }
 
@@ -518,6 +532,11 @@ impl Gpu {
     /// `REDDIFF_SUBGROUPS=0` did not turn it off.
     pub fn shared_weights(&self) -> bool {
         self.shared_weights
+    }
+
+    /// [`GpuOptions::winograd`] as this device was opened with.
+    pub fn winograd(&self) -> Option<bool> {
+        self.winograd
     }
 
     /// True when the cooperative-matrix (tensor-core) convolution is enabled (it passed its self-check).

@@ -37,6 +37,11 @@ pub enum ConvKernel {
     /// loading each weight once per subgroup and broadcasting it (CPU adapters with subgroups of at least 8
     /// lanes; other shapes run the register-blocked kernel).
     SharedWeights,
+    /// Winograd F(4×4, 3×3) for 3×3 convolutions with stride 1 and padding 1 (CPU adapters with subgroup-shared
+    /// weights: transforms in `wgsl/winograd.wgsl`, the 36 products through the subgroup-shared 1×1 kernel);
+    /// other shapes, or temporaries past one storage binding, run [`ConvKernel::SharedWeights`]. Chosen by
+    /// default for 3×3 layers with enough 4×4 output tiles ([`crate::ops::winograd_pays`]).
+    Winograd,
     /// Workgroup-tiled implicit GEMM in f32 with this register tile.
     Tiled(TileConfig),
     /// Implicit GEMM on 16×16×16 cooperative matrices (tensor cores): f16 operands, f32 sums; a workgroup
@@ -56,6 +61,7 @@ impl ConvKernel {
         match self {
             ConvKernel::RegisterBlocked => "register-blocked".into(),
             ConvKernel::SharedWeights => "register-blocked, subgroup-shared weights".into(),
+            ConvKernel::Winograd => "winograd F(4x4,3x3)".into(),
             ConvKernel::Tiled(t) => format!("tiled {}x{}", t.tm, t.tn),
             ConvKernel::CoopMatrix { bm, splits: 1 } => format!("coop-matrix f16 {bm}x64"),
             ConvKernel::CoopMatrix { bm, splits } => format!("coop-matrix f16 {bm}x64 split-k {splits}"),

@@ -98,7 +98,7 @@ fn write_cache(gpu: &Gpu, table: &BTreeMap<SizeClass, ConvKernel>) {
                 ConvKernel::CoopMatrix { bm, splits } => {
                     Some(serde_json::json!({"m": b[0], "n": b[1], "k": b[2], "kernel": "coop", "bm": bm, "splits": splits}))
                 }
-                ConvKernel::RegisterBlocked | ConvKernel::SharedWeights => None,
+                ConvKernel::RegisterBlocked | ConvKernel::SharedWeights | ConvKernel::Winograd => None,
             }
         })
         .collect();

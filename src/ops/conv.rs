@@ -2,12 +2,14 @@
 //! (`wgsl/conv_pack.wgsl`, f32 or f16), then a kernel by adapter profile. On CPU adapters: the
 //! register-blocked 3×3 fast path (`wgsl/conv3x3.wgsl`) and generic kernel (`wgsl/conv.wgsl`), or, where
 //! subgroups have ≥ 8 lanes, 3×3 and 1×1 kernels that load each weight once per subgroup
-//! (`wgsl/conv_sg.wgsl`). On GPUs: the workgroup-tiled implicit GEMM
+//! (`wgsl/conv_sg.wgsl`), and for 3×3 layers with enough pixels Winograd F(4×4, 3×3) (`src/ops/winograd.rs`).
+//! On GPUs: the workgroup-tiled implicit GEMM
 //! (`wgsl/conv_gemm.wgsl`), or the same product on cooperative matrices (tensor cores, f16 operands, f32
 //! sums: `wgsl/conv_coop.wgsl`) where the adapter has them. Each fuses its epilogue (bias, a per (image,
 //! channel) term, a scaled residual).
 
 use super::dims;
+use super::winograd::{conv3x3_winograd, winograd_fits, winograd_pays};
 use crate::error::{Error, Result};
 use crate::gpu::{Access, ConvKernel, Gpu, Kernel, Params, Shader, Tensor};
 use crate::shaders::{CONV, CONV3X3, CONV_COOP, CONV_GEMM, CONV_PACK, CONV_SG, CONV_SPLITK, CONV_TRANSPOSE};
@@ -52,6 +54,14 @@ impl ConvWeights {
     /// Bytes of GPU memory the packed weights take.
     pub fn bytes(&self) -> u64 {
         self.packed.bytes()
+    }
+    /// Entries per packed row: Cout rounded up to 8.
+    pub(crate) fn mp(&self) -> usize {
+        self.mp
+    }
+    /// The packed words.
+    pub(crate) fn packed(&self) -> &Tensor {
+        &self.packed
     }
 }
 
@@ -210,6 +220,33 @@ fn conv2d_impl(gpu: &Gpu, x: &Tensor, w: &ConvWeights, cfg: Conv2d, epi: &Epilog
             return Err(Error::Shape { op: OP, msg: format!("residual {:?} should be {:?}", r.shape(), [n, cout, ho, wo]) });
         }
     }
+    let kernel = match force {
+        Some(f) => f,
+        None => {
+            gpu.log_conv(x.shape(), w, cfg);
+            gpu.conv_kernel(cout, n * ho * wo, cin * k * k)
+        }
+    };
+    // Winograd F(4×4, 3×3) where it pays (or as forced); other shapes take the direct kernels.
+    let same3 = k == 3 && cfg.stride == 1 && cfg.padding == 1;
+    let winograd = match kernel {
+        ConvKernel::Winograd => same3 && winograd_fits(gpu, n, cin, cout, h, wd),
+        ConvKernel::SharedWeights if force.is_none() && same3 => match gpu.winograd() {
+            Some(on) => on && winograd_fits(gpu, n, cin, cout, h, wd),
+            None => winograd_pays(gpu, n, cin, cout, h, wd),
+        },
+        _ => false,
+    };
+    if matches!(kernel, ConvKernel::SharedWeights | ConvKernel::Winograd) && !gpu.shared_weights() {
+        let (lo, hi) = gpu.adapter().subgroup_sizes;
+        return Err(Error::Invalid {
+            op: OP,
+            msg: format!("subgroup-shared weights need subgroups of at least 8 lanes (adapter: {lo}..{hi}) and not REDDIFF_SUBGROUPS=0"),
+        });
+    }
+    if winograd {
+        return conv3x3_winograd(gpu, x, w, epi);
+    }
     let out = gpu.empty(OP, &[n, cout, ho, wo])?;
     let flags = epi.bias.is_some() as u32 | (epi.term.is_some() as u32) << 1 | (epi.residual.is_some() as u32) << 2;
     let (add_t, add_off, add_stride) = match &epi.term {
@@ -229,13 +266,6 @@ fn conv2d_impl(gpu: &Gpu, x: &Tensor, w: &ConvWeights, cfg: Conv2d, epi: &Epilog
     // lane instead of four with bounds checks.
     let sg_args = [args[0], args[1], args[2], args[3], args[4], args[5], (gpu.vec4_view(x), Access::Read)];
     let flag = |on: bool| if on { 1.0 } else { 0.0 };
-    let kernel = match force {
-        Some(f) => f,
-        None => {
-            gpu.log_conv(x.shape(), w, cfg);
-            gpu.conv_kernel(cout, n * ho * wo, cin * k * k)
-        }
-    };
     let wf16 = w.f16 as u32 as f64;
     // The parameter block of the implicit-GEMM kernels (conv_gemm.wgsl, conv_coop.wgsl) up to `beta`.
     let gemm_params = |tiles_m: usize, tiles: usize| {
@@ -262,14 +292,9 @@ fn conv2d_impl(gpu: &Gpu, x: &Tensor, w: &ConvWeights, cfg: Conv2d, epi: &Epilog
     };
     // The parameter block of conv3x3.wgsl and conv_sg.wgsl.
     let blocked_params = Params::new().n(n).n(cin).n(h).n(wd).n(cout).n(w.mp).u(flags).n(add_off).n(add_stride).f(epi.alpha).f(epi.beta);
+    // A forced Winograd kernel on another shape runs the direct subgroup-shared kernels.
+    let kernel = if kernel == ConvKernel::Winograd { ConvKernel::SharedWeights } else { kernel };
     match kernel {
-        ConvKernel::SharedWeights if !gpu.shared_weights() => {
-            let (lo, hi) = gpu.adapter().subgroup_sizes;
-            return Err(Error::Invalid {
-                op: OP,
-                msg: format!("subgroup-shared weights need subgroups of at least 8 lanes (adapter: {lo}..{hi}) and not REDDIFF_SUBGROUPS=0"),
-            });
-        }
         ConvKernel::RegisterBlocked | ConvKernel::SharedWeights if k == 3 && cfg.stride == 1 && cfg.padding == 1 => {
             // conv_sg.wgsl's lanes cover two output rows, conv3x3.wgsl's one.
             let rows = if kernel == ConvKernel::SharedWeights { 2 } else { 1 };
@@ -291,7 +316,7 @@ fn conv2d_impl(gpu: &Gpu, x: &Tensor, w: &ConvWeights, cfg: Conv2d, epi: &Epilog
             let launch = Kernel::new(&CONV_SG, "conv1x1").with("WF16", wf16).with("VEC4_X", flag((h * wd) % 4 == 0));
             gpu.launch(OP, &launch, &blocked_params, &sg_args, groups as u64)?;
         }
-        ConvKernel::RegisterBlocked | ConvKernel::SharedWeights => {
+        ConvKernel::RegisterBlocked | ConvKernel::SharedWeights | ConvKernel::Winograd => {
             let threads = n * cout.div_ceil(4) * ho * wo.div_ceil(4);
             let ks = if k == 3 || k == 1 { k } else { 0 };
             let params = Params::new()

@@ -19,6 +19,7 @@ mod reduce;
 mod resample;
 mod rng;
 mod tiles;
+mod winograd;
 
 pub use adam::{adam_step, AdamHyper};
 pub use attention::{attention, attention_with, softmax_rows, AttentionKernel, FUSED_MAX_CH};
@@ -39,6 +40,7 @@ pub use reduce::{stats, Stats};
 pub use resample::{avg_pool2, avg_pool2_adjoint, upsample_nearest2, upsample_nearest2_adjoint, zero_insert2};
 pub use rng::{image_key, normal, normal_keyed};
 pub use tiles::{add_tiles, blend_tiles, extract_tiles, extract_tiles_weighted, TileGrid};
+pub use winograd::{winograd_pays, WINOGRAD_MIN_CHANNELS, WINOGRAD_MIN_TILES};
 
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, Kernel, KernelProfile, Shader, Tensor};

@@ -1,0 +1,94 @@
+//! Winograd F(4×4, 3×3) convolution for CPU adapters (`wgsl/winograd.wgsl`): 3×3, stride 1, padding 1.
+//! The kernel, the input and the products' outputs are transformed so that each 4×4 block of output pixels
+//! takes 36 multiplications per channel pair instead of 144; the 36 products over input channels run as
+//! 36 "images" of the subgroup-shared 1×1 kernel (`wgsl/conv_sg.wgsl`, per-image weights). The transformed
+//! kernels are made on every call (≈ 1 % of the convolution's time), so weights keep their packed size.
+
+use super::conv::{ConvWeights, Epilogue};
+use crate::error::Result;
+use crate::gpu::{Access, Gpu, Kernel, Params, Tensor};
+use crate::shaders::{CONV_SG, WINOGRAD};
+
+/// Positions of the transformed 6×6 tile.
+const POS: usize = 36;
+
+/// Fewest output tiles (4×4 pixels, over the whole batch) for which the Winograd path is chosen on its
+/// own: with fewer, the 1×1 products leave most of their subgroup lanes idle (lavapipe, interleaved, per
+/// dispatch: 128 → 128 channels at 16×16, 16 tiles, 0.62× the direct kernel's speed; at 8×8 × 8 images,
+/// 32 tiles, 1.31×).
+pub const WINOGRAD_MIN_TILES: usize = 32;
+
+/// Fewest input and output channels for which the Winograd path is chosen on its own: its transforms cost
+/// per channel, the products per channel pair (lavapipe, per dispatch: 64 → 64 at 32×32 0.95–1.18×,
+/// 96 → 96 1.09×, 128 → 128 1.55×, 128 → 128 at 64×64 1.7–1.8×, 256 → 256 at 64×64 2.2×).
+pub const WINOGRAD_MIN_CHANNELS: usize = 96;
+
+/// True when the Winograd path is chosen for a 3×3 convolution of `n` images of `h`×`w` pixels, `cin` →
+/// `cout` channels by default: at least [`WINOGRAD_MIN_TILES`] tiles and [`WINOGRAD_MIN_CHANNELS`] channels
+/// in and out, and every temporary within one storage binding.
+pub fn winograd_pays(gpu: &Gpu, n: usize, cin: usize, cout: usize, h: usize, w: usize) -> bool {
+    n * h.div_ceil(4) * w.div_ceil(4) >= WINOGRAD_MIN_TILES && cin.min(cout) >= WINOGRAD_MIN_CHANNELS && winograd_fits(gpu, n, cin, cout, h, w)
+}
+
+/// True when the transformed input, kernels and products each fit one storage binding.
+pub(crate) fn winograd_fits(gpu: &Gpu, n: usize, cin: usize, cout: usize, h: usize, w: usize) -> bool {
+    let nt = (n * h.div_ceil(4) * w.div_ceil(4)) as u64;
+    let mp = cout.div_ceil(8) as u64 * 8;
+    let most = POS as u64 * 4 * (cin as u64 * nt).max(mp * nt).max(cin as u64 * mp);
+    most <= gpu.max_binding_bytes()
+}
+
+/// `x` [N, Cin, H, W] convolved (3×3, stride 1, padding 1) with `w`, then `epi` → [N, Cout, H, W]; four
+/// dispatches. The caller checks shapes and [`winograd_fits`].
+pub(crate) fn conv3x3_winograd(gpu: &Gpu, x: &Tensor, w: &ConvWeights, epi: &Epilogue) -> Result<Tensor> {
+    const OP: &str = "conv2d winograd";
+    let [cout, cin, _, _] = w.shape();
+    let (n, h, wd) = (x.shape()[0], x.shape()[2], x.shape()[3]);
+    let tiles_x = wd.div_ceil(4);
+    let tiles = h.div_ceil(4) * tiles_x;
+    let nt = n * tiles;
+    let mp = w.mp();
+    let flags = epi.bias.is_some() as u32 | (epi.term.is_some() as u32) << 1 | (epi.residual.is_some() as u32) << 2;
+    let (add_t, add_off, add_stride) = match &epi.term {
+        Some(t) => (t.t, t.offset, t.stride),
+        None => (gpu.dummy(), 0, 0),
+    };
+    let params = |count: usize| {
+        Params::new().n(n).n(cin).n(h).n(wd).n(cout).n(mp).n(tiles_x).n(tiles).n(nt).n(count).u(flags).n(add_off).n(add_stride).f(epi.alpha).f(epi.beta)
+    };
+    let dummy = gpu.dummy();
+    let pass = |entry: &'static str, count: usize, src: &Tensor, dst: &Tensor| {
+        let args = [
+            (src, Access::Read),
+            (w.packed(), Access::Read),
+            (epi.bias.unwrap_or(dummy), Access::Read),
+            (add_t, Access::Read),
+            (epi.residual.unwrap_or(dummy), Access::Read),
+            (dst, Access::ReadWrite),
+        ];
+        let kernel = Kernel::new(&WINOGRAD, entry).with("WF16", w.is_f16() as u32 as f64);
+        gpu.launch(OP, &kernel, &params(count), &args, (count as u64).div_ceil(64))
+    };
+    let u = gpu.empty(OP, &[POS, cin, mp])?;
+    pass("wino_weights", cin * mp, dummy, &u)?;
+    let v = gpu.empty(OP, &[POS, cin, 1, nt])?;
+    pass("wino_input", n * cin * tiles, x, &v)?;
+    // The 36 products U[pos]ᵀ · V[pos] as a 1×1 convolution of 36 one-row images of NT pixels.
+    let m = gpu.empty(OP, &[POS, cout, 1, nt])?;
+    let prod = Params::new().n(POS).n(cin).n(1).n(nt).n(cout).n(mp).u(0).n(0).n(0).f(1.0).f(1.0);
+    let groups = POS * mp.div_ceil(16) * nt.div_ceil(4).div_ceil(64);
+    let kernel = Kernel::new(&CONV_SG, "conv1x1").with("WF16", 0.0).with("VEC4_X", if nt % 4 == 0 { 1.0 } else { 0.0 }).with("W_PER_IMAGE", 1.0);
+    let args = [
+        (&v, Access::Read),
+        (&u, Access::Read),
+        (dummy, Access::Read),
+        (dummy, Access::Read),
+        (dummy, Access::Read),
+        (&m, Access::ReadWrite),
+        (gpu.vec4_view(&v), Access::Read),
+    ];
+    gpu.launch(OP, &kernel, &prod, &args, groups as u64)?;
+    let out = gpu.empty(OP, &[n, cout, h, wd])?;
+    pass("wino_output", n * cout * tiles, &m, &out)?;
+    Ok(out)
+}
