@@ -4,6 +4,8 @@
 //! ratio, and whether the default rule ([`reddiff::ops::winograd_pays`]) picks Winograd. CPU adapters
 //! with subgroups of ≥ 8 lanes only (where both kernels run).
 //!
+//! `REDDIFF_PROFILE=1` adds each shape's Winograd passes, timed one by one.
+//!
 //! `cargo run --release --example bench_winograd [-- --rounds R] [-- N CIN COUT H W]`
 
 use std::time::Instant;
@@ -80,6 +82,16 @@ fn main() -> Result<()> {
         let (td, tw) = (median(td), median(tw));
         let chosen = if ops::winograd_pays(&gpu, n, cin, cout, h, w) { "yes" } else { "no" };
         println!("| {n} | {cin} → {cout} | {h}×{w} | {dev:.1e} | {td:.2} | {tw:.2} | {:.2} | {chosen} |", td / tw);
+        if std::env::var("REDDIFF_PROFILE").is_ok() {
+            gpu.set_profiling(true);
+            for _ in 0..rounds {
+                run(ConvKernel::Winograd)?;
+            }
+            for (op, count, s) in gpu.profile_report() {
+                eprintln!("  {op:<56} {:>8.3} ms per call", s * 1e3 / rounds as f64 / (count as f64 / rounds as f64).max(1.0));
+            }
+            gpu.set_profiling(false);
+        }
     }
     Ok(())
 }

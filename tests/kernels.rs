@@ -280,6 +280,31 @@ fn conv2d_every_kernel_and_epilogue_matches_cpu() {
     }
 }
 
+/// Winograd on layers whose temporaries exceed one storage binding runs in chunks of tiles: with bindings
+/// capped at 8 KiB, 8 output channels take chunks of 4 tiles — across an image boundary (2 images of 6
+/// tiles) and with a last chunk of one tile (9 tiles) — and still match the CPU.
+#[test]
+fn winograd_in_chunks_matches_cpu() {
+    let opts = reddiff::GpuOptions { max_binding_bytes: Some(8192), ..reddiff::GpuOptions::from_env() };
+    let g = reddiff::gpu::block_on(reddiff::Gpu::with_options(opts)).expect("gpu");
+    if !g.shared_weights() {
+        eprintln!("skipped: Winograd runs on CPU adapters with subgroups of at least 8 lanes");
+        return;
+    }
+    let mut r = Rng::new(11);
+    for (n, cin, h, w, cout) in [(2, 2, 12, 8, 8), (1, 2, 12, 12, 8)] {
+        let x = r.vec(n * cin * h * w);
+        let raw = r.vec(cout * cin * 9);
+        let b = r.vec(cout);
+        let (want, _, _) = conv_cpu(&x, &raw, Some(&b), n, cin, h, w, cout, 3, 1, 1);
+        let tx = g.upload(&[n, cin, h, w], &x).unwrap();
+        let tb = g.upload(&[cout], &b).unwrap();
+        let packed = ops::pack_conv(&g, &g.upload(&[cout, cin, 3, 3], &raw).unwrap(), false).unwrap();
+        let out = ops::conv2d_with(&g, &tx, &packed, Conv2d::same(3), &Epilogue::bias(Some(&tb)), Some(ConvKernel::Winograd)).unwrap();
+        assert_close(&format!("winograd in chunks {:?}", (n, cin, h, w, cout)), &out.read(&g).unwrap(), &want, 2e-5);
+    }
+}
+
 fn matmul_cpu(a: &[f32], av: MatView, b: &[f32], bv: MatView, batch: usize, m: usize, n: usize, k: usize) -> Vec<f32> {
     let idx = |v: MatView, bt: usize, i: usize, j: usize| v.offset + (bt / v.inner) * v.batch_hi + (bt % v.inner) * v.batch_lo + i * v.row + j * v.col;
     let mut out = vec![0f32; batch * m * n];

@@ -7,10 +7,12 @@
 // conv_sg.wgsl's 1x1 kernel (one "image" per position, W_PER_IMAGE). Three passes here:
 //   wino_weights: U[pos][c][m] = (G g G^T)[pos] for every (c, m < Mp), f32, from the packed weights
 //                 (conv_pack.wgsl's A[k][m], f32 or f16 pairs with WF16); zero for m >= Cout.
-//   wino_input:   V[pos][c][t] = (B^T d B)[pos] for every (n, c, tile), t = n * tiles + tile.
-//   wino_output:  out[n][m][y][x] = epilogue((A^T M A)[y % 4][x % 4]) from M[pos][m][t] (the products),
-//                 for every (n, m < Cout, tile); pixels past the image are not stored.
-// Tiles are numbered row-major over ceil(H/4) x ceil(W/4) per image. In f32 the result differs from the
+//   wino_input:   V[pos][c][l] = (B^T d B)[pos] for every c and tile l of a chunk of NTC tiles.
+//   wino_output:  out[n][m][y][x] = epilogue((A^T M A)[y % 4][x % 4]) from M[pos][m][l] (the products),
+//                 for every m < Cout and tile l of the chunk; pixels past the image are not stored.
+// Tiles are numbered row-major over ceil(H/4) x ceil(W/4) per image, images one after another (tile g of the
+// batch is tile g % tiles of image g / tiles); a chunk is the NTC tiles from T0 on, so that the temporaries
+// of large layers fit one storage binding. In f32 the result differs from the
 // direct sum by rounding in the transforms: ~1e-6 of the output's scale (tests/kernels.rs).
 
 override WF16: bool = false;
@@ -24,7 +26,8 @@ struct P {
     mp: u32,
     tiles_x: u32,   // ceil(W / 4)
     tiles: u32,     // tiles per image: ceil(H / 4) * ceil(W / 4)
-    nt: u32,        // n * tiles: the columns of every product
+    ntc: u32,       // tiles in this chunk: the columns of every product
+    t0: u32,        // the chunk's first tile
     count: u32,     // invocations that have work in this pass
     flags: u32,     // 1: bias, 2: per-(image, channel) term, 4: residual (as conv_sg.wgsl)
     add_off: u32,
@@ -112,13 +115,14 @@ fn wino_input(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
               @builtin(local_invocation_index) li: u32) {
     let i = index(wid, nwg, li);
     if (i >= p.count) { return; }
-    let tile = i % p.tiles;
-    let nc = i / p.tiles;             // n * Cin + c
-    let c = nc % p.cin;
-    let n = nc / p.cin;
+    let l = i % p.ntc;
+    let c = i / p.ntc;
+    let g = p.t0 + l;
+    let tile = g % p.tiles;
+    let n = g / p.tiles;
     let y0 = i32(tile / p.tiles_x) * 4 - 1;
     let x0 = i32(tile % p.tiles_x) * 4 - 1;
-    let base = nc * p.h * p.w;
+    let base = (n * p.cin + c) * p.h * p.w;
     // B^T d: the transform down each of the patch's 6 columns.
     var cols: array<array<f32, 6>, 6>;
     for (var q = 0; q < 6; q++) {
@@ -133,11 +137,10 @@ fn wino_input(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
         cols[q] = bt(v);
     }
     // (B^T d) B: the transform along each row.
-    let t = n * p.tiles + tile;
     for (var r = 0u; r < 6u; r++) {
         let o = bt(array<f32, 6>(cols[0][r], cols[1][r], cols[2][r], cols[3][r], cols[4][r], cols[5][r]));
         for (var q = 0u; q < 6u; q++) {
-            dst[((r * 6u + q) * p.cin + c) * p.nt + t] = o[q];
+            dst[((r * 6u + q) * p.cin + c) * p.ntc + l] = o[q];
         }
     }
 }
@@ -147,17 +150,17 @@ fn wino_output(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
                @builtin(local_invocation_index) li: u32) {
     let i = index(wid, nwg, li);
     if (i >= p.count) { return; }
-    let tile = i % p.tiles;
-    let nm = i / p.tiles;             // n * Cout + m
-    let m = nm % p.cout;
-    let n = nm / p.cout;
-    let t = n * p.tiles + tile;
+    let l = i % p.ntc;
+    let m = i / p.ntc;
+    let g = p.t0 + l;
+    let tile = g % p.tiles;
+    let n = g / p.tiles;
     // A^T M down each of the 6 columns, then along the 4 rows.
     var cols: array<array<f32, 4>, 6>;
     for (var q = 0u; q < 6u; q++) {
         var v: array<f32, 6>;
         for (var r = 0u; r < 6u; r++) {
-            v[r] = src[((r * 6u + q) * p.cout + m) * p.nt + t];
+            v[r] = src[((r * 6u + q) * p.cout + m) * p.ntc + l];
         }
         cols[q] = at(v);
     }
@@ -166,6 +169,7 @@ fn wino_output(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
     if ((p.flags & 2u) != 0u) { add += addv[n * p.add_stride + p.add_off + m]; }
     let y0 = (tile / p.tiles_x) * 4u;
     let x0 = (tile % p.tiles_x) * 4u;
+    let plane = (n * p.cout + m) * p.h;
     for (var r = 0u; r < 4u; r++) {
         let y = y0 + r;
         if (y >= p.h) { break; }
@@ -173,7 +177,7 @@ fn wino_output(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
         for (var q = 0u; q < 4u; q++) {
             let x = x0 + q;
             if (x >= p.w) { break; }
-            let idx = (nm * p.h + y) * p.w + x;
+            let idx = (plane + y) * p.w + x;
             var v = (o[q] + add) * p.alpha;
             if ((p.flags & 4u) != 0u) { v += p.beta * res[idx]; }
             dst[idx] = v;

@@ -2,7 +2,7 @@
 //! The kernel, the input and the products' outputs are transformed so that each 4×4 block of output pixels
 //! takes 36 multiplications per channel pair instead of 144; the 36 products over input channels run as
 //! 36 "images" of the subgroup-shared 1×1 kernel (`wgsl/conv_sg.wgsl`, per-image weights). The transformed
-//! kernels are made on every call (≈ 1 % of the convolution's time), so weights keep their packed size.
+//! kernels are made on every call (1–5 % of the convolution's time), so weights keep their packed size.
 
 use super::conv::{ConvWeights, Epilogue};
 use crate::error::Result;
@@ -30,16 +30,31 @@ pub fn winograd_pays(gpu: &Gpu, n: usize, cin: usize, cout: usize, h: usize, w: 
     n * h.div_ceil(4) * w.div_ceil(4) >= WINOGRAD_MIN_TILES && cin.min(cout) >= WINOGRAD_MIN_CHANNELS && winograd_fits(gpu, n, cin, cout, h, w)
 }
 
-/// True when the transformed input, kernels and products each fit one storage binding.
-pub(crate) fn winograd_fits(gpu: &Gpu, n: usize, cin: usize, cout: usize, h: usize, w: usize) -> bool {
-    let nt = (n * h.div_ceil(4) * w.div_ceil(4)) as u64;
-    let mp = cout.div_ceil(8) as u64 * 8;
-    let most = POS as u64 * 4 * (cin as u64 * nt).max(mp * nt).max(cin as u64 * mp);
-    most <= gpu.max_binding_bytes()
+/// Most bytes of the transformed input or of the products at once: larger layers run in chunks of tiles
+/// (lavapipe's storage bindings hold 128 MiB; ADM-256's 256-channel layers at 256×256 need 151 MB), which
+/// also bounds the memory a captured forward keeps for them.
+const CHUNK_BYTES: u64 = 32 << 20;
+
+/// Tiles per chunk: as many as [`CHUNK_BYTES`] and one storage binding allow, a multiple of 4 (whole vec4s
+/// for the products' loads), spread evenly over the chunks; 0 when not even 4 tiles fit.
+fn chunk_tiles(gpu: &Gpu, cin: usize, cout: usize, nt: usize) -> usize {
+    let per_tile = POS as u64 * 4 * cin.max(cout) as u64;
+    let most = (gpu.max_binding_bytes().min(CHUNK_BYTES) / per_tile) as usize / 4 * 4;
+    if most == 0 {
+        return 0;
+    }
+    let chunks = nt.div_ceil(most);
+    nt.div_ceil(chunks).next_multiple_of(4).min(most).min(nt)
 }
 
-/// `x` [N, Cin, H, W] convolved (3×3, stride 1, padding 1) with `w`, then `epi` → [N, Cout, H, W]; four
-/// dispatches. The caller checks shapes and [`winograd_fits`].
+/// True when the transformed kernels fit one storage binding and chunks of at least 4 tiles do.
+pub(crate) fn winograd_fits(gpu: &Gpu, n: usize, cin: usize, cout: usize, h: usize, w: usize) -> bool {
+    let mp = cout.div_ceil(8) as u64 * 8;
+    POS as u64 * 4 * cin as u64 * mp <= gpu.max_binding_bytes() && chunk_tiles(gpu, cin, cout, n * h.div_ceil(4) * w.div_ceil(4)) > 0
+}
+
+/// `x` [N, Cin, H, W] convolved (3×3, stride 1, padding 1) with `w`, then `epi` → [N, Cout, H, W]: one
+/// dispatch for the kernels, then three per chunk of tiles. The caller checks shapes and [`winograd_fits`].
 pub(crate) fn conv3x3_winograd(gpu: &Gpu, x: &Tensor, w: &ConvWeights, epi: &Epilogue) -> Result<Tensor> {
     const OP: &str = "conv2d winograd";
     let [cout, cin, _, _] = w.shape();
@@ -47,17 +62,33 @@ pub(crate) fn conv3x3_winograd(gpu: &Gpu, x: &Tensor, w: &ConvWeights, epi: &Epi
     let tiles_x = wd.div_ceil(4);
     let tiles = h.div_ceil(4) * tiles_x;
     let nt = n * tiles;
+    let chunk = chunk_tiles(gpu, cin, cout, nt).max(1);
     let mp = w.mp();
     let flags = epi.bias.is_some() as u32 | (epi.term.is_some() as u32) << 1 | (epi.residual.is_some() as u32) << 2;
     let (add_t, add_off, add_stride) = match &epi.term {
         Some(t) => (t.t, t.offset, t.stride),
         None => (gpu.dummy(), 0, 0),
     };
-    let params = |count: usize| {
-        Params::new().n(n).n(cin).n(h).n(wd).n(cout).n(mp).n(tiles_x).n(tiles).n(nt).n(count).u(flags).n(add_off).n(add_stride).f(epi.alpha).f(epi.beta)
-    };
     let dummy = gpu.dummy();
-    let pass = |entry: &'static str, count: usize, src: &Tensor, dst: &Tensor| {
+    // One pass of winograd.wgsl over `count` invocations, for the chunk of `ntc` tiles from `t0`.
+    let pass = |entry: &'static str, count: usize, (ntc, t0): (usize, usize), src: &Tensor, dst: &Tensor| {
+        let params = Params::new()
+            .n(n)
+            .n(cin)
+            .n(h)
+            .n(wd)
+            .n(cout)
+            .n(mp)
+            .n(tiles_x)
+            .n(tiles)
+            .n(ntc)
+            .n(t0)
+            .n(count)
+            .u(flags)
+            .n(add_off)
+            .n(add_stride)
+            .f(epi.alpha)
+            .f(epi.beta);
         let args = [
             (src, Access::Read),
             (w.packed(), Access::Read),
@@ -67,28 +98,34 @@ pub(crate) fn conv3x3_winograd(gpu: &Gpu, x: &Tensor, w: &ConvWeights, epi: &Epi
             (dst, Access::ReadWrite),
         ];
         let kernel = Kernel::new(&WINOGRAD, entry).with("WF16", w.is_f16() as u32 as f64);
-        gpu.launch(OP, &kernel, &params(count), &args, (count as u64).div_ceil(64))
+        gpu.launch(OP, &kernel, &params, &args, (count as u64).div_ceil(64))
     };
     let u = gpu.empty(OP, &[POS, cin, mp])?;
-    pass("wino_weights", cin * mp, dummy, &u)?;
-    let v = gpu.empty(OP, &[POS, cin, 1, nt])?;
-    pass("wino_input", n * cin * tiles, x, &v)?;
-    // The 36 products U[pos]ᵀ · V[pos] as a 1×1 convolution of 36 one-row images of NT pixels.
-    let m = gpu.empty(OP, &[POS, cout, 1, nt])?;
-    let prod = Params::new().n(POS).n(cin).n(1).n(nt).n(cout).n(mp).u(0).n(0).n(0).f(1.0).f(1.0);
-    let groups = POS * mp.div_ceil(16) * nt.div_ceil(4).div_ceil(64);
-    let kernel = Kernel::new(&CONV_SG, "conv1x1").with("WF16", 0.0).with("VEC4_X", if nt % 4 == 0 { 1.0 } else { 0.0 }).with("W_PER_IMAGE", 1.0);
-    let args = [
-        (&v, Access::Read),
-        (&u, Access::Read),
-        (dummy, Access::Read),
-        (dummy, Access::Read),
-        (dummy, Access::Read),
-        (&m, Access::ReadWrite),
-        (gpu.vec4_view(&v), Access::Read),
-    ];
-    gpu.launch(OP, &kernel, &prod, &args, groups as u64)?;
+    pass("wino_weights", cin * mp, (chunk, 0), dummy, &u)?;
+    // The chunk's transformed input and products; a smaller last chunk uses the front of each.
+    let v = gpu.empty(OP, &[POS, cin, 1, chunk])?;
+    let m = gpu.empty(OP, &[POS, cout, 1, chunk])?;
     let out = gpu.empty(OP, &[n, cout, h, wd])?;
-    pass("wino_output", n * cout * tiles, &m, &out)?;
+    let mut t0 = 0;
+    while t0 < nt {
+        let ntc = chunk.min(nt - t0);
+        pass("wino_input", cin * ntc, (ntc, t0), x, &v)?;
+        // The 36 products U[pos]ᵀ · V[pos] as a 1×1 convolution of 36 one-row images of NTC pixels.
+        let prod = Params::new().n(POS).n(cin).n(1).n(ntc).n(cout).n(mp).u(0).n(0).n(0).f(1.0).f(1.0);
+        let groups = POS * mp.div_ceil(16) * ntc.div_ceil(4).div_ceil(64);
+        let kernel = Kernel::new(&CONV_SG, "conv1x1").with("WF16", 0.0).with("VEC4_X", if ntc % 4 == 0 { 1.0 } else { 0.0 }).with("W_PER_IMAGE", 1.0);
+        let args = [
+            (&v, Access::Read),
+            (&u, Access::Read),
+            (dummy, Access::Read),
+            (dummy, Access::Read),
+            (dummy, Access::Read),
+            (&m, Access::ReadWrite),
+            (gpu.vec4_view(&v), Access::Read),
+        ];
+        gpu.launch(OP, &kernel, &prod, &args, groups as u64)?;
+        pass("wino_output", cout * ntc, (ntc, t0), &m, &out)?;
+        t0 += ntc;
+    }
     Ok(out)
 }
