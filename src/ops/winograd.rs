@@ -20,7 +20,9 @@ pub const WINOGRAD_MIN_TILES: usize = 32;
 
 /// Fewest input and output channels for which the Winograd path is chosen on its own: its transforms cost
 /// per channel, the products per channel pair (lavapipe, per dispatch: 64 → 64 at 32×32 0.95–1.18×,
-/// 96 → 96 1.09×, 128 → 128 1.55×, 128 → 128 at 64×64 1.7–1.8×, 256 → 256 at 64×64 2.2×).
+/// 96 → 96 1.09×, 128 → 128 1.55×, 128 → 128 at 64×64 1.7–1.8×, 256 → 256 at 64×64 2.2×). Taking
+/// 64-channel layers with ≥ 8192 channel pairs too (1.12–1.27× per dispatch at 8 images of 32×32) did not
+/// speed up emoji32's batch-8 forward (3 interleaved pairs: 450 / 475 / 489 ms direct, 452 / 477 / 471 ms).
 pub const WINOGRAD_MIN_CHANNELS: usize = 96;
 
 /// True when the Winograd path is chosen for a 3×3 convolution of `n` images of `h`×`w` pixels, `cin` →
