@@ -16,6 +16,8 @@
 // direct sum by rounding in the transforms: ~1e-6 of the output's scale (tests/kernels.rs).
 
 override WF16: bool = false;
+// wino_input: rows of whole vec4s (W % 4 == 0), so a tile's 4 middle columns are one vec4 load (binding 7).
+override VEC4_X: bool = false;
 
 struct P {
     n: u32,
@@ -43,6 +45,8 @@ struct P {
 @group(0) @binding(4) var<storage, read> addv: array<f32>;
 @group(0) @binding(5) var<storage, read> res: array<f32>;
 @group(0) @binding(6) var<storage, read_write> dst: array<f32>;
+// wino_input: the input again, four floats per element.
+@group(0) @binding(7) var<storage, read> srcq: array<vec4<f32>>;
 
 fn index(wid: vec3<u32>, nwg: vec3<u32>, li: u32) -> u32 {
     return (wid.x + wid.y * nwg.x) * 64u + li;
@@ -123,24 +127,34 @@ fn wino_input(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
     let y0 = i32(tile / p.tiles_x) * 4 - 1;
     let x0 = i32(tile % p.tiles_x) * 4 - 1;
     let base = (n * p.cin + c) * p.h * p.w;
-    // B^T d: the transform down each of the patch's 6 columns.
-    var cols: array<array<f32, 6>, 6>;
-    for (var q = 0; q < 6; q++) {
-        let x = x0 + q;
-        let xin = x >= 0 && x < i32(p.w);
+    // d B: the transform along each of the patch's 6 rows (per-lane loads are what costs on CPU adapters:
+    // with VEC4_X a row is one vec4 and two floats instead of six floats).
+    var rows: array<array<f32, 6>, 6>;
+    for (var r = 0; r < 6; r++) {
+        let y = y0 + r;
+        let yin = y >= 0 && y < i32(p.h);
+        let rb = i32(base) + select(0, y, yin) * i32(p.w);
         var v: array<f32, 6>;
-        for (var r = 0; r < 6; r++) {
-            let y = y0 + r;
-            let ok = xin && y >= 0 && y < i32(p.h);
-            v[r] = select(0.0, src[base + u32(select(0, y * i32(p.w) + x, ok))], ok);
+        if (VEC4_X) {
+            let okl = yin && x0 >= 0;
+            let okr = yin && x0 + 5 < i32(p.w);
+            let mid = select(vec4<f32>(0.0), srcq[u32(rb + x0 + 1) / 4u], yin);
+            v = array<f32, 6>(select(0.0, src[u32(rb + select(0, x0, okl))], okl), mid.x, mid.y, mid.z, mid.w,
+                              select(0.0, src[u32(rb + select(0, x0 + 5, okr))], okr));
+        } else {
+            for (var q = 0; q < 6; q++) {
+                let x = x0 + q;
+                let ok = yin && x >= 0 && x < i32(p.w);
+                v[q] = select(0.0, src[u32(rb + select(0, x, ok))], ok);
+            }
         }
-        cols[q] = bt(v);
+        rows[r] = bt(v);
     }
-    // (B^T d) B: the transform along each row.
-    for (var r = 0u; r < 6u; r++) {
-        let o = bt(array<f32, 6>(cols[0][r], cols[1][r], cols[2][r], cols[3][r], cols[4][r], cols[5][r]));
-        for (var q = 0u; q < 6u; q++) {
-            dst[((r * 6u + q) * p.cin + c) * p.ntc + l] = o[q];
+    // B^T (d B): the transform down each column.
+    for (var q = 0u; q < 6u; q++) {
+        let o = bt(array<f32, 6>(rows[0][q], rows[1][q], rows[2][q], rows[3][q], rows[4][q], rows[5][q]));
+        for (var r = 0u; r < 6u; r++) {
+            dst[((r * 6u + q) * p.cin + c) * p.ntc + l] = o[r];
         }
     }
 }

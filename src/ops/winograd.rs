@@ -91,6 +91,7 @@ pub(crate) fn conv3x3_winograd(gpu: &Gpu, x: &Tensor, w: &ConvWeights, epi: &Epi
             .n(add_stride)
             .f(epi.alpha)
             .f(epi.beta);
+        // wino_input also reads the input as vec4s (binding 7) where rows are whole vec4s.
         let args = [
             (src, Access::Read),
             (w.packed(), Access::Read),
@@ -98,9 +99,12 @@ pub(crate) fn conv3x3_winograd(gpu: &Gpu, x: &Tensor, w: &ConvWeights, epi: &Epi
             (add_t, Access::Read),
             (epi.residual.unwrap_or(dummy), Access::Read),
             (dst, Access::ReadWrite),
+            (gpu.vec4_view(src), Access::Read),
         ];
+        let input = entry == "wino_input";
         let kernel = Kernel::new(&WINOGRAD, entry).with("WF16", w.is_f16() as u32 as f64);
-        gpu.launch(OP, &kernel, &params, &args, (count as u64).div_ceil(64))
+        let kernel = if input { kernel.with("VEC4_X", if wd % 4 == 0 { 1.0 } else { 0.0 }) } else { kernel };
+        gpu.launch(OP, &kernel, &params, if input { &args[..] } else { &args[..6] }, (count as u64).div_ceil(64))
     };
     let u = gpu.empty(OP, &[POS, cin, mp])?;
     pass("wino_weights", cin * mp, (chunk, 0), dummy, &u)?;
