@@ -106,11 +106,14 @@ pub(crate) fn conv3x3_winograd(gpu: &Gpu, x: &Tensor, w: &ConvWeights, epi: &Epi
         let kernel = if input { kernel.with("VEC4_X", if wd % 4 == 0 { 1.0 } else { 0.0 }) } else { kernel };
         gpu.launch(OP, &kernel, &params, if input { &args[..] } else { &args[..6] }, (count as u64).div_ceil(64))
     };
-    let u = gpu.empty(OP, &[POS, cin, mp])?;
+    // The temporaries take power-of-two sizes, so that layers of different shapes reuse the same buffers
+    // (a captured forward keeps one buffer per size it allocated: FFHQ-256 forward's graphs 863 → 678 MiB).
+    let scratch = |elems: usize| gpu.empty(OP, &[elems.next_power_of_two()]);
+    let u = scratch(POS * cin * mp)?;
     pass("wino_weights", cin * mp, (chunk, 0), dummy, &u)?;
     // The chunk's transformed input and products; a smaller last chunk uses the front of each.
-    let v = gpu.empty(OP, &[POS, cin, 1, chunk])?;
-    let m = gpu.empty(OP, &[POS, cout, 1, chunk])?;
+    let v = scratch(POS * cin * chunk)?;
+    let m = scratch(POS * cout * chunk)?;
     let out = gpu.empty(OP, &[n, cout, h, wd])?;
     let mut t0 = 0;
     while t0 < nt {
