@@ -282,7 +282,8 @@ fn conv2d_every_kernel_and_epilogue_matches_cpu() {
 
 /// Winograd on layers whose temporaries exceed one storage binding runs in chunks of tiles: with bindings
 /// capped at 8 KiB, 8 output channels take chunks of 4 tiles — across an image boundary (2 images of 6
-/// tiles) and with a last chunk of one tile (9 tiles) — and still match the CPU.
+/// tiles) and with a last chunk of one tile (9 tiles) — and still match the CPU; an image alone gives the
+/// same bits as in the batch.
 #[test]
 fn winograd_in_chunks_matches_cpu() {
     let opts = reddiff::GpuOptions { max_binding_bytes: Some(8192), ..reddiff::GpuOptions::from_env() };
@@ -301,7 +302,16 @@ fn winograd_in_chunks_matches_cpu() {
         let tb = g.upload(&[cout], &b).unwrap();
         let packed = ops::pack_conv(&g, &g.upload(&[cout, cin, 3, 3], &raw).unwrap(), false).unwrap();
         let out = ops::conv2d_with(&g, &tx, &packed, Conv2d::same(3), &Epilogue::bias(Some(&tb)), Some(ConvKernel::Winograd)).unwrap();
-        assert_close(&format!("winograd in chunks {:?}", (n, cin, h, w, cout)), &out.read(&g).unwrap(), &want, 2e-5);
+        let out = out.read(&g).unwrap();
+        assert_close(&format!("winograd in chunks {:?}", (n, cin, h, w, cout)), &out, &want, 2e-5);
+        // Each image alone (other chunks) gives the same bits as in the batch.
+        let per = cin * h * w;
+        for i in 0..n {
+            let xi = g.upload(&[1, cin, h, w], &x[i * per..(i + 1) * per]).unwrap();
+            let alone = ops::conv2d_with(&g, &xi, &packed, Conv2d::same(3), &Epilogue::bias(Some(&tb)), Some(ConvKernel::Winograd)).unwrap().read(&g).unwrap();
+            let part = &out[i * cout * h * w..(i + 1) * cout * h * w];
+            assert!(alone.iter().zip(part).all(|(a, b)| a.to_bits() == b.to_bits()), "image {i} alone differs from the batch");
+        }
     }
 }
 

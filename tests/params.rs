@@ -109,6 +109,10 @@ fn every_parameter_block_matches_its_wgsl_struct() {
             let x = ops::fill(&gpu, &[1, 2, 5, 5], 1.0).expect("x");
             let w = ops::pack_conv(&gpu, &ops::fill(&gpu, &[3, 2, 3, 3], 0.5).expect("w"), false).expect("packed");
             ops::conv2d_with(&gpu, &x, &w, ops::Conv2d::same(3), &ops::Epilogue::bias(None), Some(ConvKernel::RegisterBlocked)).expect("conv3x3");
+            // Winograd (the built-in prior's layers are too small to take it by default).
+            if gpu.shared_weights() {
+                ops::conv2d_with(&gpu, &x, &w, ops::Conv2d::same(3), &ops::Epilogue::bias(None), Some(ConvKernel::Winograd)).expect("winograd");
+            }
             // The FFT route of blur convolutions (the workload's images are small enough to go direct).
             let blur = Convolution::with_route(&gpu, &[0.1; 9], 3, 8, 8, ConvRoute::Fft, "blur").expect("fft blur");
             blur.adjoint(&gpu, &ops::fill(&gpu, &[1, 3, 8, 8], 1.0).expect("y")).expect("fft convolution");

@@ -12,10 +12,12 @@ use crate::shaders::{CONV_SG, WINOGRAD};
 /// Positions of the transformed 6×6 tile.
 const POS: usize = 36;
 
-/// Fewest output tiles (4×4 pixels, over the whole batch) for which the Winograd path is chosen on its
-/// own: with fewer, the 1×1 products leave most of their subgroup lanes idle (lavapipe, interleaved, per
-/// dispatch: 128 → 128 channels at 16×16, 16 tiles, 0.62× the direct kernel's speed; at 8×8 × 8 images,
-/// 32 tiles, 1.31×).
+/// Fewest output tiles per image (4×4 pixels) for which the Winograd path is chosen on its own: with fewer,
+/// the 1×1 products leave most of their subgroup lanes idle (lavapipe, interleaved, per dispatch: 128 → 128
+/// channels at 16×16, 16 tiles, 0.62–0.70× the direct kernel's speed; running the products with U and V
+/// swapped, lanes over output channels, brought 16×16 layers to 0.93–0.98× and 8×8 ones to 0.23–0.42×, and was
+/// not kept). Counted per image, not over the batch, so that a batch runs the same kernels as each of its
+/// images alone and every image's result is independent of the batch it is in (`eval --batch`).
 pub const WINOGRAD_MIN_TILES: usize = 32;
 
 /// Fewest input and output channels for which the Winograd path is chosen on its own: its transforms cost
@@ -26,10 +28,11 @@ pub const WINOGRAD_MIN_TILES: usize = 32;
 pub const WINOGRAD_MIN_CHANNELS: usize = 96;
 
 /// True when the Winograd path is chosen for a 3×3 convolution of `n` images of `h`×`w` pixels, `cin` →
-/// `cout` channels by default: at least [`WINOGRAD_MIN_TILES`] tiles and [`WINOGRAD_MIN_CHANNELS`] channels
-/// in and out, and every temporary within one storage binding.
+/// `cout` channels by default: at least [`WINOGRAD_MIN_TILES`] tiles per image and
+/// [`WINOGRAD_MIN_CHANNELS`] channels in and out, and the temporaries within one storage binding (in chunks;
+/// neither depends on `n`). Which chunk or batch a tile is in does not change its result.
 pub fn winograd_pays(gpu: &Gpu, n: usize, cin: usize, cout: usize, h: usize, w: usize) -> bool {
-    n * h.div_ceil(4) * w.div_ceil(4) >= WINOGRAD_MIN_TILES && cin.min(cout) >= WINOGRAD_MIN_CHANNELS && winograd_fits(gpu, n, cin, cout, h, w)
+    h.div_ceil(4) * w.div_ceil(4) >= WINOGRAD_MIN_TILES && cin.min(cout) >= WINOGRAD_MIN_CHANNELS && winograd_fits(gpu, n, cin, cout, h, w)
 }
 
 /// Most bytes of the transformed input or of the products at once: larger layers run in chunks of tiles
