@@ -162,3 +162,21 @@ fn wgpu_loop_bounding_changes_no_output() {
         assert_eq!(a, b, "the forward differs with wgpu's loop bounding ({:?} kernels)", plain.profile());
     }
 }
+
+/// Where the stacked time-embedding projections of all ResBlocks would pass one storage binding they are
+/// uploaded in parts and their outputs joined (ADM ImageNet-256's stack is 51,712 × 1024 f32, 212 MB, over
+/// lavapipe's 128 MiB): with bindings capped at 1.25 MiB the built-in prior's 2688 × 256 stack (2.75 MB)
+/// takes three parts, and its forward equals the uncapped one.
+#[test]
+fn time_embedding_projections_split_at_the_binding_limit() {
+    let opts = reddiff::GpuOptions { max_binding_bytes: Some(5 << 18), ..reddiff::GpuOptions::from_env() };
+    let capped = reddiff::gpu::block_on(Gpu::with_options(opts)).unwrap();
+    let mut outs = Vec::new();
+    for g in [gpu(), &capped] {
+        let model = Unet::builtin(g).unwrap();
+        let x = reddiff::ops::normal(g, &[1, 3, 32, 32], 5, 0, 0.0, 1.0).unwrap();
+        let t = g.upload(&[1], &[417.0]).unwrap();
+        outs.push(model.forward(g, &x, &t, None).unwrap().read(g).unwrap());
+    }
+    assert_close("forward with the projections in parts", &outs[1], &outs[0], 1e-6);
+}

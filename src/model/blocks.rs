@@ -133,15 +133,47 @@ impl EmbStack {
         Ok(offset)
     }
 
-    /// Uploads the stack as one layer; returns it and the total output width.
-    pub(crate) fn finish(self, l: &mut Loader) -> Result<(Linear, usize)> {
+    /// Uploads the stack as one layer — or as several of consecutive rows where one would pass a storage
+    /// binding (ADM ImageNet-256: 51,712 × 1024 f32, 212 MB) — and returns it and the total output width.
+    pub(crate) fn finish(self, l: &mut Loader) -> Result<(EmbProj, usize)> {
         let total = self.b.len();
         if total == 0 {
             return Err(Error::Invalid { op: "unet", msg: "the model has no residual blocks".into() });
         }
-        let w = l.upload(&[total, self.emb], &self.w)?;
-        let b = l.upload(&[total], &self.b)?;
-        Ok((Linear { w, b }, total))
+        let rows = (l.gpu.max_binding_bytes() / (4 * self.emb.max(1)) as u64).max(1) as usize;
+        let mut parts = Vec::new();
+        for start in (0..total).step_by(rows) {
+            let end = (start + rows).min(total);
+            let w = if l.is_dry() { &[][..] } else { &self.w[start * self.emb..end * self.emb] };
+            parts.push(Linear { w: l.upload(&[end - start, self.emb], w)?, b: l.upload(&[end - start], &self.b[start..end])? });
+        }
+        Ok((EmbProj { parts }, total))
+    }
+}
+
+/// The stacked time-embedding projections on the GPU: one [Σ out, E] layer, or several of consecutive rows
+/// whose outputs are joined (where one layer would pass a storage binding).
+pub(crate) struct EmbProj {
+    parts: Vec<Linear>,
+}
+
+impl EmbProj {
+    /// `x` [N, E] → [N, Σ out].
+    pub(crate) fn run(&self, gpu: &Gpu, x: &Tensor) -> Result<Tensor> {
+        let n = x.shape()[0];
+        let mut out: Option<Tensor> = None;
+        for part in &self.parts {
+            let y = part.run(gpu, x)?;
+            out = Some(match out {
+                None => y,
+                // Joined along the last axis: [N, a] and [N, b] as channels of [N, ·, 1, 1] images.
+                Some(o) => {
+                    let (a, b) = (o.shape()[1], y.shape()[1]);
+                    ops::concat_channels(gpu, &o.reshape(&[n, a, 1, 1])?, &y.reshape(&[n, b, 1, 1])?)?.reshape(&[n, a + b])?
+                }
+            });
+        }
+        out.ok_or(Error::Invalid { op: "unet", msg: "no time-embedding projection".into() })
     }
 }
 

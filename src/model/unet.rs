@@ -2,7 +2,7 @@
 //! whose every entry first concatenates the latest skip. Both layouts (ADM, diffusers) build into this.
 
 use super::backward::TapeGraph;
-use super::blocks::{Block, Conv, EmbOut, Linear, Norm};
+use super::blocks::{Block, Conv, EmbOut, EmbProj, Linear, Norm};
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, Graph, Tensor};
 use crate::ops;
@@ -83,8 +83,9 @@ pub struct Unet {
     pub(crate) flip_sin_to_cos: bool,
     pub(crate) time1: Linear,
     pub(crate) time2: Linear,
-    /// Every ResBlock's time-embedding projection, stacked: [Σ out, E].
-    pub(crate) emb_proj: Linear,
+    /// Every ResBlock's time-embedding projection, stacked: [Σ out, E] (in parts where that passes one
+    /// storage binding).
+    pub(crate) emb_proj: EmbProj,
     /// Σ out of `emb_proj`.
     pub(crate) emb_total: usize,
     /// Label embedding table [classes, E] kept on the CPU rows are gathered per call.
