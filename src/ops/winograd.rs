@@ -40,11 +40,21 @@ pub fn winograd_pays(gpu: &Gpu, n: usize, cin: usize, cout: usize, h: usize, w: 
 /// also bounds the memory a captured forward keeps for them.
 const CHUNK_BYTES: u64 = 32 << 20;
 
+/// The largest power of two of bytes within one storage binding: the temporaries take power-of-two sizes.
+fn binding_pow2(gpu: &Gpu) -> u64 {
+    let cap = gpu.max_binding_bytes().max(1);
+    if cap.is_power_of_two() {
+        cap
+    } else {
+        cap.next_power_of_two() / 2
+    }
+}
+
 /// Tiles per chunk: as many as [`CHUNK_BYTES`] and one storage binding allow, a multiple of 4 (whole vec4s
 /// for the products' loads), spread evenly over the chunks; 0 when not even 4 tiles fit.
 fn chunk_tiles(gpu: &Gpu, cin: usize, cout: usize, nt: usize) -> usize {
     let per_tile = POS as u64 * 4 * cin.max(cout) as u64;
-    let most = (gpu.max_binding_bytes().min(CHUNK_BYTES) / per_tile) as usize / 4 * 4;
+    let most = (binding_pow2(gpu).min(CHUNK_BYTES) / per_tile) as usize / 4 * 4;
     if most == 0 {
         return 0;
     }
@@ -52,10 +62,11 @@ fn chunk_tiles(gpu: &Gpu, cin: usize, cout: usize, nt: usize) -> usize {
     nt.div_ceil(chunks).next_multiple_of(4).min(most).min(nt)
 }
 
-/// True when the transformed kernels fit one storage binding and chunks of at least 4 tiles do.
+/// True when the transformed kernels fit one storage binding and chunks of at least 4 tiles do (at their
+/// power-of-two sizes).
 pub(crate) fn winograd_fits(gpu: &Gpu, n: usize, cin: usize, cout: usize, h: usize, w: usize) -> bool {
     let mp = cout.div_ceil(8) as u64 * 8;
-    POS as u64 * 4 * cin as u64 * mp <= gpu.max_binding_bytes() && chunk_tiles(gpu, cin, cout, n * h.div_ceil(4) * w.div_ceil(4)) > 0
+    (POS as u64 * 4 * cin as u64 * mp).next_power_of_two() <= binding_pow2(gpu) && chunk_tiles(gpu, cin, cout, n * h.div_ceil(4) * w.div_ceil(4)) > 0
 }
 
 /// `x` [N, Cin, H, W] convolved (3×3, stride 1, padding 1) with `w`, then `epi` → [N, Cout, H, W]: one
