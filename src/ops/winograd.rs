@@ -2,7 +2,8 @@
 //! The kernel, the input and the products' outputs are transformed so that each 4×4 block of output pixels
 //! takes 36 multiplications per channel pair instead of 144; the 36 products over input channels run as
 //! 36 "images" of the subgroup-shared 1×1 kernel (`wgsl/conv_sg.wgsl`, per-image weights). The transformed
-//! kernels are made on every call (1–5 % of the convolution's time), so weights keep their packed size.
+//! kernels are made on every call (2.4 % of FFHQ-256's Winograd time; 6–16 % of a 128- to 256-channel layer at
+//! 64² to 32²), so weights keep their packed size.
 
 use super::conv::{ConvWeights, Epilogue};
 use crate::error::Result;
