@@ -3,7 +3,8 @@
 //! rounds, recorded dispatch by dispatch (the path a tape takes while another tape of its shape holds the
 //! graphs, and the only path before tapes were captured). Prints ms per iteration (median), the host's share
 //! (recording, before the GPU is waited for), bind groups created per iteration, the dispatches of the
-//! captured forward and backward, and the GPU memory those two graphs hold.
+//! captured forward and backward, and the GPU memory those two graphs hold. `REDDIFF_PROFILE=1` adds a
+//! per-kernel breakdown of the saving forward and of the product (each dispatch timed alone).
 //! `cargo run --release --example bench_vjp -- [models/emoji32 ...] [--batch N] [--reps N]`
 
 #[path = "common/bench_args.rs"]
@@ -70,6 +71,23 @@ fn main() -> Result<()> {
                 runs.iter().map(|r| r.2).max().unwrap_or(0),
                 bytes as f64 / 1048576.0,
             );
+        }
+        if std::env::var("REDDIFF_PROFILE").is_ok() {
+            gpu.set_profiling(true);
+            let tape = m.tape(&gpu, &x, &t, y)?;
+            let report = |what: &str| {
+                eprintln!("  {what}, batch {batch}:");
+                for (op, n, s) in gpu.profile_report() {
+                    eprintln!("    {op:<48} {n:>4} dispatches {:>8.2} ms", s * 1e3);
+                }
+            };
+            report("saving forward (tape)");
+            // Restarting profiling clears the counts: the product's kernels alone.
+            gpu.set_profiling(false);
+            gpu.set_profiling(true);
+            drop(tape.vjp(&gpu, &v)?);
+            report("vector-Jacobian product");
+            gpu.set_profiling(false);
         }
     }
     Ok(())
