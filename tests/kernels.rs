@@ -316,6 +316,38 @@ fn winograd_in_chunks_matches_cpu() {
     }
 }
 
+/// A small layer's Winograd-transformed kernels are kept with its weights after the first call — also when
+/// that call is inside a graph capture, where they are made outside the graph: after a capture that is never
+/// replayed they are there and right, and the graph's replay gives the same bits as an eager call.
+#[test]
+fn winograd_kernels_are_kept_and_made_outside_captures() {
+    let g = gpu();
+    if !g.shared_weights() {
+        eprintln!("skipped: Winograd runs on CPU adapters with subgroups of at least 8 lanes");
+        return;
+    }
+    let mut r = Rng::new(12);
+    let (n, cin, h, w, cout) = (2, 5, 9, 10, 6);
+    let x = r.vec(n * cin * h * w);
+    let raw = r.vec(cout * cin * 9);
+    let b = r.vec(cout);
+    let (want, _, _) = conv_cpu(&x, &raw, Some(&b), n, cin, h, w, cout, 3, 1, 1);
+    let tx = g.upload(&[n, cin, h, w], &x).unwrap();
+    let tb = g.upload(&[cout], &b).unwrap();
+    let packed = ops::pack_conv(g, &g.upload(&[cout, cin, 3, 3], &raw).unwrap(), false).unwrap();
+    let run = || ops::conv2d_with(g, &tx, &packed, Conv2d::same(3), &Epilogue::bias(Some(&tb)), Some(ConvKernel::Winograd));
+    assert!(!packed.has_winograd_kernels());
+    let (out, graph) = g.capture(run).unwrap();
+    assert!(packed.has_winograd_kernels(), "the capture's call keeps the kernels");
+    drop((out, graph));
+    let eager = run().unwrap().read(g).unwrap();
+    assert_close("winograd with kernels made during an unreplayed capture", &eager, &want, 2e-5);
+    let (out, graph) = g.capture(run).unwrap();
+    g.replay(&graph).unwrap();
+    let replayed = out.read(g).unwrap();
+    assert!(replayed.iter().zip(&eager).all(|(a, b)| a.to_bits() == b.to_bits()), "replay differs from the eager call");
+}
+
 fn matmul_cpu(a: &[f32], av: MatView, b: &[f32], bv: MatView, batch: usize, m: usize, n: usize, k: usize) -> Vec<f32> {
     let idx = |v: MatView, bt: usize, i: usize, j: usize| v.offset + (bt / v.inner) * v.batch_hi + (bt % v.inner) * v.batch_lo + i * v.row + j * v.col;
     let mut out = vec![0f32; batch * m * n];

@@ -152,6 +152,22 @@ impl Gpu {
         self.capture.lock().map(|c| c.iter().any(|c| c.thread == me)).unwrap_or(false)
     }
 
+    /// Runs `f` with this thread's capture (if any) set aside: its dispatches are recorded into the stream
+    /// at once, ahead of any replay of the graph being captured, and its tensors come from the device's
+    /// pool, so that what it makes outlives the graph (data derived from weights, made on first use).
+    pub(crate) fn outside_capture<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        let me = std::thread::current().id();
+        let held = {
+            let mut c = self.capture.lock().map_err(|_| Error::Gpu("capture state poisoned".into()))?;
+            c.iter().position(|c| c.thread == me).map(|i| c.swap_remove(i))
+        };
+        let out = f();
+        if let Some(cap) = held {
+            self.capture.lock().map_err(|_| Error::Gpu("capture state poisoned".into()))?.push(cap);
+        }
+        out
+    }
+
     /// The capture pool, when this thread is capturing (new tensors come from it).
     pub(crate) fn capture_pool(&self) -> Option<Arc<Mutex<BufferPool>>> {
         let me = std::thread::current().id();

@@ -8,6 +8,8 @@
 //! sums: `wgsl/conv_coop.wgsl`) where the adapter has them. Each fuses its epilogue (bias, a per (image,
 //! channel) term, a scaled residual).
 
+use std::sync::{Arc, Mutex};
+
 use super::dims;
 use super::winograd::{conv3x3_winograd, winograd_fits, winograd_pays};
 use crate::error::{Error, Result};
@@ -32,6 +34,7 @@ impl Conv2d {
 
 /// Convolution weights packed for the kernels: `A[k][m]` with `k = (c·K + ky)·K + kx`, rows of `Mp` (Cout
 /// rounded up to 8) entries, stored as f32 or as f16 (half the memory; exact for weights that came as F16).
+/// Clones share the weights and their Winograd-transformed kernels (made on first use where small).
 #[derive(Clone, Debug)]
 pub struct ConvWeights {
     packed: Tensor,
@@ -40,6 +43,7 @@ pub struct ConvWeights {
     k: usize,
     mp: usize,
     f16: bool,
+    winograd: Arc<Mutex<Option<Tensor>>>,
 }
 
 impl ConvWeights {
@@ -63,6 +67,20 @@ impl ConvWeights {
     pub(crate) fn packed(&self) -> &Tensor {
         &self.packed
     }
+    /// The Winograd-transformed kernels kept with the weights, when made (`winograd.rs`).
+    pub(crate) fn winograd_kernels(&self) -> Option<Tensor> {
+        self.winograd.lock().ok().and_then(|u| u.clone())
+    }
+    /// Keeps `u` as the Winograd-transformed kernels of these weights (and of their clones).
+    pub(crate) fn keep_winograd_kernels(&self, u: &Tensor) {
+        if let Ok(mut slot) = self.winograd.lock() {
+            *slot = Some(u.clone());
+        }
+    }
+    /// True when the Winograd-transformed kernels are kept with the weights.
+    pub fn has_winograd_kernels(&self) -> bool {
+        self.winograd.lock().map(|u| u.is_some()).unwrap_or(false)
+    }
 }
 
 /// Packs `w` [Cout, Cin, K, K] (one dispatch). With `f16` the weights are rounded to f16 (exact when they
@@ -85,7 +103,7 @@ pub fn pack_conv(gpu: &Gpu, w: &Tensor, f16: bool) -> Result<ConvWeights> {
         &[(w, Access::Read), (&packed, Access::ReadWrite)],
         (words as u64).div_ceil(64),
     )?;
-    Ok(ConvWeights { packed, cin, cout, k: kh, mp, f16 })
+    Ok(ConvWeights { packed, cin, cout, k: kh, mp, f16, winograd: Default::default() })
 }
 
 /// The packed f32 weights of the adjoint convolution: channels swapped and the kernel flipped,
@@ -104,7 +122,7 @@ pub fn transpose_conv_weights(gpu: &Gpu, w: &ConvWeights) -> Result<ConvWeights>
         &[(&w.packed, Access::Read), (&packed, Access::ReadWrite)],
         (words as u64).div_ceil(64),
     )?;
-    Ok(ConvWeights { packed, cin: w.cout, cout: w.cin, k: w.k, mp: mpt, f16: false })
+    Ok(ConvWeights { packed, cin: w.cout, cout: w.cin, k: w.k, mp: mpt, f16: false, winograd: Default::default() })
 }
 
 /// A per-(image, channel) term added before scaling: element (n, m) is `t[offset + n·stride + m]`

@@ -2,8 +2,9 @@
 //! The kernel, the input and the products' outputs are transformed so that each 4×4 block of output pixels
 //! takes 36 multiplications per channel pair instead of 144; the 36 products over input channels run as
 //! 36 "images" of the subgroup-shared 1×1 kernel (`wgsl/conv_sg.wgsl`, per-image weights). The transformed
-//! kernels are made on every call (2.4 % of FFHQ-256's Winograd time; 6–16 % of a 128- to 256-channel layer at
-//! 64² to 32²), so weights keep their packed size.
+//! kernels are kept with the layer's weights after its first call where they take at most
+//! [`KEEP_KERNELS_BYTES`]; larger ones are made on every call (2.4 % of FFHQ-256's Winograd time; 6–16 % of a
+//! 128- to 256-channel layer at 64² to 32²), so those weights keep their packed size.
 
 use super::conv::{ConvWeights, Epilogue};
 use crate::error::Result;
@@ -22,11 +23,12 @@ const POS: usize = 36;
 pub const WINOGRAD_MIN_TILES: usize = 32;
 
 /// Fewest input and output channels for which the Winograd path is chosen on its own: its transforms cost
-/// per channel, the products per channel pair (lavapipe, per dispatch: 64 → 64 at 32×32 0.95–1.18×,
-/// 96 → 96 1.09×, 128 → 128 1.55×, 128 → 128 at 64×64 1.7–1.8×, 256 → 256 at 64×64 2.2×). Taking
-/// 64-channel layers with ≥ 8192 channel pairs too (1.12–1.27× per dispatch at 8 images of 32×32) did not
-/// speed up emoji32's batch-8 forward (3 interleaved pairs: 450 / 475 / 489 ms direct, 452 / 477 / 471 ms).
-pub const WINOGRAD_MIN_CHANNELS: usize = 96;
+/// per channel, the products per channel pair (lavapipe, per dispatch, kept kernels: 64 → 64 at 32×32
+/// 1.02× at one image and 1.20× at 8, 128 → 64 1.16× and 1.33×, 128 → 128 1.26–1.55×, 128 → 128 at 64×64
+/// 1.7–1.8×, 256 → 256 at 64×64 2.2×; with the kernels transformed on every call 64 → 64 was 0.73–0.92× at
+/// one image). emoji32's 64-channel layers at 32×32 take it: batch-8 forward 279 → 252 ms, tape + product
+/// 637 → 587 ms (medians of 4 and 3 interleaved pairs, faster in each), batch 1 unchanged within noise.
+pub const WINOGRAD_MIN_CHANNELS: usize = 64;
 
 /// True when the Winograd path is chosen for a 3×3 convolution of `n` images of `h`×`w` pixels, `cin` →
 /// `cout` channels by default: at least [`WINOGRAD_MIN_TILES`] tiles per image and
@@ -35,6 +37,11 @@ pub const WINOGRAD_MIN_CHANNELS: usize = 96;
 pub fn winograd_pays(gpu: &Gpu, n: usize, cin: usize, cout: usize, h: usize, w: usize) -> bool {
     h.div_ceil(4) * w.div_ceil(4) >= WINOGRAD_MIN_TILES && cin.min(cout) >= WINOGRAD_MIN_CHANNELS && winograd_fits(gpu, n, cin, cout, h, w)
 }
+
+/// Largest transformed kernels (36 · Cin · Cout rounded up to 8, f32) kept with a layer's weights after its
+/// first call: up to 128 × 128 channels (2.4 MB) and 256 × 64; larger layers transform theirs on every call
+/// (2.4 % of ADM FFHQ-256's Winograd time), which keeps their memory at the packed f16 size.
+pub const KEEP_KERNELS_BYTES: u64 = 4 << 20;
 
 /// Most bytes of the transformed input or of the products at once: larger layers run in chunks of tiles
 /// (lavapipe's storage bindings hold 128 MiB; ADM-256's 256-channel layers at 256×256 need 151 MB), which
@@ -124,8 +131,22 @@ pub(crate) fn conv3x3_winograd(gpu: &Gpu, x: &Tensor, w: &ConvWeights, epi: &Epi
     // The temporaries take power-of-two sizes, so that layers of different shapes reuse the same buffers
     // (a captured forward keeps one buffer per size it allocated: FFHQ-256 forward's graphs 863 → 678 MiB).
     let scratch = |elems: usize| gpu.empty(OP, &[elems.next_power_of_two()]);
-    let u = scratch(POS * cin * mp)?;
-    pass("wino_weights", cin * mp, (chunk, 0), dummy, &u)?;
+    // The transformed kernels: kept with the weights where they are small (made once, outside any graph
+    // capture, so that a captured forward has one dispatch fewer per layer), else made on every call.
+    let u = match w.winograd_kernels() {
+        Some(u) => u,
+        None if (POS * cin * mp * 4) as u64 <= KEEP_KERNELS_BYTES => gpu.outside_capture(|| {
+            let u = gpu.empty(OP, &[POS * cin * mp])?;
+            pass("wino_weights", cin * mp, (chunk, 0), dummy, &u)?;
+            w.keep_winograd_kernels(&u);
+            Ok(u)
+        })?,
+        None => {
+            let u = scratch(POS * cin * mp)?;
+            pass("wino_weights", cin * mp, (chunk, 0), dummy, &u)?;
+            u
+        }
+    };
     // The chunk's transformed input and products; a smaller last chunk uses the front of each.
     let v = scratch(POS * cin * chunk)?;
     let m = scratch(POS * cout * chunk)?;
