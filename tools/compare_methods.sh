@@ -61,6 +61,7 @@ cost() {
 }
 mapfile -t order < <(for run in "${runs[@]}"; do echo "$(cost "$run") $run"; done | sort -n -s -k1,1 | cut -d" " -f2)
 declare -A row
+declare -A csv_of
 resumed=0
 unfinished=0
 # The table row of a cached row: means of the per-image CSV's last four columns (the file name, first, may
@@ -69,7 +70,7 @@ row_of() { # task method key
     local n
     n=$(( $(wc -l < "$3.csv") - 1 ))
     awk -F, -v task="$1" -v method="$2" -v want="$limit" -v n="$n" -v runs="$3.runs" '
-        NR > 1 { a += $(NF-3); b += $(NF-2); c += $(NF-1); d += $NF; steps = $(NF-4) }
+        NR > 1 { a += $(NF-3); b += $(NF-2); c += $(NF-1); cc += $(NF-1) * $(NF-1); d += $NF; steps = $(NF-4) }
         END {
             best = ""; peak = ""
             while ((getline line < runs) > 0) {
@@ -78,8 +79,10 @@ row_of() { # task method key
                 if (peak == "" || f[3] + 0 > peak + 0) peak = f[3]
             }
             images = (n < want) ? n " of " want " (unfinished)" : n
-            printf "| %s | %s | %s | %s | %.2f | %.4f | %.2f | %.4f | %s | %s |\n", task, method, images, steps,
-                a / n, b / n, c / n, d / n, (best == "" ? "—" : best), (peak == "" ? "—" : peak)
+            # The standard error of the mean PSNR over the images (their spread, not the sampling noise).
+            se = (n > 1) ? sqrt((cc - c * c / n) / (n - 1) / n) : 0
+            printf "| %s | %s | %s | %s | %.2f | %.4f | %.2f ± %.2f | %.4f | %s | %s |\n", task, method, images, steps,
+                a / n, b / n, c / n, se, d / n, (best == "" ? "—" : best), (peak == "" ? "—" : peak)
         }' "$3.csv"
 }
 for run in "${order[@]}"; do
@@ -130,6 +133,7 @@ for run in "${order[@]}"; do
         fi
         echo "$line"
         row["$task|$run"]="$line"
+        [ -s "$key.csv" ] && csv_of["$task|$run"]="$key.csv"
     done
 done
 rows=()
@@ -157,8 +161,39 @@ adapter="$("$bin" adapter | head -1 | cut -d";" -f1)"
     if [ "$resumed" -gt 0 ]; then echo "$resumed rows continued images an earlier run had started."; fi
     if [ "$unfinished" -gt 0 ]; then echo "$unfinished rows are unfinished (time limit): their images column says how many they hold."; fi
     echo
-    echo "| task | method | images | steps | PSNR H+y | SSIM H+y | PSNR | SSIM | s/image | peak MiB |"
+    echo "| task | method | images | steps | PSNR H+y | SSIM H+y | PSNR ± s.e. | SSIM | s/image | peak MiB |"
     echo "|---|---|---|---|---|---|---|---|---|---|"
     printf '%s\n' "${rows[@]}"
+    # Paired differences: each method against RED-diff at the first RD_STEPS value, over the images both
+    # rows hold (the spread of the per-image differences, not of the images, gives the standard error).
+    ref_run="reddiff:${rd_steps%% *}"
+    if [[ " $methods " == *" reddiff "* ]]; then
+        echo
+        echo "Paired with RED-diff at ${rd_steps%% *} steps, per image: the mean PSNR difference (method − RED-diff) ± its"
+        echo "standard error, and on how many of the images in common the method scores higher."
+        echo
+        echo "| task | method | steps | images in common | PSNR − RED-diff | higher on |"
+        echo "|---|---|---|---|---|---|"
+        for task in $tasks; do
+            ref="${csv_of["$task|$ref_run"]:-}"
+            [ -n "$ref" ] || continue
+            for run in "${runs[@]}"; do
+                [ "$run" = "$ref_run" ] && continue
+                other="${csv_of["$task|$run"]:-}"
+                [ -n "$other" ] || continue
+                # The image name is every field before the last seven (it may hold commas).
+                awk -F, -v task="$task" -v method="${run%%:*}" '
+                    function name() { k = $1; for (i = 2; i <= NF - 7; i++) k = k "," $i; return k }
+                    FNR == 1 { next }
+                    NR == FNR { ref[name()] = $(NF-1); next }
+                    (name() in ref) { steps = $(NF-4); d = $(NF-1) - ref[name()]; n++; s += d; ss += d * d; if (d > 0) up++ }
+                    END {
+                        if (n == 0) exit
+                        se = (n > 1) ? sqrt((ss - s * s / n) / (n - 1) / n) : 0
+                        printf "| %s | %s | %s | %d | %+.2f ± %.2f dB | %d of %d |\n", task, method, steps, n, s / n, se, up + 0, n
+                    }' "$ref" "$other"
+            done
+        done
+    fi
 } > "$out"
 echo "wrote $out"
