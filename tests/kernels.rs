@@ -4,7 +4,8 @@ mod common;
 
 use common::{assert_close, gpu, gpu_tiled, Rng};
 use reddiff::gpu::{ConvKernel, TileConfig};
-use reddiff::ops::{self, AttentionKernel, Bias, ChannelTerm, Conv2d, Epilogue, GroupNorm, MatView, Matmul, MatmulKernel, ScaleShift};
+use reddiff::ops::{self, AttentionKernel, Bias, ChannelTerm, Conv2d, ConvWeights, Epilogue, GroupNorm, MatView, Matmul, MatmulKernel, ScaleShift};
+use reddiff::{Gpu, Tensor};
 
 #[test]
 fn elementwise_ops_match_cpu() {
@@ -280,6 +281,19 @@ fn conv2d_every_kernel_and_epilogue_matches_cpu() {
     }
 }
 
+/// A random 3×3 layer with bias for the Winograd tests, `(n, cin, h, w, cout)`: the input's values, the
+/// uploaded input, the bias, the packed f32 weights and the CPU result.
+fn winograd_layer(g: &Gpu, r: &mut Rng, (n, cin, h, w, cout): (usize, usize, usize, usize, usize)) -> (Vec<f32>, Tensor, Tensor, ConvWeights, Vec<f32>) {
+    let x = r.vec(n * cin * h * w);
+    let raw = r.vec(cout * cin * 9);
+    let b = r.vec(cout);
+    let (want, _, _) = conv_cpu(&x, &raw, Some(&b), n, cin, h, w, cout, 3, 1, 1);
+    let tx = g.upload(&[n, cin, h, w], &x).unwrap();
+    let tb = g.upload(&[cout], &b).unwrap();
+    let packed = ops::pack_conv(g, &g.upload(&[cout, cin, 3, 3], &raw).unwrap(), false).unwrap();
+    (x, tx, tb, packed, want)
+}
+
 /// Winograd on layers whose temporaries exceed one storage binding runs in chunks of tiles: with bindings
 /// capped at 8 KiB, 8 output channels take chunks of 4 tiles — across an image boundary (2 images of 6
 /// tiles) and with a last chunk of one tile (9 tiles) — and still match the CPU; an image alone gives the
@@ -295,13 +309,7 @@ fn winograd_in_chunks_matches_cpu() {
             eprintln!("skipped: Winograd runs on CPU adapters with subgroups of at least 8 lanes");
             return;
         }
-        let x = r.vec(n * cin * h * w);
-        let raw = r.vec(cout * cin * 9);
-        let b = r.vec(cout);
-        let (want, _, _) = conv_cpu(&x, &raw, Some(&b), n, cin, h, w, cout, 3, 1, 1);
-        let tx = g.upload(&[n, cin, h, w], &x).unwrap();
-        let tb = g.upload(&[cout], &b).unwrap();
-        let packed = ops::pack_conv(&g, &g.upload(&[cout, cin, 3, 3], &raw).unwrap(), false).unwrap();
+        let (x, tx, tb, packed, want) = winograd_layer(&g, &mut r, (n, cin, h, w, cout));
         let out = ops::conv2d_with(&g, &tx, &packed, Conv2d::same(3), &Epilogue::bias(Some(&tb)), Some(ConvKernel::Winograd)).unwrap();
         let out = out.read(&g).unwrap();
         assert_close(&format!("winograd in chunks {:?}, bindings of {cap} bytes", (n, cin, h, w, cout)), &out, &want, 2e-5);
@@ -327,14 +335,7 @@ fn winograd_kernels_are_kept_and_made_outside_captures() {
         return;
     }
     let mut r = Rng::new(12);
-    let (n, cin, h, w, cout) = (2, 5, 9, 10, 6);
-    let x = r.vec(n * cin * h * w);
-    let raw = r.vec(cout * cin * 9);
-    let b = r.vec(cout);
-    let (want, _, _) = conv_cpu(&x, &raw, Some(&b), n, cin, h, w, cout, 3, 1, 1);
-    let tx = g.upload(&[n, cin, h, w], &x).unwrap();
-    let tb = g.upload(&[cout], &b).unwrap();
-    let packed = ops::pack_conv(g, &g.upload(&[cout, cin, 3, 3], &raw).unwrap(), false).unwrap();
+    let (_, tx, tb, packed, want) = winograd_layer(g, &mut r, (2, 5, 9, 10, 6));
     let run = || ops::conv2d_with(g, &tx, &packed, Conv2d::same(3), &Epilogue::bias(Some(&tb)), Some(ConvKernel::Winograd));
     assert!(!packed.has_winograd_kernels());
     let (out, graph) = g.capture(run).unwrap();
