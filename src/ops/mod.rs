@@ -40,7 +40,7 @@ pub use reduce::{stats, Stats};
 pub use resample::{avg_pool2, avg_pool2_adjoint, upsample_nearest2, upsample_nearest2_adjoint, zero_insert2};
 pub use rng::{image_key, normal, normal_keyed};
 pub use tiles::{add_tiles, blend_tiles, extract_tiles, extract_tiles_weighted, TileGrid};
-pub use winograd::{winograd_pays, WINOGRAD_MIN_CHANNELS, WINOGRAD_MIN_TILES};
+pub use winograd::{winograd_pays, KEEP_KERNELS_BYTES, WINOGRAD_MIN_CHANNELS, WINOGRAD_MIN_TILES};
 
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, Kernel, KernelProfile, Shader, Tensor};

@@ -26,8 +26,8 @@ pub const WINOGRAD_MIN_TILES: usize = 32;
 /// per channel, the products per channel pair (lavapipe, per dispatch, kept kernels: 64 → 64 at 32×32
 /// 1.02× at one image and 1.20× at 8, 128 → 64 1.16× and 1.33×, 128 → 128 1.26–1.55×, 128 → 128 at 64×64
 /// 1.7–1.8×, 256 → 256 at 64×64 2.2×; with the kernels transformed on every call 64 → 64 was 0.73–0.92× at
-/// one image). emoji32's 64-channel layers at 32×32 take it: batch-8 forward 279 → 252 ms, tape + product
-/// 637 → 587 ms (medians of 4 and 3 interleaved pairs, faster in each), batch 1 unchanged within noise.
+/// one image). emoji32's 64-channel layers at 32×32 take it: batch-8 forward 283.5 → 257.5 ms, tape +
+/// product 633.5 → 573.7 ms, batch 1 42.4 → 41.4 ms (`tools/bench_side_by_side.py`, 4 interleaved rounds).
 pub const WINOGRAD_MIN_CHANNELS: usize = 64;
 
 /// True when the Winograd path is chosen for a 3×3 convolution of `n` images of `h`×`w` pixels, `cin` →
