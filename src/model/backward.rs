@@ -1,9 +1,10 @@
 //! The UNet's vector-Jacobian product: `vjp(x, t, v) = (∂ε_θ(x, t)/∂x)ᵀ v`, input gradients only (no weight
 //! gradients, t and labels held fixed). One forward ([`Unet::tape`]) keeps what the backward needs — each
-//! ResBlock's input and conv1 output, each attention block's input and q/k/v projections, the output norm's
-//! input (convolutions and resampling need only sizes) — and the backward walks the blocks in reverse with
-//! the ops of `ops::backward`. Activations are kept, not recomputed: about two tensors per ResBlock and four
-//! per attention block stay alive (for ADM FFHQ-256 at batch 1 on the order of 1–2 GiB; the built-in prior
+//! ResBlock's input and conv1 output, each attention block's input and q/k/v projections (and its softmax
+//! probabilities where the attention kernel stores them: CPU adapters, heads over 64 channels), the output
+//! norm's input (convolutions and resampling need only sizes) — and the backward walks the blocks in reverse
+//! with the ops of `ops::backward`. Activations are kept, not recomputed: about two tensors per ResBlock and
+//! four or five per attention block stay alive (for ADM FFHQ-256 at batch 1 on the order of 1–2 GiB; the built-in prior
 //! needs a few MiB). The first tape of an input shape captures the saving forward and the backward into two
 //! graphs of their own ([`TapeGraph`]); later tapes of that shape replay them.
 
@@ -24,8 +25,9 @@ enum Saved {
     Size(usize, usize),
     /// A ResBlock's input and conv1 output.
     Res { x: Tensor, c1: Tensor },
-    /// An attention block's input and q/k/v projections.
-    Attn { x: Tensor, qkv: Vec<Tensor> },
+    /// An attention block's input, q/k/v projections and, where the forward stored them, its softmax
+    /// probabilities.
+    Attn { x: Tensor, qkv: Vec<Tensor>, probs: Option<Tensor> },
 }
 
 fn hw(t: &Tensor) -> (usize, usize) {
@@ -61,8 +63,9 @@ impl ResBlock {
 }
 
 impl Attention {
-    /// The input gradient for output gradient `d` [N, C, H, W], from the saved input and q/k/v projections.
-    fn backward(&self, gpu: &Gpu, x: &Tensor, qkv: &[Tensor], d: &Tensor) -> Result<Tensor> {
+    /// The input gradient for output gradient `d` [N, C, H, W], from the saved input, q/k/v projections and
+    /// softmax probabilities (recomputed when not saved).
+    fn backward(&self, gpu: &Gpu, x: &Tensor, qkv: &[Tensor], probs: Option<&Tensor>, d: &Tensor) -> Result<Tensor> {
         let s = x.shape();
         let (n, c) = (s[0], s[1]);
         let t: usize = s[2..].iter().product();
@@ -73,7 +76,7 @@ impl Attention {
         // out = r · (proj(a) + b) + r · x.
         let da = self.proj.backward(gpu, &d3, r, None)?;
         let [q, k, v] = self.views(qkv, c, t)?;
-        let (dq, dk, dv) = ops::attention_backward(gpu, q, k, v, &da, n, self.heads, ch, t, self.scale(c))?;
+        let (dq, dk, dv) = ops::attention_backward(gpu, q, k, v, probs, &da, n, self.heads, ch, t, self.scale(c))?;
         let dh = match &self.qkv {
             // Per head [q; k; v] channel blocks: concatenate per (image, head).
             Qkv::AdmLegacy(p) => {
@@ -110,8 +113,8 @@ impl Block {
                 (out, Saved::Res { x: x.clone(), c1 })
             }
             Block::Attn(a) => {
-                let (out, qkv) = a.run(gpu, x)?;
-                (out, Saved::Attn { x: x.clone(), qkv })
+                let (out, qkv, probs) = a.run_keeping(gpu, x, true)?;
+                (out, Saved::Attn { x: x.clone(), qkv, probs })
             }
             _ => (self.run(gpu, x, emb)?, Saved::Size(hw(x).0, hw(x).1)),
         })
@@ -122,7 +125,7 @@ impl Block {
         match (self, saved) {
             (Block::Conv(c), Saved::Size(h, w)) => c.input_grad(gpu, d, (*h, *w), 1.0, None),
             (Block::Res(r), Saved::Res { x, c1 }) => r.backward(gpu, x, c1, emb, d),
-            (Block::Attn(a), Saved::Attn { x, qkv }) => a.backward(gpu, x, qkv, d),
+            (Block::Attn(a), Saved::Attn { x, qkv, probs }) => a.backward(gpu, x, qkv, probs.as_ref(), d),
             (Block::Up(conv), Saved::Size(h, w)) => {
                 let du = match conv {
                     Some(c) => c.input_grad(gpu, d, (2 * h, 2 * w), 1.0, None)?,

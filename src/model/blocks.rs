@@ -299,6 +299,12 @@ pub(crate) struct Attention {
 impl Attention {
     /// `x` [N, C, H, W] → (output, the q/k/v projection tensors: one fused or three separate).
     pub(crate) fn run(&self, gpu: &Gpu, x: &Tensor) -> Result<(Tensor, Vec<Tensor>)> {
+        self.run_keeping(gpu, x, false).map(|(out, qkv, _)| (out, qkv))
+    }
+
+    /// [`Attention::run`], also returning the softmax probabilities where the attention kernel stores them
+    /// and `keep_probs` asks for them (for the backward; otherwise they are dropped at once).
+    pub(crate) fn run_keeping(&self, gpu: &Gpu, x: &Tensor, keep_probs: bool) -> Result<(Tensor, Vec<Tensor>, Option<Tensor>)> {
         let s = x.shape();
         let (n, c) = (s[0], s[1]);
         let t: usize = s[2..].iter().product();
@@ -313,9 +319,13 @@ impl Attention {
             Qkv::Separate(pq, pk, pv) => vec![pq.run(gpu, &h, None)?, pk.run(gpu, &h, None)?, pv.run(gpu, &h, None)?],
         };
         let [q, k, v] = self.views(&qkv, c, t)?;
-        let a = ops::attention(gpu, q, k, v, n, self.heads, ch, t, self.scale(c))?;
+        let (a, probs) = if keep_probs {
+            ops::attention_keeping_probs(gpu, q, k, v, n, self.heads, ch, t, self.scale(c))?
+        } else {
+            (ops::attention(gpu, q, k, v, n, self.heads, ch, t, self.scale(c))?, None)
+        };
         let a = a.reshape(&[n, c, t])?;
-        Ok((self.proj.run(gpu, &a, Some((&x3, 1.0 / self.rescale)))?.reshape(s)?, qkv))
+        Ok((self.proj.run(gpu, &a, Some((&x3, 1.0 / self.rescale)))?.reshape(s)?, qkv, probs))
     }
 
     /// 1/√(channels per head), the scores' scale.

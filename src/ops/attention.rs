@@ -58,14 +58,45 @@ pub fn attention(
     len: usize,
     scale: f32,
 ) -> Result<Tensor> {
+    attention_with(gpu, q, k, v, batch, heads, ch, len, scale, default_kind(gpu, ch))
+}
+
+/// The implementation [`attention`] runs for `ch` channels per head on `gpu`'s adapter.
+fn default_kind(gpu: &Gpu, ch: usize) -> AttentionKernel {
     // On lavapipe the per-query arrays of the fused kernels spill to per-lane memory, which measured 2-3x
     // slower than the unfused path; GPUs keep them in registers.
-    let kind = match gpu.profile() {
+    match gpu.profile() {
         _ if ch > FUSED_MAX_CH => AttentionKernel::Unfused,
         KernelProfile::RegisterBlocked => AttentionKernel::Unfused,
         KernelProfile::Tiled => AttentionKernel::Tiled,
-    };
-    attention_with(gpu, q, k, v, batch, heads, ch, len, scale, kind)
+    }
+}
+
+/// [`attention`], also returning the softmax probabilities [B·heads, T, T] where it stores them (the unfused
+/// path: CPU adapters and heads wider than [`FUSED_MAX_CH`]), for [`attention_backward`](super::attention_backward)
+/// to use instead of recomputing them.
+#[allow(clippy::too_many_arguments)]
+pub fn attention_keeping_probs(
+    gpu: &Gpu,
+    q: (&Tensor, MatView),
+    k: (&Tensor, MatView),
+    v: (&Tensor, MatView),
+    batch: usize,
+    heads: usize,
+    ch: usize,
+    len: usize,
+    scale: f32,
+) -> Result<(Tensor, Option<Tensor>)> {
+    let kind = default_kind(gpu, ch);
+    if kind != AttentionKernel::Unfused {
+        return Ok((attention_with(gpu, q, k, v, batch, heads, ch, len, scale, kind)?, None));
+    }
+    let bh = batch * heads;
+    if bh == 0 || ch == 0 || len == 0 {
+        return Err(Error::Empty { op: "attention", shape: vec![bh, ch, len] });
+    }
+    let (out, probs) = unfused(gpu, q, k, v, bh, ch, len, scale)?;
+    Ok((out, Some(probs)))
 }
 
 /// [`attention`] with the implementation chosen by the caller (tests compare them).
@@ -116,14 +147,30 @@ pub fn attention_with(
         gpu.launch(OP, &kernel, &params, &[(q, Access::Read), (k, Access::Read), (v, Access::Read), (&out, Access::ReadWrite)], groups as u64)?;
         return Ok(out);
     }
+    Ok(unfused(gpu, (q, qv), (k, kv), (v, vv), bh, ch, len, scale)?.0)
+}
+
+/// Scores matmul, softmax rows, values matmul: (output [bh, ch, T], the probabilities [bh, T, T]).
+#[allow(clippy::too_many_arguments)]
+fn unfused(
+    gpu: &Gpu,
+    (q, qv): (&Tensor, MatView),
+    (k, kv): (&Tensor, MatView),
+    (v, vv): (&Tensor, MatView),
+    bh: usize,
+    ch: usize,
+    len: usize,
+    scale: f32,
+) -> Result<(Tensor, Tensor)> {
     // scores[bh, t, s] = Σ_c q[c, t] k[c, s]: A = qᵀ (rows t, cols c), B = k (rows c, cols s).
     let qt = MatView { row: qv.col, col: qv.row, ..qv };
     let scores = matmul(gpu, q, k, Bias::None, &Matmul { batch: bh, m: len, n: len, k: ch, a: qt, b: kv, alpha: 1.0 }, None)?;
     softmax_rows(gpu, &scores, scale)?;
     // out[bh, c, t] = Σ_s v[c, s] P[t, s]: A = v (rows c, cols s), B = Pᵀ (rows s, cols t).
     let pt = MatView { offset: 0, inner: 1, batch_hi: len * len, batch_lo: 0, row: 1, col: len };
-    matmul(gpu, v, &scores, Bias::None, &Matmul { batch: bh, m: ch, n: len, k: len, a: vv, b: pt, alpha: 1.0 }, None).map_err(|e| match e {
+    let out = matmul(gpu, v, &scores, Bias::None, &Matmul { batch: bh, m: ch, n: len, k: len, a: vv, b: pt, alpha: 1.0 }, None).map_err(|e| match e {
         Error::Shape { msg, .. } => Error::Shape { op: "attention", msg },
         other => other,
-    })
+    })?;
+    Ok((out, scores))
 }

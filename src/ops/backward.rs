@@ -132,14 +132,17 @@ pub fn softmax_rows_backward(gpu: &Gpu, prob: &Tensor, grad: &Tensor) -> Result<
 }
 
 /// The gradients of [`attention`](super::attention)'s inputs for the output gradient `dout` [B·heads, ch,
-/// T] (contiguous): returns (dq, dk, dv), each contiguous [B·heads, ch, T]. The scores are recomputed
-/// ([B·heads, T, T] stored while this runs). Views and arguments as in `attention`.
+/// T] (contiguous): returns (dq, dk, dv), each contiguous [B·heads, ch, T]. `probs` are the softmax
+/// probabilities [B·heads, T, T] the forward kept ([`attention_keeping_probs`](super::attention_keeping_probs));
+/// without them the scores are recomputed ([B·heads, T, T] stored while this runs). Views and arguments as
+/// in `attention`.
 #[allow(clippy::too_many_arguments)]
 pub fn attention_backward(
     gpu: &Gpu,
     (q, qv): (&Tensor, MatView),
     (k, kv): (&Tensor, MatView),
     (v, vv): (&Tensor, MatView),
+    probs: Option<&Tensor>,
     dout: &Tensor,
     batch: usize,
     heads: usize,
@@ -154,9 +157,16 @@ pub fn attention_backward(
     }
     let mm = |m: usize, n: usize, kk: usize, a: MatView, b: MatView, alpha: f32| Matmul { batch: bh, m, n, k: kk, a, b, alpha };
     // P[t, s] = softmax_s(scale · Σ_c q[c, t] k[c, s]).
-    let qt = MatView { row: qv.col, col: qv.row, ..qv };
-    let p = matmul(gpu, q, k, Bias::None, &mm(len, len, ch, qt, kv, 1.0), None)?;
-    softmax_rows(gpu, &p, scale)?;
+    let p = match probs {
+        Some(p) if p.numel() == bh * len * len => p.clone(),
+        Some(p) => return Err(Error::Shape { op: OP, msg: format!("probabilities {:?} for [{bh}, {len}, {len}]", p.shape()) }),
+        None => {
+            let qt = MatView { row: qv.col, col: qv.row, ..qv };
+            let p = matmul(gpu, q, k, Bias::None, &mm(len, len, ch, qt, kv, 1.0), None)?;
+            softmax_rows(gpu, &p, scale)?;
+            p
+        }
+    };
     let rows = |r: usize, c: usize| MatView::rows(r, c);
     let transposed = |r: usize, c: usize| MatView::transposed(r, c);
     // dv[c, s] = Σ_t dout[c, t] P[t, s].
