@@ -319,11 +319,9 @@ impl Attention {
             Qkv::Separate(pq, pk, pv) => vec![pq.run(gpu, &h, None)?, pk.run(gpu, &h, None)?, pv.run(gpu, &h, None)?],
         };
         let [q, k, v] = self.views(&qkv, c, t)?;
-        let (a, probs) = if keep_probs {
-            ops::attention_keeping_probs(gpu, q, k, v, n, self.heads, ch, t, self.scale(c))?
-        } else {
-            (ops::attention(gpu, q, k, v, n, self.heads, ch, t, self.scale(c))?, None)
-        };
+        let (a, probs) = ops::attention(gpu, q, k, v, n, self.heads, ch, t, self.scale(c))?;
+        // Dropped here unless kept: their buffer is free for the projection's output.
+        let probs = if keep_probs { probs } else { None };
         let a = a.reshape(&[n, c, t])?;
         Ok((self.proj.run(gpu, &a, Some((&x3, 1.0 / self.rescale)))?.reshape(s)?, qkv, probs))
     }

@@ -43,9 +43,11 @@ pub fn softmax_rows(gpu: &Gpu, x: &Tensor, scale: f32) -> Result<()> {
 /// `q`, `k`, `v` are views into tensors (possibly one fused qkv tensor): for head h of batch element b,
 /// channel c and position t, `q` element (b·heads + h, c, t) is at `q_view` with rows = channels and
 /// columns = positions (see [`MatView`]). Returns [B·heads, ch, T] contiguous
-/// = [B, heads·ch, T]: out[c, t] = Σ_s softmax_s(scale · Σ_c' q[c', t] k[c', s]) v[c, s].
-/// The kernel follows the adapter profile: fused and tiled on GPUs for `ch` <= [`FUSED_MAX_CH`], unfused on
-/// CPU adapters and for wider heads.
+/// = [B, heads·ch, T]: out[c, t] = Σ_s softmax_s(scale · Σ_c' q[c', t] k[c', s]) v[c, s], and the softmax
+/// probabilities [B·heads, T, T] where the kernel stores them (for
+/// [`attention_backward`](super::attention_backward), which otherwise recomputes them; drop them at once
+/// when not needed). The kernel follows the adapter profile: fused and tiled on GPUs for `ch` <=
+/// [`FUSED_MAX_CH`] (no probabilities), unfused on CPU adapters and for wider heads.
 #[allow(clippy::too_many_arguments)]
 pub fn attention(
     gpu: &Gpu,
@@ -57,37 +59,14 @@ pub fn attention(
     ch: usize,
     len: usize,
     scale: f32,
-) -> Result<Tensor> {
-    attention_with(gpu, q, k, v, batch, heads, ch, len, scale, default_kind(gpu, ch))
-}
-
-/// The implementation [`attention`] runs for `ch` channels per head on `gpu`'s adapter.
-fn default_kind(gpu: &Gpu, ch: usize) -> AttentionKernel {
+) -> Result<(Tensor, Option<Tensor>)> {
     // On lavapipe the per-query arrays of the fused kernels spill to per-lane memory, which measured 2-3x
     // slower than the unfused path; GPUs keep them in registers.
-    match gpu.profile() {
+    let kind = match gpu.profile() {
         _ if ch > FUSED_MAX_CH => AttentionKernel::Unfused,
         KernelProfile::RegisterBlocked => AttentionKernel::Unfused,
         KernelProfile::Tiled => AttentionKernel::Tiled,
-    }
-}
-
-/// [`attention`], also returning the softmax probabilities [B·heads, T, T] where it stores them (the unfused
-/// path: CPU adapters and heads wider than [`FUSED_MAX_CH`]), for [`attention_backward`](super::attention_backward)
-/// to use instead of recomputing them.
-#[allow(clippy::too_many_arguments)]
-pub fn attention_keeping_probs(
-    gpu: &Gpu,
-    q: (&Tensor, MatView),
-    k: (&Tensor, MatView),
-    v: (&Tensor, MatView),
-    batch: usize,
-    heads: usize,
-    ch: usize,
-    len: usize,
-    scale: f32,
-) -> Result<(Tensor, Option<Tensor>)> {
-    let kind = default_kind(gpu, ch);
+    };
     if kind != AttentionKernel::Unfused {
         return Ok((attention_with(gpu, q, k, v, batch, heads, ch, len, scale, kind)?, None));
     }

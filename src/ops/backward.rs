@@ -133,7 +133,7 @@ pub fn softmax_rows_backward(gpu: &Gpu, prob: &Tensor, grad: &Tensor) -> Result<
 
 /// The gradients of [`attention`](super::attention)'s inputs for the output gradient `dout` [B·heads, ch,
 /// T] (contiguous): returns (dq, dk, dv), each contiguous [B·heads, ch, T]. `probs` are the softmax
-/// probabilities [B·heads, T, T] the forward kept ([`attention_keeping_probs`](super::attention_keeping_probs));
+/// probabilities [B·heads, T, T] the forward returned ([`attention`](super::attention));
 /// without them the scores are recomputed ([B·heads, T, T] stored while this runs). Views and arguments as
 /// in `attention`.
 #[allow(clippy::too_many_arguments)]

@@ -22,7 +22,7 @@ mod tiles;
 mod winograd;
 
 pub use adam::{adam_step, AdamHyper};
-pub use attention::{attention, attention_keeping_probs, attention_with, softmax_rows, AttentionKernel, FUSED_MAX_CH};
+pub use attention::{attention, attention_with, softmax_rows, AttentionKernel, FUSED_MAX_CH};
 pub use backward::{attention_backward, conv2d_input_grad, group_norm_backward, softmax_rows_backward};
 pub use cg::{conjugate_gradients, dot_rows};
 pub use conv::{conv2d, conv2d_coop_with_shader, conv2d_packed, conv2d_with, pack_conv, transpose_conv_weights, ChannelTerm, Conv2d, ConvWeights, Epilogue};
