@@ -19,6 +19,9 @@
 #            run (KEY.runs) are kept here: a row stopped part-way (DEADLINE, or the machine went away) continues
 #            where it stopped in a later run with the same images, limit and steps, so a long table can be
 #            computed over several sessions [target/compare-cache]; delete it to start afresh
+#   RETIME   1: every finished row without one gets a timing run of its first BATCH images (their scores are
+#            not kept; the timing joins KEY.runs, marked "retime"), for a table whose s/image comes from a quiet
+#            machine although its rows were computed over sessions on a shared one [unset]
 #   DEADLINE a time (seconds since 1970) at which to stop: rows are computed cheapest first, the run in
 #            progress is stopped (the images it finished are kept), and rows not finished are listed with
 #            how many images they have so far
@@ -100,6 +103,15 @@ for run in "${order[@]}"; do
         elif [ "$method" = dps ] && ! [[ " $dps_tasks " == *" $task "* ]]; then
             line="| $task | $method | not run (DPS_TASKS=$dps_tasks) | ${st:-—} | — | — | — | — | — | — |"
         elif [ "$have" -ge "$limit" ]; then
+            if [ "${RETIME:-}" = 1 ] && ! grep -q retime "$key.runs" 2>/dev/null \
+                && { [ -z "${DEADLINE:-}" ] || [ "$left" -gt 5 ]; }; then
+                limit_run=()
+                [ -n "${DEADLINE:-}" ] && limit_run=(timeout "$left")
+                if "${limit_run[@]}" "$bin" eval --paper-defaults --task "$task" --method "$method" "${steps[@]}" --images "$images" \
+                    --limit "$batch" --batch "$batch" --out "$tmp/retime.csv" > "$tmp/log" 2> "$tmp/err"; then
+                    grep "^| $task |" "$tmp/log" | awk -F'|' '{ gsub(/ /, ""); print $4, $10, $11, "retime" }' >> "$key.runs"
+                fi
+            fi
             line="$(row_of "$task" "$method" "$key")"
         elif [ -n "${DEADLINE:-}" ] && [ "$left" -le 5 ]; then
             line="| $task | $method | not run (time limit) | ${st:-—} | — | — | — | — | — | — |"
@@ -157,7 +169,8 @@ adapter="$("$bin" adapter | head -1 | cut -d";" -f1)"
     echo "PSNR/SSIM on [0, 1] images, means over the images; s/image is wall time on \`$adapter\` with $batch images"
     echo "solved as one batch; peak MiB is the most GPU memory reddiff's buffers (pool and captured graphs) held at once. The table reports; nothing was tuned on it."
     echo "Rows accumulate over runs of this script (its cache, \`$cache\`: per-image scores and each finished run's timing),"
-    echo "so a row may hold images solved in different runs; s/image is the row's fastest finished run, peak MiB its largest."
+    echo "so a row may hold images solved in different runs; s/image is the row's fastest finished run (with RETIME=1 also a"
+    echo "timing run of its first $batch images), peak MiB its largest."
     if [ "$resumed" -gt 0 ]; then echo "$resumed rows continued images an earlier run had started."; fi
     if [ "$unfinished" -gt 0 ]; then echo "$unfinished rows are unfinished (time limit): their images column says how many they hold."; fi
     echo
