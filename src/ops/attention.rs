@@ -67,20 +67,29 @@ pub fn attention(
         KernelProfile::RegisterBlocked => AttentionKernel::Unfused,
         KernelProfile::Tiled => AttentionKernel::Tiled,
     };
-    if kind != AttentionKernel::Unfused {
-        return Ok((attention_with(gpu, q, k, v, batch, heads, ch, len, scale, kind)?, None));
-    }
-    let bh = batch * heads;
-    if bh == 0 || ch == 0 || len == 0 {
-        return Err(Error::Empty { op: "attention", shape: vec![bh, ch, len] });
-    }
-    let (out, probs) = unfused(gpu, q, k, v, bh, ch, len, scale)?;
-    Ok((out, Some(probs)))
+    attend(gpu, q, k, v, batch, heads, ch, len, scale, kind)
 }
 
 /// [`attention`] with the implementation chosen by the caller (tests compare them).
 #[allow(clippy::too_many_arguments)]
 pub fn attention_with(
+    gpu: &Gpu,
+    q: (&Tensor, MatView),
+    k: (&Tensor, MatView),
+    v: (&Tensor, MatView),
+    batch: usize,
+    heads: usize,
+    ch: usize,
+    len: usize,
+    scale: f32,
+    kind: AttentionKernel,
+) -> Result<Tensor> {
+    Ok(attend(gpu, q, k, v, batch, heads, ch, len, scale, kind)?.0)
+}
+
+/// [`attention_with`], also returning the probabilities where `kind` stores them (unfused).
+#[allow(clippy::too_many_arguments)]
+fn attend(
     gpu: &Gpu,
     (q, qv): (&Tensor, MatView),
     (k, kv): (&Tensor, MatView),
@@ -91,7 +100,7 @@ pub fn attention_with(
     len: usize,
     scale: f32,
     kind: AttentionKernel,
-) -> Result<Tensor> {
+) -> Result<(Tensor, Option<Tensor>)> {
     const OP: &str = "attention";
     let bh = batch * heads;
     if bh == 0 || ch == 0 || len == 0 {
@@ -124,23 +133,8 @@ pub fn attention_with(
         };
         let kernel = Kernel::new(&ATTENTION_FUSED, entry).with("CH", ch as f64);
         gpu.launch(OP, &kernel, &params, &[(q, Access::Read), (k, Access::Read), (v, Access::Read), (&out, Access::ReadWrite)], groups as u64)?;
-        return Ok(out);
+        return Ok((out, None));
     }
-    Ok(unfused(gpu, (q, qv), (k, kv), (v, vv), bh, ch, len, scale)?.0)
-}
-
-/// Scores matmul, softmax rows, values matmul: (output [bh, ch, T], the probabilities [bh, T, T]).
-#[allow(clippy::too_many_arguments)]
-fn unfused(
-    gpu: &Gpu,
-    (q, qv): (&Tensor, MatView),
-    (k, kv): (&Tensor, MatView),
-    (v, vv): (&Tensor, MatView),
-    bh: usize,
-    ch: usize,
-    len: usize,
-    scale: f32,
-) -> Result<(Tensor, Tensor)> {
     // scores[bh, t, s] = Σ_c q[c, t] k[c, s]: A = qᵀ (rows t, cols c), B = k (rows c, cols s).
     let qt = MatView { row: qv.col, col: qv.row, ..qv };
     let scores = matmul(gpu, q, k, Bias::None, &Matmul { batch: bh, m: len, n: len, k: ch, a: qt, b: kv, alpha: 1.0 }, None)?;
@@ -151,5 +145,5 @@ fn unfused(
         Error::Shape { msg, .. } => Error::Shape { op: "attention", msg },
         other => other,
     })?;
-    Ok((out, scores))
+    Ok((out, Some(scores)))
 }
