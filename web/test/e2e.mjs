@@ -9,6 +9,9 @@
 //   E2E_NATIVE_MIN_PSNR  the PSNR the browser result must reach against it (default 30 dB)
 //   E2E_NATIVE_WHOLE_PNG the native CLI's result for web/test/pair-64x32.png, inpaint-box, 10 steps, seed 0
 //   E2E_NATIVE_SR4_PNG   the native CLI's result for web/test/pair-16x8.png, sr4 --measured, 10 steps, seed 0
+//   E2E_NATIVE_SAME_DRIVER_LOG  the output of the native CLI's run of the same restoration on Chromium's own
+//                     Vulkan driver (SwiftShader, through VK_ICD_FILENAMES): the page's time per step is reported
+//                     against it (a report, never a check: tests do not time)
 //   E2E_SCREENSHOT    screenshot path (default web/test/screenshot.png)
 //   E2E_CHROMIUM      browser executable (default /usr/bin/chromium)
 //   E2E_CHROMIUM_ARGS extra flags, space-separated, appended to the defaults
@@ -51,6 +54,7 @@ const TASK = 'inpaint-box';
 const BIG_MODEL = process.env.E2E_BIG_MODEL || '';
 const NATIVE_WHOLE_PNG = process.env.E2E_NATIVE_WHOLE_PNG || '';
 const NATIVE_SR4_PNG = process.env.E2E_NATIVE_SR4_PNG || '';
+const NATIVE_SAME_DRIVER_LOG = process.env.E2E_NATIVE_SAME_DRIVER_LOG || '';
 const TEST_DIR = path.join(ROOT, 'web', 'test');
 const BIG_STEPS = Number(process.env.E2E_BIG_STEPS || 0);
 
@@ -110,6 +114,33 @@ async function startServer() {
   }
   child.kill();
   throw new Fatal(`http.server on port ${port} did not answer within 10 s:\n${tail.join('\n')}`);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The page's speed against the native CLI on the same driver
+
+/** Logs the page's time per step next to the native CLI's for the same restoration on SwiftShader: both
+ *  time the restoration call whole (first step, graph capture and pipeline compilation included) and divide
+ *  by the steps; the native line "S s, R it/s after the first step (F s, ...)" also gives the rate without
+ *  the first step. A report only. */
+function reportSameDriver(pageMs) {
+  let text = '';
+  try {
+    text = fs.readFileSync(NATIVE_SAME_DRIVER_LOG, 'utf8');
+  } catch (e) {
+    log(`same-driver report: cannot read ${NATIVE_SAME_DRIVER_LOG}: ${e.message}`);
+    return;
+  }
+  const m = /([\d.]+) s, ([\d.]+) it\/s after the first step/.exec(text);
+  if (!m || !(pageMs > 0)) {
+    log(`same-driver report: no timing line in ${NATIVE_SAME_DRIVER_LOG}`);
+    return;
+  }
+  const nativeMs = (Number(m[1]) * 1000) / STEPS;
+  const afterFirst = 1000 / Number(m[2]);
+  log(`page vs native CLI on the same driver (SwiftShader), ${STEPS} steps: page ${pageMs.toFixed(1)} ms per step, ` +
+    `native ${nativeMs.toFixed(1)} ms per step (${afterFirst.toFixed(1)} after the first step): the page runs at ` +
+    `${(nativeMs / pageMs).toFixed(2)}x the native speed`);
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -559,6 +590,7 @@ async function main() {
   const measPsnr = Number(await text(page, '#measurement-psnr'));
   const msPerStep = await text(page, '#ms-per-step');
   log(`run took ${((Date.now() - runStart) / 1000).toFixed(1)} s; ${msPerStep} ms per step (msPerStep)`);
+  if (NATIVE_SAME_DRIVER_LOG) reportSameDriver(Number(msPerStep));
   check('result PSNR > measurement PSNR', resultPsnr > measPsnr, `measurement ${measPsnr.toFixed(2)} dB, result ${resultPsnr.toFixed(2)} dB`);
 
   if (NATIVE_PNG) await compareWithNative(page);
