@@ -150,3 +150,134 @@ fn conv_gemm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
         }
     }
 }
+
+// conv_gemm4: the same product with vec4 register tiles, for TM, TN in {4, 8}. Thread (ty, tx) owns channels
+// m0 + 4 ty + 64 iv + r (iv < TM / 4, r < 4) and pixels p0 + 4 tx + 64 jv + c (jv < TN / 4, c < 4), so per
+// k it reads TM / 4 + TN / 4 vec4s of workgroup memory (conv_gemm: TM + TN floats) for TM * TN sums, and
+// neighbouring threads read neighbouring vec4s. The sums are up to four named blocks of 4 channels x 4
+// pixels (structs passed by value, no array indexed by a loop counter), so a shader compiler keeps them in
+// registers whether or not it unrolls loops; conv_gemm indexes its sums through loop counters. A thread
+// stages whole vec4s: 4 channels of one weight row (BM / 4 x BK of them) and 4 pixels of one row of B.
+
+var<workgroup> sa4: array<vec4<f32>, 512>;   // [BK][BM / 4]
+var<workgroup> sb4: array<vec4<f32>, 512>;   // [BK][BN / 4]
+
+// 4 output channels (r0 .. r3) x 4 pixels (the vec4 lanes).
+struct Blk { r0: vec4<f32>, r1: vec4<f32>, r2: vec4<f32>, r3: vec4<f32> }
+
+// s + a (channels) outer b (pixels).
+fn mac(s: Blk, a: vec4<f32>, b: vec4<f32>) -> Blk {
+    return Blk(fma(vec4<f32>(a.x), b, s.r0), fma(vec4<f32>(a.y), b, s.r1), fma(vec4<f32>(a.z), b, s.r2), fma(vec4<f32>(a.w), b, s.r3));
+}
+
+// Stores a block: channels m_first .. + 3, pixels p_first .. + 3 (those inside the output).
+fn store_block(s: Blk, m_first: u32, p_first: u32) {
+    let howo = p.ho * p.wo;
+    let rows = array<vec4<f32>, 4>(s.r0, s.r1, s.r2, s.r3);
+    for (var c = 0u; c < 4u; c++) {
+        let pp = p_first + c;
+        if (pp >= p.npix) { break; }
+        let n = pp / howo;
+        let q = pp % howo;
+        for (var r = 0u; r < 4u; r++) {
+            let m = m_first + r;
+            if (m < p.cout) {
+                let idx = (n * p.cout + m) * howo + q;
+                out[idx] = epilogue(n, m, idx, rows[r][c]);
+            }
+        }
+    }
+}
+
+@compute @workgroup_size(256)
+fn conv_gemm4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+              @builtin(local_invocation_index) li: u32) {
+    let bm4 = 4u * TM;   // vec4s per row of A in a tile
+    let bn4 = 4u * TN;
+    let g = wid.x + wid.y * nwg.x;
+    // Uniform per workgroup: every thread takes the same branch, so the barriers below stay uniform.
+    let valid = g < p.tiles;
+    let gg = select(0u, g, valid);
+    let m0 = (gg % p.tiles_m) * 16u * TM;
+    let p0 = (gg / p.tiles_m) * 16u * TN;
+    let ty = li / 16u;
+    let tx = li % 16u;
+    let kk2 = KS * KS;
+    let howo = p.ho * p.wo;
+    let hw = p.h * p.w;
+
+    // The 4 pixels of B this thread stages (fixed for the whole loop since BN / 4 divides 256): their first
+    // input row and column, image offset, and whether they exist.
+    let j4 = li % bn4;
+    var iy0 = vec4<i32>(0);
+    var ix0 = vec4<i32>(0);
+    var xb = vec4<u32>(0u);
+    var pin = vec4<bool>(false);
+    for (var c = 0u; c < 4u; c++) {
+        let pc = p0 + 4u * j4 + c;
+        pin[c] = pc < p.npix;
+        let pcc = min(pc, p.npix - 1u);
+        let q = pcc % howo;
+        iy0[c] = i32((q / p.wo) * p.stride) - i32(p.pad);
+        ix0[c] = i32((q % p.wo) * p.stride) - i32(p.pad);
+        xb[c] = (pcc / howo) * p.cin * hw;
+    }
+    // The 4 channels of A this thread stages.
+    let i4 = li % bm4;
+    let ma = m0 + 4u * i4;
+
+    let z = vec4<f32>(0.0);
+    var s00 = Blk(z, z, z, z);   // channel block 0 x pixel block 0
+    var s01 = s00;               // channel block 0 x pixel block 1 (TN = 8)
+    var s10 = s00;               // channel block 1 (TM = 8) x pixel block 0
+    var s11 = s00;
+    for (var k0 = 0u; k0 < p.kt; k0 += BK) {
+        for (var kr = li / bm4; kr < BK; kr += 256u / bm4) {
+            let k = k0 + kr;
+            var v = z;
+            // Mp is a multiple of 8, so a vec4 of channels is inside it whole or not at all.
+            if (k < p.kt && ma < p.mp) {
+                v = vec4<f32>(weight(k, ma), weight(k, ma + 1u), weight(k, ma + 2u), weight(k, ma + 3u));
+            }
+            sa4[kr * bm4 + i4] = v;
+        }
+        for (var kr = li / bn4; kr < BK; kr += 256u / bn4) {
+            let k = k0 + kr;
+            var v = z;
+            if (k < p.kt) {
+                let ch = k / kk2;
+                let t = k % kk2;
+                let iy = iy0 + vec4<i32>(i32(t / KS));
+                let ix = ix0 + vec4<i32>(i32(t % KS));
+                let ok = pin & (iy >= vec4<i32>(0)) & (iy < vec4<i32>(i32(p.h))) & (ix >= vec4<i32>(0)) & (ix < vec4<i32>(i32(p.w)));
+                for (var c = 0u; c < 4u; c++) {
+                    if (ok[c]) { v[c] = x[xb[c] + ch * hw + u32(iy[c]) * p.w + u32(ix[c])]; }
+                }
+            }
+            sb4[kr * bn4 + j4] = v;
+        }
+        workgroupBarrier();
+        for (var kr = 0u; kr < BK; kr++) {
+            let a0 = sa4[kr * bm4 + ty];
+            let b0 = sb4[kr * bn4 + tx];
+            s00 = mac(s00, a0, b0);
+            if (TN == 8u) {
+                let b1 = sb4[kr * bn4 + tx + 16u];
+                s01 = mac(s01, a0, b1);
+                if (TM == 8u) {
+                    let a1 = sa4[kr * bm4 + ty + 16u];
+                    s10 = mac(s10, a1, b0);
+                    s11 = mac(s11, a1, b1);
+                }
+            } else if (TM == 8u) {
+                s10 = mac(s10, sa4[kr * bm4 + ty + 16u], b0);
+            }
+        }
+        workgroupBarrier();
+    }
+    if (!valid) { return; }
+    store_block(s00, m0 + 4u * ty, p0 + 4u * tx);
+    if (TN == 8u) { store_block(s01, m0 + 4u * ty, p0 + 4u * tx + 64u); }
+    if (TM == 8u) { store_block(s10, m0 + 4u * ty + 64u, p0 + 4u * tx); }
+    if (TM == 8u && TN == 8u) { store_block(s11, m0 + 4u * ty + 64u, p0 + 4u * tx + 64u); }
+}

@@ -8,18 +8,36 @@ use std::collections::HashMap;
 /// (256 threads) then covers (16·tm) × (16·tn) outputs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct TileConfig {
-    /// Output channels per thread (1, 2, 4 or 8).
+    /// Output channels per thread (1, 2, 4 or 8; 4 or 8 with `vec4`).
     pub tm: usize,
-    /// Output pixels per thread (1, 2, 4 or 8).
+    /// Output pixels per thread (1, 2, 4 or 8; 4 or 8 with `vec4`).
     pub tn: usize,
+    /// The vec4 variant (`conv_gemm4` in `wgsl/conv_gemm.wgsl`): sums in named 4 × 4 blocks, workgroup memory
+    /// read as vec4s; otherwise `conv_gemm`, scalar reads and sums indexed by loop counters.
+    pub vec4: bool,
 }
 
 impl TileConfig {
     /// The tile used before (or without) autotuning: 64 × 64 per workgroup, 4 × 4 per thread.
-    pub const DEFAULT: TileConfig = TileConfig { tm: 4, tn: 4 };
-    /// The tiles autotuning chooses from.
-    pub const CANDIDATES: [TileConfig; 5] =
-        [TileConfig { tm: 4, tn: 4 }, TileConfig { tm: 8, tn: 4 }, TileConfig { tm: 4, tn: 8 }, TileConfig { tm: 8, tn: 8 }, TileConfig { tm: 2, tn: 4 }];
+    pub const DEFAULT: TileConfig = TileConfig { tm: 4, tn: 4, vec4: false };
+    /// The tiles autotuning chooses from: the scalar kernel's five, then the vec4 kernel's four.
+    pub const CANDIDATES: [TileConfig; 9] = [
+        TileConfig { tm: 4, tn: 4, vec4: false },
+        TileConfig { tm: 8, tn: 4, vec4: false },
+        TileConfig { tm: 4, tn: 8, vec4: false },
+        TileConfig { tm: 8, tn: 8, vec4: false },
+        TileConfig { tm: 2, tn: 4, vec4: false },
+        TileConfig { tm: 4, tn: 4, vec4: true },
+        TileConfig { tm: 8, tn: 4, vec4: true },
+        TileConfig { tm: 4, tn: 8, vec4: true },
+        TileConfig { tm: 8, tn: 8, vec4: true },
+    ];
+
+    /// True for the tiles the kernels implement: `tm`, `tn` in {1, 2, 4, 8}, and in {4, 8} with `vec4`.
+    pub fn is_valid(&self) -> bool {
+        let ok = |v: usize| if self.vec4 { v == 4 || v == 8 } else { matches!(v, 1 | 2 | 4 | 8) };
+        ok(self.tm) && ok(self.tn)
+    }
 }
 
 /// The cooperative-matrix workgroup tiles (output channels per workgroup).
@@ -62,7 +80,7 @@ impl ConvKernel {
             ConvKernel::RegisterBlocked => "register-blocked".into(),
             ConvKernel::SharedWeights => "register-blocked, subgroup-shared weights".into(),
             ConvKernel::Winograd => "winograd F(4x4,3x3)".into(),
-            ConvKernel::Tiled(t) => format!("tiled {}x{}", t.tm, t.tn),
+            ConvKernel::Tiled(t) => format!("tiled {}x{}{}", t.tm, t.tn, if t.vec4 { " vec4" } else { "" }),
             ConvKernel::CoopMatrix { bm, splits: 1 } => format!("coop-matrix f16 {bm}x64"),
             ConvKernel::CoopMatrix { bm, splits } => format!("coop-matrix f16 {bm}x64 split-k {splits}"),
         }

@@ -364,7 +364,11 @@ fn conv2d_impl(gpu: &Gpu, x: &Tensor, w: &ConvWeights, cfg: Conv2d, epi: &Epilog
             let tiles_m = w.mp.div_ceil(bm);
             let tiles = tiles_m * npix.div_ceil(bn);
             let params = gemm_params(tiles_m, tiles);
-            let kernel = Kernel::new(&CONV_GEMM, "conv_gemm").with("KS", k as f64).with("TM", tile.tm as f64).with("TN", tile.tn as f64).with("WF16", wf16);
+            if !tile.is_valid() {
+                return Err(Error::Invalid { op: OP, msg: format!("register tile {tile:?} (tm, tn in 1, 2, 4, 8; 4 or 8 with vec4)") });
+            }
+            let entry = if tile.vec4 { "conv_gemm4" } else { "conv_gemm" };
+            let kernel = Kernel::new(&CONV_GEMM, entry).with("KS", k as f64).with("TM", tile.tm as f64).with("TN", tile.tn as f64).with("WF16", wf16);
             gpu.launch(OP, &kernel, &params, &args, tiles as u64)?;
         }
         ConvKernel::CoopMatrix { bm, splits } => {
