@@ -19,8 +19,8 @@ pub struct TileConfig {
 
 impl TileConfig {
     /// The tile used before (or without) autotuning — in the browser, which does not autotune: 64 × 64 per
-    /// workgroup, 4 × 4 per thread, the vec4 kernel (on lavapipe's forced GPU path faster than the scalar
-    /// 4 × 4 in 16 of emoji32's 19 size classes; not yet timed on a GPU).
+    /// workgroup, 4 × 4 per thread, the vec4 kernel (in one autotuning run on lavapipe's forced GPU path
+    /// faster than the scalar 4 × 4 in 17 of emoji32's 19 size classes; not yet timed on a GPU).
     pub const DEFAULT: TileConfig = TileConfig { tm: 4, tn: 4, vec4: true };
     /// The tiles autotuning chooses from: the scalar kernel's five, then the vec4 kernel's four.
     pub const CANDIDATES: [TileConfig; 9] = [
