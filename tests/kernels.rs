@@ -868,14 +868,14 @@ fn conv2d_coop_matrix_emulated_matches_cpu() {
 }
 
 /// A register tile the tiled kernels do not implement is refused with an error, not launched: the vec4
-/// kernel takes 4 or 8 channels and pixels per thread, the scalar one 1, 2, 4 or 8.
+/// kernel takes 4 or 8 channels and pixels per thread, the scalar one 1, 2, 4 or 8 and no split of k.
 #[test]
 fn tiles_the_kernels_do_not_implement_are_refused() {
     let g = gpu_tiled();
     let x = ops::fill(g, &[1, 2, 5, 5], 1.0).unwrap();
     let w = ops::pack_conv(g, &ops::fill(g, &[3, 2, 3, 3], 0.5).unwrap(), false).unwrap();
-    for (tm, tn, vec4) in [(2, 4, true), (4, 1, true), (3, 4, false), (4, 16, false)] {
-        let tile = ConvKernel::Tiled(TileConfig { tm, tn, vec4 });
+    for (tm, tn, vec4, splits) in [(2, 4, true, 1), (4, 1, true, 1), (3, 4, false, 1), (4, 16, false, 1), (4, 4, false, 4), (4, 4, true, 0)] {
+        let tile = ConvKernel::Tiled(TileConfig { tm, tn, vec4, splits });
         let r = ops::conv2d_with(g, &x, &w, Conv2d::same(3), &Epilogue::bias(None), Some(tile));
         assert!(matches!(r, Err(reddiff::Error::Invalid { .. })), "{tile:?} was not refused");
     }

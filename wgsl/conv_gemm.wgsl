@@ -36,6 +36,8 @@ struct P {
     add_stride: u32,
     alpha: f32,
     beta: f32,
+    kchunk: u32,    // conv_gemm4: k per split, a multiple of BK (kt when splits = 1); conv_gemm: unused
+    splits: u32,    // conv_gemm4: slices of k (tiles = tiles_m * ceil(npix / BN) * splits); conv_gemm: 1
 }
 
 @group(0) @binding(0) var<uniform> p: P;
@@ -158,6 +160,9 @@ fn conv_gemm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
 // pixels (structs passed by value, no array indexed by a loop counter), so a shader compiler keeps them in
 // registers whether or not it unrolls loops; conv_gemm indexes its sums through loop counters. A thread
 // stages whole vec4s: 4 channels of one weight row (BM / 4 x BK of them) and 4 pixels of one row of B.
+// Split-K as conv_coop.wgsl (for layers with few output tiles): with splits > 1 the workgroups of split s sum
+// k in [s kchunk, (s + 1) kchunk) and store raw sums to out[s * total + idx] (a scratch tensor), and
+// conv_splitk.wgsl adds them and applies the epilogue.
 
 var<workgroup> sa4: array<vec4<f32>, 512>;   // [BK][BM / 4]
 var<workgroup> sb4: array<vec4<f32>, 512>;   // [BK][BN / 4]
@@ -170,8 +175,9 @@ fn mac(s: Blk, a: vec4<f32>, b: vec4<f32>) -> Blk {
     return Blk(fma(vec4<f32>(a.x), b, s.r0), fma(vec4<f32>(a.y), b, s.r1), fma(vec4<f32>(a.z), b, s.r2), fma(vec4<f32>(a.w), b, s.r3));
 }
 
-// Stores a block: channels m_first .. + 3, pixels p_first .. + 3 (those inside the output).
-fn store_block(s: Blk, m_first: u32, p_first: u32) {
+// Stores a block: channels m_first .. + 3, pixels p_first .. + 3 (those inside the output); with split-K the
+// raw sums of split `split`.
+fn store_block(s: Blk, m_first: u32, p_first: u32, split: u32) {
     let howo = p.ho * p.wo;
     let rows = array<vec4<f32>, 4>(s.r0, s.r1, s.r2, s.r3);
     for (var c = 0u; c < 4u; c++) {
@@ -183,7 +189,11 @@ fn store_block(s: Blk, m_first: u32, p_first: u32) {
             let m = m_first + r;
             if (m < p.cout) {
                 let idx = (n * p.cout + m) * howo + q;
-                out[idx] = epilogue(n, m, idx, rows[r][c]);
+                if (p.splits == 1u) {
+                    out[idx] = epilogue(n, m, idx, rows[r][c]);
+                } else {
+                    out[split * p.n * p.cout * howo + idx] = rows[r][c];
+                }
             }
         }
     }
@@ -197,9 +207,13 @@ fn conv_gemm4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
     let g = wid.x + wid.y * nwg.x;
     // Uniform per workgroup: every thread takes the same branch, so the barriers below stay uniform.
     let valid = g < p.tiles;
-    let gg = select(0u, g, valid);
+    let per_split = p.tiles / p.splits;
+    let split = select(0u, g, valid) / per_split;
+    let gg = select(0u, g, valid) % per_split;
     let m0 = (gg % p.tiles_m) * 16u * TM;
     let p0 = (gg / p.tiles_m) * 16u * TN;
+    let kbeg = split * p.kchunk;
+    let kend = min(p.kt, kbeg + p.kchunk);
     let ty = li / 16u;
     let tx = li % 16u;
     let kk2 = KS * KS;
@@ -231,12 +245,12 @@ fn conv_gemm4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
     var s01 = s00;               // channel block 0 x pixel block 1 (TN = 8)
     var s10 = s00;               // channel block 1 (TM = 8) x pixel block 0
     var s11 = s00;
-    for (var k0 = 0u; k0 < p.kt; k0 += BK) {
+    for (var k0 = kbeg; k0 < kend; k0 += BK) {
         for (var kr = li / bm4; kr < BK; kr += 256u / bm4) {
             let k = k0 + kr;
             var v = z;
             // Mp is a multiple of 8, so a vec4 of channels is inside it whole or not at all.
-            if (k < p.kt && ma < p.mp) {
+            if (k < kend && ma < p.mp) {
                 v = vec4<f32>(weight(k, ma), weight(k, ma + 1u), weight(k, ma + 2u), weight(k, ma + 3u));
             }
             sa4[kr * bm4 + i4] = v;
@@ -244,7 +258,7 @@ fn conv_gemm4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
         for (var kr = li / bn4; kr < BK; kr += 256u / bn4) {
             let k = k0 + kr;
             var v = z;
-            if (k < p.kt) {
+            if (k < kend) {
                 let ch = k / kk2;
                 let t = k % kk2;
                 let iy = iy0 + vec4<i32>(i32(t / KS));
@@ -276,8 +290,8 @@ fn conv_gemm4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
         workgroupBarrier();
     }
     if (!valid) { return; }
-    store_block(s00, m0 + 4u * ty, p0 + 4u * tx);
-    if (TN == 8u) { store_block(s01, m0 + 4u * ty, p0 + 4u * tx + 64u); }
-    if (TM == 8u) { store_block(s10, m0 + 4u * ty + 64u, p0 + 4u * tx); }
-    if (TM == 8u && TN == 8u) { store_block(s11, m0 + 4u * ty + 64u, p0 + 4u * tx + 64u); }
+    store_block(s00, m0 + 4u * ty, p0 + 4u * tx, split);
+    if (TN == 8u) { store_block(s01, m0 + 4u * ty, p0 + 4u * tx + 64u, split); }
+    if (TM == 8u) { store_block(s10, m0 + 4u * ty + 64u, p0 + 4u * tx, split); }
+    if (TM == 8u && TN == 8u) { store_block(s11, m0 + 4u * ty + 64u, p0 + 4u * tx + 64u, split); }
 }

@@ -1,5 +1,6 @@
 // Split-K convolution, second pass: adds the raw partial sums of `splits` slices of k (written by
-// conv_coop.wgsl with splits > 1 as part[s * total + idx]) and applies the convolution epilogue:
+// conv_coop.wgsl or conv_gemm.wgsl's conv_gemm4 with splits > 1 as part[s * total + idx]) and applies the
+// convolution epilogue:
 //   v = sum_s part[s][idx] + bias[m] + add[n * add_stride + add_off + m];  out = alpha * v + beta * res[idx],
 // idx = (n * cout + m) * howo + q over the [N, Cout, Ho, Wo] output.
 // Bindings: 1 part, 2 bias, 3 add, 4 res (read), 5 out (read_write).

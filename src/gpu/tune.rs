@@ -15,30 +15,40 @@ pub struct TileConfig {
     /// The vec4 variant (`conv_gemm4` in `wgsl/conv_gemm.wgsl`): sums in named 4 × 4 blocks, workgroup memory
     /// read as vec4s; otherwise `conv_gemm`, scalar reads and sums indexed by loop counters.
     pub vec4: bool,
+    /// Slices of k (split-K, vec4 only; 1 = none): for layers with few output tiles (e.g. 512 channels at
+    /// 8×8: 8 workgroups of 64 × 64), each slice's workgroups sum a part of k and a second pass
+    /// (`wgsl/conv_splitk.wgsl`) adds them. Fewer are used where k or memory is short.
+    pub splits: usize,
 }
 
 impl TileConfig {
     /// The tile used before (or without) autotuning — in the browser, which does not autotune: 64 × 64 per
     /// workgroup, 4 × 4 per thread, the vec4 kernel (in one autotuning run on lavapipe's forced GPU path
     /// faster than the scalar 4 × 4 in 17 of emoji32's 19 size classes; not yet timed on a GPU).
-    pub const DEFAULT: TileConfig = TileConfig { tm: 4, tn: 4, vec4: true };
-    /// The tiles autotuning chooses from: the scalar kernel's five, then the vec4 kernel's four.
-    pub const CANDIDATES: [TileConfig; 9] = [
-        TileConfig { tm: 4, tn: 4, vec4: false },
-        TileConfig { tm: 8, tn: 4, vec4: false },
-        TileConfig { tm: 4, tn: 8, vec4: false },
-        TileConfig { tm: 8, tn: 8, vec4: false },
-        TileConfig { tm: 2, tn: 4, vec4: false },
-        TileConfig { tm: 4, tn: 4, vec4: true },
-        TileConfig { tm: 8, tn: 4, vec4: true },
-        TileConfig { tm: 4, tn: 8, vec4: true },
-        TileConfig { tm: 8, tn: 8, vec4: true },
+    pub const DEFAULT: TileConfig = TileConfig { tm: 4, tn: 4, vec4: true, splits: 1 };
+    /// The tiles autotuning chooses from: the scalar kernel's five, the vec4 kernel's four, then two of
+    /// those with k in 4 and in 16 slices.
+    pub const CANDIDATES: [TileConfig; 13] = [
+        TileConfig { tm: 4, tn: 4, vec4: false, splits: 1 },
+        TileConfig { tm: 8, tn: 4, vec4: false, splits: 1 },
+        TileConfig { tm: 4, tn: 8, vec4: false, splits: 1 },
+        TileConfig { tm: 8, tn: 8, vec4: false, splits: 1 },
+        TileConfig { tm: 2, tn: 4, vec4: false, splits: 1 },
+        TileConfig { tm: 4, tn: 4, vec4: true, splits: 1 },
+        TileConfig { tm: 8, tn: 4, vec4: true, splits: 1 },
+        TileConfig { tm: 4, tn: 8, vec4: true, splits: 1 },
+        TileConfig { tm: 8, tn: 8, vec4: true, splits: 1 },
+        TileConfig { tm: 4, tn: 4, vec4: true, splits: 4 },
+        TileConfig { tm: 4, tn: 4, vec4: true, splits: 16 },
+        TileConfig { tm: 8, tn: 4, vec4: true, splits: 4 },
+        TileConfig { tm: 8, tn: 4, vec4: true, splits: 16 },
     ];
 
-    /// True for the tiles the kernels implement: `tm`, `tn` in {1, 2, 4, 8}, and in {4, 8} with `vec4`.
+    /// True for the tiles the kernels implement: `tm`, `tn` in {1, 2, 4, 8}, and in {4, 8} with `vec4`;
+    /// `splits` at least 1, and 1 without `vec4`.
     pub fn is_valid(&self) -> bool {
         let ok = |v: usize| if self.vec4 { v == 4 || v == 8 } else { matches!(v, 1 | 2 | 4 | 8) };
-        ok(self.tm) && ok(self.tn)
+        ok(self.tm) && ok(self.tn) && self.splits >= 1 && (self.vec4 || self.splits == 1)
     }
 }
 
@@ -82,7 +92,10 @@ impl ConvKernel {
             ConvKernel::RegisterBlocked => "register-blocked".into(),
             ConvKernel::SharedWeights => "register-blocked, subgroup-shared weights".into(),
             ConvKernel::Winograd => "winograd F(4x4,3x3)".into(),
-            ConvKernel::Tiled(t) => format!("tiled {}x{}{}", t.tm, t.tn, if t.vec4 { " vec4" } else { "" }),
+            ConvKernel::Tiled(t) => {
+                let split = if t.splits > 1 { format!(" split-k {}", t.splits) } else { String::new() };
+                format!("tiled {}x{}{}{split}", t.tm, t.tn, if t.vec4 { " vec4" } else { "" })
+            }
             ConvKernel::CoopMatrix { bm, splits: 1 } => format!("coop-matrix f16 {bm}x64"),
             ConvKernel::CoopMatrix { bm, splits } => format!("coop-matrix f16 {bm}x64 split-k {splits}"),
         }

@@ -76,9 +76,12 @@ fn read_cache(gpu: &Gpu) -> BTreeMap<SizeClass, ConvKernel> {
         let (Some(m), Some(n), Some(k)) = (num("m"), num("n"), num("k")) else { continue };
         let kernel = match (e.get("kernel").and_then(|v| v.as_str()), num("tm"), num("tn")) {
             (Some("coop"), _, _) => ConvKernel::CoopMatrix { bm: num("bm").unwrap_or(64) as usize, splits: num("splits").unwrap_or(1) as usize },
-            (_, Some(tm), Some(tn)) => {
-                ConvKernel::Tiled(TileConfig { tm: tm as usize, tn: tn as usize, vec4: e.get("vec4").and_then(|v| v.as_bool()).unwrap_or(false) })
-            }
+            (_, Some(tm), Some(tn)) => ConvKernel::Tiled(TileConfig {
+                tm: tm as usize,
+                tn: tn as usize,
+                vec4: e.get("vec4").and_then(|v| v.as_bool()).unwrap_or(false),
+                splits: num("splits").unwrap_or(1) as usize,
+            }),
             _ => continue,
         };
         // A cached choice the device can no longer run (another build, coop turned off) is timed again.
@@ -96,7 +99,7 @@ fn write_cache(gpu: &Gpu, table: &BTreeMap<SizeClass, ConvKernel>) {
         .filter_map(|(c, k)| {
             let b = c.buckets();
             match k {
-                ConvKernel::Tiled(t) => Some(serde_json::json!({"m": b[0], "n": b[1], "k": b[2], "tm": t.tm, "tn": t.tn, "vec4": t.vec4})),
+                ConvKernel::Tiled(t) => Some(serde_json::json!({"m": b[0], "n": b[1], "k": b[2], "tm": t.tm, "tn": t.tn, "vec4": t.vec4, "splits": t.splits})),
                 ConvKernel::CoopMatrix { bm, splits } => {
                     Some(serde_json::json!({"m": b[0], "n": b[1], "k": b[2], "kernel": "coop", "bm": bm, "splits": splits}))
                 }

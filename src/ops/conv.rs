@@ -285,8 +285,9 @@ fn conv2d_impl(gpu: &Gpu, x: &Tensor, w: &ConvWeights, cfg: Conv2d, epi: &Epilog
     let sg_args = [args[0], args[1], args[2], args[3], args[4], args[5], (gpu.vec4_view(x), Access::Read)];
     let flag = |on: bool| if on { 1.0 } else { 0.0 };
     let wf16 = w.f16 as u32 as f64;
-    // The parameter block of the implicit-GEMM kernels (conv_gemm.wgsl, conv_coop.wgsl) up to `beta`.
-    let gemm_params = |tiles_m: usize, tiles: usize| {
+    // The parameter block of the implicit-GEMM kernels (conv_gemm.wgsl, conv_coop.wgsl): the problem, the
+    // tiles, the epilogue and the slicing of k.
+    let gemm_params = |tiles_m: usize, tiles: usize, (kchunk, splits): (usize, usize)| {
         Params::new()
             .n(n)
             .n(cin)
@@ -307,6 +308,24 @@ fn conv2d_impl(gpu: &Gpu, x: &Tensor, w: &ConvWeights, cfg: Conv2d, epi: &Epilog
             .n(add_stride)
             .f(epi.alpha)
             .f(epi.beta)
+            .n(kchunk)
+            .n(splits)
+    };
+    let kt = cin * k * k;
+    let total = n * cout * ho * wo;
+    // Split-K: the implicit-GEMM kernel with `tiles` workgroups (over all splits) writes the splits' raw sums
+    // to a scratch tensor, and conv_splitk.wgsl adds them and applies the epilogue.
+    let launch_split_k = |kernel: &Kernel, params: &Params, tiles: usize, splits: usize| -> Result<()> {
+        if splits == 1 {
+            return gpu.launch(OP, kernel, params, &args, tiles as u64);
+        }
+        let part = gpu.empty(OP, &[splits, total])?;
+        let mut split_args = args;
+        split_args[5] = (&part, Access::ReadWrite);
+        gpu.launch(OP, kernel, params, &split_args, tiles as u64)?;
+        let params = Params::new().n(total).n(cout).n(ho * wo).n(splits).u(flags).n(add_off).n(add_stride).f(epi.alpha).f(epi.beta);
+        let reduce_args = [(&part, Access::Read), args[2], args[3], args[4], (&out, Access::ReadWrite)];
+        gpu.launch(OP, &Kernel::new(&CONV_SPLITK, "reduce"), &params, &reduce_args, (total as u64).div_ceil(256))
     };
     // The parameter block of conv3x3.wgsl and conv_sg.wgsl.
     let blocked_params = Params::new().n(n).n(cin).n(h).n(wd).n(cout).n(w.mp).u(flags).n(add_off).n(add_stride).f(epi.alpha).f(epi.beta);
@@ -359,17 +378,22 @@ fn conv2d_impl(gpu: &Gpu, x: &Tensor, w: &ConvWeights, cfg: Conv2d, epi: &Epilog
             gpu.launch(OP, &kernel, &params, &args, (threads as u64).div_ceil(64))?;
         }
         ConvKernel::Tiled(tile) => {
+            if !tile.is_valid() {
+                return Err(Error::Invalid {
+                    op: OP,
+                    msg: format!("register tile {tile:?} (tm, tn in 1, 2, 4, 8; 4 or 8 with vec4; splits of k only with vec4)"),
+                });
+            }
             let npix = n * ho * wo;
             let (bm, bn) = (16 * tile.tm, 16 * tile.tn);
             let tiles_m = w.mp.div_ceil(bm);
-            let tiles = tiles_m * npix.div_ceil(bn);
-            let params = gemm_params(tiles_m, tiles);
-            if !tile.is_valid() {
-                return Err(Error::Invalid { op: OP, msg: format!("register tile {tile:?} (tm, tn in 1, 2, 4, 8; 4 or 8 with vec4)") });
-            }
+            // conv_gemm4 steps k by 16.
+            let (kchunk, splits) = split_k(gpu, kt, total, tile.splits, 16);
+            let tiles = tiles_m * npix.div_ceil(bn) * splits;
+            let params = gemm_params(tiles_m, tiles, (kchunk, splits));
             let entry = if tile.vec4 { "conv_gemm4" } else { "conv_gemm" };
             let kernel = Kernel::new(&CONV_GEMM, entry).with("KS", k as f64).with("TM", tile.tm as f64).with("TN", tile.tn as f64).with("WF16", wf16);
-            gpu.launch(OP, &kernel, &params, &args, tiles as u64)?;
+            launch_split_k(&kernel, &params, tiles, splits)?;
         }
         ConvKernel::CoopMatrix { bm, splits } => {
             if !crate::gpu::COOP_BM.contains(&bm) || splits == 0 {
@@ -384,30 +408,24 @@ fn conv2d_impl(gpu: &Gpu, x: &Tensor, w: &ConvWeights, cfg: Conv2d, epi: &Epilog
                 return Err(Error::Invalid { op: OP, msg: "the cooperative-matrix convolution needs an adapter with SHADER_F16".into() });
             }
             let npix = n * ho * wo;
-            let kt = cin * k * k;
-            let total = n * cout * ho * wo;
-            // Splits of k: whole steps of 32 each, and the partial sums must fit one binding (and 256 MiB).
-            let cap = (gpu.max_binding_bytes().min(256 << 20) / (4 * total as u64).max(1)) as usize;
-            let want = splits.min(kt.div_ceil(32)).min(cap).max(1);
-            let kchunk = kt.div_ceil(32).div_ceil(want) * 32;
-            let splits = kt.div_ceil(kchunk);
+            // conv_coop.wgsl steps k by 32.
+            let (kchunk, splits) = split_k(gpu, kt, total, splits, 32);
             let tiles_m = w.mp.div_ceil(bm);
             let tiles = tiles_m * npix.div_ceil(64) * splits;
-            // conv_coop.wgsl's block is conv_gemm.wgsl's plus the k slicing.
-            let params = gemm_params(tiles_m, tiles).n(kchunk).n(splits);
+            let params = gemm_params(tiles_m, tiles, (kchunk, splits));
             let kernel = Kernel::new(coop, "conv_coop").with("KS", k as f64).with("WF16", wf16).with("SGM", (bm / 32) as f64);
-            if splits == 1 {
-                gpu.launch(OP, &kernel, &params, &args, tiles as u64)?;
-            } else {
-                let part = gpu.empty(OP, &[splits, total])?;
-                let mut split_args = args;
-                split_args[5] = (&part, Access::ReadWrite);
-                gpu.launch(OP, &kernel, &params, &split_args, tiles as u64)?;
-                let params = Params::new().n(total).n(cout).n(ho * wo).n(splits).u(flags).n(add_off).n(add_stride).f(epi.alpha).f(epi.beta);
-                let reduce_args = [(&part, Access::Read), args[2], args[3], args[4], (&out, Access::ReadWrite)];
-                gpu.launch(OP, &Kernel::new(&CONV_SPLITK, "reduce"), &params, &reduce_args, (total as u64).div_ceil(256))?;
-            }
+            launch_split_k(&kernel, &params, tiles, splits)?;
         }
     }
     Ok(out)
+}
+
+/// Slices of k for split-K: at most `want` slices of whole `step`s each (the kernel's k step) for a `kt`-long
+/// sum over an output of `total` floats, with the slices' partial sums within one storage binding (and
+/// 256 MiB). Returns (k per slice, slices); (kt rounded up to `step`, 1) when no split is wanted or possible.
+fn split_k(gpu: &Gpu, kt: usize, total: usize, want: usize, step: usize) -> (usize, usize) {
+    let cap = (gpu.max_binding_bytes().min(256 << 20) / (4 * total as u64).max(1)) as usize;
+    let want = want.min(kt.div_ceil(step)).min(cap).max(1);
+    let kchunk = kt.div_ceil(step).div_ceil(want) * step;
+    (kchunk, kt.div_ceil(kchunk))
 }
