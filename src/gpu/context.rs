@@ -546,17 +546,17 @@ impl Gpu {
 
     /// The convolution kernel for an M (output channels) × N (pixels) × K (Cin·K·K) problem: register-blocked
     /// on CPU adapters; on GPUs the autotuned choice for its size class, else cooperative matrices where
-    /// enabled, else the tiled kernel with [`TileConfig::DEFAULT`].
+    /// enabled, else the tiled kernel with [`TileConfig::untuned`].
     pub fn conv_kernel(&self, m: usize, n: usize, k: usize) -> ConvKernel {
         if self.profile() == KernelProfile::RegisterBlocked {
             return if self.shared_weights() { ConvKernel::SharedWeights } else { ConvKernel::RegisterBlocked };
         }
         let tuned = self.tune.lock().ok().and_then(|t| t.conv.get(&super::tune::SizeClass::of(m, n, k)).copied());
         match tuned {
-            Some(ConvKernel::CoopMatrix { .. }) if !self.coop => ConvKernel::Tiled(TileConfig::DEFAULT),
+            Some(ConvKernel::CoopMatrix { .. }) if !self.coop => ConvKernel::Tiled(TileConfig::untuned(m, n, k)),
             Some(k) => k,
             None if self.coop => ConvKernel::CoopMatrix { bm: 64, splits: 1 },
-            None => ConvKernel::Tiled(TileConfig::DEFAULT),
+            None => ConvKernel::Tiled(TileConfig::untuned(m, n, k)),
         }
     }
 

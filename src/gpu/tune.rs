@@ -44,6 +44,19 @@ impl TileConfig {
         TileConfig { tm: 8, tn: 4, vec4: true, splits: 16 },
     ];
 
+    /// The tile for an M (output channels) × N (pixels) × K problem that autotuning has not timed (the
+    /// browser never autotunes): [`TileConfig::DEFAULT`], with k split so that the problem forms at least 32
+    /// workgroups where that leaves each slice at least 256 of k (e.g. FFHQ-256's 512-channel 8×8 layers at
+    /// one image: 8 workgroups, 4 slices). A heuristic for GPUs of a few to a few dozen compute units; not
+    /// yet timed on one.
+    pub fn untuned(m: usize, n: usize, k: usize) -> TileConfig {
+        let d = TileConfig::DEFAULT;
+        let tiles = (m.div_ceil(8) * 8).div_ceil(16 * d.tm) * n.div_ceil(16 * d.tn);
+        let want = 32usize.div_ceil(tiles.max(1)).next_power_of_two().min(16);
+        let splits = (1..=want).rev().find(|s| s.is_power_of_two() && k >= 256 * s).unwrap_or(1);
+        TileConfig { splits, ..d }
+    }
+
     /// True for the tiles the kernels implement: `tm`, `tn` in {1, 2, 4, 8}, and in {4, 8} with `vec4`;
     /// `splits` at least 1, and 1 without `vec4`.
     pub fn is_valid(&self) -> bool {
@@ -152,5 +165,22 @@ impl SizeClass {
     /// A class from its buckets (as stored in a tuning cache).
     pub fn from_buckets(b: [u8; 3]) -> SizeClass {
         SizeClass(b[0], b[1], b[2])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TileConfig;
+
+    #[test]
+    fn untuned_tiles_split_k_only_for_few_workgroups_and_long_sums() {
+        // FFHQ-256's 512-channel 3x3 layers at 8x8 and 16x16, one image: 8 and 32 workgroups of 64 x 64.
+        assert_eq!(TileConfig::untuned(512, 64, 4608).splits, 4);
+        assert_eq!(TileConfig::untuned(512, 256, 4608).splits, 1);
+        // Two workgroups want 16 slices; k = 2304 allows 8 of at least 256.
+        assert_eq!(TileConfig::untuned(64, 100, 2304).splits, 8);
+        // A short sum is not split, whatever the tile count.
+        assert_eq!(TileConfig::untuned(3, 64, 27).splits, 1);
+        assert!(TileConfig::untuned(512, 64, 4608).is_valid());
     }
 }
