@@ -880,3 +880,18 @@ fn tiles_the_kernels_do_not_implement_are_refused() {
         assert!(matches!(r, Err(reddiff::Error::Invalid { .. })), "{tile:?} was not refused");
     }
 }
+
+/// `GpuOptions::tile` (`REDDIFF_TILE`) replaces the untuned tile of every tiled convolution, so benchmarks can
+/// compare kernels whole-network; a tile the kernels do not implement is refused when the device opens.
+#[test]
+fn a_forced_tile_replaces_the_untuned_choice_and_an_invalid_one_is_refused() {
+    let open =
+        |tile| reddiff::gpu::block_on(Gpu::with_options(reddiff::GpuOptions { profile: Some(reddiff::gpu::KernelProfile::Tiled), tile, ..Default::default() }));
+    let scalar = TileConfig { tm: 4, tn: 4, vec4: false, splits: 1 };
+    // FFHQ-256's 512-channel 8x8 layer at one image: split 4 ways untuned.
+    assert_eq!(open(None).unwrap().conv_kernel(512, 64, 4608), ConvKernel::Tiled(TileConfig::untuned(512, 64, 4608)));
+    assert_eq!(TileConfig::untuned(512, 64, 4608).splits, 4);
+    assert_eq!(open(Some(scalar)).unwrap().conv_kernel(512, 64, 4608), ConvKernel::Tiled(scalar));
+    let bad = open(Some(TileConfig { tm: 4, tn: 4, vec4: false, splits: 2 }));
+    assert!(matches!(bad, Err(reddiff::Error::Invalid { .. })), "a split without the vec4 kernel was accepted");
+}

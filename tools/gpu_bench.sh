@@ -136,7 +136,9 @@ EOF
 
 # First, at batch 1, what wgpu's loop counter in every shader loop costs (reddiff leaves it out by default;
 # REDDIFF_LOOP_BOUNDING=1 keeps it): the f32 tiled kernels (what GPUs without cooperative matrices and
-# browsers get) with and without it, and the tensor-core path with it, in the same rounds. Then the default
+# browsers get) with and without it, and the tensor-core path with it, in the same rounds; and the f32 tiled
+# kernels untuned, as the browser runs them (REDDIFF_AUTOTUNE=0: the vec4 4x4 tile with split-K for layers
+# of few workgroups) against the scalar 4x4 tile that was the untuned default until stop 33. Then the default
 # configuration (tensor cores where the adapter has them) on everything, the RED-diff loop and the VJP
 # included, appended to the same table.
 if [ "$F32_TABLE" = 1 ]; then
@@ -145,6 +147,8 @@ if [ "$F32_TABLE" = 1 ]; then
 else
     LB_VARIANTS=(--variant f32:REDDIFF_COOP=0 --variant f32-loop-bounding:REDDIFF_COOP=0,REDDIFF_LOOP_BOUNDING=1)
 fi
+LB_VARIANTS+=(--variant f32-untuned:REDDIFF_COOP=0,REDDIFF_AUTOTUNE=0
+              --variant f32-untuned-scalar4x4:REDDIFF_COOP=0,REDDIFF_AUTOTUNE=0,REDDIFF_TILE=4x4)
 run timeout 150 python3 tools/bench_side_by_side.py --torch-device "$DEV" --rounds 2 --reps 5 \
     "${MODELS_B1[@]}" "${LB_VARIANTS[@]}" --loop-steps 0 --bin-dir "$BIN" --out "$OUT/table.md"
 echo "" >> "$OUT/table.md"

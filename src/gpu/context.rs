@@ -85,8 +85,9 @@ impl std::fmt::Display for AdapterReport {
 /// `REDDIFF_ADAPTER` (case-insensitive substring of the adapter name), `REDDIFF_KERNELS` (cpu|gpu),
 /// `REDDIFF_COOP` (0 turns the cooperative-matrix path off), `REDDIFF_SUBGROUPS` (0 turns the
 /// subgroup-shared convolution weights and matrix-product operands off), `REDDIFF_WINOGRAD` (0: never, 1: every
-/// 3×3 convolution it can run, see [`GpuOptions::winograd`]) and `REDDIFF_LOOP_BOUNDING` (1 keeps wgpu's loop
-/// counter in every shader loop, see [`GpuOptions::loop_bounding`]).
+/// 3×3 convolution it can run, see [`GpuOptions::winograd`]), `REDDIFF_LOOP_BOUNDING` (1 keeps wgpu's loop
+/// counter in every shader loop, see [`GpuOptions::loop_bounding`]) and `REDDIFF_TILE` (the tiled
+/// convolution's tile where nothing was autotuned, see [`GpuOptions::tile`]).
 #[derive(Clone, Debug, Default)]
 pub struct GpuOptions {
     /// Restrict to one backend: "vulkan", "metal", "dx12" or "gl".
@@ -112,6 +113,11 @@ pub struct GpuOptions {
     /// costs time — ~9 % of an emoji32 forward on lavapipe; the wgpu issue 7698 reports 100× on a GPU.
     /// Browsers (WebGPU) apply their own checks either way.
     pub loop_bounding: bool,
+    /// The tile of every tiled convolution that autotuning did not choose (instead of
+    /// [`TileConfig::untuned`]; `REDDIFF_AUTOTUNE=0` leaves every one untuned), for benchmarks that compare
+    /// kernels. From `REDDIFF_TILE` as [`TileConfig::parse`] reads it (`4x4`, `8x4v`, `4x4v16`); a value it
+    /// cannot read becomes an invalid tile, which [`Gpu::with_options`] refuses.
+    pub tile: Option<TileConfig>,
 }
 
 impl GpuOptions {
@@ -140,6 +146,7 @@ impl GpuOptions {
                 get("REDDIFF_LOOP_BOUNDING").map(|v| v.to_ascii_lowercase()).as_deref(),
                 Some("1") | Some("on") | Some("true") | Some("yes")
             ),
+            tile: get("REDDIFF_TILE").map(|v| TileConfig::parse(&v).unwrap_or(TileConfig { tm: 0, tn: 0, vec4: false, splits: 0 })),
             ..GpuOptions::default()
         }
     }
@@ -178,6 +185,8 @@ pub struct Gpu {
     pub(crate) shared_weights: bool,
     /// [`GpuOptions::winograd`].
     pub(crate) winograd: Option<bool>,
+    /// [`GpuOptions::tile`].
+    pub(crate) tile: Option<TileConfig>,
 }
 
 const NO_ADAPTER_HINT: &str = "Install a Vulkan, Metal or DX12 driver. On CPU-only Linux: \
@@ -266,6 +275,18 @@ impl Gpu {
 
     /// Opens an adapter: high-performance first, filtered by backend and name.
     pub async fn with_options(opts: GpuOptions) -> Result<Gpu> {
+        if let Some(t) = opts.tile.filter(|t| !t.is_valid()) {
+            let env = std::env::var("REDDIFF_TILE").map(|v| format!(" (REDDIFF_TILE={v:?})")).unwrap_or_default();
+            return Err(Error::Invalid {
+                op: "gpu options",
+                msg: format!(
+                    "tile {}x{}{}{env}: the tiled kernels take TMxTN with TM, TN in 1, 2, 4, 8, or v for the vec4 kernel (4 or 8) and then the slices of k, e.g. 4x4, 8x4v, 4x4v16",
+                    t.tm,
+                    t.tn,
+                    if t.vec4 { format!("v{}", t.splits) } else { String::new() }
+                ),
+            });
+        }
         let backends = match &opts.backend {
             Some(b) => parse_backend(b)?,
             None => wgpu::Backends::all(),
@@ -376,6 +397,7 @@ impl Gpu {
         let mut gpu = Self::from_device(device, queue, info, features, limits, opts.profile)?;
         gpu.shared_weights &= !opts.no_shared_weights;
         gpu.winograd = opts.winograd;
+        gpu.tile = opts.tile;
         gpu.report.loop_bounding = opts.loop_bounding;
         gpu.report.coop_matrix = match coop {
             Ok(()) if gpu.profile() == KernelProfile::Tiled => gpu.check_coop().await,
@@ -497,6 +519,7 @@ impl Gpu {
             coop: false,
             shared_weights: !cfg!(target_arch = "wasm32") && subgroup_min >= 8,
             winograd: None,
+            tile: None,
         })
     }
 
@@ -546,17 +569,17 @@ impl Gpu {
 
     /// The convolution kernel for an M (output channels) × N (pixels) × K (Cin·K·K) problem: register-blocked
     /// on CPU adapters; on GPUs the autotuned choice for its size class, else cooperative matrices where
-    /// enabled, else the tiled kernel with [`TileConfig::untuned`].
+    /// enabled, else the tiled kernel with [`GpuOptions::tile`] or [`TileConfig::untuned`].
     pub fn conv_kernel(&self, m: usize, n: usize, k: usize) -> ConvKernel {
         if self.profile() == KernelProfile::RegisterBlocked {
             return if self.shared_weights() { ConvKernel::SharedWeights } else { ConvKernel::RegisterBlocked };
         }
         let tuned = self.tune.lock().ok().and_then(|t| t.conv.get(&super::tune::SizeClass::of(m, n, k)).copied());
         match tuned {
-            Some(ConvKernel::CoopMatrix { .. }) if !self.coop => ConvKernel::Tiled(TileConfig::untuned(m, n, k)),
+            Some(ConvKernel::CoopMatrix { .. }) if !self.coop => ConvKernel::Tiled(self.tile.unwrap_or_else(|| TileConfig::untuned(m, n, k))),
             Some(k) => k,
             None if self.coop => ConvKernel::CoopMatrix { bm: 64, splits: 1 },
-            None => ConvKernel::Tiled(TileConfig::untuned(m, n, k)),
+            None => ConvKernel::Tiled(self.tile.unwrap_or_else(|| TileConfig::untuned(m, n, k))),
         }
     }
 

@@ -57,6 +57,22 @@ impl TileConfig {
         TileConfig { splits, ..d }
     }
 
+    /// Reads a tile written `TMxTN`, then `v` for the vec4 kernel, then the slices of k: `4x4` (the scalar
+    /// kernel), `8x4v`, `4x4v16`. `None` when it is not of that form; whether the kernels implement it is
+    /// [`TileConfig::is_valid`].
+    pub fn parse(text: &str) -> Option<TileConfig> {
+        let (tm, rest) = text.trim().split_once(['x', 'X'])?;
+        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let (tn, rest) = rest.split_at(digits);
+        let (vec4, splits) = match rest.strip_prefix('v') {
+            Some("") => (true, 1),
+            Some(k) => (true, k.parse().ok()?),
+            None if rest.is_empty() => (false, 1),
+            None => return None,
+        };
+        Some(TileConfig { tm: tm.parse().ok()?, tn: tn.parse().ok()?, vec4, splits })
+    }
+
     /// True for the tiles the kernels implement: `tm`, `tn` in {1, 2, 4, 8}, and in {4, 8} with `vec4`;
     /// `splits` at least 1, and 1 without `vec4`.
     pub fn is_valid(&self) -> bool {
@@ -182,5 +198,16 @@ mod tests {
         // A short sum is not split, whatever the tile count.
         assert_eq!(TileConfig::untuned(3, 64, 27).splits, 1);
         assert!(TileConfig::untuned(512, 64, 4608).is_valid());
+    }
+
+    #[test]
+    fn tiles_parse_from_their_short_form() {
+        let t = |tm, tn, vec4, splits| Some(TileConfig { tm, tn, vec4, splits });
+        assert_eq!(TileConfig::parse("4x4"), t(4, 4, false, 1));
+        assert_eq!(TileConfig::parse(" 8X4v "), t(8, 4, true, 1));
+        assert_eq!(TileConfig::parse("4x4v16"), t(4, 4, true, 16));
+        for bad in ["", "4", "4x", "x4", "4x4w", "4x4v1.5", "ax4", "4x4vv"] {
+            assert_eq!(TileConfig::parse(bad), None, "{bad:?}");
+        }
     }
 }
