@@ -31,7 +31,8 @@
 // restores; (b4) a second restoration or a model load while one runs is refused; (c) a corrupt model
 // shows an error in #error and leaves the page usable; (d) with E2E_BIG_MODEL: the model loads while the
 // page keeps running timers (asynchronous load, progress reaches 100 %), memory is reported,
-// (E2E_BIG_STEPS > 0) a restoration at its size runs, and the built-in model comes back and restores.
+// (E2E_BIG_STEPS > 0) a restoration at its size runs, and the built-in model comes back and restores; (e) the
+// GPU kernel family (?kernels=gpu) compiles in the browser and restores as the register-blocked one.
 // Exits non-zero on any failure.
 
 import { spawn } from 'node:child_process';
@@ -543,6 +544,44 @@ async function bigModel(page) {
 
 // ---------------------------------------------------------------------------------------------------------
 
+/** The GPU kernel family in the page (`?kernels=gpu`), what a browser on a real GPU runs: workgroup-tiled
+ *  convolution (the vec4 tile, split-K for layers of few workgroups), flash attention, GroupNorm over many
+ *  workgroups. SwiftShader is a CPU adapter, so the page picks the register-blocked kernels by itself; forcing
+ *  the other family checks that Chromium's WGSL compiler (Tint) takes those shaders and that their
+ *  restoration equals the register-blocked one (3 RED-diff steps, same seed; ≥ 40 dB, their sums round
+ *  differently). */
+async function gpuKernelFamily(page, base) {
+  const steps = 3;
+  const run = async (family) => {
+    await page.selectOption('#sample', SAMPLE);
+    await page.waitForFunction((s) => document.body.dataset.image === s, SAMPLE, { timeout: 10_000 });
+    await page.selectOption('#task', TASK);
+    await page.selectOption('#method', 'reddiff');
+    for (const id of ['#lambda', '#lr']) await page.fill(id, '');
+    await page.fill('#steps', String(steps));
+    await page.fill('#seed', '0');
+    await page.$eval('#result-psnr', (el) => { el.textContent = ''; });
+    const t0 = Date.now();
+    await page.click('#run');
+    await waitForText(page, '#result-psnr', 600_000, `restore with the ${family} kernels`);
+    const ms = await text(page, '#ms-per-step');
+    log(`${family} kernels: ${steps} RED-diff steps in ${((Date.now() - t0) / 1000).toFixed(1)} s, ${ms} ms per step`);
+    return page.evaluate(() => Array.from(window.__lastResult.result));
+  };
+  const blocked = await run('register-blocked');
+  await page.goto(`${base}/web/?kernels=gpu`);
+  await page.waitForFunction(() => document.body.dataset.ready === '1' || document.querySelector('#error')?.textContent.trim(),
+    null, { timeout: 180_000, polling: 250 }).catch(() => {});
+  const err = await text(page, '#error');
+  if (err) throw new Fatal(`the page with ?kernels=gpu did not start: ${err}`);
+  const info = await text(page, '#adapter-info');
+  check('?kernels=gpu runs the workgroup-tiled kernel family', /kernels Tiled/.test(info), `"${info.slice(0, 120)}…"`);
+  const tiled = await run('workgroup-tiled');
+  const d = rgbPsnr(blocked, tiled);
+  check('the GPU kernel family compiles in the browser and restores as the register-blocked one (≥ 40 dB)', d.psnr >= 40,
+    `max |diff| ${d.max}, PSNR ${fmtDb(d.psnr)} dB`);
+}
+
 async function main() {
   log(`repo ${ROOT}; sample ${SAMPLE}, task ${TASK}, ${STEPS} steps, seed 0`);
   if (!fs.existsSync(path.join(ROOT, 'web', 'pkg', 'reddiff.js'))) {
@@ -611,6 +650,7 @@ async function main() {
   await corruptModelShowsError(page, server.base);
   if (BIG_MODEL) await bigModel(page);
   else log('E2E_BIG_MODEL not set: no large-model load');
+  await gpuKernelFamily(page, server.base);
 }
 
 const cleanups = [];
